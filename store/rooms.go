@@ -1,0 +1,213 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// RoomStatus is the state of a room as its owner (and the media engine) set
+// it: seed MoFang's 0 not started, 1 live, 2 paused, 3 stopped.
+type RoomStatus int
+
+// The room states.
+const (
+	RoomIdle    RoomStatus = 0
+	RoomLive    RoomStatus = 1
+	RoomPaused  RoomStatus = 2
+	RoomStopped RoomStatus = 3
+)
+
+// Room is a row of mf_live_stream: a user's live stream and its room.
+type Room struct {
+	ID           int64      `db:"id"`
+	Name         string     `db:"name"` // the stream name, unique
+	RoomName     string     `db:"room_name"`
+	PasswordHash string     `db:"room_password"` // empty: no password
+	UserID       int64      `db:"user_id"`
+	Title        string     `db:"title"`
+	Cover        string     `db:"cover"`
+	LookCount    int64      `db:"look_count"`
+	Coin         int64      `db:"coin"`
+	Status       RoomStatus `db:"status"`
+	IsDeleted    bool       `db:"is_deleted"`
+	Created      time.Time  `db:"created_time"`
+	Updated      time.Time  `db:"updated_time"`
+}
+
+// HasPassword reports whether entering the room needs a password.
+func (r Room) HasPassword() bool { return r.PasswordHash != "" }
+
+// Owner is the public part of a room owner's user row.
+type Owner struct {
+	ID        int64  `db:"id"`
+	Nickname  string `db:"nickname"`
+	Avatar    string `db:"avatar"`
+	IPAddress string `db:"ip_address"`
+}
+
+// RoomWithOwner is a room and its owner.
+type RoomWithOwner struct {
+	Room
+	Owner Owner `db:"owner"`
+}
+
+const roomColumns = `s.id, s.name, s.room_name, s.room_password, s.user_id, s.title, s.cover, s.look_count, s.coin, s.status, s.is_deleted, s.created_time, s.updated_time`
+const ownerColumns = "u.id AS `owner.id`, u.nickname AS `owner.nickname`, u.avatar AS `owner.avatar`, u.ip_address AS `owner.ip_address`"
+
+// NewRoom is what CreateRoom needs.
+type NewRoom struct {
+	Name         string
+	RoomName     string
+	PasswordHash string
+	UserID       int64
+}
+
+// CreateRoom inserts a stream and the owner's room membership (mf_live_room)
+// in one transaction. A taken stream name gives ErrDuplicate.
+func (s *Store) CreateRoom(ctx context.Context, r NewRoom) (Room, error) {
+	now := s.now().UTC()
+	var id int64
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx,
+			`INSERT INTO mf_live_stream (name, room_name, room_password, user_id, title, created_time, updated_time)
+			 VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			r.Name, r.RoomName, r.PasswordHash, r.UserID, r.RoomName, now, now)
+		if err != nil {
+			if isDuplicate(err) {
+				return fmt.Errorf("store: stream %q: %w", r.Name, ErrDuplicate)
+			}
+			return fmt.Errorf("store: creating stream: %w", err)
+		}
+		if id, err = res.LastInsertId(); err != nil {
+			return fmt.Errorf("store: creating stream: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO mf_live_room (stream_id, user_id, created_time) VALUES (?, ?, ?)`, id, r.UserID, now); err != nil {
+			return fmt.Errorf("store: creating room: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return Room{}, err
+	}
+	return s.roomWhere(ctx, "s.id = ?", id)
+}
+
+// OpenRoomOfUser returns the user's newest room that is neither deleted nor
+// stopped: the room Live.stream updates. None gives ErrNotFound.
+func (s *Store) OpenRoomOfUser(ctx context.Context, userID int64) (Room, error) {
+	var r Room
+	err := s.db.GetContext(ctx, &r, `SELECT `+roomColumns+` FROM mf_live_stream s
+		WHERE s.user_id = ? AND s.is_deleted = 0 AND s.status <> 3 ORDER BY s.id DESC LIMIT 1`, userID)
+	return r, notFound(err, "room")
+}
+
+// RoomByID returns a room that is not deleted, with its owner.
+func (s *Store) RoomByID(ctx context.Context, id int64) (RoomWithOwner, error) {
+	var r RoomWithOwner
+	err := s.db.GetContext(ctx, &r, `SELECT `+roomColumns+`, `+ownerColumns+`
+		FROM mf_live_stream s JOIN mf_user u ON u.id = s.user_id
+		WHERE s.id = ? AND s.is_deleted = 0`, id)
+	return r, notFound(err, "room")
+}
+
+// RoomByName returns the room of a stream name, if not deleted.
+func (s *Store) RoomByName(ctx context.Context, name string) (Room, error) {
+	return s.roomWhere(ctx, "s.name = ?", name)
+}
+
+func (s *Store) roomWhere(ctx context.Context, cond string, arg any) (Room, error) {
+	var r Room
+	err := s.db.GetContext(ctx, &r, `SELECT `+roomColumns+` FROM mf_live_stream s WHERE `+cond+` AND s.is_deleted = 0`, arg)
+	return r, notFound(err, "room")
+}
+
+// UpdateRoom sets a room's name and, when passwordHash is not nil, its
+// password hash ("" removes the password). A stopped room gives
+// ErrRoomStopped.
+func (s *Store) UpdateRoom(ctx context.Context, id int64, roomName string, passwordHash *string) error {
+	q := `UPDATE mf_live_stream SET room_name = ?, title = ?, updated_time = ?`
+	args := []any{roomName, roomName, s.now().UTC()}
+	if passwordHash != nil {
+		q += `, room_password = ?`
+		args = append(args, *passwordHash)
+	}
+	q += ` WHERE id = ? AND is_deleted = 0 AND status <> 3`
+	args = append(args, id)
+	return s.execRoom(ctx, id, q, args...)
+}
+
+// SetRoomStatus moves a room to status. A stopped room never changes again:
+// that gives ErrRoomStopped.
+func (s *Store) SetRoomStatus(ctx context.Context, id int64, status RoomStatus) error {
+	return s.execRoom(ctx, id, `UPDATE mf_live_stream SET status = ?, updated_time = ? WHERE id = ? AND is_deleted = 0 AND status <> 3`,
+		status, s.now().UTC(), id)
+}
+
+// execRoom runs an update guarded by "not deleted, not stopped" and tells
+// which guard stopped it when no row changed.
+func (s *Store) execRoom(ctx context.Context, id int64, q string, args ...any) error {
+	res, err := s.db.ExecContext(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("store: updating room %d: %w", id, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("store: updating room %d: %w", id, err)
+	} else if n == 1 {
+		return nil
+	}
+	// MySQL counts only changed rows: an update to the same values
+	// affects none. Look at the row to tell why.
+	r, err := s.roomWhere(ctx, "s.id = ?", id)
+	if err != nil {
+		return err
+	}
+	if r.Status == RoomStopped {
+		return fmt.Errorf("store: room %d: %w", id, ErrRoomStopped)
+	}
+	return nil
+}
+
+// ListRoomsOptions selects a page of rooms.
+type ListRoomsOptions struct {
+	Offset int
+	Limit  int
+	// Names, when not nil, keeps only rooms with these stream names.
+	Names []string
+}
+
+// ListRooms returns the rooms that can go live (not deleted, not stopped),
+// newest first, with their owners, and how many there are in all.
+func (s *Store) ListRooms(ctx context.Context, opt ListRoomsOptions) ([]RoomWithOwner, int, error) {
+	where := `s.is_deleted = 0 AND s.status <> 3`
+	var args []any
+	if opt.Names != nil {
+		if len(opt.Names) == 0 {
+			return nil, 0, nil
+		}
+		in, inArgs, err := sqlx.In(` AND s.name IN (?)`, opt.Names)
+		if err != nil {
+			return nil, 0, fmt.Errorf("store: listing rooms: %w", err)
+		}
+		where += in
+		args = inArgs
+	}
+	var total int
+	if err := s.db.GetContext(ctx, &total, `SELECT COUNT(*) FROM mf_live_stream s WHERE `+where, args...); err != nil {
+		return nil, 0, fmt.Errorf("store: counting rooms: %w", err)
+	}
+	rooms := make([]RoomWithOwner, 0, min(opt.Limit, total))
+	if total == 0 || opt.Offset >= total {
+		return rooms, total, nil
+	}
+	err := s.db.SelectContext(ctx, &rooms, `SELECT `+roomColumns+`, `+ownerColumns+`
+		FROM mf_live_stream s JOIN mf_user u ON u.id = s.user_id
+		WHERE `+where+` ORDER BY s.id DESC LIMIT ? OFFSET ?`, append(args, opt.Limit, opt.Offset)...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("store: listing rooms: %w", err)
+	}
+	return rooms, total, nil
+}

@@ -1,0 +1,167 @@
+// Package store keeps MoFang Live's users and rooms in a SQL database: an
+// embedded SQLite file by default, or MySQL/MariaDB.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/jmoiron/sqlx"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/mofang-live/mofang/schema"
+)
+
+// Errors the store returns; callers test them with errors.Is.
+var (
+	// ErrNotFound means no row matched.
+	ErrNotFound = errors.New("store: not found")
+	// ErrDuplicate means a unique value (a user name, a stream name) is taken.
+	ErrDuplicate = errors.New("store: duplicate")
+	// ErrRoomStopped means the room has ended and can no longer change.
+	ErrRoomStopped = errors.New("store: room stopped")
+)
+
+// Store is a handle on the database. It is safe for concurrent use.
+type Store struct {
+	db      *sqlx.DB
+	dialect schema.Dialect
+	now     func() time.Time
+}
+
+// Open connects to the database named by dsn and checks that it answers.
+//
+// A dsn is one of:
+//   - "sqlite:PATH" or "file:PATH" or a path ending in .db or .sqlite: an
+//     SQLite file, created (with its folder) if missing;
+//   - "mysql://user:pass@tcp(host:3306)/db" or a plain go-sql-driver DSN
+//     ("user:pass@tcp(host:3306)/db").
+//
+// Open does not migrate; call Migrate.
+func Open(ctx context.Context, dsn string) (*Store, error) {
+	dialect, driverDSN, err := parseDSN(dsn)
+	if err != nil {
+		return nil, err
+	}
+	var db *sqlx.DB
+	switch dialect {
+	case schema.SQLite:
+		path := driverDSN
+		if dir := filepath.Dir(path); dir != "" {
+			if err := os.MkdirAll(dir, 0o750); err != nil {
+				return nil, fmt.Errorf("store: creating folder of %s: %w", path, err)
+			}
+		}
+		// WAL lets readers run beside the writer; busy_timeout makes
+		// writers queue instead of failing; immediate transactions take
+		// the write lock at BEGIN so read-then-write transactions never
+		// deadlock on a lock upgrade.
+		q := "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+		db, err = sqlx.Open("sqlite", "file:"+path+q)
+		if err != nil {
+			return nil, fmt.Errorf("store: opening sqlite %s: %w", path, err)
+		}
+		db.SetMaxOpenConns(8)
+		db.SetMaxIdleConns(8)
+	case schema.MySQL:
+		cfg, err := mysql.ParseDSN(driverDSN)
+		if err != nil {
+			return nil, fmt.Errorf("store: parsing mysql dsn: %w", err)
+		}
+		cfg.ParseTime = true
+		cfg.Loc = time.UTC
+		if cfg.Params == nil {
+			cfg.Params = map[string]string{}
+		}
+		cfg.Params["charset"] = "utf8mb4"
+		cfg.Params["time_zone"] = "'+00:00'"
+		db, err = sqlx.Open("mysql", cfg.FormatDSN())
+		if err != nil {
+			return nil, fmt.Errorf("store: opening mysql: %w", err)
+		}
+		db.SetMaxOpenConns(32)
+		db.SetMaxIdleConns(32)
+		db.SetConnMaxLifetime(30 * time.Minute)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(pingCtx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: connecting to %s database: %w", dialect, err)
+	}
+	return &Store{db: db, dialect: dialect, now: time.Now}, nil
+}
+
+// parseDSN tells the dialect of dsn and the DSN its driver takes.
+func parseDSN(dsn string) (schema.Dialect, string, error) {
+	switch {
+	case dsn == "":
+		return "", "", errors.New("store: empty database dsn")
+	case strings.HasPrefix(dsn, "sqlite://"):
+		return schema.SQLite, strings.TrimPrefix(dsn, "sqlite://"), nil
+	case strings.HasPrefix(dsn, "sqlite:"):
+		return schema.SQLite, strings.TrimPrefix(dsn, "sqlite:"), nil
+	case strings.HasPrefix(dsn, "file:"):
+		return schema.SQLite, strings.TrimPrefix(dsn, "file:"), nil
+	case strings.HasPrefix(dsn, "mysql://"):
+		return schema.MySQL, strings.TrimPrefix(dsn, "mysql://"), nil
+	case strings.Contains(dsn, "@tcp(") || strings.Contains(dsn, "@unix(") || strings.Contains(dsn, "@/"):
+		return schema.MySQL, dsn, nil
+	case strings.HasSuffix(dsn, ".db") || strings.HasSuffix(dsn, ".sqlite"):
+		return schema.SQLite, dsn, nil
+	}
+	return "", "", fmt.Errorf("store: cannot tell the database kind of dsn (want sqlite:PATH or mysql://user:pass@tcp(host:port)/db)")
+}
+
+// Migrate brings the schema up to date and returns the versions it applied.
+func (s *Store) Migrate(ctx context.Context) ([]int, error) {
+	return schema.Migrate(ctx, s.db.DB, s.dialect)
+}
+
+// Dialect tells which kind of database the store talks to.
+func (s *Store) Dialect() schema.Dialect { return s.dialect }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+
+// Close closes the connection pool.
+func (s *Store) Close() error { return s.db.Close() }
+
+// DB returns the underlying pool, for tests and maintenance commands.
+func (s *Store) DB() *sqlx.DB { return s.db }
+
+// isDuplicate reports whether err is a unique-constraint violation.
+func isDuplicate(err error) bool {
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		return me.Number == 1062
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	return false
+}
+
+// inTx runs fn in a transaction, committing if fn returns nil.
+func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: commit: %w", err)
+	}
+	return nil
+}
