@@ -1,0 +1,313 @@
+package rpc
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// The JSON-RPC 2.0 error codes.
+const (
+	CodeParseError     = -32700
+	CodeInvalidRequest = -32600
+	CodeMethodNotFound = -32601
+	CodeInvalidParams  = -32602
+	CodeInternalError  = -32603
+)
+
+// MaxBatch is the most calls one batch may hold.
+const MaxBatch = 100
+
+var errInvalidRequest = errors.New("invalid request")
+
+// rawRequest is a request object as sent, each member kept raw so that
+// absence, null and wrong types can be told apart.
+type rawRequest struct {
+	JSONRPC json.RawMessage `json:"jsonrpc"`
+	ID      json.RawMessage `json:"id"`
+	Method  json.RawMessage `json:"method"`
+	Params  json.RawMessage `json:"params"`
+}
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func getBuf() *bytes.Buffer {
+	b := bufPool.Get().(*bytes.Buffer)
+	b.Reset()
+	return b
+}
+
+func putBuf(b *bytes.Buffer) {
+	if b.Cap() <= 1<<20 {
+		bufPool.Put(b)
+	}
+}
+
+// servePOST answers one HTTP POST holding a request or a batch.
+func (s *Server) servePOST(w http.ResponseWriter, r *http.Request) {
+	body := getBuf()
+	defer putBuf(body)
+	if _, err := body.ReadFrom(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeJSON(w, http.StatusRequestEntityTooLarge, errorResponse(nil, CodeInvalidRequest,
+				fmt.Sprintf("request body larger than %d bytes", s.cfg.MaxBodyBytes)))
+			return
+		}
+		http.Error(w, "reading request body failed", http.StatusBadRequest)
+		return
+	}
+
+	ctx := withCaller(r.Context(), s.newCaller(r))
+	data := bytes.TrimSpace(body.Bytes())
+	if !json.Valid(data) {
+		writeJSON(w, http.StatusOK, errorResponse(nil, CodeParseError, ""))
+		return
+	}
+	if data[0] != '[' {
+		out := s.call(ctx, data)
+		if out == nil {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		writeJSON(w, http.StatusOK, out)
+		return
+	}
+
+	var items []json.RawMessage
+	if err := json.Unmarshal(data, &items); err != nil {
+		writeJSON(w, http.StatusOK, errorResponse(nil, CodeParseError, ""))
+		return
+	}
+	switch {
+	case len(items) == 0:
+		writeJSON(w, http.StatusOK, errorResponse(nil, CodeInvalidRequest, ""))
+		return
+	case len(items) > MaxBatch:
+		writeJSON(w, http.StatusOK, errorResponse(nil, CodeInvalidRequest,
+			fmt.Sprintf("a batch may hold at most %d calls", MaxBatch)))
+		return
+	}
+	out := make([]byte, 0, 256*len(items))
+	out = append(out, '[')
+	n := 0
+	for _, it := range items {
+		resp := s.call(ctx, it)
+		if resp == nil {
+			continue
+		}
+		if n > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, resp...)
+		n++
+	}
+	if n == 0 {
+		// All notifications: the spec wants nothing at all back.
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	writeJSON(w, http.StatusOK, append(out, ']'))
+}
+
+// call runs one request object and returns its response, or nil for a
+// notification (which is never answered, not even with an error).
+func (s *Server) call(ctx context.Context, raw json.RawMessage) (resp []byte) {
+	start := time.Now()
+	var req rawRequest
+	if raw[0] != '{' || json.Unmarshal(raw, &req) != nil {
+		return errorResponse(nil, CodeInvalidRequest, "")
+	}
+	id, idOK := validID(req.ID)
+	if !idOK {
+		return errorResponse(nil, CodeInvalidRequest, "id must be a string, a number or null")
+	}
+	notification := req.ID == nil
+
+	var name string
+	if string(req.JSONRPC) != `"2.0"` {
+		return errorResponse(id, CodeInvalidRequest, `"jsonrpc" must be "2.0"`)
+	}
+	if len(req.Method) == 0 || req.Method[0] != '"' || json.Unmarshal(req.Method, &name) != nil {
+		return errorResponse(id, CodeInvalidRequest, `"method" must be a string`)
+	}
+	if p := req.Params; p != nil && p[0] != '{' && p[0] != '[' {
+		return errorResponse(id, CodeInvalidRequest, `"params" must be an object or an array`)
+	}
+
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("rpc: panic", "method", name, "panic", p)
+			resp = errorResponse(id, CodeInternalError, "")
+		}
+		if notification {
+			resp = nil
+		}
+		s.observe(name, start, resp)
+	}()
+
+	m, found := s.methods[name]
+	if !found {
+		return errorResponse(id, CodeMethodNotFound, "")
+	}
+	obj, err := m.normalize(req.Params)
+	if err != nil {
+		var ip *invalidParams
+		if errors.As(err, &ip) {
+			return errorResponse(id, CodeInvalidParams, ip.msg)
+		}
+		return errorResponse(id, CodeInvalidRequest, "")
+	}
+
+	in := getBuf()
+	defer putBuf(in)
+	in.WriteString(`{"jsonrpc":"2.0","id":0,"method":`)
+	in.Write(appendJSONString(nil, m.name))
+	in.WriteString(`,"params":[`)
+	in.Write(obj)
+	in.WriteString(`]}`)
+
+	out := getBuf()
+	defer putBuf(out)
+	s.rpc.HandleRequest(ctx, in, out)
+	if notification {
+		return nil
+	}
+	return s.relay(id, m.name, out.Bytes())
+}
+
+// goResultPrefix is how go-jsonrpc begins a success response to id 0: it
+// marshals a map, so its keys come sorted. relay falls back to decoding
+// when the bytes look any different.
+const goResultPrefix = `{"id":0,"jsonrpc":"2.0","result":`
+
+// relay turns go-jsonrpc's response into ours: the caller's id echoed
+// byte for byte, and its error codes mapped onto the specification's.
+func (s *Server) relay(id json.RawMessage, name string, out []byte) []byte {
+	out = bytes.TrimSpace(out)
+	if bytes.HasPrefix(out, []byte(goResultPrefix)) && len(out) > len(goResultPrefix)+1 && out[len(out)-1] == '}' {
+		return resultResponse(id, out[len(goResultPrefix):len(out)-1])
+	}
+	var r struct {
+		Result json.RawMessage `json:"result"`
+		Error  *struct {
+			Code    int             `json:"code"`
+			Message string          `json:"message"`
+			Data    json.RawMessage `json:"data"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(out, &r); err != nil {
+		s.log.Error("rpc: unreadable response from dispatcher", "method", name, "err", err)
+		return errorResponse(id, CodeInternalError, "")
+	}
+	if r.Error == nil {
+		if r.Result == nil {
+			r.Result = json.RawMessage("null")
+		}
+		return resultResponse(id, r.Result)
+	}
+	switch c := r.Error.Code; {
+	case c == CodeInvalidParams || c == CodeParseError:
+		// go-jsonrpc reports params it cannot decode as a parse error;
+		// the request itself parsed, so it is the params.
+		return errorResponse(id, CodeInvalidParams, "")
+	case c <= -32000 && c >= -32099:
+		// Server-defined errors a method chose to return.
+		return errorResponseMsg(id, c, r.Error.Message, r.Error.Data)
+	default:
+		s.log.Error("rpc: method failed", "method", name, "code", c, "err", r.Error.Message)
+		return errorResponse(id, CodeInternalError, "")
+	}
+}
+
+// validID reports whether a raw id is absent, a string, a number or null,
+// and returns it for echoing (nil when absent).
+func validID(id json.RawMessage) (json.RawMessage, bool) {
+	if id == nil {
+		return nil, true
+	}
+	switch c := id[0]; {
+	case c == '"', c == '-', c >= '0' && c <= '9':
+		return id, true
+	case string(id) == "null":
+		return id, true
+	}
+	return nil, false
+}
+
+// resultResponse encodes a success response.
+func resultResponse(id, result json.RawMessage) []byte {
+	b := make([]byte, 0, len(result)+len(id)+40)
+	b = append(b, `{"jsonrpc":"2.0","id":`...)
+	b = appendID(b, id)
+	b = append(b, `,"result":`...)
+	b = append(b, result...)
+	return append(b, '}')
+}
+
+// codeText is the message of each standard error code, exactly as the
+// specification writes it. Details go into the error's "data".
+var codeText = map[int]string{
+	CodeParseError:     "Parse error",
+	CodeInvalidRequest: "Invalid Request",
+	CodeMethodNotFound: "Method not found",
+	CodeInvalidParams:  "Invalid params",
+	CodeInternalError:  "Internal error",
+}
+
+// errorResponse encodes an error response with a standard code; detail,
+// when not empty, becomes the error's data.
+func errorResponse(id json.RawMessage, code int, detail string) []byte {
+	var data []byte
+	if detail != "" {
+		data = appendJSONString(nil, detail)
+	}
+	return errorResponseMsg(id, code, codeText[code], data)
+}
+
+// errorResponseMsg encodes an error response with any code and message.
+func errorResponseMsg(id json.RawMessage, code int, msg string, data json.RawMessage) []byte {
+	b := make([]byte, 0, len(msg)+len(id)+len(data)+80)
+	b = append(b, `{"jsonrpc":"2.0","id":`...)
+	b = appendID(b, id)
+	b = append(b, `,"error":{"code":`...)
+	b = strconv.AppendInt(b, int64(code), 10)
+	b = append(b, `,"message":`...)
+	b = appendJSONString(b, msg)
+	if len(data) > 0 && string(data) != "null" {
+		b = append(b, `,"data":`...)
+		b = append(b, data...)
+	}
+	return append(b, "}}"...)
+}
+
+func appendID(b []byte, id json.RawMessage) []byte {
+	if id == nil {
+		return append(b, "null"...)
+	}
+	return append(b, id...)
+}
+
+func writeJSON(w http.ResponseWriter, status int, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+// observe logs a call's outcome. Params are never logged: they can hold
+// passwords and tokens.
+func (s *Server) observe(name string, start time.Time, resp []byte) {
+	if !s.log.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
+	s.log.Debug("rpc call", "method", name, "duration", time.Since(start), "error", bytes.Contains(resp, []byte(`"error":{`)))
+}

@@ -1,0 +1,67 @@
+package rpc
+
+// Errno is MoFang's result code: every method's result carries one in
+// "errno", with a message for people in "errmsg". 1000 means success.
+//
+// Errnos report outcomes of a well-formed call (wrong password, not your
+// room). A malformed call gets a JSON-RPC error object instead (-32600,
+// -32602, ...), and an unexpected server failure gets -32603.
+type Errno int
+
+// The errnos. Their numbers are part of the API: never renumber.
+const (
+	ErrnoOK            Errno = 1000 // success
+	ErrnoInvalid       Errno = 1001 // a param's value is not acceptable (too long, out of range)
+	ErrnoUserExists    Errno = 1002 // User.register: the user name is taken
+	ErrnoTooMany       Errno = 1003 // too many attempts: wait and try again
+	ErrnoBadLogin      Errno = 1004 // User.login: wrong user name or password
+	ErrnoLogin         Errno = 1005 // log in again: no token, or it is invalid or expired, or the refresh token is
+	ErrnoForbidden     Errno = 1006 // not allowed: the room is not yours
+	ErrnoNoRoom        Errno = 1007 // no such room
+	ErrnoRoomPassword  Errno = 1008 // the room's password is wrong (or missing)
+	ErrnoRoomStopped   Errno = 1009 // the room has ended and cannot change
+	ErrnoNoUser        Errno = 1010 // the user does not exist (any more)
+)
+
+var errnoText = map[Errno]string{
+	ErrnoOK:           "ok",
+	ErrnoInvalid:      "invalid parameter value",
+	ErrnoUserExists:   "user name already taken",
+	ErrnoTooMany:      "too many attempts, try again later",
+	ErrnoBadLogin:     "wrong user name or password",
+	ErrnoLogin:        "please log in again",
+	ErrnoForbidden:    "permission denied",
+	ErrnoNoRoom:       "room does not exist",
+	ErrnoRoomPassword: "wrong room password",
+	ErrnoRoomStopped:  "the live has ended",
+	ErrnoNoUser:       "user does not exist",
+}
+
+// Text returns the standard message of an errno.
+func (e Errno) Text() string {
+	if s, ok := errnoText[e]; ok {
+		return s
+	}
+	return "error"
+}
+
+// Status is the head of every result: {"errno": 1000, "errmsg": "ok"}.
+type Status struct {
+	Errno  Errno  `json:"errno"`
+	Errmsg string `json:"errmsg"`
+}
+
+// ok is the status of success.
+func ok() Status { return Status{Errno: ErrnoOK, Errmsg: ErrnoOK.Text()} }
+
+// fail is the status of an errno with its standard message.
+func fail(e Errno) Status { return Status{Errno: e, Errmsg: e.Text()} }
+
+// failf is the status of an errno with a specific message.
+func failf(e Errno, msg string) Status { return Status{Errno: e, Errmsg: msg} }
+
+// Reply is a result with a "data" member.
+type Reply[T any] struct {
+	Status
+	Data *T `json:"data,omitempty"`
+}

@@ -1,0 +1,432 @@
+package rpc
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/mofang-live/mofang/rpc/urlsign"
+	"github.com/mofang-live/mofang/store"
+)
+
+// liveAPI is the Live namespace: rooms and their streams.
+type liveAPI struct{ s *Server }
+
+// Limits of room fields and listings.
+const (
+	maxRoomNameLen     = 64
+	maxRoomPasswordLen = 64
+	defaultRoomName    = "未命名" // seed MoFang's default: "unnamed"
+	defaultPageSize    = 20
+	maxPageSize        = 100
+	// maxUnpagedRooms caps Live.stream.list called without a page, which
+	// seed MoFang's pages do: they get every room up to this many.
+	maxUnpagedRooms = 1000
+)
+
+// RoomID is a room's id. It reads from a JSON number or a string of
+// digits, since seed MoFang hands out room ids as "%04d" strings.
+type RoomID int64
+
+// UnmarshalJSON reads 12, "12" or "0012".
+func (id *RoomID) UnmarshalJSON(b []byte) error {
+	s := string(b)
+	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
+		s = s[1 : len(s)-1]
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 {
+		return fmt.Errorf("room_id must be a positive integer or a string of digits")
+	}
+	*id = RoomID(n)
+	return nil
+}
+
+// formatRoomID is seed MoFang's room id: "%04d".
+func formatRoomID(id int64) string { return fmt.Sprintf("%04d", id) }
+
+// StreamParams are the params of Live.stream.
+type StreamParams struct {
+	RoomName string `json:"room_name"`
+	// Password of the room: absent keeps the current one, "" removes it.
+	Password *string `json:"password"`
+}
+
+// StreamData is the data of Live.stream: the caller's room and how to
+// publish to it.
+type StreamData struct {
+	StreamName  string       `json:"stream_name"`
+	RoomName    string       `json:"room_name"`
+	RoomOwner   int64        `json:"room_owner"`
+	RoomID      string       `json:"room_id"`
+	HasPassword bool         `json:"has_password"`
+	Publish     *PublishURLs `json:"publish"`
+}
+
+// PublishURLs tell a streamer (OBS, ffmpeg) where to publish.
+type PublishURLs struct {
+	URL       string `json:"url"`        // the whole RTMP URL, for ffmpeg
+	Server    string `json:"server"`     // OBS "Server"
+	StreamKey string `json:"stream_key"` // OBS "Stream Key": name?sign=...
+	Sign      string `json:"sign"`
+	Expires   int64  `json:"expires"` // Unix seconds
+}
+
+// Stream creates the caller's room on first call, or renames it and sets
+// its password, and returns it with a signed publish URL.
+func (a *liveAPI) Stream(ctx context.Context, p StreamParams) (*Reply[StreamData], error) {
+	u, st, err := a.s.currentUser(ctx)
+	if err != nil || st.Errno != ErrnoOK {
+		return &Reply[StreamData]{Status: st}, err
+	}
+	p.RoomName = strings.TrimSpace(p.RoomName)
+	if p.RoomName == "" {
+		p.RoomName = defaultRoomName
+	}
+	if msg := checkText("room_name", p.RoomName, maxRoomNameLen); msg != "" {
+		return &Reply[StreamData]{Status: failf(ErrnoInvalid, msg)}, nil
+	}
+	var hash *string
+	if p.Password != nil {
+		if len(*p.Password) > maxRoomPasswordLen {
+			return &Reply[StreamData]{Status: failf(ErrnoInvalid, fmt.Sprintf("password must be at most %d bytes", maxRoomPasswordLen))}, nil
+		}
+		h := ""
+		if *p.Password != "" {
+			b, err := bcrypt.GenerateFromPassword([]byte(*p.Password), a.s.cfg.BcryptCost)
+			if err != nil {
+				return nil, fmt.Errorf("hashing room password: %w", err)
+			}
+			h = string(b)
+		}
+		hash = &h
+	}
+
+	room, err := a.s.cfg.Store.OpenRoomOfUser(ctx, u.ID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		room, err = a.createRoom(ctx, u.ID, p.RoomName, hash)
+		if err != nil {
+			return nil, err
+		}
+	case err != nil:
+		return nil, err
+	default:
+		if err := a.s.cfg.Store.UpdateRoom(ctx, room.ID, p.RoomName, hash); err != nil {
+			if errors.Is(err, store.ErrRoomStopped) {
+				return &Reply[StreamData]{Status: fail(ErrnoRoomStopped)}, nil
+			}
+			return nil, err
+		}
+		room.RoomName = p.RoomName
+		if hash != nil {
+			room.PasswordHash = *hash
+		}
+	}
+
+	return &Reply[StreamData]{Status: ok(), Data: &StreamData{
+		StreamName:  room.Name,
+		RoomName:    room.RoomName,
+		RoomOwner:   u.ID,
+		RoomID:      formatRoomID(room.ID),
+		HasPassword: room.HasPassword(),
+		Publish:     a.s.publishURLs(ctx, room.Name),
+	}}, nil
+}
+
+// createRoom makes a room with seed MoFang's stream name,
+// room_<user id %06d><yyyymmddHHMMSS><random %06d>, trying again on the
+// rare name collision.
+func (a *liveAPI) createRoom(ctx context.Context, userID int64, roomName string, hash *string) (store.Room, error) {
+	h := ""
+	if hash != nil {
+		h = *hash
+	}
+	for range 5 {
+		n, err := rand.Int(rand.Reader, big.NewInt(999999-100+1))
+		if err != nil {
+			return store.Room{}, fmt.Errorf("making stream name: %w", err)
+		}
+		name := fmt.Sprintf("room_%06d%s%06d", userID, time.Now().Format("20060102150405"), n.Int64()+100)
+		room, err := a.s.cfg.Store.CreateRoom(ctx, store.NewRoom{Name: name, RoomName: roomName, PasswordHash: h, UserID: userID})
+		if errors.Is(err, store.ErrDuplicate) {
+			continue
+		}
+		return room, err
+	}
+	return store.Room{}, errors.New("making stream name: five collisions in a row")
+}
+
+// StreamListParams are the params of Live.stream.list, all optional.
+type StreamListParams struct {
+	Page     int  `json:"page"`      // from 1; absent: every room (up to 1000)
+	Size     int  `json:"size"`      // rooms per page, default 20, at most 100
+	LiveOnly bool `json:"live_only"` // only rooms being published now
+}
+
+// StreamListReply is the result of Live.stream.list: seed MoFang's
+// "stream_list" beside errno and errmsg.
+type StreamListReply struct {
+	Status
+	StreamList []StreamItem `json:"stream_list"`
+	Total      int          `json:"total"`
+	Page       int          `json:"page"`
+	Size       int          `json:"size"`
+}
+
+// StreamItem is one room in Live.stream.list.
+type StreamItem struct {
+	ID            int64     `json:"id"`
+	Name          string    `json:"name"` // the stream name
+	RoomName      string    `json:"room_name"`
+	User          OwnerData `json:"user"`
+	Status        bool      `json:"status"`         // live now
+	ClientsNumber int       `json:"clients_number"` // viewers now, of every protocol
+	RoomStatus    int       `json:"room_status"`    // 0 not started, 1 live, 2 paused, 3 stopped
+	HasPassword   bool      `json:"has_password"`
+	Cover         string    `json:"cover"`
+	LookCount     int64     `json:"look_count"`
+}
+
+// OwnerData is a room owner as lists show it. IP is the publisher's
+// address while the room is live, else the owner's last login address.
+type OwnerData struct {
+	ID       int64  `json:"id"`
+	Nickname string `json:"nickname"`
+	IP       string `json:"ip"`
+	Avatar   string `json:"avatar"`
+}
+
+// StreamList returns the rooms that can go live, newest first, each with
+// its live state from the media engine.
+func (a *liveAPI) StreamList(ctx context.Context, p StreamListParams) (*StreamListReply, error) {
+	if _, err := a.s.userID(ctx); err != nil {
+		return &StreamListReply{Status: fail(ErrnoLogin), StreamList: []StreamItem{}}, nil
+	}
+	if p.Page < 0 || p.Size < 0 || p.Size > maxPageSize || (p.Page == 0 && p.Size != 0) {
+		return &StreamListReply{Status: failf(ErrnoInvalid, fmt.Sprintf("page must be 1 or more and size 1 to %d", maxPageSize)), StreamList: []StreamItem{}}, nil
+	}
+	opt := store.ListRoomsOptions{Limit: maxUnpagedRooms}
+	if p.Page > 0 {
+		if p.Size == 0 {
+			p.Size = defaultPageSize
+		}
+		opt = store.ListRoomsOptions{Offset: (p.Page - 1) * p.Size, Limit: p.Size}
+	}
+	if p.LiveOnly {
+		opt.Names = a.s.cfg.Live.LiveStreamNames()
+		if opt.Names == nil {
+			opt.Names = []string{}
+		}
+	}
+	rooms, total, err := a.s.cfg.Store.ListRooms(ctx, opt)
+	if err != nil {
+		return nil, err
+	}
+	items := make([]StreamItem, len(rooms))
+	for i, r := range rooms {
+		it := StreamItem{
+			ID:          r.ID,
+			Name:        r.Name,
+			RoomName:    r.RoomName,
+			User:        OwnerData{ID: r.Owner.ID, Nickname: r.Owner.Nickname, IP: r.Owner.IPAddress, Avatar: r.Owner.Avatar},
+			RoomStatus:  int(r.Status),
+			HasPassword: r.HasPassword(),
+			Cover:       r.Cover,
+			LookCount:   r.LookCount,
+		}
+		if ls, live := a.s.cfg.Live.LiveStream(r.Name); live {
+			it.Status = true
+			it.ClientsNumber = ls.Clients
+			if ls.PublisherIP != "" {
+				it.User.IP = ls.PublisherIP
+			}
+		}
+		items[i] = it
+	}
+	return &StreamListReply{Status: ok(), StreamList: items, Total: total, Page: p.Page, Size: p.Size}, nil
+}
+
+// StreamReadParams are the params of Live.stream.read.
+type StreamReadParams struct {
+	RoomID   RoomID `json:"room_id" rpc:"required"`
+	Password string `json:"password"`
+}
+
+// RoomData is one room as Live.stream.read shows it.
+type RoomData struct {
+	ID            int64     `json:"id"`
+	RoomID        string    `json:"room_id"`
+	Name          string    `json:"name"` // the stream name
+	RoomName      string    `json:"room_name"`
+	Title         string    `json:"title"`
+	Cover         string    `json:"cover"`
+	RoomStatus    int       `json:"room_status"`
+	Status        bool      `json:"status"` // live now
+	ClientsNumber int       `json:"clients_number"`
+	LookCount     int64     `json:"look_count"`
+	Coin          int64     `json:"coin"`
+	HasPassword   bool      `json:"has_password"`
+	User          OwnerData `json:"user"`
+	CreatedTime   int64     `json:"created_time"` // Unix seconds
+	// Play holds signed play URLs; absent once the room has ended.
+	Play *PlayURLs `json:"play,omitempty"`
+}
+
+// PlayURLs are where to watch a room, each carrying the play sign.
+type PlayURLs struct {
+	FLV     string `json:"flv"`
+	HLS     string `json:"hls"`
+	RTMP    string `json:"rtmp"`
+	RTSP    string `json:"rtsp"`
+	Sign    string `json:"sign"`
+	Expires int64  `json:"expires"` // Unix seconds
+}
+
+// StreamRead returns one room with its play URLs. A room with a password
+// is shown to its owner, and to others only with the right password.
+func (a *liveAPI) StreamRead(ctx context.Context, p StreamReadParams) (*Reply[RoomData], error) {
+	uid, err := a.s.userID(ctx)
+	if err != nil {
+		return &Reply[RoomData]{Status: fail(ErrnoLogin)}, nil
+	}
+	r, err := a.s.cfg.Store.RoomByID(ctx, int64(p.RoomID))
+	if errors.Is(err, store.ErrNotFound) {
+		return &Reply[RoomData]{Status: fail(ErrnoNoRoom)}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if r.HasPassword() && r.UserID != uid {
+		key := fmt.Sprintf("room:%d:%d", uid, r.ID)
+		if !a.s.guard.allowed(key) {
+			return &Reply[RoomData]{Status: fail(ErrnoTooMany)}, nil
+		}
+		if p.Password == "" || len(p.Password) > maxRoomPasswordLen ||
+			bcrypt.CompareHashAndPassword([]byte(r.PasswordHash), []byte(p.Password)) != nil {
+			a.s.guard.failed(key)
+			return &Reply[RoomData]{Status: fail(ErrnoRoomPassword)}, nil
+		}
+		a.s.guard.succeeded(key)
+	}
+	d := &RoomData{
+		ID:          r.ID,
+		RoomID:      formatRoomID(r.ID),
+		Name:        r.Name,
+		RoomName:    r.RoomName,
+		Title:       r.Title,
+		Cover:       r.Cover,
+		RoomStatus:  int(r.Status),
+		LookCount:   r.LookCount,
+		Coin:        r.Coin,
+		HasPassword: r.HasPassword(),
+		User:        OwnerData{ID: r.Owner.ID, Nickname: r.Owner.Nickname, IP: r.Owner.IPAddress, Avatar: r.Owner.Avatar},
+		CreatedTime: r.Created.Unix(),
+	}
+	if ls, live := a.s.cfg.Live.LiveStream(r.Name); live {
+		d.Status, d.ClientsNumber = true, ls.Clients
+		if ls.PublisherIP != "" {
+			d.User.IP = ls.PublisherIP
+		}
+	}
+	if r.Status != store.RoomStopped {
+		d.Play = a.s.playURLs(ctx, r.Name)
+	}
+	return &Reply[RoomData]{Status: ok(), Data: d}, nil
+}
+
+// StreamStatusParams are the params of Live.stream.status.
+type StreamStatusParams struct {
+	RoomID RoomID `json:"room_id" rpc:"required"`
+	Type   string `json:"type" rpc:"required"` // play, pause or stop
+}
+
+// StatusData is the data of Live.stream.status.
+type StatusData struct {
+	RoomID     string `json:"room_id"`
+	RoomStatus int    `json:"room_status"`
+}
+
+// roomStatusOf maps Live.stream.status's types to room states.
+var roomStatusOf = map[string]store.RoomStatus{
+	"play":  store.RoomLive,
+	"pause": store.RoomPaused,
+	"stop":  store.RoomStopped,
+}
+
+// StreamStatus sets the state of the caller's room (seed 001's
+// changestatus). Only the owner may; a stopped room stays stopped.
+func (a *liveAPI) StreamStatus(ctx context.Context, p StreamStatusParams) (*Reply[StatusData], error) {
+	uid, err := a.s.userID(ctx)
+	if err != nil {
+		return &Reply[StatusData]{Status: fail(ErrnoLogin)}, nil
+	}
+	status, known := roomStatusOf[p.Type]
+	if !known {
+		return &Reply[StatusData]{Status: failf(ErrnoInvalid, "type must be play, pause or stop")}, nil
+	}
+	r, err := a.s.cfg.Store.RoomByID(ctx, int64(p.RoomID))
+	if errors.Is(err, store.ErrNotFound) {
+		return &Reply[StatusData]{Status: fail(ErrnoNoRoom)}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if r.UserID != uid {
+		return &Reply[StatusData]{Status: fail(ErrnoForbidden)}, nil
+	}
+	if err := a.s.cfg.Store.SetRoomStatus(ctx, r.ID, status); err != nil {
+		if errors.Is(err, store.ErrRoomStopped) {
+			return &Reply[StatusData]{Status: fail(ErrnoRoomStopped)}, nil
+		}
+		return nil, err
+	}
+	return &Reply[StatusData]{Status: ok(), Data: &StatusData{RoomID: formatRoomID(r.ID), RoomStatus: int(status)}}, nil
+}
+
+// publishURLs signs a publish URL of a stream for the caller.
+func (s *Server) publishURLs(ctx context.Context, stream string) *PublishURLs {
+	sign, exp := s.cfg.Signer.Sign(urlsign.Publish, stream, s.cfg.PublishSignTTL)
+	server := "rtmp://" + hostPort(s.mediaHost(ctx), s.cfg.Ports.RTMP, 1935) + "/live"
+	key := stream + "?sign=" + sign
+	return &PublishURLs{URL: server + "/" + key, Server: server, StreamKey: key, Sign: sign, Expires: exp.Unix()}
+}
+
+// playURLs signs the play URLs of a stream for the caller.
+func (s *Server) playURLs(ctx context.Context, stream string) *PlayURLs {
+	sign, exp := s.cfg.Signer.Sign(urlsign.Play, stream, s.cfg.PlaySignTTL)
+	host := s.mediaHost(ctx)
+	q := "?sign=" + sign
+	web := "http://" + hostPort(host, s.cfg.Ports.HTTP, 80) + "/live/" + stream
+	return &PlayURLs{
+		FLV:     web + ".flv" + q,
+		HLS:     web + "/index.m3u8" + q,
+		RTMP:    "rtmp://" + hostPort(host, s.cfg.Ports.RTMP, 1935) + "/live/" + stream + q,
+		RTSP:    "rtsp://" + hostPort(host, s.cfg.Ports.RTSP, 554) + "/live/" + stream + q,
+		Sign:    sign,
+		Expires: exp.Unix(),
+	}
+}
+
+// hostPort joins host and port, leaving out the scheme's default port.
+func hostPort(host string, port, defaultPort int) string {
+	if port == defaultPort {
+		if strings.Contains(host, ":") {
+			return "[" + host + "]"
+		}
+		return host
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port))
+}
+
+// compile-time check that RoomID reads JSON.
+var _ json.Unmarshaler = (*RoomID)(nil)

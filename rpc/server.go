@@ -1,0 +1,289 @@
+// Package rpc is MoFang Live's API: one JSON-RPC 2.0 endpoint with MoFang's
+// method names ("Live.stream", "Live.stream.list", ...), params and result
+// shapes ({"errno": 1000, "errmsg": "ok", ...}), authenticated by a JWT in
+// "Authorization: jwt <token>".
+//
+// Methods are dispatched by github.com/filecoin-project/go-jsonrpc. In
+// front of it the envelope (envelope.go) implements what the JSON-RPC 2.0
+// specification asks and go-jsonrpc does not do by itself: the version
+// check, named params, ids echoed byte for byte, notifications never
+// answered, the standard error codes with HTTP 200, and a body size limit.
+package rpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/filecoin-project/go-jsonrpc"
+	logging "github.com/ipfs/go-log/v2"
+
+	"github.com/mofang-live/mofang/rpc/token"
+	"github.com/mofang-live/mofang/rpc/urlsign"
+	"github.com/mofang-live/mofang/store"
+)
+
+// LiveStats tells which streams are live. The media engine implements it;
+// Live.stream.list merges it with the rooms in the store.
+type LiveStats interface {
+	// LiveStream reports the state of a stream by name; ok is false when
+	// nothing is publishing it.
+	LiveStream(name string) (s LiveStream, ok bool)
+	// LiveStreamNames lists the streams being published now.
+	LiveStreamNames() []string
+}
+
+// LiveStream is the state of a stream being published.
+type LiveStream struct {
+	Clients     int    // readers of every protocol
+	PublisherIP string // the publisher's address
+}
+
+// nothingLive is the LiveStats of a server without a media engine.
+type nothingLive struct{}
+
+func (nothingLive) LiveStream(string) (LiveStream, bool) { return LiveStream{}, false }
+func (nothingLive) LiveStreamNames() []string            { return nil }
+
+// Ports are where the media engine listens, for the URLs the API hands out.
+type Ports struct {
+	HTTP int // HTTP-FLV and HLS
+	RTMP int
+	RTSP int
+}
+
+// Config is what a Server needs.
+type Config struct {
+	Store  *store.Store
+	Tokens *token.Issuer
+	Signer *urlsign.Signer
+	// Live reports live streams; nil means nothing is ever live.
+	Live LiveStats
+	// PublicHost is the host name put into media URLs. Empty means the
+	// host the client used to reach the API.
+	PublicHost string
+	Ports      Ports
+	// RefreshTTL is how long a refresh token lives (default 30 days).
+	RefreshTTL time.Duration
+	// PublishSignTTL and PlaySignTTL are how long media URL signs live
+	// (defaults 24 hours and 6 hours).
+	PublishSignTTL time.Duration
+	PlaySignTTL    time.Duration
+	// MaxBodyBytes limits a POST body (default 1 MiB).
+	MaxBodyBytes int64
+	// BcryptCost is the cost of password hashes (default 10).
+	BcryptCost int
+	Logger     *slog.Logger
+}
+
+// Server is the JSON-RPC endpoint. It is an http.Handler for the base URL.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	rpc     *jsonrpc.RPCServer
+	methods map[string]*method
+	guard   *attemptGuard
+}
+
+// New returns a Server with every MoFang method registered.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil || cfg.Tokens == nil || cfg.Signer == nil {
+		return nil, errors.New("rpc: Config needs Store, Tokens and Signer")
+	}
+	if cfg.Live == nil {
+		cfg.Live = nothingLive{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	setDefault(&cfg.RefreshTTL, 30*24*time.Hour)
+	setDefault(&cfg.PublishSignTTL, 24*time.Hour)
+	setDefault(&cfg.PlaySignTTL, 6*time.Hour)
+	setDefault(&cfg.MaxBodyBytes, 1<<20)
+	setDefault(&cfg.BcryptCost, 10)
+	setDefault(&cfg.Ports.HTTP, 8080)
+	setDefault(&cfg.Ports.RTMP, 1935)
+	setDefault(&cfg.Ports.RTSP, 8554)
+
+	// go-jsonrpc logs every failed call through its own logger; the
+	// envelope logs what matters through slog, without params.
+	_ = logging.SetLogLevel("rpc", "fatal")
+
+	s := &Server{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		methods: map[string]*method{},
+		guard:   newAttemptGuard(5, time.Minute),
+	}
+	s.rpc = jsonrpc.NewServer(
+		jsonrpc.WithServerMethodNameFormatter(methodName),
+		jsonrpc.WithMaxRequestSize(cfg.MaxBodyBytes+1024),
+	)
+	for _, api := range []struct {
+		namespace string
+		impl      any
+	}{
+		{"Server", &serverAPI{s}},
+		{"User", &userAPI{s}},
+		{"Live", &liveAPI{s}},
+	} {
+		if err := s.Register(api.namespace, api.impl); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Register adds the exported methods of api under namespace: Go method
+// StreamList of namespace Live is called as "Live.stream.list". Every method
+// must be func(context.Context, Params) (Result, error) with Params a struct
+// whose json tags name the params in positional order. Register is for
+// start-up, before the Server serves.
+func (s *Server) Register(namespace string, api any) error {
+	ms, err := describe(namespace, api)
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		if _, dup := s.methods[m.name]; dup {
+			return fmt.Errorf("rpc: method %s registered twice", m.name)
+		}
+		s.methods[m.name] = m
+	}
+	s.rpc.Register(namespace, api)
+	return nil
+}
+
+// Alias makes alias another name of the registered method original.
+func (s *Server) Alias(alias, original string) error {
+	m, ok := s.methods[original]
+	if !ok {
+		return fmt.Errorf("rpc: alias %s of unknown method %s", alias, original)
+	}
+	s.methods[alias] = m
+	return nil
+}
+
+func setDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
+}
+
+// Methods lists the names of the registered methods.
+func (s *Server) Methods() []string {
+	names := make([]string, 0, len(s.methods))
+	for n := range s.methods {
+		names = append(names, n)
+	}
+	return names
+}
+
+// ServeHTTP answers POSTs to the endpoint; OPTIONS for CORS preflights.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", "*")
+	switch r.Method {
+	case http.MethodPost:
+		s.servePOST(w, r)
+	case http.MethodOptions:
+		h.Set("Access-Control-Allow-Methods", "POST, OPTIONS")
+		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+		h.Set("Access-Control-Max-Age", "86400")
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		h.Set("Allow", "POST, OPTIONS")
+		http.Error(w, "the JSON-RPC endpoint takes POST", http.StatusMethodNotAllowed)
+	}
+}
+
+// caller is who sent the HTTP request: its credentials, verified on first
+// use and at most once per request, its address and the host it used.
+type caller struct {
+	token string
+	ip    string
+	host  string
+
+	once   sync.Once
+	userID int64
+	err    error
+}
+
+type callerKey struct{}
+
+func withCaller(ctx context.Context, c *caller) context.Context {
+	return context.WithValue(ctx, callerKey{}, c)
+}
+
+func callerOf(ctx context.Context) *caller {
+	if c, ok := ctx.Value(callerKey{}).(*caller); ok {
+		return c
+	}
+	return &caller{}
+}
+
+func (s *Server) newCaller(r *http.Request) *caller {
+	ip, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		ip = r.RemoteAddr
+	}
+	return &caller{token: bearer(r), ip: ip, host: r.Host}
+}
+
+// bearer returns the token of "Authorization: jwt <token>" (MoFang's form)
+// or "Bearer <token>", or of a "token" query param (browsers cannot set
+// headers on a websocket).
+func bearer(r *http.Request) string {
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, tok, ok := strings.Cut(strings.TrimSpace(h), " ")
+		if ok && (strings.EqualFold(scheme, "jwt") || strings.EqualFold(scheme, "bearer")) {
+			return strings.TrimSpace(tok)
+		}
+		return ""
+	}
+	return r.URL.Query().Get("token")
+}
+
+// errLogin is returned by userID when the caller must log in again.
+var errLogin = errors.New("rpc: not logged in")
+
+// userID returns the id of the logged-in caller, or errLogin.
+func (s *Server) userID(ctx context.Context) (int64, error) {
+	c := callerOf(ctx)
+	c.once.Do(func() {
+		if c.token == "" {
+			c.err = errLogin
+			return
+		}
+		id, err := s.cfg.Tokens.Verify(c.token)
+		if err != nil {
+			c.err = fmt.Errorf("%w: %v", errLogin, err)
+			return
+		}
+		c.userID = id
+	})
+	return c.userID, c.err
+}
+
+// mediaHost is the host name for media URLs given to the caller.
+func (s *Server) mediaHost(ctx context.Context) string {
+	if s.cfg.PublicHost != "" {
+		return s.cfg.PublicHost
+	}
+	host := callerOf(ctx).host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	if host == "" || strings.ContainsAny(host, "/?#@ \\") {
+		return "localhost"
+	}
+	return host
+}
