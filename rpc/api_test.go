@@ -274,11 +274,11 @@ func TestBadTokens(t *testing.T) {
 	time.Sleep(1100 * time.Millisecond) // expiry has second resolution
 
 	bad := map[string]string{
-		"none":    "",
-		"garbage": "not-a-jwt",
-		"forged":  forged,
-		"expired": expired,
-		"alg none": enc([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + parts[1] + ".",
+		"none":            "",
+		"garbage":         "not-a-jwt",
+		"forged":          forged,
+		"expired":         expired,
+		"alg none":        enc([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + parts[1] + ".",
 		"swapped payload": parts[0] + "." + enc([]byte(`{"iss":"mofang","sub":"2","exp":4102444800}`)) + "." + parts[2],
 	}
 	for name, tok := range bad {

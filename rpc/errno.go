@@ -10,17 +10,17 @@ type Errno int
 
 // The errnos. Their numbers are part of the API: never renumber.
 const (
-	ErrnoOK            Errno = 1000 // success
-	ErrnoInvalid       Errno = 1001 // a param's value is not acceptable (too long, out of range)
-	ErrnoUserExists    Errno = 1002 // User.register: the user name is taken
-	ErrnoTooMany       Errno = 1003 // too many attempts: wait and try again
-	ErrnoBadLogin      Errno = 1004 // User.login: wrong user name or password
-	ErrnoLogin         Errno = 1005 // log in again: no token, or it is invalid or expired, or the refresh token is
-	ErrnoForbidden     Errno = 1006 // not allowed: the room is not yours
-	ErrnoNoRoom        Errno = 1007 // no such room
-	ErrnoRoomPassword  Errno = 1008 // the room's password is wrong (or missing)
-	ErrnoRoomStopped   Errno = 1009 // the room has ended and cannot change
-	ErrnoNoUser        Errno = 1010 // the user does not exist (any more)
+	ErrnoOK           Errno = 1000 // success
+	ErrnoInvalid      Errno = 1001 // a param's value is not acceptable (too long, out of range)
+	ErrnoUserExists   Errno = 1002 // User.register: the user name is taken
+	ErrnoTooMany      Errno = 1003 // too many attempts: wait and try again
+	ErrnoBadLogin     Errno = 1004 // User.login: wrong user name or password
+	ErrnoLogin        Errno = 1005 // log in again: no token, or it is invalid or expired, or the refresh token is
+	ErrnoForbidden    Errno = 1006 // not allowed: the room is not yours
+	ErrnoNoRoom       Errno = 1007 // no such room
+	ErrnoRoomPassword Errno = 1008 // the room's password is wrong (or missing)
+	ErrnoRoomStopped  Errno = 1009 // the room has ended and cannot change
+	ErrnoNoUser       Errno = 1010 // the user does not exist (any more)
 )
 
 var errnoText = map[Errno]string{
