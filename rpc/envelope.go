@@ -157,7 +157,7 @@ func (s *Server) call(ctx context.Context, raw json.RawMessage) (resp []byte) {
 	if !found {
 		return errorResponse(id, CodeMethodNotFound, "")
 	}
-	obj, err := m.normalize(req.Params)
+	params, err := m.decode(req.Params)
 	if err != nil {
 		var ip *invalidParams
 		if errors.As(err, &ip) {
@@ -165,67 +165,36 @@ func (s *Server) call(ctx context.Context, raw json.RawMessage) (resp []byte) {
 		}
 		return errorResponse(id, CodeInvalidRequest, "")
 	}
-
-	in := getBuf()
-	defer putBuf(in)
-	in.WriteString(`{"jsonrpc":"2.0","id":0,"method":`)
-	in.Write(appendJSONString(nil, m.name))
-	in.WriteString(`,"params":[`)
-	in.Write(obj)
-	in.WriteString(`]}`)
-
 	out := getBuf()
 	defer putBuf(out)
-	s.rpc.HandleRequest(ctx, in, out)
-	if notification {
-		return nil
-	}
-	return s.relay(id, m.name, out.Bytes())
-}
-
-// goResultPrefix is how go-jsonrpc begins a success response to id 0: it
-// marshals a map, so its keys come sorted. relay falls back to decoding
-// when the bytes look any different.
-const goResultPrefix = `{"id":0,"jsonrpc":"2.0","result":`
-
-// relay turns go-jsonrpc's response into ours: the caller's id echoed
-// byte for byte, and its error codes mapped onto the specification's.
-func (s *Server) relay(id json.RawMessage, name string, out []byte) []byte {
-	out = bytes.TrimSpace(out)
-	if bytes.HasPrefix(out, []byte(goResultPrefix)) && len(out) > len(goResultPrefix)+1 && out[len(out)-1] == '}' {
-		return resultResponse(id, out[len(goResultPrefix):len(out)-1])
-	}
-	var r struct {
-		Result json.RawMessage `json:"result"`
-		Error  *struct {
-			Code    int             `json:"code"`
-			Message string          `json:"message"`
-			Data    json.RawMessage `json:"data"`
-		} `json:"error"`
-	}
-	if err := json.Unmarshal(out, &r); err != nil {
-		s.log.Error("rpc: unreadable response from dispatcher", "method", name, "err", err)
-		return errorResponse(id, CodeInternalError, "")
-	}
-	if r.Error == nil {
-		if r.Result == nil {
-			r.Result = json.RawMessage("null")
+	out.WriteString(`{"jsonrpc":"2.0","id":`)
+	out.Write(appendID(nil, id))
+	out.WriteString(`,"result":`)
+	if err := m.invoke(ctx, params, out); err != nil {
+		var se *Error
+		switch {
+		case errors.As(err, &se):
+			return errorResponseMsg(id, se.Code, se.Message, nil)
+		case errors.Is(err, context.Canceled):
+			s.log.Debug("rpc: call canceled", "method", name)
+		default:
+			s.log.Error("rpc: method failed", "method", name, "err", err)
 		}
-		return resultResponse(id, r.Result)
-	}
-	switch c := r.Error.Code; {
-	case c == CodeInvalidParams || c == CodeParseError:
-		// go-jsonrpc reports params it cannot decode as a parse error;
-		// the request itself parsed, so it is the params.
-		return errorResponse(id, CodeInvalidParams, "")
-	case c <= -32000 && c >= -32099:
-		// Server-defined errors a method chose to return.
-		return errorResponseMsg(id, c, r.Error.Message, r.Error.Data)
-	default:
-		s.log.Error("rpc: method failed", "method", name, "code", c, "err", r.Error.Message)
 		return errorResponse(id, CodeInternalError, "")
 	}
+	out.WriteByte('}')
+	return bytes.Clone(out.Bytes())
 }
+
+// Error is a JSON-RPC error a method returns on purpose, with a code of
+// the server-defined range (-32000 to -32099). Any other error a method
+// returns is logged and answered as -32603 Internal error.
+type Error struct {
+	Code    int
+	Message string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("rpc error %d: %s", e.Code, e.Message) }
 
 // validID reports whether a raw id is absent, a string, a number or null,
 // and returns it for echoing (nil when absent).
@@ -240,16 +209,6 @@ func validID(id json.RawMessage) (json.RawMessage, bool) {
 		return id, true
 	}
 	return nil, false
-}
-
-// resultResponse encodes a success response.
-func resultResponse(id, result json.RawMessage) []byte {
-	b := make([]byte, 0, len(result)+len(id)+40)
-	b = append(b, `{"jsonrpc":"2.0","id":`...)
-	b = appendID(b, id)
-	b = append(b, `,"result":`...)
-	b = append(b, result...)
-	return append(b, '}')
 }
 
 // codeText is the message of each standard error code, exactly as the

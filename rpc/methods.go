@@ -11,9 +11,10 @@ import (
 	"unicode"
 )
 
-// methodName turns a Go method of a namespace into MoFang's dotted, lower
-// case method name: ("Live", "StreamList") gives "Live.stream.list".
-func methodName(namespace, goName string) string {
+// MethodName turns a Go method of a namespace into MoFang's dotted, lower
+// case method name: ("Live", "StreamList") gives "Live.stream.list". It is
+// a go-jsonrpc MethodNameFormatter, for Go clients of the API.
+func MethodName(namespace, goName string) string {
 	var b strings.Builder
 	b.WriteString(namespace)
 	for i, r := range goName {
@@ -32,6 +33,8 @@ func methodName(namespace, goName string) string {
 // its params, one struct whose fields are the named params in order.
 type method struct {
 	name     string
+	recv     reflect.Value // the API value
+	fn       reflect.Value // the method's func, receiver first
 	params   reflect.Type
 	fields   []param // in declaration order: the positional order
 	byName   map[string]int
@@ -66,7 +69,7 @@ func describe(namespace string, api any) ([]*method, error) {
 			ft.NumOut() != 2 || ft.Out(1) != errorType {
 			return nil, fmt.Errorf("rpc: %s.%s must be func(context.Context, struct) (result, error)", namespace, m.Name)
 		}
-		md := &method{name: methodName(namespace, m.Name), params: ft.In(2), byName: map[string]int{}}
+		md := &method{name: MethodName(namespace, m.Name), recv: reflect.ValueOf(api), fn: m.Func, params: ft.In(2), byName: map[string]int{}}
 		for j := range md.params.NumField() {
 			f := md.params.Field(j)
 			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
@@ -90,10 +93,10 @@ type invalidParams struct{ msg string }
 
 func (e *invalidParams) Error() string { return "invalid params: " + e.msg }
 
-// normalize turns a call's params (absent, an object of named params or an
-// array of positional ones) into the single JSON object go-jsonrpc decodes
-// into the method's params struct, checking names, count and types.
-func (m *method) normalize(raw json.RawMessage) ([]byte, error) {
+// decode turns a call's params (absent, an object of named params or an
+// array of positional ones) into the method's params struct, checking
+// names, count and types.
+func (m *method) decode(raw json.RawMessage) (reflect.Value, error) {
 	raw = bytes.TrimSpace(raw)
 	var obj []byte
 	switch {
@@ -104,10 +107,15 @@ func (m *method) normalize(raw json.RawMessage) ([]byte, error) {
 	case raw[0] == '[':
 		var items []json.RawMessage
 		if err := json.Unmarshal(raw, &items); err != nil {
-			return nil, &invalidParams{"params is not a valid array"}
+			return reflect.Value{}, &invalidParams{"params is not a valid array"}
+		}
+		if len(items) == 1 && len(items[0]) > 0 && items[0][0] == '{' {
+			// go-jsonrpc's client sends the params struct as the one
+			// positional param; no MoFang param is an object.
+			return m.check(items[0])
 		}
 		if len(items) > len(m.fields) {
-			return nil, &invalidParams{fmt.Sprintf("%s takes at most %d params, got %d", m.name, len(m.fields), len(items))}
+			return reflect.Value{}, &invalidParams{fmt.Sprintf("%s takes at most %d params, got %d", m.name, len(m.fields), len(items))}
 		}
 		buf := make([]byte, 0, len(raw)+16*len(items))
 		buf = append(buf, '{')
@@ -121,40 +129,57 @@ func (m *method) normalize(raw json.RawMessage) ([]byte, error) {
 		}
 		obj = append(buf, '}')
 	default:
-		return nil, errInvalidRequest
+		return reflect.Value{}, errInvalidRequest
 	}
-	if err := m.check(obj); err != nil {
-		return nil, err
-	}
-	return obj, nil
+	return m.check(obj)
 }
 
-// check decodes obj into a fresh params struct, so that a wrong type, an
-// unknown name or a missing required param is refused with a message that
-// names the param.
-func (m *method) check(obj []byte) error {
-	var present map[string]json.RawMessage
-	if err := json.Unmarshal(obj, &present); err != nil {
-		return &invalidParams{"params is not a valid object"}
-	}
-	for name := range present {
-		if _, ok := m.byName[name]; !ok {
-			return &invalidParams{fmt.Sprintf("unknown param %q", name)}
-		}
-	}
-	for _, name := range m.required {
-		if v, ok := present[name]; !ok || string(v) == "null" {
-			return &invalidParams{fmt.Sprintf("missing param %q", name)}
-		}
-	}
+// check decodes obj into a fresh params struct, refusing a wrong type, an
+// unknown name or a missing required param with a message that names it.
+func (m *method) check(obj []byte) (reflect.Value, error) {
 	v := reflect.New(m.params)
-	if err := json.Unmarshal(obj, v.Interface()); err != nil {
+	if len(obj) == 2 && len(m.required) == 0 { // "{}": nothing to check
+		return v.Elem(), nil
+	}
+	if len(m.required) > 0 {
+		var present map[string]json.RawMessage
+		if err := json.Unmarshal(obj, &present); err != nil {
+			return reflect.Value{}, &invalidParams{"params is not a valid object"}
+		}
+		for _, name := range m.required {
+			if v, ok := present[name]; !ok || string(v) == "null" {
+				return reflect.Value{}, &invalidParams{fmt.Sprintf("missing param %q", name)}
+			}
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(obj))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v.Interface()); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return &invalidParams{fmt.Sprintf("param %q must be %s, not %s", te.Field, jsonKind(te.Type), te.Value)}
+			return reflect.Value{}, &invalidParams{fmt.Sprintf("param %q must be %s, not %s", te.Field, jsonKind(te.Type), te.Value)}
 		}
-		return &invalidParams{err.Error()}
+		if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			return reflect.Value{}, &invalidParams{"unknown param " + name}
+		}
+		return reflect.Value{}, &invalidParams{err.Error()}
 	}
+	return v.Elem(), nil
+}
+
+// invoke calls the method with decoded params and encodes its result into
+// buf.
+func (m *method) invoke(ctx context.Context, params reflect.Value, buf *bytes.Buffer) error {
+	out := m.fn.Call([]reflect.Value{m.recv, reflect.ValueOf(ctx), params})
+	if err, _ := out[1].Interface().(error); err != nil {
+		return err
+	}
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(out[0].Interface()); err != nil {
+		return fmt.Errorf("encoding result: %w", err)
+	}
+	buf.Truncate(buf.Len() - 1) // Encode's newline
 	return nil
 }
 

@@ -93,6 +93,7 @@ func (s *Store) CreateRoom(ctx context.Context, r NewRoom) (Room, error) {
 	if err != nil {
 		return Room{}, err
 	}
+	s.lists.invalidate()
 	return s.roomWhere(ctx, "s.id = ?", id)
 }
 
@@ -150,6 +151,7 @@ func (s *Store) SetRoomStatus(ctx context.Context, id int64, status RoomStatus) 
 // execRoom runs an update guarded by "not deleted, not stopped" and tells
 // which guard stopped it when no row changed.
 func (s *Store) execRoom(ctx context.Context, id int64, q string, args ...any) error {
+	defer s.lists.invalidate()
 	res, err := s.db.ExecContext(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("store: updating room %d: %w", id, err)
@@ -180,8 +182,25 @@ type ListRoomsOptions struct {
 }
 
 // ListRooms returns the rooms that can go live (not deleted, not stopped),
-// newest first, with their owners, and how many there are in all.
+// newest first, with their owners, and how many there are in all. Pages
+// are cached (see SetListCacheTTL): the returned slice is shared and must
+// not be modified.
 func (s *Store) ListRooms(ctx context.Context, opt ListRoomsOptions) ([]RoomWithOwner, int, error) {
+	key := listKey(opt)
+	now := s.now()
+	rooms, total, gen, ok := s.lists.get(key, now)
+	if ok {
+		return rooms, total, nil
+	}
+	rooms, total, err := s.listRooms(ctx, opt)
+	if err != nil {
+		return nil, 0, err
+	}
+	s.lists.put(key, gen, now, rooms, total)
+	return rooms, total, nil
+}
+
+func (s *Store) listRooms(ctx context.Context, opt ListRoomsOptions) ([]RoomWithOwner, int, error) {
 	where := `s.is_deleted = 0 AND s.status <> 3`
 	var args []any
 	if opt.Names != nil {

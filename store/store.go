@@ -34,6 +34,7 @@ type Store struct {
 	db      *sqlx.DB
 	dialect schema.Dialect
 	now     func() time.Time
+	lists   *listCache
 }
 
 // Open connects to the database named by dsn and checks that it answers.
@@ -96,7 +97,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: connecting to %s database: %w", dialect, err)
 	}
-	return &Store{db: db, dialect: dialect, now: time.Now}, nil
+	return &Store{db: db, dialect: dialect, now: time.Now, lists: newListCache(time.Second)}, nil
 }
 
 // parseDSN tells the dialect of dsn and the DSN its driver takes.
@@ -119,6 +120,11 @@ func parseDSN(dsn string) (schema.Dialect, string, error) {
 	}
 	return "", "", fmt.Errorf("store: cannot tell the database kind of dsn (want sqlite:PATH or mysql://user:pass@tcp(host:port)/db)")
 }
+
+// SetListCacheTTL sets how long a page of ListRooms may be served from
+// memory when no write went through this Store meanwhile (default 1 s;
+// writes by other processes show within it). Zero turns the cache off.
+func (s *Store) SetListCacheTTL(d time.Duration) { s.lists.setTTL(d) }
 
 // Migrate brings the schema up to date and returns the versions it applied.
 func (s *Store) Migrate(ctx context.Context) ([]int, error) {

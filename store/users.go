@@ -72,6 +72,7 @@ func (s *Store) UserByName(ctx context.Context, name string) (User, error) {
 // SetUserIP records the address a user last logged in from.
 func (s *Store) SetUserIP(ctx context.Context, id int64, ip string) error {
 	_, err := s.db.ExecContext(ctx, `UPDATE mf_user SET ip_address = ?, updated_time = ? WHERE id = ?`, ip, s.now().UTC(), id)
+	s.lists.invalidate()
 	if err != nil {
 		return fmt.Errorf("store: setting user ip: %w", err)
 	}

@@ -72,6 +72,22 @@ func TestVerifyRefuses(t *testing.T) {
 	}
 }
 
+// TestVerifiedTokenStillExpires checks that a token verified once is
+// refused after its expiry, although the second check comes from memory.
+func TestVerifiedTokenStillExpires(t *testing.T) {
+	is, _ := NewIssuer(secret, time.Minute)
+	now := time.Now()
+	is.now = func() time.Time { return now }
+	s, _, _ := is.Issue(9)
+	if id, err := is.Verify(s); err != nil || id != 9 {
+		t.Fatalf("Verify = %d, %v", id, err)
+	}
+	now = now.Add(2 * time.Minute)
+	if _, err := is.Verify(s); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("an expired token verified from memory: %v", err)
+	}
+}
+
 func TestShortSecret(t *testing.T) {
 	if _, err := NewIssuer([]byte("short"), time.Hour); err == nil {
 		t.Fatal("a 5-byte secret was accepted")

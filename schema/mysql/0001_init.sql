@@ -31,7 +31,7 @@ CREATE TABLE IF NOT EXISTS mf_live_stream (
     updated_time  DATETIME(3)  NOT NULL,
     UNIQUE KEY mf_live_stream_name (name),
     KEY mf_live_stream_user (user_id, is_deleted, status),
-    KEY mf_live_stream_list (is_deleted, status, id),
+    KEY mf_live_stream_list (is_deleted, id, status),
     CONSTRAINT mf_live_stream_owner FOREIGN KEY (user_id) REFERENCES mf_user (id),
     CONSTRAINT mf_live_stream_coin CHECK (coin >= 0)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;

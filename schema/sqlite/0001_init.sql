@@ -29,7 +29,7 @@ CREATE TABLE IF NOT EXISTS mf_live_stream (
     updated_time  DATETIME NOT NULL
 );
 CREATE INDEX IF NOT EXISTS mf_live_stream_user ON mf_live_stream (user_id, is_deleted, status);
-CREATE INDEX IF NOT EXISTS mf_live_stream_list ON mf_live_stream (is_deleted, status, id);
+CREATE INDEX IF NOT EXISTS mf_live_stream_list ON mf_live_stream (is_deleted, id, status);
 
 CREATE TABLE IF NOT EXISTS mf_live_room (
     id            INTEGER PRIMARY KEY AUTOINCREMENT,
