@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Prepares this machine for the test suite: installs the real peers the
+# tests talk to (ffmpeg) and starts MariaDB if it is installed and down.
+# Sourced by `make test`, so the exported variables reach the tests.
+# Fails loudly when a required part is missing.
+set -euo pipefail
+
+need_root() { [ "$(id -u)" = 0 ] || { echo "setup: need root to install $1 (or install it yourself)" >&2; exit 1; }; }
+
+apt_updated=
+apt_install() {
+	need_root "$*"
+	if [ -z "$apt_updated" ]; then
+		apt-get update -qq >/dev/null
+		apt_updated=1
+	fi
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# ffmpeg/ffprobe publish and play media in the media tests.
+if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then
+	echo "setup: installing ffmpeg" >&2
+	apt_install ffmpeg
+fi
+command -v ffprobe >/dev/null || { echo "setup: ffprobe still missing" >&2; exit 1; }
+
+# MariaDB: the store and API tests run against a real server too.
+export MOFANG_TEST_MYSQL_DSN="${MOFANG_TEST_MYSQL_DSN:-root@tcp(127.0.0.1:3306)/test}"
+mysql_up() { mariadb -h127.0.0.1 -uroot -e 'SELECT 1' >/dev/null 2>&1 || mysql -h127.0.0.1 -uroot -e 'SELECT 1' >/dev/null 2>&1; }
+if ! mysql_up; then
+	if [ -x /usr/sbin/mariadbd ]; then
+		echo "setup: starting MariaDB" >&2
+		start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+		for _ in $(seq 60); do mysql_up && break; sleep 0.5; done
+	elif [ "${CI:-}" = true ]; then
+		echo "setup: installing MariaDB" >&2
+		apt_install mariadb-server
+		start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+		for _ in $(seq 60); do mysql_up && break; sleep 0.5; done
+	fi
+fi
+if mysql_up; then
+	mariadb -h127.0.0.1 -uroot -e 'CREATE DATABASE IF NOT EXISTS test' 2>/dev/null || true
+elif [ "${CI:-}" = true ]; then
+	echo "setup: MariaDB is required in CI and is not reachable at 127.0.0.1:3306" >&2
+	exit 1
+else
+	echo "setup: MariaDB not reachable: the MySQL runs of the tests will be skipped" >&2
+fi
+
+# In CI the MySQL runs must not be skipped.
+if [ "${CI:-}" = true ]; then
+	export MOFANG_REQUIRE_MYSQL=1
+fi

@@ -1,0 +1,41 @@
+# MoFang Live. `make run` starts the service on the embedded SQLite
+# database; `make test` prepares the machine (.ci/setup.sh) and runs every
+# test, against SQLite and a real MariaDB.
+
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/mofang
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+
+.PHONY: build run test bench vet fuzz clean
+
+build:
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/mofang
+
+run: build
+	./$(BIN) serve
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+
+test:
+	@. ./.ci/setup.sh && $(MAKE) --no-print-directory vet && \
+		$(GO) test -race -count=1 -timeout 12m ./...
+
+# Short fuzzing of every fuzz target (the seed corpora run in `make test`).
+FUZZTIME ?= 20s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+# Load benchmarks: needs wrk (installed here if missing).
+bench: build
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+	./$(BIN) bench rpc
+
+clean:
+	rm -rf bin
