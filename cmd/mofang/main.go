@@ -70,7 +70,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 func serveCommand(ctx context.Context, args []string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs := newFlagSet()
 	fs.SetOutput(stderr)
 	var cfg config
 	cfg.bindFlags(fs)
@@ -89,7 +89,7 @@ func serveCommand(ctx context.Context, args []string, stderr io.Writer) error {
 }
 
 func migrateCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	fs := newFlagSet()
 	fs.SetOutput(stderr)
 	var cfg config
 	cfg.bindFlags(fs)
@@ -111,4 +111,9 @@ func migrateCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 		fmt.Fprintln(stdout, "applied migrations", applied)
 	}
 	return nil
+}
+
+// newFlagSet returns an empty flag set that reports errors to its caller.
+func newFlagSet() *flag.FlagSet {
+	return flag.NewFlagSet("mofang", flag.ContinueOnError)
 }

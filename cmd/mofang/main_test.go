@@ -1,0 +1,158 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// startServe runs "mofang serve" in-process with a data folder and returns
+// its base URL and a function that stops it and returns its error.
+func startServe(t *testing.T, data string, extra ...string) (string, func() error) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	args := append([]string{"serve", "--http", addr, "--data", data, "--log-level", "warn",
+		"--rtmp", "127.0.0.1:0", "--rtsp", "127.0.0.1:0"}, extra...)
+	go func() { done <- run(ctx, args, io.Discard, io.Discard) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			break
+		}
+		select {
+		case err := <-done:
+			cancel()
+			t.Fatalf("serve exited: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatal("serve did not start listening")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stop := func() error {
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(15 * time.Second):
+			t.Fatal("serve did not stop within 15 s")
+			return nil
+		}
+	}
+	return "http://" + addr + "/", stop
+}
+
+func rpcCall(t *testing.T, url, tok, method string, params any) map[string]any {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if tok != "" {
+		req.Header.Set("Authorization", "jwt "+tok)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var r struct {
+		Result map[string]any `json:"result"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil || r.Result == nil {
+		t.Fatalf("%s: %v", method, err)
+	}
+	return r.Result
+}
+
+// TestServeKeepsItsSecrets starts the service on a fresh data folder, as
+// `make run` does, and again on the same folder: the database and the
+// generated secrets persist, so a token of the first run still works.
+func TestServeKeepsItsSecrets(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	url, stop := startServe(t, data)
+	reg := rpcCall(t, url, "", "User.register", map[string]any{"username": "alice", "password": "alice-pass"})
+	if reg["errno"] != float64(1000) {
+		t.Fatalf("register: %v", reg)
+	}
+	tok := reg["data"].(map[string]any)["access_token"].(string)
+	room := rpcCall(t, url, tok, "Live.stream", map[string]any{"room_name": "r"})
+	if room["errno"] != float64(1000) {
+		t.Fatalf("Live.stream: %v", room)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("serve returned %v", err)
+	}
+	for _, f := range []string{"mofang.db", "jwt.secret", "sign.secret"} {
+		fi, err := os.Stat(filepath.Join(data, f))
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if strings.HasSuffix(f, ".secret") && fi.Mode().Perm() != 0o600 {
+			t.Fatalf("%s has mode %v, want 0600", f, fi.Mode().Perm())
+		}
+	}
+
+	url, stop = startServe(t, data)
+	defer stop()
+	info := rpcCall(t, url, tok, "User.info", map[string]any{})
+	if info["errno"] != float64(1000) {
+		t.Fatalf("token of the first run after a restart: %v", info)
+	}
+	list := rpcCall(t, url, tok, "Live.stream.list", map[string]any{})
+	if rooms := list["stream_list"].([]any); len(rooms) != 1 {
+		t.Fatalf("rooms after restart: %v", rooms)
+	}
+}
+
+func TestConfigPrecedence(t *testing.T) {
+	t.Setenv("MOFANG_HTTP_ADDR", ":9999")
+	t.Setenv("MOFANG_PUBLIC_HOST", "env.example")
+	t.Setenv("MOFANG_TOKEN_TTL", "5m")
+	var c config
+	fs := newFlagSet()
+	c.bindFlags(fs)
+	if err := fs.Parse([]string{"--public-host", "flag.example"}); err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTPAddr != ":9999" || c.PublicHost != "flag.example" || c.TokenTTL != 5*time.Minute || c.RTMPAddr != ":1935" {
+		t.Fatalf("config = %+v", c)
+	}
+	if got := c.dbDSN(); got != "sqlite:data/mofang.db" {
+		t.Fatalf("default db = %q", got)
+	}
+}
+
+func TestMigrateCommand(t *testing.T) {
+	dsn := "sqlite:" + filepath.Join(t.TempDir(), "m.db")
+	var out bytes.Buffer
+	for _, want := range []string{"applied migrations [1]", "schema is up to date"} {
+		out.Reset()
+		if err := run(context.Background(), []string{"migrate", "--db", dsn}, &out, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out.String(), want) {
+			t.Fatalf("migrate printed %q, want %q", out.String(), want)
+		}
+	}
+	if err := run(context.Background(), []string{"nope"}, io.Discard, io.Discard); err == nil {
+		t.Fatal("an unknown command succeeded")
+	}
+}
