@@ -12,8 +12,9 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/mofang
 
+# Development server: anyone may top up their own coins to try gifts.
 run: build
-	./$(BIN) serve
+	./$(BIN) serve --allow-recharge
 
 vet:
 	$(GO) vet ./...

@@ -66,34 +66,33 @@ func (s *Server) servePOST(w http.ResponseWriter, r *http.Request) {
 	}
 
 	ctx := withCaller(r.Context(), s.newCaller(r))
-	data := bytes.TrimSpace(body.Bytes())
-	if !json.Valid(data) {
-		writeJSON(w, http.StatusOK, errorResponse(nil, CodeParseError, ""))
+	out := s.handle(ctx, body.Bytes())
+	if out == nil {
+		w.WriteHeader(http.StatusNoContent)
 		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// handle answers a message holding a request or a batch, from a POST body
+// or a websocket. It returns nil when nothing is to be answered.
+func (s *Server) handle(ctx context.Context, data []byte) []byte {
+	data = bytes.TrimSpace(data)
+	if !json.Valid(data) {
+		return errorResponse(nil, CodeParseError, "")
 	}
 	if data[0] != '[' {
-		out := s.call(ctx, data)
-		if out == nil {
-			w.WriteHeader(http.StatusNoContent)
-			return
-		}
-		writeJSON(w, http.StatusOK, out)
-		return
+		return s.call(ctx, data)
 	}
-
 	var items []json.RawMessage
 	if err := json.Unmarshal(data, &items); err != nil {
-		writeJSON(w, http.StatusOK, errorResponse(nil, CodeParseError, ""))
-		return
+		return errorResponse(nil, CodeParseError, "")
 	}
 	switch {
 	case len(items) == 0:
-		writeJSON(w, http.StatusOK, errorResponse(nil, CodeInvalidRequest, ""))
-		return
+		return errorResponse(nil, CodeInvalidRequest, "")
 	case len(items) > MaxBatch:
-		writeJSON(w, http.StatusOK, errorResponse(nil, CodeInvalidRequest,
-			fmt.Sprintf("a batch may hold at most %d calls", MaxBatch)))
-		return
+		return errorResponse(nil, CodeInvalidRequest, fmt.Sprintf("a batch may hold at most %d calls", MaxBatch))
 	}
 	out := make([]byte, 0, 256*len(items))
 	out = append(out, '[')
@@ -111,10 +110,9 @@ func (s *Server) servePOST(w http.ResponseWriter, r *http.Request) {
 	}
 	if n == 0 {
 		// All notifications: the spec wants nothing at all back.
-		w.WriteHeader(http.StatusNoContent)
-		return
+		return nil
 	}
-	writeJSON(w, http.StatusOK, append(out, ']'))
+	return append(out, ']')
 }
 
 // call runs one request object and returns its response, or nil for a

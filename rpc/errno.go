@@ -13,7 +13,7 @@ const (
 	ErrnoOK           Errno = 1000 // success
 	ErrnoInvalid      Errno = 1001 // a param's value is not acceptable (too long, out of range)
 	ErrnoUserExists   Errno = 1002 // User.register: the user name is taken
-	ErrnoTooMany      Errno = 1003 // too many attempts: wait and try again
+	ErrnoTooMany      Errno = 1003 // too many attempts or messages: wait and try again
 	ErrnoBadLogin     Errno = 1004 // User.login: wrong user name or password
 	ErrnoLogin        Errno = 1005 // log in again: no token, or it is invalid or expired, or the refresh token is
 	ErrnoForbidden    Errno = 1006 // not allowed: the room is not yours
@@ -21,13 +21,19 @@ const (
 	ErrnoRoomPassword Errno = 1008 // the room's password is wrong (or missing)
 	ErrnoRoomStopped  Errno = 1009 // the room has ended and cannot change
 	ErrnoNoUser       Errno = 1010 // the user does not exist (any more)
+	ErrnoNeedSocket   Errno = 1011 // the method works on a websocket connection only
+	ErrnoNotLive      Errno = 1012 // the room is not live
+	ErrnoTooManyRooms Errno = 1013 // this connection is in too many rooms
+	ErrnoNotJoined    Errno = 1014 // join the room (on this connection) first
+	ErrnoNoGift       Errno = 1015 // no such gift
+	ErrnoNoCoins      Errno = 1016 // not enough coins
 )
 
 var errnoText = map[Errno]string{
 	ErrnoOK:           "ok",
 	ErrnoInvalid:      "invalid parameter value",
 	ErrnoUserExists:   "user name already taken",
-	ErrnoTooMany:      "too many attempts, try again later",
+	ErrnoTooMany:      "too many attempts, slow down and try again later",
 	ErrnoBadLogin:     "wrong user name or password",
 	ErrnoLogin:        "please log in again",
 	ErrnoForbidden:    "permission denied",
@@ -35,6 +41,12 @@ var errnoText = map[Errno]string{
 	ErrnoRoomPassword: "wrong room password",
 	ErrnoRoomStopped:  "the live has ended",
 	ErrnoNoUser:       "user does not exist",
+	ErrnoNeedSocket:   "this method needs a websocket connection",
+	ErrnoNotLive:      "the room is not live",
+	ErrnoTooManyRooms: "this connection is in too many rooms",
+	ErrnoNotJoined:    "join the room first",
+	ErrnoNoGift:       "gift does not exist",
+	ErrnoNoCoins:      "not enough coins",
 }
 
 // Text returns the standard message of an errno.

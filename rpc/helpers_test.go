@@ -2,6 +2,7 @@ package rpc_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -66,6 +67,12 @@ type env struct {
 
 func newEnv(t testing.TB, dialect string) *env {
 	t.Helper()
+	return newEnvWith(t, dialect, func(*rpc.Config) {})
+}
+
+// newEnvWith is newEnv with changes to the server's config.
+func newEnvWith(t testing.TB, dialect string, change func(*rpc.Config)) *env {
+	t.Helper()
 	st := storetest.Open(t, dialect)
 	tokens, err := token.NewIssuer(testJWTSecret, time.Hour)
 	if err != nil {
@@ -76,16 +83,25 @@ func newEnv(t testing.TB, dialect string) *env {
 		t.Fatal(err)
 	}
 	live := &fakeLive{}
-	api, err := rpc.New(rpc.Config{
+	cfg := rpc.Config{
 		Store: st, Tokens: tokens, Signer: signer, Live: live,
 		PublicHost: "live.example", Ports: rpc.Ports{HTTP: 8080, RTMP: 1935, RTSP: 8554},
 		MaxBodyBytes: 64 << 10, BcryptCost: 4,
-	})
+	}
+	change(&cfg)
+	api, err := rpc.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := api.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
 	return &env{t: t, url: srv.URL, store: st, live: live, api: api, signer: signer}
 }
 

@@ -30,7 +30,8 @@ type Room struct {
 	Title        string     `db:"title"`
 	Cover        string     `db:"cover"`
 	LookCount    int64      `db:"look_count"`
-	Coin         int64      `db:"coin"`
+	LikeCount    int64      `db:"like_count"`
+	Coin         int64      `db:"coin"` // coins received in gifts
 	Status       RoomStatus `db:"status"`
 	IsDeleted    bool       `db:"is_deleted"`
 	Created      time.Time  `db:"created_time"`
@@ -54,7 +55,7 @@ type RoomWithOwner struct {
 	Owner Owner `db:"owner"`
 }
 
-const roomColumns = `s.id, s.name, s.room_name, s.room_password, s.user_id, s.title, s.cover, s.look_count, s.coin, s.status, s.is_deleted, s.created_time, s.updated_time`
+const roomColumns = `s.id, s.name, s.room_name, s.room_password, s.user_id, s.title, s.cover, s.look_count, s.like_count, s.coin, s.status, s.is_deleted, s.created_time, s.updated_time`
 const ownerColumns = "u.id AS `owner.id`, u.nickname AS `owner.nickname`, u.avatar AS `owner.avatar`, u.ip_address AS `owner.ip_address`"
 
 // NewRoom is what CreateRoom needs.

@@ -93,7 +93,17 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	}
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := db.PingContext(pingCtx); err != nil {
+	for {
+		err := db.PingContext(pingCtx)
+		if err == nil {
+			break
+		}
+		// Switching a new SQLite file to WAL fails at once, without
+		// waiting, while another process migrates it: wait and retry.
+		if retryable(err) && pingCtx.Err() == nil {
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
 		db.Close()
 		return nil, fmt.Errorf("store: connecting to %s database: %w", dialect, err)
 	}

@@ -31,6 +31,8 @@ type config struct {
 	TokenTTL   time.Duration
 	LogFormat  string
 	LogLevel   string
+	// AllowRecharge lets every user add coins to their own account.
+	AllowRecharge bool
 }
 
 // bindFlags defines the flags of c on fs, with defaults taken from the
@@ -54,6 +56,8 @@ func (c *config) bindFlags(fs *flag.FlagSet) {
 		ttl = 2 * time.Hour
 	}
 	fs.DurationVar(&c.TokenTTL, "token-ttl", ttl, "lifetime of access tokens (env MOFANG_TOKEN_TTL)")
+	fs.BoolVar(&c.AllowRecharge, "allow-recharge", envOr("MOFANG_ALLOW_RECHARGE", "") == "1",
+		"let every user add coins to their own account with User.coin.recharge: for development (env MOFANG_ALLOW_RECHARGE=1)")
 }
 
 func envOr(name, def string) string {

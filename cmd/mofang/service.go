@@ -73,12 +73,13 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 	log.Info("database ready", "dialect", st.Dialect(), "migrations_applied", applied)
 
 	api, err := rpc.New(rpc.Config{
-		Store:      st,
-		Tokens:     tokens,
-		Signer:     signer,
-		PublicHost: cfg.PublicHost,
-		Ports:      rpc.Ports{HTTP: httpPort, RTMP: rtmpPort, RTSP: rtspPort},
-		Logger:     log.With("component", "rpc"),
+		Store:         st,
+		Tokens:        tokens,
+		Signer:        signer,
+		PublicHost:    cfg.PublicHost,
+		Ports:         rpc.Ports{HTTP: httpPort, RTMP: rtmpPort, RTSP: rtspPort},
+		AllowRecharge: cfg.AllowRecharge,
+		Logger:        log.With("component", "rpc"),
 	})
 	if err != nil {
 		st.Close()
@@ -124,8 +125,15 @@ func (s *service) run(ctx context.Context) error {
 	s.log.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	var errs []error
 	if err := s.http.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("http shutdown: %w", err)
+		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+	}
+	if err := s.api.Shutdown(shutdownCtx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
 	s.log.Info("stopped")
 	return nil

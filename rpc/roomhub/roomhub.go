@@ -1,0 +1,320 @@
+// Package roomhub fans the events of live rooms (comments, likes, gifts,
+// joins and leaves) out to the connections in each room.
+//
+// Events are encoded once, when published. A room sends them in batches:
+// the first event after a quiet spell goes out at once, later ones are
+// gathered for at most the hub's interval, and each batch is one message
+// whose bytes every member of the room shares. A member that cannot take a
+// message at once is not waited for: Deliver tells it to go.
+package roomhub
+
+import (
+	"encoding/json"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Member is one connection in a room.
+type Member interface {
+	// Deliver queues a message for the member without blocking. False
+	// means the member cannot keep up; it must then close itself and
+	// Leave.
+	Deliver(msg []byte) bool
+}
+
+// User is a person as room events show them.
+type User struct {
+	ID       int64  `json:"id"`
+	Nickname string `json:"nickname"`
+	Avatar   string `json:"avatar"`
+}
+
+// Event is something that happened in a room. Type says which fields are
+// set: "comment" (User, Content), "like" (User, Count, Likes), "gift"
+// (User, Gift, Count, Coin), "join" and "leave" (User, Viewers), "online"
+// (Online, Viewers: the first event a member gets), "end" (the live ended).
+type Event struct {
+	Seq     uint64     `json:"seq"`
+	Type    string     `json:"type"`
+	Time    int64      `json:"time"` // Unix milliseconds
+	User    *User      `json:"user,omitempty"`
+	Content string     `json:"content,omitempty"`
+	Gift    *GiftEvent `json:"gift,omitempty"`
+	Count   int64      `json:"count,omitempty"`
+	Coin    int64      `json:"coin,omitempty"`
+	Likes   int64      `json:"likes,omitempty"`
+	Online  []User     `json:"online,omitempty"`
+	Viewers int        `json:"viewers,omitempty"` // distinct users online
+}
+
+// GiftEvent names the gift of a "gift" event.
+type GiftEvent struct {
+	ID    int64  `json:"id"`
+	Name  string `json:"name"`
+	Image string `json:"image"`
+	Coin  int64  `json:"coin"`
+}
+
+// Method is the JSON-RPC notification method that carries a batch of
+// events: {"jsonrpc":"2.0","method":"Live.room.events","params":{"room_id":1,"events":[...]}}.
+const Method = "Live.room.events"
+
+// Hub holds the rooms that have members.
+type Hub struct {
+	interval time.Duration
+
+	mu    sync.Mutex
+	rooms map[int64]*room
+
+	delivered atomic.Uint64 // events delivered, counted per member
+	refused   atomic.Uint64 // messages a member could not take
+}
+
+// New returns a Hub that gathers events for at most interval per batch.
+func New(interval time.Duration) *Hub {
+	return &Hub{interval: interval, rooms: map[int64]*room{}}
+}
+
+// room is one room's members and pending events.
+type room struct {
+	id  int64
+	hub *Hub
+
+	mu        sync.Mutex
+	members   map[Member]int64 // member → user id
+	online    []presence       // users online, in order of arrival
+	pending   [][]byte         // encoded events not yet sent
+	scheduled bool             // a flush is on its way
+	last      time.Time        // when the last batch went out
+	seq       uint64
+}
+
+// presence is a user online in a room, with how many connections.
+type presence struct {
+	user  User
+	conns int
+}
+
+func (h *Hub) room(id int64, create bool) *room {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r := h.rooms[id]
+	if r == nil && create {
+		r = &room{id: id, hub: h, members: map[Member]int64{}}
+		h.rooms[id] = r
+	}
+	return r
+}
+
+// Join adds a member to a room as user u. The member first gets an
+// "online" event with everyone online, then every later event. The first
+// connection of a user also makes a "join" event for the others. Join
+// reports the users online.
+func (h *Hub) Join(roomID int64, m Member, u User) []User {
+	r := h.room(roomID, true)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	// Whatever is pending happened before m came in.
+	r.flushLocked()
+	if _, dup := r.members[m]; dup {
+		return r.usersLocked()
+	}
+	r.members[m] = u.ID
+	i := slices.IndexFunc(r.online, func(p presence) bool { return p.user.ID == u.ID })
+	first := i < 0
+	if first {
+		r.online = append(r.online, presence{user: u, conns: 1})
+	} else {
+		r.online[i].conns++
+	}
+	users := r.usersLocked()
+	r.seq++
+	snapshot := Event{Seq: r.seq, Type: "online", Time: time.Now().UnixMilli(), Online: users, Viewers: len(users)}
+	enc, _ := json.Marshal(snapshot)
+	if m.Deliver(r.batch([][]byte{enc})) {
+		h.delivered.Add(1)
+	} else {
+		h.refused.Add(1)
+	}
+	if first {
+		r.publishLocked(Event{Type: "join", User: &u, Viewers: len(users)})
+	}
+	return users
+}
+
+// Leave removes a member from a room. The user's last connection leaving
+// makes a "leave" event.
+func (h *Hub) Leave(roomID int64, m Member) {
+	r := h.room(roomID, false)
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	uid, ok := r.members[m]
+	if !ok {
+		return
+	}
+	delete(r.members, m)
+	i := slices.IndexFunc(r.online, func(p presence) bool { return p.user.ID == uid })
+	if i >= 0 {
+		r.online[i].conns--
+		if r.online[i].conns == 0 {
+			u := r.online[i].user
+			r.online = slices.Delete(r.online, i, i+1)
+			r.publishLocked(Event{Type: "leave", User: &u, Viewers: len(r.online)})
+		}
+	}
+	if len(r.members) == 0 {
+		r.pending = nil
+		h.mu.Lock()
+		if h.rooms[roomID] == r {
+			delete(h.rooms, roomID)
+		}
+		h.mu.Unlock()
+	}
+}
+
+// Publish sends an event to everyone in a room, stamping its sequence
+// number and time. It never blocks on members.
+func (h *Hub) Publish(roomID int64, ev Event) {
+	r := h.room(roomID, false)
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.publishLocked(ev)
+}
+
+// Online returns the users online in a room, in order of arrival.
+func (h *Hub) Online(roomID int64) []User {
+	r := h.room(roomID, false)
+	if r == nil {
+		return []User{}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.usersLocked()
+}
+
+// Members tells how many connections are in a room.
+func (h *Hub) Members(roomID int64) int {
+	r := h.room(roomID, false)
+	if r == nil {
+		return 0
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.members)
+}
+
+// Stats are the hub's counters.
+type Stats struct {
+	Rooms     int
+	Members   int
+	Delivered uint64 // events delivered, counted per member
+	Refused   uint64 // messages refused by members that could not keep up
+}
+
+// Stats returns the hub's counters.
+func (h *Hub) Stats() Stats {
+	h.mu.Lock()
+	rooms := make([]*room, 0, len(h.rooms))
+	for _, r := range h.rooms {
+		rooms = append(rooms, r)
+	}
+	h.mu.Unlock()
+	st := Stats{Rooms: len(rooms), Delivered: h.delivered.Load(), Refused: h.refused.Load()}
+	for _, r := range rooms {
+		r.mu.Lock()
+		st.Members += len(r.members)
+		r.mu.Unlock()
+	}
+	return st
+}
+
+func (r *room) usersLocked() []User {
+	us := make([]User, len(r.online))
+	for i, p := range r.online {
+		us[i] = p.user
+	}
+	return us
+}
+
+// publishLocked encodes ev and schedules its batch. r.mu is held.
+func (r *room) publishLocked(ev Event) {
+	if len(r.members) == 0 {
+		return
+	}
+	r.seq++
+	ev.Seq = r.seq
+	if ev.Time == 0 {
+		ev.Time = time.Now().UnixMilli()
+	}
+	enc, err := json.Marshal(ev)
+	if err != nil {
+		return
+	}
+	r.pending = append(r.pending, enc)
+	if r.scheduled {
+		return
+	}
+	r.scheduled = true
+	wait := time.Until(r.last.Add(r.hub.interval))
+	if wait <= 0 {
+		// Quiet room: send now, on another goroutine so that the
+		// publisher does not pay for the fan-out.
+		go r.flush()
+		return
+	}
+	time.AfterFunc(wait, r.flush)
+}
+
+func (r *room) flush() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.flushLocked()
+}
+
+// flushLocked sends the pending events as one message shared by every
+// member. r.mu is held.
+func (r *room) flushLocked() {
+	r.scheduled = false
+	if len(r.pending) == 0 {
+		return
+	}
+	msg := r.batch(r.pending)
+	n := uint64(len(r.pending))
+	r.pending = r.pending[:0]
+	r.last = time.Now()
+	for m := range r.members {
+		if m.Deliver(msg) {
+			r.hub.delivered.Add(n)
+		} else {
+			r.hub.refused.Add(1)
+		}
+	}
+}
+
+// batch frames encoded events as one Live.room.events notification.
+func (r *room) batch(events [][]byte) []byte {
+	size := 80
+	for _, e := range events {
+		size += len(e) + 1
+	}
+	b := make([]byte, 0, size)
+	b = append(b, `{"jsonrpc":"2.0","method":"`+Method+`","params":{"room_id":`...)
+	b = strconv.AppendInt(b, r.id, 10)
+	b = append(b, `,"events":[`...)
+	for i, e := range events {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, e...)
+	}
+	return append(b, "]}}"...)
+}

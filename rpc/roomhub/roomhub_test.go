@@ -1,0 +1,155 @@
+package roomhub
+
+import (
+	"encoding/json"
+	"sync"
+	"testing"
+	"time"
+)
+
+// member records what it is given; a full one refuses.
+type member struct {
+	mu   sync.Mutex
+	msgs [][]byte
+	cap  int
+}
+
+func (m *member) Deliver(msg []byte) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cap > 0 && len(m.msgs) >= m.cap {
+		return false
+	}
+	m.msgs = append(m.msgs, msg)
+	return true
+}
+
+// events decodes every event m got, in order.
+func (m *member) events(t *testing.T) []Event {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Event
+	for _, b := range m.msgs {
+		var n struct {
+			Method string `json:"method"`
+			Params struct {
+				RoomID int64   `json:"room_id"`
+				Events []Event `json:"events"`
+			} `json:"params"`
+		}
+		if err := json.Unmarshal(b, &n); err != nil || n.Method != Method || n.Params.RoomID != 7 {
+			t.Fatalf("message %s: %v", b, err)
+		}
+		out = append(out, n.Params.Events...)
+	}
+	return out
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in 5 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestOrderAndSharedBytes(t *testing.T) {
+	h := New(20 * time.Millisecond)
+	a, b := &member{}, &member{}
+	h.Join(7, a, User{ID: 1, Nickname: "a"})
+	h.Join(7, b, User{ID: 2, Nickname: "b"})
+	for i := range 100 {
+		h.Publish(7, Event{Type: "comment", User: &User{ID: 1}, Content: string(rune('a' + i%26))})
+	}
+	waitFor(t, func() bool { return len(b.events(t)) == 1+1+100 }) // online, own join, comments
+	evs := b.events(t)
+	if evs[0].Type != "online" || len(evs[0].Online) != 2 {
+		t.Fatalf("b's first event: %+v", evs[0])
+	}
+	for i := 1; i < len(evs); i++ {
+		if evs[i].Seq <= evs[i-1].Seq {
+			t.Fatalf("events out of order: %d after %d", evs[i].Seq, evs[i-1].Seq)
+		}
+	}
+	// A's messages after b joined are the very same bytes as b's.
+	a.mu.Lock()
+	b.mu.Lock()
+	last := a.msgs[len(a.msgs)-1]
+	shared := &last[0] == &b.msgs[len(b.msgs)-1][0]
+	batches := len(b.msgs) - 1
+	a.mu.Unlock()
+	b.mu.Unlock()
+	if !shared {
+		t.Fatal("members got copies of a batch, not the same bytes")
+	}
+	if batches >= 100 {
+		t.Fatalf("100 events in %d messages: not batched", batches)
+	}
+	if st := h.Stats(); st.Members != 2 || st.Delivered < 200 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestPresence(t *testing.T) {
+	h := New(0)
+	watcher, s1, s2 := &member{}, &member{}, &member{}
+	h.Join(7, watcher, User{ID: 1})
+	h.Join(7, s1, User{ID: 2})
+	h.Join(7, s2, User{ID: 2}) // the same user's second socket
+	if on := h.Online(7); len(on) != 2 {
+		t.Fatalf("online %+v, want 2 users", on)
+	}
+	h.Leave(7, s1)
+	if on := h.Online(7); len(on) != 2 {
+		t.Fatalf("one of two sockets left: online %+v", on)
+	}
+	h.Leave(7, s2)
+	waitFor(t, func() bool {
+		evs := watcher.events(t)
+		return len(evs) > 0 && evs[len(evs)-1].Type == "leave"
+	})
+	var joins, leaves int
+	for _, ev := range watcher.events(t) {
+		switch ev.Type {
+		case "join":
+			joins++
+		case "leave":
+			leaves++
+		}
+	}
+	if joins != 2 || leaves != 1 { // its own join and user 2's; user 2 once
+		t.Fatalf("joins %d leaves %d", joins, leaves)
+	}
+	h.Leave(7, watcher)
+	if st := h.Stats(); st.Rooms != 0 {
+		t.Fatalf("empty room kept: %+v", st)
+	}
+}
+
+// TestSlowMemberIsRefusedNotWaitedFor: a member that cannot take a
+// message is counted and skipped; the others get everything.
+func TestSlowMemberIsRefusedNotWaitedFor(t *testing.T) {
+	h := New(0)
+	slow, fast := &member{cap: 1}, &member{}
+	h.Join(7, slow, User{ID: 1})
+	h.Join(7, fast, User{ID: 2})
+	for range 50 {
+		h.Publish(7, Event{Type: "like"})
+		time.Sleep(time.Millisecond)
+	}
+	waitFor(t, func() bool {
+		n := 0
+		for _, ev := range fast.events(t) {
+			if ev.Type == "like" {
+				n++
+			}
+		}
+		return n == 50
+	})
+	if h.Stats().Refused == 0 {
+		t.Fatal("the full member's refusals were not counted")
+	}
+}

@@ -1,0 +1,240 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/mofang-live/mofang/rpc/roomhub"
+)
+
+// wsWriteTimeout bounds one write to a websocket: a peer that takes
+// longer is gone or too slow, and is disconnected.
+const wsWriteTimeout = 10 * time.Second
+
+// wsConn is one websocket connection: JSON-RPC calls in, their responses
+// and room events out, through a bounded queue that a dedicated goroutine
+// writes. Whoever finds the queue full does not wait: the connection is
+// closed instead.
+type wsConn struct {
+	s      *Server
+	c      *websocket.Conn
+	send   chan []byte
+	ctx    context.Context
+	cancel context.CancelFunc
+	ip     string
+
+	closing atomic.Bool
+	reason  atomic.Pointer[string]
+
+	mu    sync.Mutex
+	rooms map[int64]roomhub.User // rooms joined, as which user
+}
+
+type connKey struct{}
+
+// connOf returns the websocket a call came on, or nil for an HTTP POST.
+func connOf(ctx context.Context) *wsConn {
+	c, _ := ctx.Value(connKey{}).(*wsConn)
+	return c
+}
+
+// serveWS upgrades a request to a websocket and serves it until it ends.
+// The JWT comes from the Authorization header or a "token" query param.
+func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		// The API authenticates with tokens, never cookies, so a page of
+		// any origin may connect, as it may POST.
+		InsecureSkipVerify: true,
+	})
+	if err != nil {
+		return // Accept answered the request
+	}
+	c.SetReadLimit(s.cfg.Limits.MaxMessageBytes)
+	cl := s.newCaller(r)
+	ctx, cancel := context.WithCancel(withCaller(r.Context(), cl))
+	conn := &wsConn{
+		s: s, c: c, ctx: ctx, cancel: cancel, ip: cl.ip,
+		send:  make(chan []byte, s.cfg.Limits.SendQueue),
+		rooms: map[int64]roomhub.User{},
+	}
+	conn.ctx = context.WithValue(ctx, connKey{}, conn)
+	if !s.track(conn) {
+		c.Close(websocket.StatusGoingAway, "server shutting down")
+		cancel()
+		return
+	}
+	defer s.untrack(conn)
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		conn.writeLoop()
+	}()
+	conn.readLoop()
+	conn.cancel()
+	<-done
+	conn.leaveAll()
+	if reason := conn.reason.Load(); reason != nil {
+		c.Close(websocket.StatusPolicyViolation, *reason)
+	} else {
+		c.CloseNow()
+	}
+}
+
+// readLoop answers calls until the connection fails or is closed.
+func (w *wsConn) readLoop() {
+	for {
+		typ, data, err := w.c.Read(w.ctx)
+		if err != nil {
+			return
+		}
+		if typ != websocket.MessageText {
+			w.closeWith("text messages only")
+			return
+		}
+		if resp := w.s.handle(w.ctx, data); resp != nil && !w.Deliver(resp) {
+			return
+		}
+	}
+}
+
+// writeLoop writes queued messages in order.
+func (w *wsConn) writeLoop() {
+	for {
+		select {
+		case <-w.ctx.Done():
+			return
+		case msg := <-w.send:
+			ctx, cancel := context.WithTimeout(w.ctx, wsWriteTimeout)
+			err := w.c.Write(ctx, websocket.MessageText, msg)
+			cancel()
+			if err != nil {
+				w.cancel()
+				return
+			}
+		}
+	}
+}
+
+// Deliver queues a message without blocking; a full queue closes the
+// connection. It implements roomhub.Member.
+func (w *wsConn) Deliver(msg []byte) bool {
+	if w.closing.Load() {
+		return false
+	}
+	select {
+	case w.send <- msg:
+		return true
+	default:
+		w.s.slowSockets.Add(1)
+		w.s.log.Warn("websocket too slow, closing it", "ip", w.ip, "queued", len(w.send))
+		w.closeWith("too slow: messages queued beyond the limit")
+		return false
+	}
+}
+
+// closeWith ends the connection with a reason for the peer. It does not
+// block and may be called from anywhere, room fan-out included.
+func (w *wsConn) closeWith(reason string) {
+	if w.closing.CompareAndSwap(false, true) {
+		w.reason.Store(&reason)
+		w.cancel()
+	}
+}
+
+// join records that this connection is in a room as u. It reports false
+// when the connection is in as many rooms as it may be.
+func (w *wsConn) join(roomID int64, u roomhub.User) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, in := w.rooms[roomID]; !in && len(w.rooms) >= w.s.cfg.Limits.RoomsPerSocket {
+		return false
+	}
+	w.rooms[roomID] = u
+	return true
+}
+
+// member returns who this connection is in a room, if it joined it.
+func (w *wsConn) member(roomID int64) (roomhub.User, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	u, ok := w.rooms[roomID]
+	return u, ok
+}
+
+// leave takes this connection out of a room; false if it was not in.
+func (w *wsConn) leave(roomID int64) bool {
+	w.mu.Lock()
+	_, in := w.rooms[roomID]
+	delete(w.rooms, roomID)
+	w.mu.Unlock()
+	if in {
+		w.s.rooms.Leave(roomID, w)
+	}
+	return in
+}
+
+func (w *wsConn) leaveAll() {
+	w.mu.Lock()
+	ids := make([]int64, 0, len(w.rooms))
+	for id := range w.rooms {
+		ids = append(ids, id)
+	}
+	w.mu.Unlock()
+	for _, id := range ids {
+		w.leave(id)
+	}
+}
+
+// track registers a connection so that Shutdown can reach it; false once
+// the server is shutting down.
+func (s *Server) track(c *wsConn) bool {
+	s.connsMu.Lock()
+	defer s.connsMu.Unlock()
+	if s.shuttingDown {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+func (s *Server) untrack(c *wsConn) {
+	s.connsMu.Lock()
+	defer s.connsMu.Unlock()
+	delete(s.conns, c)
+}
+
+// Shutdown closes every websocket with "going away" and waits (until ctx
+// ends) for them to finish. New websockets are refused from then on.
+// Call it beside http.Server.Shutdown, which does not see websockets.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.connsMu.Lock()
+	s.shuttingDown = true
+	conns := make([]*wsConn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.connsMu.Unlock()
+	for _, c := range conns {
+		go c.c.Close(websocket.StatusGoingAway, "server shutting down")
+	}
+	for {
+		s.connsMu.Lock()
+		n := len(s.conns)
+		s.connsMu.Unlock()
+		if n == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(errors.New("rpc: websockets still open at shutdown"), ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
