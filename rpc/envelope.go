@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"sync"
@@ -140,18 +139,17 @@ func (s *Server) call(ctx context.Context, raw json.RawMessage) (resp []byte) {
 		return errorResponse(id, CodeInvalidRequest, `"params" must be an object or an array`)
 	}
 
+	m, found := s.methods[name]
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("rpc: panic", "method", name, "panic", p)
 			resp = errorResponse(id, CodeInternalError, "")
 		}
+		s.observe(m, start, isError(id, resp))
 		if notification {
 			resp = nil
 		}
-		s.observe(name, start, resp)
 	}()
-
-	m, found := s.methods[name]
 	if !found {
 		return errorResponse(id, CodeMethodNotFound, "")
 	}
@@ -260,11 +258,29 @@ func writeJSON(w http.ResponseWriter, status int, body []byte) {
 	w.Write(body)
 }
 
-// observe logs a call's outcome. Params are never logged: they can hold
-// passwords and tokens.
-func (s *Server) observe(name string, start time.Time, resp []byte) {
-	if !s.log.Enabled(context.Background(), slog.LevelDebug) {
-		return
+// isError reports whether resp, a response to id built here, is an error.
+func isError(id json.RawMessage, resp []byte) bool {
+	k := len(`{"jsonrpc":"2.0","id":`) + len(id)
+	if id == nil {
+		k += len("null")
 	}
-	s.log.Debug("rpc call", "method", name, "duration", time.Since(start), "error", bytes.Contains(resp, []byte(`"error":{`)))
+	return len(resp) > k && bytes.HasPrefix(resp[k:], []byte(`,"error"`))
+}
+
+// observe counts a call of m (nil: an unknown method) and hands it to
+// the configured observer. Params are never logged: they can hold
+// passwords and tokens.
+func (s *Server) observe(m *method, start time.Time, failed bool) {
+	name := "(unknown)"
+	c := &s.unknownCalls
+	if m != nil {
+		name, c = m.name, &m.counts
+	}
+	c.calls.Add(1)
+	if failed {
+		c.errors.Add(1)
+	}
+	if s.cfg.ObserveCall != nil {
+		s.cfg.ObserveCall(name, time.Since(start), failed)
+	}
 }

@@ -27,6 +27,9 @@ const (
 	ErrnoNotJoined    Errno = 1014 // join the room (on this connection) first
 	ErrnoNoGift       Errno = 1015 // no such gift
 	ErrnoNoCoins      Errno = 1016 // not enough coins
+	ErrnoNotAdmin     Errno = 1017 // the method is for admins only
+	ErrnoNoStream     Errno = 1018 // no such stream in the media engine
+	ErrnoNoClient     Errno = 1019 // no such media client
 )
 
 var errnoText = map[Errno]string{
@@ -47,6 +50,9 @@ var errnoText = map[Errno]string{
 	ErrnoNotJoined:    "join the room first",
 	ErrnoNoGift:       "gift does not exist",
 	ErrnoNoCoins:      "not enough coins",
+	ErrnoNotAdmin:     "admins only",
+	ErrnoNoStream:     "stream does not exist",
+	ErrnoNoClient:     "client does not exist",
 }
 
 // Text returns the standard message of an errno.

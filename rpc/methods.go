@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"unicode"
 )
 
@@ -39,6 +40,13 @@ type method struct {
 	fields   []param // in declaration order: the positional order
 	byName   map[string]int
 	required []string
+	counts   callCounter
+}
+
+// callCounter counts the calls of a method.
+type callCounter struct {
+	calls  atomic.Uint64
+	errors atomic.Uint64
 }
 
 // param is one named param of a method.

@@ -93,7 +93,15 @@ type Config struct {
 	// User.coin.recharge: for development. Admins always may.
 	AllowRecharge bool
 	Limits        Limits
-	Logger        *slog.Logger
+	// Media serves the Admin methods; nil means no media engine.
+	Media MediaAdmin
+	// ObserveCall, if set, hears of every call: its method ("(unknown)"
+	// for names not registered), duration, and whether it answered a
+	// JSON-RPC error. For metrics; it must be fast.
+	ObserveCall func(method string, d time.Duration, failed bool)
+	// Version is reported by Admin.server.stats.
+	Version string
+	Logger  *slog.Logger
 }
 
 // Limits keep rooms usable and connections bounded. Zero fields take the
@@ -128,6 +136,9 @@ type Server struct {
 	guard   *attemptGuard
 	limiter *limiter
 	rooms   *roomhub.Hub
+	started time.Time
+
+	unknownCalls callCounter
 
 	connsMu      sync.Mutex
 	conns        map[*wsConn]struct{}
@@ -142,6 +153,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Live == nil {
 		cfg.Live = nothingLive{}
+	}
+	if cfg.Media == nil {
+		cfg.Media = noMedia{}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -164,6 +178,7 @@ func New(cfg Config) (*Server, error) {
 		limiter: newLimiter(),
 		rooms:   roomhub.New(cfg.Limits.EventInterval),
 		conns:   map[*wsConn]struct{}{},
+		started: time.Now(),
 	}
 	for _, api := range []struct {
 		namespace string
@@ -173,6 +188,8 @@ func New(cfg Config) (*Server, error) {
 		{"User", &userAPI{s}},
 		{"Live", &liveAPI{s}},
 		{"Gift", &giftAPI{s}},
+		{"Admin", &adminAPI{s}},
+		{"rpc", &discoverAPI{s}},
 	} {
 		if err := s.Register(api.namespace, api.impl); err != nil {
 			return nil, err
@@ -217,14 +234,31 @@ func setDefault[T comparable](v *T, def T) {
 	}
 }
 
-// Methods lists the names of the registered methods.
-func (s *Server) Methods() []string {
-	names := make([]string, 0, len(s.methods))
-	for n := range s.methods {
-		names = append(names, n)
+// CallCounts returns the calls and errors of every registered method.
+func (s *Server) CallCounts() map[string]CallCounts {
+	out := make(map[string]CallCounts, len(s.methods)+1)
+	for name, m := range s.methods {
+		if name != m.name {
+			continue // an alias
+		}
+		out[name] = CallCounts{Calls: m.counts.calls.Load(), Errors: m.counts.errors.Load()}
 	}
-	return names
+	out["(unknown)"] = CallCounts{Calls: s.unknownCalls.calls.Load(), Errors: s.unknownCalls.errors.Load()}
+	return out
 }
+
+// Websockets tells how many websockets are open.
+func (s *Server) Websockets() int {
+	s.connsMu.Lock()
+	defer s.connsMu.Unlock()
+	return len(s.conns)
+}
+
+// RoomStats returns the counters of the room event fan-out.
+func (s *Server) RoomStats() roomhub.Stats { return s.rooms.Stats() }
+
+// Methods lists the names of the registered methods, sorted.
+func (s *Server) Methods() []string { return s.methodNames() }
 
 // ServeHTTP answers POSTs to the endpoint; OPTIONS for CORS preflights.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {

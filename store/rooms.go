@@ -33,6 +33,7 @@ type Room struct {
 	LikeCount    int64      `db:"like_count"`
 	Coin         int64      `db:"coin"` // coins received in gifts
 	Status       RoomStatus `db:"status"`
+	IsBanned     bool       `db:"is_banned"` // by an admin: no publishing
 	IsDeleted    bool       `db:"is_deleted"`
 	Created      time.Time  `db:"created_time"`
 	Updated      time.Time  `db:"updated_time"`
@@ -55,7 +56,7 @@ type RoomWithOwner struct {
 	Owner Owner `db:"owner"`
 }
 
-const roomColumns = `s.id, s.name, s.room_name, s.room_password, s.user_id, s.title, s.cover, s.look_count, s.like_count, s.coin, s.status, s.is_deleted, s.created_time, s.updated_time`
+const roomColumns = `s.id, s.name, s.room_name, s.room_password, s.user_id, s.title, s.cover, s.look_count, s.like_count, s.coin, s.status, s.is_banned, s.is_deleted, s.created_time, s.updated_time`
 const ownerColumns = "u.id AS `owner.id`, u.nickname AS `owner.nickname`, u.avatar AS `owner.avatar`, u.ip_address AS `owner.ip_address`"
 
 // NewRoom is what CreateRoom needs.
@@ -114,6 +115,25 @@ func (s *Store) RoomByID(ctx context.Context, id int64) (RoomWithOwner, error) {
 		FROM mf_live_stream s JOIN mf_user u ON u.id = s.user_id
 		WHERE s.id = ? AND s.is_deleted = 0`, id)
 	return r, notFound(err, "room")
+}
+
+// RoomByNameWithOwner returns the room of a stream name, if not deleted,
+// with its owner.
+func (s *Store) RoomByNameWithOwner(ctx context.Context, name string) (RoomWithOwner, error) {
+	var r RoomWithOwner
+	err := s.db.GetContext(ctx, &r, `SELECT `+roomColumns+`, `+ownerColumns+`
+		FROM mf_live_stream s JOIN mf_user u ON u.id = s.user_id
+		WHERE s.name = ? AND s.is_deleted = 0`, name)
+	return r, notFound(err, "room")
+}
+
+// SetRoomBanned bans a room from publishing, or lifts the ban.
+func (s *Store) SetRoomBanned(ctx context.Context, id int64, banned bool) error {
+	defer s.lists.invalidate()
+	if _, err := s.db.ExecContext(ctx, `UPDATE mf_live_stream SET is_banned = ?, updated_time = ? WHERE id = ?`, banned, s.now().UTC(), id); err != nil {
+		return fmt.Errorf("store: banning room %d: %w", id, err)
+	}
+	return nil
 }
 
 // RoomByName returns the room of a stream name, if not deleted.
@@ -230,4 +250,17 @@ func (s *Store) listRooms(ctx context.Context, opt ListRoomsOptions) ([]RoomWith
 		return nil, 0, fmt.Errorf("store: listing rooms: %w", err)
 	}
 	return rooms, total, nil
+}
+
+// EndLiveRooms sets every live room back to not started: at start-up
+// nothing is being published, whatever a crash left in the database. It
+// returns how many rooms it changed.
+func (s *Store) EndLiveRooms(ctx context.Context) (int64, error) {
+	defer s.lists.invalidate()
+	res, err := s.db.ExecContext(ctx, `UPDATE mf_live_stream SET status = ?, updated_time = ? WHERE status = ?`,
+		RoomIdle, s.now().UTC(), RoomLive)
+	if err != nil {
+		return 0, fmt.Errorf("store: ending live rooms: %w", err)
+	}
+	return res.RowsAffected()
 }

@@ -79,6 +79,14 @@ func (s *Store) SetUserIP(ctx context.Context, id int64, ip string) error {
 	return nil
 }
 
+// SetAdmin makes a user an admin or not.
+func (s *Store) SetAdmin(ctx context.Context, id int64, admin bool) error {
+	if _, err := s.db.ExecContext(ctx, `UPDATE mf_user SET is_admin = ?, updated_time = ? WHERE id = ?`, admin, s.now().UTC(), id); err != nil {
+		return fmt.Errorf("store: setting admin: %w", err)
+	}
+	return nil
+}
+
 // AddRefreshToken stores the hash of a refresh token of a user.
 func (s *Store) AddRefreshToken(ctx context.Context, userID int64, hash string, expires time.Time) error {
 	_, err := s.db.ExecContext(ctx,

@@ -1,0 +1,347 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"syscall"
+	"time"
+
+	"github.com/mofang-live/mofang/store"
+)
+
+// MediaAdmin is what the Admin methods need from the media engine.
+type MediaAdmin interface {
+	// Streams lists every stream the engine knows, live or in its
+	// reconnect grace.
+	Streams() []AdminStream
+	// Clients lists every connected media client.
+	Clients() []AdminClient
+	// KickStream disconnects a stream's publisher and ends the stream at
+	// once (no grace). False when there is no such stream.
+	KickStream(name string) bool
+	// KickClient disconnects one client. False when there is none.
+	KickClient(id string) bool
+	// Totals are engine-wide counters.
+	Totals() MediaTotals
+}
+
+// AdminStream is a stream as admins see it: what SRS's streams API gives
+// and more.
+type AdminStream struct {
+	Name        string         `json:"name"`
+	Path        string         `json:"path"`
+	Live        bool           `json:"live"`       // publishing and media flowing
+	Publishing  bool           `json:"publishing"` // false during the reconnect grace
+	Publisher   *AdminClientID `json:"publisher,omitempty"`
+	VideoCodec  string         `json:"video_codec"`
+	AudioCodec  string         `json:"audio_codec"`
+	Width       int            `json:"width"`
+	Height      int            `json:"height"`
+	FPS         float64        `json:"fps"`
+	BitrateIn   int64          `json:"bitrate_in"` // bit/s over the last 10 s
+	BytesIn     uint64         `json:"bytes_in"`
+	BytesOut    uint64         `json:"bytes_out"` // sent to this stream's readers
+	Readers     map[string]int `json:"readers"`   // per protocol
+	ReaderCount int            `json:"reader_count"`
+	FellBehind  uint64         `json:"readers_fell_behind"`
+	Dropped     uint64         `json:"readers_dropped"`
+	StartedAt   int64          `json:"started_at"` // Unix seconds
+	Room        *AdminRoom     `json:"room,omitempty"`
+}
+
+// AdminClientID names a publisher in AdminStream.
+type AdminClientID struct {
+	ID       string `json:"id"`
+	IP       string `json:"ip"`
+	Protocol string `json:"protocol"`
+	Since    int64  `json:"since"` // Unix seconds
+}
+
+// AdminRoom is the room of a stream and its owner.
+type AdminRoom struct {
+	ID       int64  `json:"id"`
+	RoomName string `json:"room_name"`
+	OwnerID  int64  `json:"owner_id"`
+	Owner    string `json:"owner"` // nickname
+	Banned   bool   `json:"banned"`
+}
+
+// AdminClient is one connected media client, whatever its protocol.
+type AdminClient struct {
+	ID          string `json:"id"`
+	IP          string `json:"ip"`
+	Protocol    string `json:"protocol"`
+	Stream      string `json:"stream"`
+	Role        string `json:"role"` // publish, play or "" before it asked
+	BytesIn     uint64 `json:"bytes_in"`
+	BytesOut    uint64 `json:"bytes_out"`
+	Bitrate     int64  `json:"bitrate"`      // bit/s, in for publishers, out for players, over the last 10 s
+	ConnectedAt int64  `json:"connected_at"` // Unix seconds
+}
+
+// MediaTotals are the engine's counters.
+type MediaTotals struct {
+	BytesIn           uint64 `json:"bytes_in"`
+	BytesOut          uint64 `json:"bytes_out"`
+	ReadersFellBehind uint64 `json:"readers_fell_behind"`
+	ReadersDropped    uint64 `json:"readers_dropped"`
+	ClientsRefused    uint64 `json:"clients_refused"`
+}
+
+// noMedia is the MediaAdmin of a server without a media engine.
+type noMedia struct{}
+
+func (noMedia) Streams() []AdminStream { return nil }
+func (noMedia) Clients() []AdminClient { return nil }
+func (noMedia) KickStream(string) bool { return false }
+func (noMedia) KickClient(string) bool { return false }
+func (noMedia) Totals() MediaTotals    { return MediaTotals{} }
+
+// adminAPI is the Admin namespace. Every method needs an admin.
+type adminAPI struct{ s *Server }
+
+// requireAdmin loads the caller and checks it is an admin.
+func (s *Server) requireAdmin(ctx context.Context) (store.User, Status, error) {
+	u, st, err := s.currentUser(ctx)
+	if err != nil || st.Errno != ErrnoOK {
+		return u, st, err
+	}
+	if !u.IsAdmin {
+		return u, fail(ErrnoNotAdmin), nil
+	}
+	return u, ok(), nil
+}
+
+// PageParams select a page of a listing.
+type PageParams struct {
+	Page int `json:"page"` // from 1 [1]
+	Size int `json:"size"` // [20], at most 100
+}
+
+// bounds checks a page and returns the slice bounds of it in n items.
+func (p *PageParams) bounds(n int) (int, int, string) {
+	if p.Page == 0 {
+		p.Page = 1
+	}
+	if p.Size == 0 {
+		p.Size = defaultPageSize
+	}
+	if p.Page < 1 || p.Size < 1 || p.Size > maxPageSize {
+		return 0, 0, fmt.Sprintf("page must be 1 or more and size 1 to %d", maxPageSize)
+	}
+	lo := min((p.Page-1)*p.Size, n)
+	return lo, min(lo+p.Size, n), ""
+}
+
+// StreamListData is the data of Admin.stream.list.
+type StreamListData struct {
+	Streams []AdminStream `json:"streams"`
+	Total   int           `json:"total"`
+	Page    int           `json:"page"`
+	Size    int           `json:"size"`
+}
+
+// StreamList lists every stream the engine knows, with its room.
+func (a *adminAPI) StreamList(ctx context.Context, p PageParams) (*Reply[StreamListData], error) {
+	if _, st, err := a.s.requireAdmin(ctx); err != nil || st.Errno != ErrnoOK {
+		return &Reply[StreamListData]{Status: st}, err
+	}
+	all := a.s.cfg.Media.Streams()
+	lo, hi, msg := p.bounds(len(all))
+	if msg != "" {
+		return &Reply[StreamListData]{Status: failf(ErrnoInvalid, msg)}, nil
+	}
+	page := all[lo:hi]
+	for i := range page {
+		r, err := a.s.cfg.Store.RoomByNameWithOwner(ctx, page[i].Name)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		page[i].Room = &AdminRoom{ID: r.ID, RoomName: r.RoomName, OwnerID: r.UserID, Owner: r.Owner.Nickname, Banned: r.IsBanned}
+	}
+	return &Reply[StreamListData]{Status: ok(), Data: &StreamListData{Streams: page, Total: len(all), Page: p.Page, Size: p.Size}}, nil
+}
+
+// ClientListParams are the params of Admin.client.list.
+type ClientListParams struct {
+	Stream string `json:"stream"` // only this stream's clients [all]
+	Page   int    `json:"page"`
+	Size   int    `json:"size"`
+}
+
+// ClientListData is the data of Admin.client.list.
+type ClientListData struct {
+	Clients []AdminClient `json:"clients"`
+	Total   int           `json:"total"`
+	Page    int           `json:"page"`
+	Size    int           `json:"size"`
+}
+
+// ClientList lists connected media clients of every protocol.
+func (a *adminAPI) ClientList(ctx context.Context, p ClientListParams) (*Reply[ClientListData], error) {
+	if _, st, err := a.s.requireAdmin(ctx); err != nil || st.Errno != ErrnoOK {
+		return &Reply[ClientListData]{Status: st}, err
+	}
+	all := a.s.cfg.Media.Clients()
+	if p.Stream != "" {
+		kept := all[:0]
+		for _, c := range all {
+			if c.Stream == p.Stream {
+				kept = append(kept, c)
+			}
+		}
+		all = kept
+	}
+	pp := PageParams{Page: p.Page, Size: p.Size}
+	lo, hi, msg := pp.bounds(len(all))
+	if msg != "" {
+		return &Reply[ClientListData]{Status: failf(ErrnoInvalid, msg)}, nil
+	}
+	return &Reply[ClientListData]{Status: ok(), Data: &ClientListData{Clients: all[lo:hi], Total: len(all), Page: pp.Page, Size: pp.Size}}, nil
+}
+
+// StreamKickParams are the params of Admin.stream.kick.
+type StreamKickParams struct {
+	Stream string `json:"stream" rpc:"required"`
+}
+
+// StreamKick drops a stream's publisher; the room is no longer live.
+func (a *adminAPI) StreamKick(ctx context.Context, p StreamKickParams) (*Reply[struct{}], error) {
+	u, st, err := a.s.requireAdmin(ctx)
+	if err != nil || st.Errno != ErrnoOK {
+		return &Reply[struct{}]{Status: st}, err
+	}
+	if !a.s.cfg.Media.KickStream(p.Stream) {
+		return &Reply[struct{}]{Status: fail(ErrnoNoStream)}, nil
+	}
+	a.s.log.Info("admin kicked stream", "admin", u.ID, "stream", p.Stream)
+	return &Reply[struct{}]{Status: ok()}, nil
+}
+
+// ClientKickParams are the params of Admin.client.kick.
+type ClientKickParams struct {
+	ClientID string `json:"client_id" rpc:"required"`
+}
+
+// ClientKick disconnects one media client.
+func (a *adminAPI) ClientKick(ctx context.Context, p ClientKickParams) (*Reply[struct{}], error) {
+	u, st, err := a.s.requireAdmin(ctx)
+	if err != nil || st.Errno != ErrnoOK {
+		return &Reply[struct{}]{Status: st}, err
+	}
+	if !a.s.cfg.Media.KickClient(p.ClientID) {
+		return &Reply[struct{}]{Status: fail(ErrnoNoClient)}, nil
+	}
+	a.s.log.Info("admin kicked client", "admin", u.ID, "client", p.ClientID)
+	return &Reply[struct{}]{Status: ok()}, nil
+}
+
+// BanData is the data of Admin.room.ban and Admin.room.unban.
+type BanData struct {
+	RoomID string `json:"room_id"`
+	Banned bool   `json:"banned"`
+}
+
+// RoomBan bans a room: its stream stops and no publish is accepted until
+// Admin.room.unban.
+func (a *adminAPI) RoomBan(ctx context.Context, p RoomParams) (*Reply[BanData], error) {
+	return a.setBan(ctx, p.RoomID, true)
+}
+
+// RoomUnban lifts a ban.
+func (a *adminAPI) RoomUnban(ctx context.Context, p RoomParams) (*Reply[BanData], error) {
+	return a.setBan(ctx, p.RoomID, false)
+}
+
+func (a *adminAPI) setBan(ctx context.Context, id RoomID, banned bool) (*Reply[BanData], error) {
+	u, st, err := a.s.requireAdmin(ctx)
+	if err != nil || st.Errno != ErrnoOK {
+		return &Reply[BanData]{Status: st}, err
+	}
+	r, err := a.s.cfg.Store.RoomByID(ctx, int64(id))
+	if errors.Is(err, store.ErrNotFound) {
+		return &Reply[BanData]{Status: fail(ErrnoNoRoom)}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := a.s.cfg.Store.SetRoomBanned(ctx, r.ID, banned); err != nil {
+		return nil, err
+	}
+	if banned {
+		a.s.cfg.Media.KickStream(r.Name)
+	}
+	a.s.log.Info("admin set room ban", "admin", u.ID, "room", r.ID, "banned", banned)
+	return &Reply[BanData]{Status: ok(), Data: &BanData{RoomID: formatRoomID(r.ID), Banned: banned}}, nil
+}
+
+// ServerStatsData is the data of Admin.server.stats.
+type ServerStatsData struct {
+	Version     string                `json:"version"`
+	Uptime      int64                 `json:"uptime"` // seconds
+	Goroutines  int                   `json:"goroutines"`
+	MemoryBytes uint64                `json:"memory_bytes"` // from the Go runtime (Sys)
+	HeapBytes   uint64                `json:"heap_bytes"`
+	CPUSeconds  float64               `json:"cpu_seconds"` // user + system since start
+	Streams     int                   `json:"streams"`
+	LiveStreams int                   `json:"live_streams"`
+	Clients     int                   `json:"clients"` // media clients
+	Websockets  int                   `json:"websockets"`
+	Media       MediaTotals           `json:"media"`
+	Calls       map[string]CallCounts `json:"calls"` // per method
+}
+
+// CallCounts count the calls of one method.
+type CallCounts struct {
+	Calls  uint64 `json:"calls"`
+	Errors uint64 `json:"errors"` // JSON-RPC errors (errnos are not errors)
+}
+
+// ServerStats reports the process and its traffic.
+func (a *adminAPI) ServerStats(ctx context.Context, p NoParams) (*Reply[ServerStatsData], error) {
+	if _, st, err := a.s.requireAdmin(ctx); err != nil || st.Errno != ErrnoOK {
+		return &Reply[ServerStatsData]{Status: st}, err
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	streams := a.s.cfg.Media.Streams()
+	live := 0
+	for _, s := range streams {
+		if s.Live {
+			live++
+		}
+	}
+	d := &ServerStatsData{
+		Version:     a.s.cfg.Version,
+		Uptime:      int64(time.Since(a.s.started).Seconds()),
+		Goroutines:  runtime.NumGoroutine(),
+		MemoryBytes: ms.Sys,
+		HeapBytes:   ms.HeapAlloc,
+		CPUSeconds:  cpuSeconds(),
+		Streams:     len(streams),
+		LiveStreams: live,
+		Clients:     len(a.s.cfg.Media.Clients()),
+		Websockets:  a.s.Websockets(),
+		Media:       a.s.cfg.Media.Totals(),
+		Calls:       a.s.CallCounts(),
+	}
+	return &Reply[ServerStatsData]{Status: ok(), Data: d}, nil
+}
+
+// NoParams are the params of a method that takes none.
+type NoParams struct{}
+
+// cpuSeconds is the CPU time the process used, user and system.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+	return tv(ru.Utime) + tv(ru.Stime)
+}

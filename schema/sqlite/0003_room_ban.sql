@@ -1,0 +1,2 @@
+-- Admins can ban a room from publishing.
+ALTER TABLE mf_live_stream ADD COLUMN is_banned INTEGER NOT NULL DEFAULT 0;
