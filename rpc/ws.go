@@ -18,19 +18,25 @@ import (
 const wsWriteTimeout = 10 * time.Second
 
 // wsConn is one websocket connection: JSON-RPC calls in, their responses
-// and room events out, through a bounded queue that a dedicated goroutine
-// writes. Whoever finds the queue full does not wait: the connection is
-// closed instead.
+// and room events out, through a bounded queue. A writer goroutine exists
+// only while the queue holds something, so an idle connection costs one
+// goroutine (its reader). Whoever finds the queue full does not wait: the
+// connection is closed instead.
 type wsConn struct {
 	s      *Server
 	c      *websocket.Conn
-	send   chan []byte
 	ctx    context.Context
 	cancel context.CancelFunc
 	ip     string
 
 	closing atomic.Bool
 	reason  atomic.Pointer[string]
+
+	sendMu  sync.Mutex // guards queue, closed, writing
+	queue   [][]byte   // messages to write, at most Limits.SendQueue
+	closed  bool
+	writing bool // a drain goroutine runs
+	writers sync.WaitGroup
 
 	mu    sync.Mutex
 	rooms map[int64]roomhub.User // rooms joined, as which user
@@ -60,7 +66,6 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(withCaller(r.Context(), cl))
 	conn := &wsConn{
 		s: s, c: c, ctx: ctx, cancel: cancel, ip: cl.ip,
-		send:  make(chan []byte, s.cfg.Limits.SendQueue),
 		rooms: map[int64]roomhub.User{},
 	}
 	conn.ctx = context.WithValue(ctx, connKey{}, conn)
@@ -71,14 +76,12 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.untrack(conn)
 
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		conn.writeLoop()
-	}()
 	conn.readLoop()
 	conn.cancel()
-	<-done
+	conn.sendMu.Lock()
+	conn.closed = true
+	conn.sendMu.Unlock()
+	conn.writers.Wait()
 	conn.leaveAll()
 	if reason := conn.reason.Load(); reason != nil {
 		c.Close(websocket.StatusPolicyViolation, *reason)
@@ -87,8 +90,12 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// readLoop answers calls until the connection fails or is closed.
+// readLoop answers calls, one at a time and in order, until the
+// connection fails or is closed. Each call runs on a goroutine of its own
+// that ends with it, so that the stack a call grows (the database driver's
+// is deep) is not kept by the long-lived reader.
 func (w *wsConn) readLoop() {
+	answer := make(chan []byte, 1)
 	for {
 		typ, data, err := w.c.Read(w.ctx)
 		if err != nil {
@@ -98,45 +105,71 @@ func (w *wsConn) readLoop() {
 			w.closeWith("text messages only")
 			return
 		}
-		if resp := w.s.handle(w.ctx, data); resp != nil && !w.Deliver(resp) {
+		go func() { answer <- w.s.handle(w.ctx, data) }()
+		if resp := <-answer; resp != nil && !w.Deliver(resp) {
 			return
 		}
 	}
 }
 
-// writeLoop writes queued messages in order.
-func (w *wsConn) writeLoop() {
+// drain writes queued messages in order until the queue is empty, then
+// ends.
+func (w *wsConn) drain() {
+	defer w.writers.Done()
 	for {
-		select {
-		case <-w.ctx.Done():
+		w.sendMu.Lock()
+		if len(w.queue) == 0 || w.closed {
+			w.queue = nil // an idle connection keeps no buffer
+			w.writing = false
+			w.sendMu.Unlock()
 			return
-		case msg := <-w.send:
-			ctx, cancel := context.WithTimeout(w.ctx, wsWriteTimeout)
-			err := w.c.Write(ctx, websocket.MessageText, msg)
-			cancel()
-			if err != nil {
-				w.cancel()
-				return
-			}
+		}
+		msg := w.queue[0]
+		w.queue[0] = nil
+		w.queue = w.queue[1:]
+		w.sendMu.Unlock()
+
+		ctx, cancel := context.WithTimeout(w.ctx, wsWriteTimeout)
+		err := w.c.Write(ctx, websocket.MessageText, msg)
+		cancel()
+		if err != nil {
+			w.cancel()
+			w.sendMu.Lock()
+			w.queue = nil
+			w.writing = false
+			w.sendMu.Unlock()
+			return
 		}
 	}
 }
 
-// Deliver queues a message without blocking; a full queue closes the
-// connection. It implements roomhub.Member.
+// Deliver queues a message without blocking, starting a writer if none
+// runs; a full queue closes the connection. It implements roomhub.Member.
 func (w *wsConn) Deliver(msg []byte) bool {
 	if w.closing.Load() {
 		return false
 	}
-	select {
-	case w.send <- msg:
-		return true
-	default:
-		w.s.slowSockets.Add(1)
-		w.s.log.Warn("websocket too slow, closing it", "ip", w.ip, "queued", len(w.send))
-		w.closeWith("too slow: messages queued beyond the limit")
+	w.sendMu.Lock()
+	if w.closed {
+		w.sendMu.Unlock()
 		return false
 	}
+	if len(w.queue) < w.s.cfg.Limits.SendQueue {
+		w.queue = append(w.queue, msg)
+		if !w.writing {
+			w.writing = true
+			w.writers.Add(1)
+			go w.drain()
+		}
+		w.sendMu.Unlock()
+		return true
+	}
+	queued := len(w.queue)
+	w.sendMu.Unlock()
+	w.s.slowSockets.Add(1)
+	w.s.log.Warn("websocket too slow, closing it", "ip", w.ip, "queued", queued)
+	w.closeWith("too slow: messages queued beyond the limit")
+	return false
 }
 
 // closeWith ends the connection with a reason for the peer. It does not

@@ -9,6 +9,7 @@
 package roomhub
 
 import (
+	"cmp"
 	"encoding/json"
 	"slices"
 	"strconv"
@@ -84,12 +85,25 @@ type room struct {
 	hub *Hub
 
 	mu        sync.Mutex
-	members   map[Member]int64 // member → user id
-	online    []presence       // users online, in order of arrival
-	pending   [][]byte         // encoded events not yet sent
-	scheduled bool             // a flush is on its way
-	last      time.Time        // when the last batch went out
+	members   map[Member]membership
+	online    []presence // users online, in order of arrival
+	pending   []pending  // events not yet sent
+	scheduled bool       // a flush is on its way
+	last      time.Time  // when the last batch went out
 	seq       uint64
+}
+
+// membership is a member's user and the last event it has seen (its
+// "online" snapshot at joining).
+type membership struct {
+	userID int64
+	seen   uint64
+}
+
+// pending is an encoded event waiting for the next batch.
+type pending struct {
+	seq uint64
+	enc []byte
 }
 
 // presence is a user online in a room, with how many connections.
@@ -103,7 +117,7 @@ func (h *Hub) room(id int64, create bool) *room {
 	defer h.mu.Unlock()
 	r := h.rooms[id]
 	if r == nil && create {
-		r = &room{id: id, hub: h, members: map[Member]int64{}}
+		r = &room{id: id, hub: h, members: map[Member]membership{}}
 		h.rooms[id] = r
 	}
 	return r
@@ -117,12 +131,9 @@ func (h *Hub) Join(roomID int64, m Member, u User) []User {
 	r := h.room(roomID, true)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	// Whatever is pending happened before m came in.
-	r.flushLocked()
 	if _, dup := r.members[m]; dup {
 		return r.usersLocked()
 	}
-	r.members[m] = u.ID
 	i := slices.IndexFunc(r.online, func(p presence) bool { return p.user.ID == u.ID })
 	first := i < 0
 	if first {
@@ -132,9 +143,12 @@ func (h *Hub) Join(roomID int64, m Member, u User) []User {
 	}
 	users := r.usersLocked()
 	r.seq++
+	// The snapshot covers everything before it: pending events are not
+	// sent to m (see flushLocked).
+	r.members[m] = membership{userID: u.ID, seen: r.seq}
 	snapshot := Event{Seq: r.seq, Type: "online", Time: time.Now().UnixMilli(), Online: users, Viewers: len(users)}
 	enc, _ := json.Marshal(snapshot)
-	if m.Deliver(r.batch([][]byte{enc})) {
+	if m.Deliver(r.batch([]pending{{r.seq, enc}})) {
 		h.delivered.Add(1)
 	} else {
 		h.refused.Add(1)
@@ -154,10 +168,11 @@ func (h *Hub) Leave(roomID int64, m Member) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	uid, ok := r.members[m]
+	ms, ok := r.members[m]
 	if !ok {
 		return
 	}
+	uid := ms.userID
 	delete(r.members, m)
 	i := slices.IndexFunc(r.online, func(p presence) bool { return p.user.ID == uid })
 	if i >= 0 {
@@ -259,7 +274,7 @@ func (r *room) publishLocked(ev Event) {
 	if err != nil {
 		return
 	}
-	r.pending = append(r.pending, enc)
+	r.pending = append(r.pending, pending{ev.Seq, enc})
 	if r.scheduled {
 		return
 	}
@@ -281,30 +296,42 @@ func (r *room) flush() {
 }
 
 // flushLocked sends the pending events as one message shared by every
-// member. r.mu is held.
+// member. A member that joined while they were pending gets only those
+// after its snapshot: one more message per such suffix, shared by
+// everyone who joined at that point. r.mu is held.
 func (r *room) flushLocked() {
 	r.scheduled = false
 	if len(r.pending) == 0 {
 		return
 	}
-	msg := r.batch(r.pending)
-	n := uint64(len(r.pending))
-	r.pending = r.pending[:0]
-	r.last = time.Now()
-	for m := range r.members {
+	suffixes := map[int][]byte{}
+	for m, ms := range r.members {
+		start, _ := slices.BinarySearchFunc(r.pending, ms.seen+1, func(p pending, seq uint64) int {
+			return cmp.Compare(p.seq, seq)
+		})
+		if start == len(r.pending) {
+			continue
+		}
+		msg, ok := suffixes[start]
+		if !ok {
+			msg = r.batch(r.pending[start:])
+			suffixes[start] = msg
+		}
 		if m.Deliver(msg) {
-			r.hub.delivered.Add(n)
+			r.hub.delivered.Add(uint64(len(r.pending) - start))
 		} else {
 			r.hub.refused.Add(1)
 		}
 	}
+	r.pending = r.pending[:0]
+	r.last = time.Now()
 }
 
 // batch frames encoded events as one Live.room.events notification.
-func (r *room) batch(events [][]byte) []byte {
+func (r *room) batch(events []pending) []byte {
 	size := 80
 	for _, e := range events {
-		size += len(e) + 1
+		size += len(e.enc) + 1
 	}
 	b := make([]byte, 0, size)
 	b = append(b, `{"jsonrpc":"2.0","method":"`+Method+`","params":{"room_id":`...)
@@ -314,7 +341,7 @@ func (r *room) batch(events [][]byte) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, e...)
+		b = append(b, e.enc...)
 	}
 	return append(b, "]}}"...)
 }

@@ -61,6 +61,7 @@ func TestOrderAndSharedBytes(t *testing.T) {
 	a, b := &member{}, &member{}
 	h.Join(7, a, User{ID: 1, Nickname: "a"})
 	h.Join(7, b, User{ID: 2, Nickname: "b"})
+	waitFor(t, func() bool { return len(b.events(t)) == 2 }) // online, own join
 	for i := range 100 {
 		h.Publish(7, Event{Type: "comment", User: &User{ID: 1}, Content: string(rune('a' + i%26))})
 	}
