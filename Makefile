@@ -7,10 +7,21 @@ GO ?= go
 BIN := bin/mofang
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: build run test bench vet fuzz clean
+WEB := cmd/mofang/web
 
-build:
+.PHONY: build web run test bench vet fuzz clean
+
+build: web
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/mofang
+
+# The pages' bundle (mpegts.js and our code, built with esbuild), embedded
+# in the binary. npm ci runs again only when the lock file changes.
+$(WEB)/node_modules/.installed: $(WEB)/package-lock.json
+	cd $(WEB) && npm ci --no-audit --no-fund
+	touch $@
+
+web: $(WEB)/node_modules/.installed
+	cd $(WEB) && npm run build
 
 # Development server: anyone may top up their own coins to try gifts.
 run: build
@@ -21,7 +32,7 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 
 test:
-	@. ./.ci/setup.sh && $(MAKE) --no-print-directory vet && \
+	@. ./.ci/setup.sh && $(MAKE) --no-print-directory web vet && \
 		$(GO) test -race -count=1 -timeout 12m ./...
 
 # Short fuzzing of every fuzz target (the seed corpora run in `make test`).
@@ -33,10 +44,12 @@ fuzz:
 		done; \
 	done
 
-# Load benchmarks: needs wrk (installed here if missing).
+# Load benchmarks: the API (needs wrk, installed here if missing) and the
+# room event fan-out. Servers run pinned to CPU 0, the load on CPU 1.
 bench: build
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	./$(BIN) bench rpc
+	taskset -c 1 ./$(BIN) bench room
 
 clean:
-	rm -rf bin
+	rm -rf bin $(WEB)/dist/assets $(WEB)/dist/*.html $(WEB)/node_modules

@@ -24,6 +24,17 @@ if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then
 fi
 command -v ffprobe >/dev/null || { echo "setup: ffprobe still missing" >&2; exit 1; }
 
+# Node.js and npm build the pages' bundle; Chromium runs the browser test.
+if ! command -v npm >/dev/null || ! command -v node >/dev/null; then
+	echo "setup: installing nodejs and npm" >&2
+	apt_install nodejs npm
+fi
+if [ ! -x "${MOFANG_CHROMIUM:-/usr/bin/chromium}" ]; then
+	echo "setup: installing chromium" >&2
+	apt_install chromium
+fi
+[ -x "${MOFANG_CHROMIUM:-/usr/bin/chromium}" ] || { echo "setup: chromium still missing" >&2; exit 1; }
+
 # MariaDB: the store and API tests run against a real server too.
 export MOFANG_TEST_MYSQL_DSN="${MOFANG_TEST_MYSQL_DSN:-root@tcp(127.0.0.1:3306)/test}"
 mysql_up() { mariadb -h127.0.0.1 -uroot -e 'SELECT 1' >/dev/null 2>&1 || mysql -h127.0.0.1 -uroot -e 'SELECT 1' >/dev/null 2>&1; }

@@ -1,0 +1,156 @@
+// My room: create it or change its name and password with Live.stream,
+// then the OBS settings from its publish URLs, copyable.
+
+import { call, session } from '../api.js';
+import { copy, dialog, h, icon, toast } from '../ui.js';
+
+export function myRoomView(root, { go }) {
+  const me = session.get().user || {};
+  const name = h('input', { id: 'room-name', maxlength: 64, placeholder: 'e.g. Friday night music', autocomplete: 'off' });
+  const password = h('input', { id: 'room-password', type: 'password', maxlength: 64, autocomplete: 'new-password', placeholder: 'No password' });
+  const removePw = h('input', { type: 'checkbox', id: 'room-remove-password' });
+  const removeRow = h('label', { class: 'check', hidden: true }, removePw, ' Remove the password: anyone can enter');
+  const pwHint = h('small', { class: 'muted', id: 'room-password-hint' }, 'Viewers must type it to enter. Leave empty for an open room.');
+  const error = h('p', { class: 'form-error', role: 'alert', id: 'room-error' });
+  const submit = h('button', { class: 'btn btn-primary btn-block', type: 'submit', id: 'room-save' }, 'Create my room');
+  const obs = h('section', { class: 'card obs', id: 'obs', hidden: true });
+  let room = null; // Live.stream's data
+
+  const form = h('form', { class: 'card form', id: 'room-form' },
+    h('label', { class: 'field' }, h('span', {}, 'Room name'), name),
+    h('label', { class: 'field' }, h('span', {}, 'Room password'), password, pwHint),
+    removeRow,
+    error,
+    submit,
+  );
+  removePw.addEventListener('change', () => {
+    password.disabled = removePw.checked;
+    if (removePw.checked) password.value = '';
+  });
+
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    error.textContent = '';
+    const params = { room_name: name.value.trim() };
+    // Live.stream: an absent password keeps the room's, "" removes it.
+    if (password.value) params.password = password.value;
+    else if (!room || removePw.checked) params.password = '';
+    submit.disabled = true;
+    try {
+      const r = await call('Live.stream', params);
+      const created = !room;
+      show(r.data);
+      toast(created ? 'Room created. Now start streaming with the settings below.' : 'Room saved.', 'ok');
+      obs.scrollIntoView({ behavior: 'smooth', block: 'start' });
+    } catch (err) {
+      if (err.errno === 1009) {
+        error.textContent = 'Your last room has ended. Saving again opens a new room.';
+        room = null;
+      } else {
+        error.textContent = err.errno === 1001 && err.serverMessage ? err.serverMessage : err.message;
+      }
+    } finally {
+      submit.disabled = false;
+    }
+  });
+
+  function field(id, label, value) {
+    const input = h('input', { id, readonly: true, value, class: 'mono', onfocus: (e) => e.target.select() });
+    return h('div', { class: 'field copy-field' },
+      h('span', {}, label),
+      h('div', { class: 'copy-row' }, input,
+        h('button', {
+          type: 'button', class: 'btn btn-ghost', 'aria-label': 'Copy ' + label,
+          onclick: async () => toast((await copy(value)) ? `${label} copied` : 'Select the text and copy it', 'ok'),
+        }, icon('copy'), 'Copy'),
+      ),
+    );
+  }
+
+  // show draws the room's OBS settings.
+  function show(data) {
+    room = data;
+    name.value = data.room_name;
+    password.value = '';
+    password.disabled = false;
+    removePw.checked = false;
+    removeRow.hidden = !data.has_password;
+    password.placeholder = data.has_password ? 'New password (empty keeps the current one)' : 'No password';
+    pwHint.textContent = data.has_password ? 'This room has a password.' : 'Viewers must type it to enter. Leave empty for an open room.';
+    submit.textContent = 'Save';
+    const p = data.publish;
+    const expires = new Date(p.expires * 1000);
+    obs.hidden = false;
+    obs.replaceChildren(
+      h('h2', {}, 'Go live with OBS'),
+      h('p', { class: 'muted' }, 'In OBS: Settings → Stream → Service "Custom…", then paste:'),
+      field('obs-server', 'Server', p.server),
+      field('obs-key', 'Stream key', p.stream_key),
+      h('details', {},
+        h('summary', {}, 'ffmpeg or another tool'),
+        field('obs-url', 'Full RTMP URL', p.url),
+        h('pre', { class: 'mono small' }, `ffmpeg -re -i video.mp4 -c copy -f flv '${p.url}'`),
+      ),
+      h('p', { class: 'muted small' }, `The key works until ${expires.toLocaleString()}; open this page again for a fresh one. Keep it secret: whoever has it can stream to your room.`),
+      h('div', { class: 'row' },
+        h('a', { class: 'btn btn-primary', href: `#/room/${data.room_id}`, id: 'open-my-room' }, icon('tv'), 'Open my room'),
+        h('button', { class: 'btn btn-danger', type: 'button', id: 'end-room', onclick: endRoom }, 'End this room'),
+      ),
+    );
+  }
+
+  function endRoom() {
+    dialog((close) => h('div', {},
+      h('h2', {}, 'End this room?'),
+      h('p', {}, 'Viewers are told it has ended and it leaves the list for good. Your next room starts fresh.'),
+      h('div', { class: 'row end' },
+        h('button', { class: 'btn btn-ghost', onclick: close }, 'Cancel'),
+        h('button', {
+          class: 'btn btn-danger', id: 'end-room-confirm', onclick: async () => {
+            try {
+              await call('Live.stream.status', { room_id: room.room_id, type: 'stop' });
+              close();
+              toast('Room ended.', 'ok');
+              go('/rooms');
+            } catch (e) {
+              toast(e.message, 'error');
+            }
+          },
+        }, 'End room'),
+      ),
+    ), { label: 'End room' });
+  }
+
+  root.append(
+    h('div', { class: 'page page-me' },
+      h('header', { class: 'topbar' },
+        h('a', { class: 'btn btn-icon', href: '#/rooms', 'aria-label': 'Back to rooms', id: 'back' }, icon('back')),
+        h('h1', {}, 'My room'),
+      ),
+      form,
+      obs,
+      h('section', { class: 'card placeholder', id: 'recordings' },
+        h('h2', {}, 'My recordings'),
+        h('p', { class: 'muted' }, 'Coming soon: recordings of your lives and their replay (issue 5).'),
+      ),
+    ),
+  );
+
+  // An existing room: its settings. Live.stream.list shows whether the
+  // user has one; Live.stream with its own name (and no password) then
+  // changes nothing and returns fresh publish URLs.
+  (async () => {
+    try {
+      const list = await call('Live.stream.list', {});
+      const mine = (list.stream_list || []).find((r) => r.user && r.user.id === me.id);
+      if (!mine) {
+        name.value = `${me.nickname || me.username || 'My'}'s room`;
+        return;
+      }
+      const r = await call('Live.stream', { room_name: mine.room_name });
+      show(r.data);
+    } catch (e) {
+      if (e.errno !== 1005) error.textContent = e.message;
+    }
+  })();
+}

@@ -1,0 +1,570 @@
+// The live room. Live.stream.read (with the room's password when it has
+// one) gives the room and its play URLs; the video plays play.flv through
+// mpegts.js; the websocket joins the room (Live.room.join) and receives
+// its events (Live.room.events: online, join, leave, comment, like, gift),
+// and sends comments, likes and gifts. A room that is not live is polled
+// until it is; a stream that breaks is picked up again when the publisher
+// comes back; a dropped websocket reconnects and joins again.
+
+import { call, Errno, session } from '../api.js';
+import { canPlayFLV, LivePlayer } from '../player.js';
+import { RpcSocket } from '../socket.js';
+import { avatar, banner, dialog, formatCount, h, icon, nickname, toast } from '../ui.js';
+
+const POLL_OFFLINE = 2000; // how often a room that is not live is asked about
+const POLL_LOST = 1000; // ... and one whose stream just broke
+const MAX_CHAT = 200; // lines kept in the chat
+
+let giftsCache = null;
+
+export function roomView(root, { params, go }) {
+  const roomId = params[0];
+  const me = session.get().user || {};
+  let password; // the room password the user typed, if any
+  let info = null; // Live.stream.read's data
+  let isOwner = false;
+  let joined = false;
+  let left = false;
+  let pollTimer = null;
+  let likes = 0;
+  const online = new Map(); // user id -> user
+
+  // The page.
+  const video = h('video', { id: 'video', playsinline: true, 'webkit-playsinline': true, disablepictureinpicture: true });
+  const stateText = h('p', { class: 'state-text' });
+  const stateAction = h('div', { class: 'state-action' });
+  const stage = h('div', { class: 'stage-state', id: 'stage-state', dataset: { state: 'loading' } }, h('div', { class: 'spinner' }), stateText, stateAction);
+  const unmute = h('button', { class: 'btn unmute', id: 'unmute', hidden: true, onclick: () => player.unmute() }, icon('volume'), 'Tap for sound');
+  const giftLayer = h('div', { class: 'gift-layer', 'aria-live': 'polite' });
+  const heartLayer = h('div', { class: 'heart-layer', 'aria-hidden': 'true' });
+  const title = h('div', { class: 'room-title' });
+  const viewers = h('span', { class: 'pill', id: 'viewer-count', title: 'people in the room' }, icon('users'), h('b', {}, '0'));
+  const likeTotal = h('span', { class: 'pill', id: 'like-count', title: 'likes' }, icon('heart', 'red'), h('b', {}, '0'));
+  const ownerLink = h('a', { class: 'btn btn-ghost small', href: '#/me', hidden: true, id: 'obs-link' }, 'OBS settings');
+  const onlineList = h('ul', { class: 'online-list', id: 'online-list' });
+  const chat = h('ul', { class: 'chat', id: 'chat', 'aria-live': 'polite' });
+  const input = h('input', { id: 'chat-input', maxlength: 200, placeholder: 'Say something…', autocomplete: 'off', enterkeyhint: 'send' });
+  const sendBtn = h('button', { class: 'btn btn-primary btn-icon', type: 'submit', id: 'chat-send', 'aria-label': 'Send' }, icon('send'));
+  const likeBtn = h('button', { class: 'btn btn-round like', type: 'button', id: 'like', 'aria-label': 'Like', onclick: like }, icon('heart'));
+  const giftBtn = h('button', { class: 'btn btn-round gift', type: 'button', id: 'gift', 'aria-label': 'Send a gift', onclick: openGifts }, icon('gift'));
+  const composer = h('form', { class: 'composer', id: 'composer' }, input, sendBtn, likeBtn, giftBtn);
+  composer.addEventListener('submit', sendComment);
+
+  root.append(
+    h('div', { class: 'page page-room' },
+      h('div', { class: 'stage' },
+        video, stage, unmute, giftLayer, heartLayer,
+        h('div', { class: 'stage-top' },
+          h('button', { class: 'btn btn-icon glass', id: 'leave', 'aria-label': 'Leave the room', onclick: () => go('/rooms') }, icon('back')),
+          title,
+          h('div', { class: 'pills' }, viewers, likeTotal),
+        ),
+      ),
+      h('aside', { class: 'side' },
+        h('div', { class: 'online' },
+          h('h2', {}, 'Online ', h('span', { class: 'muted', id: 'online-n' }, '')),
+          ownerLink,
+          onlineList,
+        ),
+        chat,
+        composer,
+      ),
+    ),
+  );
+  setJoined(false);
+
+  const player = new LivePlayer(video, (s) => {
+    unmute.hidden = s !== 'muted';
+    if (s === 'playing' || s === 'muted') {
+      if (stage.dataset.state !== 'playing') performance.mark('mofang:playing');
+      setStage('playing');
+    }
+    if (s === 'lost') {
+      setStage('loading', 'The stream was interrupted. Reconnecting…');
+      poll(POLL_LOST);
+    }
+  });
+
+  const socket = new RpcSocket({
+    onOpen: () => join(),
+    onNotify: (method, p) => {
+      if (method === 'Live.room.events' && String(Number(p.room_id)) === String(Number(roomId))) {
+        for (const ev of p.events || []) onEvent(ev);
+      }
+    },
+    onState: (s, delay) => {
+      if (s === 'open') banner('');
+      if (s === 'reconnecting' && !left) {
+        setJoined(false);
+        banner(delay ? `Connection lost. Reconnecting in ${Math.ceil(delay / 1000)} s…` : 'Connection lost. Reconnecting…', 'warn');
+      }
+    },
+  });
+
+  // The stage overlay: 'loading', 'playing' (hidden), 'offline', 'ended',
+  // 'missing', 'password', 'unsupported'.
+  function setStage(state, text, action) {
+    stage.dataset.state = state;
+    stage.hidden = state === 'playing';
+    stateText.textContent = text || (state === 'loading' ? 'Connecting to the stream…' : '');
+    stateAction.replaceChildren(...(action ? [action] : []));
+  }
+
+  function setJoined(j) {
+    joined = j;
+    input.disabled = !j;
+    sendBtn.disabled = !j;
+    likeBtn.disabled = !j;
+    giftBtn.disabled = !j;
+    input.placeholder = j ? 'Say something…' : info && info.status ? 'Joining the chat…' : 'Chat opens when the room is live';
+  }
+
+  function backButton() {
+    return h('a', { class: 'btn btn-primary', href: '#/rooms' }, 'Back to the rooms');
+  }
+
+  // enter reads the room, asking for its password when it has one.
+  async function enter(pw) {
+    let r;
+    try {
+      r = await call('Live.stream.read', pw === undefined ? { room_id: roomId } : { room_id: roomId, password: pw });
+    } catch (e) {
+      if (left) return;
+      switch (e.errno) {
+        case Errno.WRONG_ROOM_PASSWORD:
+          askPassword(pw === undefined ? '' : 'Wrong room password. Try again.');
+          return;
+        case Errno.SLOW_DOWN:
+          askPassword('Too many wrong passwords. Wait a minute, then try again.');
+          return;
+        case Errno.NO_ROOM:
+          setStage('missing', 'This room does not exist.', backButton());
+          return;
+        case Errno.LOGIN_AGAIN:
+          return;
+        default:
+          setStage('loading', e.errno === Errno.NETWORK ? 'Network lost. Retrying…' : e.message);
+          pollTimer = setTimeout(() => enter(pw), POLL_OFFLINE);
+          return;
+      }
+    }
+    if (left) return;
+    performance.mark('mofang:room-read'); // User Timing: entering a room, step by step
+    password = pw;
+    info = r.data;
+    isOwner = info.user && info.user.id === me.id;
+    giftBtn.hidden = isOwner; // nobody can gift their own room
+    ownerLink.hidden = !isOwner;
+    drawTitle();
+    if (!apply(info)) return;
+    // The video first: chat history and the websocket (each checking the
+    // password again) follow once it plays, or after a moment.
+    let started = false;
+    const rest = async () => {
+      if (started || left) return;
+      started = true;
+      video.removeEventListener('playing', rest);
+      // History before joining, so that no comment shows twice.
+      await loadComments();
+      if (!left) socket.start();
+    };
+    video.addEventListener('playing', rest);
+    setTimeout(rest, info.status ? 1500 : 0);
+  }
+
+  function askPassword(message) {
+    setStage('password', 'This room has a password.');
+    const pw = h('input', { type: 'password', id: 'room-password-input', placeholder: 'Room password', autocomplete: 'off', required: true });
+    const err = h('p', { class: 'form-error', id: 'room-password-error', role: 'alert' }, message);
+    dialog((close, dismiss) => {
+      const form = h('form', { class: 'form', id: 'room-password-form' },
+        h('h2', {}, icon('lock'), ' Enter the room password'),
+        h('label', { class: 'field' }, h('span', {}, 'Password'), pw),
+        err,
+        h('div', { class: 'row end' },
+          h('button', { type: 'button', class: 'btn btn-ghost', onclick: dismiss }, 'Cancel'),
+          h('button', { type: 'submit', class: 'btn btn-primary', id: 'room-password-submit' }, 'Enter'),
+        ),
+      );
+      form.addEventListener('submit', (e) => {
+        e.preventDefault();
+        if (!pw.value) {
+          err.textContent = 'Type the password.';
+          return;
+        }
+        close();
+        setStage('loading', 'Checking the password…');
+        enter(pw.value);
+      });
+      return form;
+    }, { label: 'Room password', onClose: () => go('/rooms') });
+  }
+
+  // apply shows the room as read: playing, waiting, or ended. It returns
+  // false when the room has ended.
+  function apply(d) {
+    clearTimeout(pollTimer);
+    drawTitle();
+    if (d.room_status === 3) {
+      ended();
+      return false;
+    }
+    if (d.status && d.play && d.play.flv) {
+      if (!canPlayFLV()) {
+        setStage('unsupported', 'This browser cannot play live video (it lacks Media Source Extensions). Chat still works.');
+      } else {
+        setStage('loading');
+        performance.mark('mofang:play');
+        player.play(d.play.flv);
+      }
+      if (!joined && socket.open) join();
+    } else {
+      player.destroyPlayer();
+      unmute.hidden = true;
+      const who = nickname(d.user);
+      setStage('offline', d.room_status === 2 ? `${who} paused the live. It resumes here by itself.` : `${who} is not live right now. The video starts here as soon as they go live.`);
+      poll(POLL_OFFLINE);
+    }
+    return true;
+  }
+
+  // poll asks the API about the room again after ms.
+  function poll(ms) {
+    clearTimeout(pollTimer);
+    pollTimer = setTimeout(async () => {
+      if (left) return;
+      try {
+        const r = await call('Live.stream.read', password === undefined ? { room_id: roomId } : { room_id: roomId, password });
+        info = r.data;
+        if (info.status || info.room_status === 3) apply(info);
+        else if (stage.dataset.state !== 'offline') apply(info);
+        else poll(POLL_OFFLINE);
+      } catch (e) {
+        if (left || e.errno === Errno.LOGIN_AGAIN) return;
+        if (e.errno === Errno.WRONG_ROOM_PASSWORD) {
+          player.destroyPlayer();
+          socket.stop();
+          askPassword('The room password changed. Enter the new one.');
+          return;
+        }
+        poll(POLL_OFFLINE);
+      }
+    }, ms);
+  }
+
+  function ended() {
+    left = true;
+    player.destroyPlayer();
+    socket.stop();
+    clearTimeout(pollTimer);
+    setJoined(false);
+    banner('');
+    setStage('ended', 'This live has ended.', backButton());
+  }
+
+  function drawTitle() {
+    if (!info) return;
+    title.replaceChildren(
+      avatar(info.user, 'sm'),
+      h('div', {},
+        h('p', { class: 'room-name', id: 'room-title' }, info.room_name),
+        h('p', { class: 'room-owner' }, nickname(info.user), info.status ? h('span', { class: 'badge badge-live' }, 'LIVE') : null),
+      ),
+    );
+  }
+
+  async function join() {
+    if (left || !info || !info.status) return;
+    try {
+      const r = await socket.call('Live.room.join', password === undefined ? { room_id: roomId } : { room_id: roomId, password });
+      setJoined(true);
+      setOnline(r.data.online || [], r.data.viewers);
+      setLikes(r.data.likes);
+    } catch (e) {
+      setJoined(false);
+      switch (e.errno) {
+        case Errno.NOT_LIVE:
+          break; // the player's polling notices when it is live
+        case Errno.ROOM_ENDED:
+          ended();
+          break;
+        case Errno.WRONG_ROOM_PASSWORD:
+          player.destroyPlayer();
+          socket.stop();
+          askPassword('The room password changed. Enter the new one.');
+          break;
+        case Errno.NETWORK:
+        case Errno.LOGIN_AGAIN:
+          break; // reconnecting or logging in
+        default:
+          toast(e.message, 'error');
+      }
+    }
+  }
+
+  async function loadComments() {
+    try {
+      const r = await call('Live.comment.list', password === undefined ? { room_id: roomId, size: 30 } : { room_id: roomId, size: 30, password });
+      const lines = (r.data.comments || []).slice().reverse().map((c) => commentLine(c.user, c.content, true));
+      chat.prepend(...lines);
+      scrollChat(true);
+    } catch {
+      // history is a nicety
+    }
+  }
+
+  // Events of the room.
+  function onEvent(ev) {
+    switch (ev.type) {
+      case 'online':
+        setOnline(ev.online || [], ev.viewers);
+        break;
+      case 'join':
+        online.set(ev.user.id, ev.user);
+        drawOnline(ev.viewers);
+        if (ev.user.id !== me.id) sysLine(`${nickname(ev.user)} joined`, 'join');
+        break;
+      case 'leave':
+        online.delete(ev.user.id);
+        drawOnline(ev.viewers);
+        if (ev.user.id !== me.id) sysLine(`${nickname(ev.user)} left`, 'leave');
+        break;
+      case 'comment':
+        addLine(commentLine(ev.user, ev.content));
+        break;
+      case 'like':
+        setLikes(ev.likes);
+        hearts(Math.min(ev.count || 1, 6));
+        likeLine(ev.user, ev.count || 1);
+        break;
+      case 'gift':
+        giftFx(ev);
+        addLine(h('li', { class: 'line gift-line', dataset: { type: 'gift', user: nickname(ev.user) } },
+          h('b', {}, nickname(ev.user)), ' sent ', giftImage(ev.gift, 'inline'), ` ${ev.gift.name} ×${ev.count}`));
+        break;
+    }
+  }
+
+  function setOnline(users, n) {
+    online.clear();
+    for (const u of users) online.set(u.id, u);
+    drawOnline(n);
+  }
+
+  function drawOnline(n) {
+    const count = n === undefined ? online.size : n;
+    viewers.querySelector('b').textContent = formatCount(count);
+    root.querySelector('#online-n').textContent = `(${online.size})`;
+    onlineList.replaceChildren(...[...online.values()].map((u) =>
+      h('li', { dataset: { userId: u.id }, title: nickname(u) }, avatar(u, 'sm'), h('span', { class: 'online-name' }, nickname(u)),
+        info && info.user && u.id === info.user.id ? h('span', { class: 'badge badge-host' }, 'host') : null)));
+  }
+
+  function setLikes(n) {
+    likes = Number(n) || 0;
+    likeTotal.querySelector('b').textContent = formatCount(likes);
+  }
+
+  function commentLine(user, content, old = false) {
+    return h('li', { class: 'line comment' + (old ? ' old' : '') + (user && user.id === me.id ? ' mine' : ''), dataset: { type: 'comment', user: nickname(user) } },
+      h('b', {}, nickname(user)), ' ', h('span', { class: 'content' }, content));
+  }
+
+  function sysLine(text, type) {
+    addLine(h('li', { class: 'line sys', dataset: { type } }, text));
+  }
+
+  // likeLine counts a user's likes on one line while nothing else came.
+  function likeLine(user, count) {
+    const last = chat.lastElementChild;
+    if (last && last.dataset.type === 'like' && last.dataset.userId === String(user.id)) {
+      const n = Number(last.dataset.count) + count;
+      last.dataset.count = n;
+      last.querySelector('.n').textContent = n > 1 ? ` ×${n}` : '';
+      return;
+    }
+    addLine(h('li', { class: 'line like-line', dataset: { type: 'like', userId: user.id, user: nickname(user), count } },
+      h('b', {}, nickname(user)), ' liked this ', icon('heart', 'red'), h('span', { class: 'n' }, count > 1 ? ` ×${count}` : '')));
+  }
+
+  function addLine(li) {
+    const stick = chat.scrollHeight - chat.scrollTop - chat.clientHeight < 40;
+    chat.append(li);
+    while (chat.children.length > MAX_CHAT) chat.firstElementChild.remove();
+    scrollChat(stick);
+  }
+
+  function scrollChat(force) {
+    if (force) chat.scrollTop = chat.scrollHeight;
+  }
+
+  // Actions.
+  async function sendComment(e) {
+    e.preventDefault();
+    const content = input.value.trim();
+    if (!content) return;
+    if (!joined) {
+      toast('Not in the chat yet: wait a moment.', 'warn');
+      return;
+    }
+    sendBtn.disabled = true;
+    try {
+      await socket.call('Live.comment', { room_id: roomId, content });
+      input.value = '';
+    } catch (err) {
+      toast(err.errno === Errno.SLOW_DOWN ? 'You are typing too fast. Wait a second.' : err.message, 'error');
+    } finally {
+      sendBtn.disabled = !joined;
+      input.focus();
+    }
+  }
+
+  async function like() {
+    if (!joined) return;
+    likeBtn.classList.remove('pop');
+    void likeBtn.offsetWidth;
+    likeBtn.classList.add('pop');
+    try {
+      const r = await socket.call('Live.like', { room_id: roomId });
+      setLikes(r.data.likes);
+    } catch (err) {
+      if (err.errno !== Errno.SLOW_DOWN) toast(err.message, 'error');
+    }
+  }
+
+  async function gifts() {
+    if (!giftsCache) {
+      const r = await call('Gift.list', {}, { auth: false });
+      giftsCache = r.data.gifts || [];
+    }
+    return giftsCache;
+  }
+
+  async function openGifts() {
+    if (!joined || isOwner) return;
+    let list;
+    try {
+      list = await gifts();
+    } catch (e) {
+      toast(e.message, 'error');
+      return;
+    }
+    let chosen = list[0];
+    let count = 1;
+    const balance = h('span', { id: 'gift-balance' }, formatCount(session.get()?.user?.coin));
+    const err = h('p', { class: 'form-error', id: 'gift-error', role: 'alert' });
+    const sendGift = h('button', { class: 'btn btn-primary', id: 'gift-send', type: 'button' }, 'Send');
+    const grid = h('div', { class: 'gift-grid' }, list.map((g) => h('button', {
+      type: 'button', class: 'gift-item' + (g === chosen ? ' selected' : ''), dataset: { giftId: g.id, giftName: g.name },
+      onclick: (e) => {
+        chosen = g;
+        grid.querySelectorAll('.gift-item').forEach((b) => b.classList.toggle('selected', b === e.currentTarget));
+      },
+    }, giftImage(g, 'big'), h('span', { class: 'gift-name' }, g.name), h('span', { class: 'gift-price' }, icon('coin'), g.coin))));
+    const counts = h('div', { class: 'counts' }, [1, 5, 10].map((n) => h('button', {
+      type: 'button', class: 'chip' + (n === 1 ? ' selected' : ''), onclick: (e) => {
+        count = n;
+        counts.querySelectorAll('.chip').forEach((b) => b.classList.toggle('selected', b === e.currentTarget));
+      },
+    }, `×${n}`)));
+
+    const refreshBalance = async () => {
+      try {
+        const r = await call('User.info', {});
+        session.setUser(r.data);
+        balance.textContent = formatCount(r.data.coin);
+      } catch {
+        // shown when sending
+      }
+    };
+    const recharge = async () => {
+      err.textContent = '';
+      try {
+        const r = await call('User.coin.recharge', { amount: 100 });
+        session.setUser({ coin: r.data.coin });
+        balance.textContent = formatCount(r.data.coin);
+        toast('100 coins added.', 'ok');
+      } catch (e) {
+        err.textContent = e.errno === Errno.NOT_YOURS ? 'Recharging is turned off on this server.' : e.message;
+      }
+    };
+    refreshBalance();
+
+    dialog((close) => {
+      sendGift.addEventListener('click', async () => {
+        err.textContent = '';
+        sendGift.disabled = true;
+        try {
+          const r = await socket.call('Live.gift', { room_id: roomId, gift_id: chosen.id, count });
+          session.setUser({ coin: r.data.balance });
+          close();
+        } catch (e) {
+          err.textContent = e.errno === Errno.NO_COINS ? 'Not enough coins. Recharge first.' : e.message;
+        } finally {
+          sendGift.disabled = false;
+        }
+      });
+      return h('div', { class: 'gift-sheet', id: 'gift-sheet' },
+        h('h2', {}, 'Send a gift'),
+        grid,
+        counts,
+        h('div', { class: 'row between' },
+          h('span', { class: 'coins' }, icon('coin'), balance, ' coins'),
+          h('button', { type: 'button', class: 'btn btn-ghost', id: 'recharge', onclick: recharge }, '+100 coins'),
+        ),
+        err,
+        h('div', { class: 'row end' }, h('button', { type: 'button', class: 'btn btn-ghost', onclick: close }, 'Close'), sendGift),
+      );
+    }, { label: 'Gifts' });
+  }
+
+  // Animations.
+  function hearts(n) {
+    for (let i = 0; i < n; i++) {
+      const el = icon('heart', 'heart-fx');
+      el.style.left = `${Math.round(Math.random() * 40)}px`;
+      el.style.color = `hsl(${330 + Math.round(Math.random() * 50)}, 95%, 62%)`;
+      el.style.animationDelay = `${i * 120}ms`;
+      el.addEventListener('animationend', () => el.remove());
+      heartLayer.append(el);
+    }
+  }
+
+  function giftFx(ev) {
+    while (giftLayer.children.length >= 3) giftLayer.firstElementChild.remove();
+    const fx = h('div', { class: 'gift-fx', dataset: { user: nickname(ev.user), gift: ev.gift.name } },
+      avatar(ev.user, 'sm'),
+      h('div', { class: 'gift-fx-text' }, h('b', {}, nickname(ev.user)), h('span', {}, `sent ${ev.gift.name}`)),
+      giftImage(ev.gift, 'fx'),
+      h('span', { class: 'gift-fx-count' }, `×${ev.count}`),
+    );
+    fx.addEventListener('animationend', (e) => {
+      if (e.target === fx) fx.remove();
+    });
+    giftLayer.append(fx);
+  }
+
+  function giftImage(g, cls) {
+    const img = h('img', { class: `gift-img gift-img-${cls}`, src: g.image, alt: '' });
+    img.addEventListener('error', () => img.replaceWith(icon('gift', `gift-img gift-img-${cls}`)), { once: true });
+    return img;
+  }
+
+  const onOffline = () => banner('You are offline. Waiting for the network…', 'warn');
+  window.addEventListener('offline', onOffline);
+
+  setStage('loading', 'Entering the room…');
+  enter(undefined);
+
+  return () => {
+    left = true;
+    clearTimeout(pollTimer);
+    window.removeEventListener('offline', onOffline);
+    player.destroy();
+    // Closing the socket leaves the room (Live.room.leave is for leaving
+    // one room while staying in others).
+    socket.stop();
+    banner('');
+    document.querySelectorAll('.backdrop').forEach((b) => b.remove());
+  };
+}

@@ -1,0 +1,111 @@
+// The room list: Live.stream.list, live rooms first, refreshed every few
+// seconds while the page is visible.
+
+import { call, session } from '../api.js';
+import { avatar, banner, formatCount, h, icon, nickname } from '../ui.js';
+
+const REFRESH_EVERY = 4000;
+
+export function roomsView(root, { message, go }) {
+  const me = session.get().user || {};
+  const coins = h('span', { class: 'coins', id: 'my-coins' }, icon('coin'), formatCount(me.coin));
+  const list = h('ul', { class: 'room-list', id: 'room-list', 'aria-live': 'polite' });
+  const empty = h('div', { class: 'empty', hidden: true },
+    h('p', {}, 'No rooms yet.'),
+    h('p', { class: 'muted' }, 'Create yours and go live from OBS or ffmpeg.'),
+  );
+  root.append(
+    h('div', { class: 'page page-rooms' },
+      h('header', { class: 'topbar' },
+        h('div', { class: 'me' }, avatar(me, 'sm'), h('span', { class: 'me-name', id: 'me-name' }, nickname(me)), coins),
+        h('div', { class: 'actions' },
+          h('button', { class: 'btn btn-ghost', id: 'logout', onclick: logout }, 'Log out'),
+        ),
+      ),
+      h('div', { class: 'title-row' },
+        h('h1', {}, 'Live rooms'),
+        h('a', { class: 'btn btn-primary', href: '#/me', id: 'my-room-link' }, icon('plus'), 'My room'),
+      ),
+      message ? h('p', { class: 'notice' }, message) : null,
+      list,
+      empty,
+    ),
+  );
+
+  async function logout() {
+    session.clear();
+    go('/login');
+  }
+
+  let timer = null;
+  let stopped = false;
+  let failures = 0;
+
+  async function load() {
+    clearTimeout(timer);
+    if (stopped) return;
+    try {
+      const r = await call('Live.stream.list', {});
+      failures = 0;
+      banner('');
+      draw(r.stream_list || []);
+    } catch (e) {
+      if (e.errno === 1005) return; // on the way to the log-in page
+      failures++;
+      banner(e.errno === 0 ? 'Network lost. Retrying…' : e.message, 'warn');
+    }
+    // Coins change with gifts: refresh them now and then.
+    if (!stopped) {
+      timer = setTimeout(load, document.hidden ? REFRESH_EVERY * 4 : REFRESH_EVERY * Math.min(1 + failures, 4));
+    }
+  }
+
+  function draw(rooms) {
+    rooms = [...rooms].sort((a, b) => Number(b.status) - Number(a.status));
+    empty.hidden = rooms.length > 0;
+    list.replaceChildren(...rooms.map((room) => {
+      const live = !!room.status;
+      return h('li', {},
+        h('a', {
+          class: 'room-item' + (live ? ' is-live' : ''),
+          href: `#/room/${room.id}`,
+          dataset: { roomId: room.id, roomName: room.room_name, live: live ? '1' : '0' },
+        },
+          avatar(room.user, 'lg'),
+          h('div', { class: 'room-info' },
+            h('p', { class: 'room-name' }, room.has_password ? icon('lock', 'lock') : null, room.room_name),
+            h('p', { class: 'room-owner muted' }, nickname(room.user)),
+          ),
+          h('div', { class: 'room-meta' },
+            live ? h('span', { class: 'badge badge-live' }, 'LIVE') : h('span', { class: 'badge badge-off' }, 'Offline'),
+            h('span', { class: 'viewers', title: 'viewers' }, icon('eye'), h('span', { class: 'viewers-n' }, formatCount(room.clients_number))),
+          ),
+        ),
+      );
+    }));
+  }
+
+  async function refreshMe() {
+    try {
+      const r = await call('User.info', {});
+      session.setUser(r.data);
+      coins.replaceChildren(icon('coin'), formatCount(r.data.coin));
+    } catch {
+      // the list shows the trouble
+    }
+  }
+
+  const onVisible = () => {
+    if (!document.hidden) load();
+  };
+  document.addEventListener('visibilitychange', onVisible);
+  load();
+  refreshMe();
+
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+    document.removeEventListener('visibilitychange', onVisible);
+  };
+}
+
