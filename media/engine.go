@@ -1,0 +1,423 @@
+// Package media is the embedded media engine of MoFang Live: a stream hub
+// with a GOP cache and a non-blocking fan-out, an RTMP server (publish and
+// play), an HTTP-FLV handler and live stats.
+//
+// Data moves one way, publisher → stream → readers. Each media message is
+// framed once per output format and the bytes are shared by every reader of
+// that format; readers write them with one writev per batch.
+package media
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Config configures an Engine. Zero values take the documented defaults.
+type Config struct {
+	// RTMPAddress is the RTMP listen address (default ":1935").
+	RTMPAddress string
+	// DisableRTMP turns the RTMP listener off.
+	DisableRTMP bool
+	// RTSPAddress is the RTSP listen address (default ":8554").
+	RTSPAddress string
+	// DisableRTSP turns the RTSP listener off.
+	DisableRTSP bool
+	// RTSPUDPRTPAddress and RTSPUDPRTCPAddress are the UDP addresses of
+	// RTSP's UDP transport; their ports must be consecutive, RTP's even
+	// (default ":8000" and ":8001"). Set DisableRTSPUDP for TCP only.
+	RTSPUDPRTPAddress  string
+	RTSPUDPRTCPAddress string
+	DisableRTSPUDP     bool
+
+	// PublisherGrace is how long a stream whose publisher dropped waits,
+	// readers attached, for a publisher to take it back (default 10 s;
+	// negative: end at once).
+	PublisherGrace time.Duration
+
+	// Authorizer decides who may publish and play; nil allows everything.
+	Authorizer Authorizer
+	// Events hears of publishes starting and stopping; may be nil.
+	Events EventSink
+	// Logger receives the engine's logs (default slog.Default()); the
+	// engine adds no "component" attribute of its own.
+	Logger *slog.Logger
+
+	// ReadTimeout bounds every read of a publisher and the handshake and
+	// commands of every connection (default 10 s).
+	ReadTimeout time.Duration
+	// WriteTimeout bounds every write to a client; a reader whose write
+	// does not finish in time is dropped as too slow (default 10 s).
+	WriteTimeout time.Duration
+	// AuthTimeout bounds each Authorizer call (default 5 s).
+	AuthTimeout time.Duration
+
+	// RingSize is the number of packets kept per stream, the GOP cache and
+	// the bound of every reader's queue; rounded up to a power of two
+	// (default 1024, about 13 s of 30 fps video with AAC).
+	RingSize int
+	// ReaderQueue is how many packets a reader may lag before it skips to
+	// the newest key frame (default 256).
+	ReaderQueue int
+	// MaxReaderSkips is how many skips within 30 s a reader is allowed
+	// before it is disconnected (default 3).
+	MaxReaderSkips int
+	// SocketSendBuffer, if positive, sets the kernel send buffer (SO_SNDBUF)
+	// of every client connection. A small buffer makes a stuck reader
+	// visible sooner and bounds kernel memory per viewer (default 0: the
+	// kernel's autotuning).
+	SocketSendBuffer int
+	// WriteCoalesce makes a reader woken by a new packet wait this long
+	// before writing, so that several packets go out in one write. The
+	// system call per write dominates the cost of a viewer, so this divides
+	// CPU per viewer by the number of packets merged, at the price of up to
+	// that much latency (default 100 ms; negative: write each packet at
+	// once). A new reader's first write (headers and GOP) is never delayed.
+	WriteCoalesce time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.RTMPAddress == "" {
+		c.RTMPAddress = ":1935"
+	}
+	if c.RTSPAddress == "" {
+		c.RTSPAddress = ":8554"
+	}
+	if c.DisableRTSPUDP {
+		c.RTSPUDPRTPAddress, c.RTSPUDPRTCPAddress = "", ""
+	} else if c.RTSPUDPRTPAddress == "" && c.RTSPUDPRTCPAddress == "" {
+		c.RTSPUDPRTPAddress, c.RTSPUDPRTCPAddress = ":8000", ":8001"
+	}
+	if c.PublisherGrace == 0 {
+		c.PublisherGrace = 10 * time.Second
+	}
+	if c.Authorizer == nil {
+		c.Authorizer = allowAll{}
+	}
+	if c.Events == nil {
+		c.Events = nopEvents{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.ReadTimeout <= 0 {
+		c.ReadTimeout = 10 * time.Second
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.AuthTimeout <= 0 {
+		c.AuthTimeout = 5 * time.Second
+	}
+	if c.RingSize <= 0 {
+		c.RingSize = 1024
+	}
+	size := 16
+	for size < c.RingSize {
+		size <<= 1
+	}
+	c.RingSize = size
+	if c.ReaderQueue <= 0 {
+		c.ReaderQueue = 256
+	}
+	if c.ReaderQueue > c.RingSize {
+		c.ReaderQueue = c.RingSize
+	}
+	if c.WriteCoalesce == 0 {
+		c.WriteCoalesce = 100 * time.Millisecond
+	}
+	if c.MaxReaderSkips <= 0 {
+		c.MaxReaderSkips = 3
+	}
+}
+
+// Engine is the media engine. Create it with New, then Start it.
+type Engine struct {
+	cfg    Config
+	log    *slog.Logger
+	events EventSink
+	hub    *hub
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu           sync.Mutex
+	started      bool
+	closed       bool
+	eventsClosed bool
+	rtmp         *rtmpServer
+	rtsp         *rtspServer
+
+	clientsMu    sync.Mutex
+	clients      map[*client]struct{}
+	goneBytesIn  uint64 // bytes of clients that left
+	goneBytesOut uint64
+	nextID       atomic.Uint64
+
+	eventCh   chan func()
+	eventDone chan struct{}
+
+	readersFellBehind atomic.Uint64
+	readersDropped    atomic.Uint64
+	refused           atomic.Uint64
+}
+
+// New returns an engine configured by cfg. It opens nothing; call Start.
+func New(cfg Config) (*Engine, error) {
+	cfg.setDefaults()
+	if cfg.ReaderQueue < 1 || cfg.RingSize < 16 {
+		return nil, fmt.Errorf("invalid queue sizes (ring %d, reader queue %d)", cfg.RingSize, cfg.ReaderQueue)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	e := &Engine{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		events:    cfg.Events,
+		ctx:       ctx,
+		cancel:    cancel,
+		clients:   make(map[*client]struct{}),
+		eventCh:   make(chan func(), 1024),
+		eventDone: make(chan struct{}),
+	}
+	e.hub = newHub(e)
+	go e.runEvents()
+	return e, nil
+}
+
+// runEvents delivers events in order, off the media path.
+func (e *Engine) runEvents() {
+	defer close(e.eventDone)
+	for f := range e.eventCh {
+		f()
+	}
+}
+
+// emit queues an event call. Streams ended by Close still report
+// PublishStopped; later events are dropped.
+func (e *Engine) emit(f func()) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.eventsClosed {
+		return
+	}
+	select {
+	case e.eventCh <- f:
+	default:
+		e.log.Error("event queue full, dropping event")
+	}
+}
+
+// Start opens the listeners and returns once they listen. ctx bounds the
+// engine's lifetime like Close does.
+func (e *Engine) Start(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return ErrClosed
+	}
+	if e.started {
+		return errors.New("media engine already started")
+	}
+	if !e.cfg.DisableRTMP {
+		s, err := newRTMPServer(e, e.cfg.RTMPAddress)
+		if err != nil {
+			return err
+		}
+		e.rtmp = s
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			s.run()
+		}()
+	}
+	if !e.cfg.DisableRTSP {
+		s, err := newRTSPServer(e)
+		if err != nil {
+			if e.rtmp != nil {
+				e.rtmp.close() //nolint:errcheck
+				e.rtmp = nil
+			}
+			return err
+		}
+		e.rtsp = s
+	}
+	e.started = true
+	if ctx != nil && ctx.Done() != nil {
+		go func() {
+			select {
+			case <-ctx.Done():
+				e.Close() //nolint:errcheck
+			case <-e.ctx.Done():
+			}
+		}()
+	}
+	e.log.Info("media engine started", "rtmp", e.rtmpAddrLocked(), "rtsp", e.rtspAddrLocked())
+	return nil
+}
+
+// Close stops the listeners and closes every session. It waits for them
+// to finish for up to 5 s.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	rtmp, rtsp := e.rtmp, e.rtsp
+	e.mu.Unlock()
+
+	e.cancel()
+	var err error
+	if rtmp != nil {
+		err = rtmp.close()
+	}
+	if rtsp != nil {
+		rtsp.close()
+	}
+	e.hub.close()
+	e.clientsMu.Lock()
+	for c := range e.clients {
+		if c.closer != nil {
+			c.closer()
+		}
+	}
+	e.clientsMu.Unlock()
+
+	done := make(chan struct{})
+	go func() {
+		e.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		e.log.Warn("media engine: sessions still running after close")
+	}
+	e.mu.Lock()
+	e.eventsClosed = true
+	close(e.eventCh)
+	e.mu.Unlock()
+	<-e.eventDone
+	return err
+}
+
+// RTMPAddr returns the bound RTMP address, or nil if RTMP is not listening.
+func (e *Engine) RTMPAddr() net.Addr {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.rtmpAddrLocked()
+}
+
+func (e *Engine) rtmpAddrLocked() net.Addr {
+	if e.rtmp == nil {
+		return nil
+	}
+	return e.rtmp.ln.Addr()
+}
+
+// RTSPAddr returns the bound RTSP (TCP) address, or nil if RTSP is not listening.
+func (e *Engine) RTSPAddr() net.Addr {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.rtspAddrLocked()
+}
+
+func (e *Engine) rtspAddrLocked() net.Addr {
+	if e.rtsp == nil || e.rtsp.ln == nil {
+		return nil
+	}
+	return e.rtsp.ln.Addr()
+}
+
+// HTTPHandler returns the handler of GET /live/<name>.flv (HTTP-FLV). It
+// also accepts the path with the "/live/" prefix stripped.
+func (e *Engine) HTTPHandler() http.Handler {
+	return http.HandlerFunc(e.serveHTTPFLV)
+}
+
+// authorize calls the Authorizer with a timeout.
+func (e *Engine) authorize(publish bool, req AuthRequest) error {
+	ctx, cancel := context.WithTimeout(e.ctx, e.cfg.AuthTimeout)
+	defer cancel()
+	var err error
+	if publish {
+		err = e.cfg.Authorizer.AuthorizePublish(ctx, req)
+	} else {
+		err = e.cfg.Authorizer.AuthorizePlay(ctx, req)
+	}
+	if err != nil {
+		e.refused.Add(1)
+	}
+	return err
+}
+
+// track runs f in a goroutine that Close waits for.
+func (e *Engine) track(f func()) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return false
+	}
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		f()
+	}()
+	return true
+}
+
+func (e *Engine) isClosed() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.closed
+}
+
+// tuneConn applies socket options to a client connection.
+func (e *Engine) tuneConn(nc net.Conn) {
+	if e.cfg.SocketSendBuffer <= 0 {
+		return
+	}
+	if tc, ok := nc.(*net.TCPConn); ok {
+		tc.SetWriteBuffer(e.cfg.SocketSendBuffer) //nolint:errcheck
+	}
+}
+
+// KickStream disconnects the publisher of stream name and ends the stream at
+// once, without grace: its readers are disconnected and PublishStopped is
+// reported. It returns false if there is no such stream.
+func (e *Engine) KickStream(name string) bool {
+	s := e.hub.get(name)
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	pub := s.publisher
+	s.publisher = nil
+	s.mu.Unlock()
+	if pub != nil && pub.closer != nil {
+		pub.closer()
+	}
+	e.hub.end(s, "kicked")
+	return true
+}
+
+// KickClient disconnects the client with that ID (see ClientStats.ID). A
+// publisher kicked this way may come back within the grace period; use
+// KickStream to end a stream. It returns false if there is no such client.
+func (e *Engine) KickClient(id string) bool {
+	c := e.clientByID(id)
+	if c == nil || c.closer == nil {
+		return false
+	}
+	e.log.Info("client kicked", "client", id, "ip", c.ip())
+	c.closer()
+	return true
+}

@@ -1,0 +1,76 @@
+package loadtest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mofang-live/mofang/media"
+)
+
+func TestRunSmall(t *testing.T) {
+	if _, err := exec.LookPath("ffmpeg"); err != nil {
+		t.Skip("ffmpeg not installed")
+	}
+	_, file, _, _ := runtime.Caller(0)
+	clip := filepath.Join(filepath.Dir(file), "..", "..", "testdata", "clip.mp4")
+
+	e, err := media.New(media.Config{
+		RTMPAddress: "127.0.0.1:0",
+		DisableRTSP: true,
+		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	mux := http.NewServeMux()
+	mux.Handle("/live/", e.HTTPHandler())
+	mux.HandleFunc("/stats", func(w http.ResponseWriter, _ *http.Request) {
+		json.NewEncoder(w).Encode(e.Counters()) //nolint:errcheck
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	var out bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := Run(ctx, Options{
+		RTMPAddr:     e.RTMPAddr().String(),
+		HTTPBase:     srv.URL,
+		StatsURL:     srv.URL + "/stats",
+		Clip:         clip,
+		Steps:        []int{2, 6},
+		FLVShare:     0.5,
+		StepDuration: time.Second,
+		ServerPID:    os.Getpid(),
+		Out:          &out,
+	})
+	t.Log("\n" + out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 2 || res[1].Connected != 6 || res[1].RTMP != 3 || res[1].FLV != 3 || res[1].TTFFP50 <= 0 || res[1].TTFFP50 > 2*time.Second {
+		t.Errorf("results %+v", res)
+	}
+	if res[1].BytesPerViewerSec < 10000 || res[1].RSSBytes == 0 {
+		t.Errorf("results %+v", res[1])
+	}
+	if !strings.Contains(out.String(), "ttff_p50") {
+		t.Error("no header in the report")
+	}
+}
