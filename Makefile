@@ -50,6 +50,7 @@ bench: build
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	./$(BIN) bench rpc
 	taskset -c 1 ./$(BIN) bench room
+	taskset -c 1 ./$(BIN) bench fanout
 
 clean:
 	rm -rf bin $(WEB)/dist/assets $(WEB)/dist/*.html $(WEB)/node_modules

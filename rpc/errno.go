@@ -30,6 +30,7 @@ const (
 	ErrnoNotAdmin     Errno = 1017 // the method is for admins only
 	ErrnoNoStream     Errno = 1018 // no such stream in the media engine
 	ErrnoNoClient     Errno = 1019 // no such media client
+	ErrnoNoRecord     Errno = 1020 // no such recording
 )
 
 var errnoText = map[Errno]string{
@@ -53,6 +54,7 @@ var errnoText = map[Errno]string{
 	ErrnoNotAdmin:     "admins only",
 	ErrnoNoStream:     "stream does not exist",
 	ErrnoNoClient:     "client does not exist",
+	ErrnoNoRecord:     "recording does not exist",
 }
 
 // Text returns the standard message of an errno.

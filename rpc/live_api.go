@@ -59,6 +59,9 @@ type StreamParams struct {
 	RoomName string `json:"room_name"`
 	// Password of the room: absent keeps the current one, "" removes it.
 	Password *string `json:"password"`
+	// Record turns the recording of the room's lives on or off; absent
+	// keeps the setting (new rooms record).
+	Record *bool `json:"record"`
 }
 
 // StreamData is the data of Live.stream: the caller's room and how to
@@ -69,6 +72,7 @@ type StreamData struct {
 	RoomOwner   int64        `json:"room_owner"`
 	RoomID      string       `json:"room_id"`
 	HasPassword bool         `json:"has_password"`
+	Record      bool         `json:"record"`
 	Publish     *PublishURLs `json:"publish"`
 }
 
@@ -132,6 +136,12 @@ func (a *liveAPI) Stream(ctx context.Context, p StreamParams) (*Reply[StreamData
 			room.PasswordHash = *hash
 		}
 	}
+	if p.Record != nil && *p.Record != room.Record {
+		if err := a.s.cfg.Store.SetRoomRecord(ctx, room.ID, *p.Record); err != nil {
+			return nil, err
+		}
+		room.Record = *p.Record
+	}
 
 	return &Reply[StreamData]{Status: ok(), Data: &StreamData{
 		StreamName:  room.Name,
@@ -139,6 +149,7 @@ func (a *liveAPI) Stream(ctx context.Context, p StreamParams) (*Reply[StreamData
 		RoomOwner:   u.ID,
 		RoomID:      formatRoomID(room.ID),
 		HasPassword: room.HasPassword(),
+		Record:      room.Record,
 		Publish:     a.s.publishURLs(ctx, room.Name),
 	}}, nil
 }

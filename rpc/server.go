@@ -95,6 +95,8 @@ type Config struct {
 	Limits        Limits
 	// Media serves the Admin methods; nil means no media engine.
 	Media MediaAdmin
+	// RecordFiles removes the files of deleted recordings.
+	RecordFiles RecordFiles
 	// ObserveCall, if set, hears of every call: its method ("(unknown)"
 	// for names not registered), duration, and whether it answered a
 	// JSON-RPC error. For metrics; it must be fast.
@@ -156,6 +158,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Media == nil {
 		cfg.Media = noMedia{}
+	}
+	if cfg.RecordFiles == nil {
+		cfg.RecordFiles = noFiles{}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

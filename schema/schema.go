@@ -31,6 +31,9 @@ const (
 	MySQL  Dialect = "mysql"
 )
 
+// String returns the dialect's name.
+func (d Dialect) String() string { return string(d) }
+
 // Migration is one versioned schema change.
 type Migration struct {
 	Version int

@@ -34,6 +34,7 @@ type Room struct {
 	Coin         int64      `db:"coin"` // coins received in gifts
 	Status       RoomStatus `db:"status"`
 	IsBanned     bool       `db:"is_banned"` // by an admin: no publishing
+	Record       bool       `db:"record"`    // record its lives
 	IsDeleted    bool       `db:"is_deleted"`
 	Created      time.Time  `db:"created_time"`
 	Updated      time.Time  `db:"updated_time"`
@@ -56,7 +57,7 @@ type RoomWithOwner struct {
 	Owner Owner `db:"owner"`
 }
 
-const roomColumns = `s.id, s.name, s.room_name, s.room_password, s.user_id, s.title, s.cover, s.look_count, s.like_count, s.coin, s.status, s.is_banned, s.is_deleted, s.created_time, s.updated_time`
+const roomColumns = `s.id, s.name, s.room_name, s.room_password, s.user_id, s.title, s.cover, s.look_count, s.like_count, s.coin, s.status, s.is_banned, s.record, s.is_deleted, s.created_time, s.updated_time`
 const ownerColumns = "u.id AS `owner.id`, u.nickname AS `owner.nickname`, u.avatar AS `owner.avatar`, u.ip_address AS `owner.ip_address`"
 
 // NewRoom is what CreateRoom needs.
@@ -125,6 +126,15 @@ func (s *Store) RoomByNameWithOwner(ctx context.Context, name string) (RoomWithO
 		FROM mf_live_stream s JOIN mf_user u ON u.id = s.user_id
 		WHERE s.name = ? AND s.is_deleted = 0`, name)
 	return r, notFound(err, "room")
+}
+
+// SetRoomRecord turns the recording of a room's lives on or off.
+func (s *Store) SetRoomRecord(ctx context.Context, id int64, record bool) error {
+	if _, err := s.db.ExecContext(ctx, `UPDATE mf_live_stream SET record = ?, updated_time = ? WHERE id = ?`, record, s.now().UTC(), id); err != nil {
+		return fmt.Errorf("store: setting recording of room %d: %w", id, err)
+	}
+	s.lists.invalidate()
+	return nil
 }
 
 // SetRoomBanned bans a room from publishing, or lifts the ban.

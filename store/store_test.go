@@ -243,3 +243,37 @@ func TestListRooms(t *testing.T) {
 		}
 	})
 }
+
+func TestExpiredRecords(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		u, _ := s.CreateUser(ctx, store.NewUser{Name: "alice", PasswordHash: "h"})
+		room, _ := s.CreateRoom(ctx, store.NewRoom{Name: "r", UserID: u.ID})
+		now := time.Now()
+		var ids []int64
+		for i, age := range []time.Duration{72 * time.Hour, 48 * time.Hour, 2 * time.Hour, time.Hour} {
+			id, err := s.AddRecord(ctx, store.NewRecord{RoomID: room.ID, Stream: "r", Path: fmt.Sprint("r/", i), Start: now.Add(-age)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i < 3 {
+				s.EndRecord(ctx, id, store.RecordEnd{Status: store.RecordComplete, End: now, Size: 100})
+			}
+			ids = append(ids, id)
+		}
+		old, err := s.ExpiredRecords(ctx, now.Add(-24*time.Hour), 0)
+		if err != nil || len(old) != 2 || old[0].ID != ids[0] {
+			t.Fatalf("older than a day: %+v, %v", old, err)
+		}
+		big, err := s.ExpiredRecords(ctx, time.Time{}, 150)
+		if err != nil || len(big) != 2 {
+			t.Fatalf("beyond 150 bytes: %d records, %v", len(big), err)
+		}
+		if n, err := s.FailUnfinishedRecords(ctx); err != nil || n != 1 {
+			t.Fatalf("unfinished: %d, %v", n, err)
+		}
+		if r, _ := s.RecordByID(ctx, ids[3]); r.Status != store.RecordFailed {
+			t.Fatalf("unfinished record status %q", r.Status)
+		}
+	})
+}

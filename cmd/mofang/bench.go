@@ -26,11 +26,15 @@ import (
 // benchCommand runs the project's load benchmarks.
 func benchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: mofang bench rpc [flags]")
+		return errors.New("usage: mofang bench rpc|room|fanout [flags]")
 	}
 	switch args[0] {
 	case "rpc":
 		return benchRPC(ctx, args[1:], stdout, stderr)
+	case "room":
+		return benchRoom(ctx, args[1:], stdout, stderr)
+	case "fanout":
+		return benchFanout(ctx, args[1:], stdout, stderr)
 	case "raw-server":
 		return rawServer(ctx, args[1:])
 	}
@@ -135,7 +139,7 @@ func benchRPC(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		srvArgs = append(srvArgs, "--http", addr)
 		if sc.server[0] == "serve" {
 			srvArgs = append(srvArgs, "--db", sc.dsn, "--data", dir, "--log-level", "error",
-				"--rtmp", "127.0.0.1:0", "--rtsp", "127.0.0.1:0")
+				"--rtmp", "127.0.0.1:0", "--rtsp", "", "--rtsp-udp", "")
 		}
 		srv := exec.CommandContext(ctx, "taskset", srvArgs...)
 		srv.Stderr = stderr

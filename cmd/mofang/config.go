@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -14,50 +15,192 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
-// config is the service's configuration. Each field has a flag and a
-// MOFANG_* environment variable; a flag given on the command line wins over
-// the environment, which wins over the default.
+// config is the service's configuration. Each setting has a flag, a
+// MOFANG_* environment variable and a key of the YAML config file (the
+// flag's name); a flag given on the command line wins over the
+// environment, which wins over the file, which wins over the default.
 type config struct {
-	HTTPAddr   string
-	RTMPAddr   string
-	RTSPAddr   string
-	DB         string
-	DataDir    string
-	JWTSecret  string
-	SignSecret string
-	PublicHost string
-	TokenTTL   time.Duration
-	LogFormat  string
-	LogLevel   string
-	// AllowRecharge lets every user add coins to their own account.
+	File          string
+	HTTPAddr      string
+	RTMPAddr      string
+	RTSPAddr      string
+	RTSPUDP       string
+	DB            string
+	DataDir       string
+	JWTSecret     string
+	SignSecret    string
+	PublicHost    string
+	TokenTTL      time.Duration
+	LogFormat     string
+	LogLevel      string
 	AllowRecharge bool
+	Grace         time.Duration
+	ShutdownWait  time.Duration
+	DebugAddr     string
 }
 
-// bindFlags defines the flags of c on fs, with defaults taken from the
-// environment where set.
-func (c *config) bindFlags(fs *flag.FlagSet) {
-	str := func(p *string, name, env, def, usage string) {
-		fs.StringVar(p, name, envOr(env, def), usage+" (env "+env+")")
+// setting is one configurable value.
+type setting struct {
+	name, env, def, usage string
+	str                   *string
+	dur                   *time.Duration
+	flag                  *bool
+}
+
+// settings lists every setting of c, in the order `config print` shows
+// them.
+func (c *config) settings() []setting {
+	return []setting{
+		{name: "http", env: "MOFANG_HTTP_ADDR", def: ":8080", str: &c.HTTPAddr, usage: "HTTP listen address: JSON-RPC and pages at /, HTTP-FLV under /live/, /metrics, /healthz, /readyz"},
+		{name: "rtmp", env: "MOFANG_RTMP_ADDR", def: ":1935", str: &c.RTMPAddr, usage: "RTMP listen address (empty: off)"},
+		{name: "rtsp", env: "MOFANG_RTSP_ADDR", def: ":8554", str: &c.RTSPAddr, usage: "RTSP listen address (empty: off)"},
+		{name: "rtsp-udp", env: "MOFANG_RTSP_UDP", def: ":8000", str: &c.RTSPUDP, usage: "RTSP's UDP transport: the RTP address, RTCP on the next port (empty: TCP only)"},
+		{name: "data", env: "MOFANG_DATA_DIR", def: "data", str: &c.DataDir, usage: "folder for the embedded database and generated secrets"},
+		{name: "db", env: "MOFANG_DB", def: "", str: &c.DB, usage: "database: sqlite:PATH, or mysql://user:pass@tcp(host:3306)/db, or a plain MySQL DSN (default sqlite:<data>/mofang.db)"},
+		{name: "jwt-secret", env: "MOFANG_JWT_SECRET", def: "", str: &c.JWTSecret, usage: "secret that signs access tokens, 32+ bytes (default: generated and kept in <data>/jwt.secret)"},
+		{name: "sign-secret", env: "MOFANG_SIGN_SECRET", def: "", str: &c.SignSecret, usage: "secret that signs media URLs, 16+ bytes (default: generated and kept in <data>/sign.secret)"},
+		{name: "public-host", env: "MOFANG_PUBLIC_HOST", def: "", str: &c.PublicHost, usage: "host name put into stream URLs (default: the host the client used)"},
+		{name: "token-ttl", env: "MOFANG_TOKEN_TTL", def: "2h", dur: &c.TokenTTL, usage: "lifetime of access tokens"},
+		{name: "publisher-grace", env: "MOFANG_PUBLISHER_GRACE", def: "10s", dur: &c.Grace, usage: "how long a stream whose publisher dropped waits for it to come back, viewers kept"},
+		{name: "shutdown-timeout", env: "MOFANG_SHUTDOWN_TIMEOUT", def: "10s", dur: &c.ShutdownWait, usage: "longest a graceful shutdown (SIGTERM) may take"},
+		{name: "debug-addr", env: "MOFANG_DEBUG_ADDR", def: "", str: &c.DebugAddr, usage: "listen address of Go's pprof profiles, e.g. 127.0.0.1:6060 (empty: off; never expose it)"},
+		{name: "log-format", env: "MOFANG_LOG_FORMAT", def: "text", str: &c.LogFormat, usage: "log format: text or json"},
+		{name: "log-level", env: "MOFANG_LOG_LEVEL", def: "info", str: &c.LogLevel, usage: "log level: debug, info, warn or error"},
+		{name: "allow-recharge", env: "MOFANG_ALLOW_RECHARGE", def: "false", flag: &c.AllowRecharge, usage: "let every user add coins to their own account with User.coin.recharge: for development"},
 	}
-	str(&c.HTTPAddr, "http", "MOFANG_HTTP_ADDR", ":8080", "HTTP listen address: JSON-RPC at /, HTTP-FLV and HLS under /live/")
-	str(&c.RTMPAddr, "rtmp", "MOFANG_RTMP_ADDR", ":1935", "RTMP listen address")
-	str(&c.RTSPAddr, "rtsp", "MOFANG_RTSP_ADDR", ":8554", "RTSP listen address")
-	str(&c.DataDir, "data", "MOFANG_DATA_DIR", "data", "folder for the embedded database and generated secrets")
-	str(&c.DB, "db", "MOFANG_DB", "", "database: sqlite:PATH, or mysql://user:pass@tcp(host:3306)/db, or a plain MySQL DSN (default sqlite:<data>/mofang.db)")
-	str(&c.JWTSecret, "jwt-secret", "MOFANG_JWT_SECRET", "", "secret that signs access tokens, 32+ bytes (default: generated and kept in <data>/jwt.secret)")
-	str(&c.SignSecret, "sign-secret", "MOFANG_SIGN_SECRET", "", "secret that signs media URLs, 16+ bytes (default: generated and kept in <data>/sign.secret)")
-	str(&c.PublicHost, "public-host", "MOFANG_PUBLIC_HOST", "", "host name put into stream URLs (default: the host the client used)")
-	str(&c.LogFormat, "log-format", "MOFANG_LOG_FORMAT", "text", "log format: text or json")
-	str(&c.LogLevel, "log-level", "MOFANG_LOG_LEVEL", "info", "log level: debug, info, warn or error")
-	ttl, err := time.ParseDuration(envOr("MOFANG_TOKEN_TTL", "2h"))
+}
+
+// secretSettings are never printed.
+var secretSettings = map[string]bool{"jwt-secret": true, "sign-secret": true}
+
+// loadConfig builds the configuration from args, the environment and the
+// config file named by --config or MOFANG_CONFIG. It returns the flag set
+// (for the command's own flags, already parsed) and the remaining args.
+func loadConfig(name string, args []string, stderr io.Writer, extra func(*flag.FlagSet)) (*config, *flag.FlagSet, error) {
+	c := &config{}
+	c.File = envOr("MOFANG_CONFIG", "")
+	if f, ok := flagValue(args, "config"); ok {
+		c.File = f
+	}
+	file := map[string]string{}
+	if c.File != "" {
+		var err error
+		if file, err = readConfigFile(c.File, c.settings()); err != nil {
+			return nil, nil, err
+		}
+	}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.File, "config", c.File, "YAML config file whose keys are these flags' names (env MOFANG_CONFIG)")
+	for _, s := range c.settings() {
+		def := s.def
+		if v, ok := file[s.name]; ok {
+			def = v
+		}
+		def = envOr(s.env, def)
+		usage := s.usage + " (env " + s.env + ")"
+		switch {
+		case s.str != nil:
+			fs.StringVar(s.str, s.name, def, usage)
+		case s.dur != nil:
+			d, err := time.ParseDuration(def)
+			if err != nil {
+				return nil, nil, fmt.Errorf("setting %s: %q is not a duration", s.name, def)
+			}
+			fs.DurationVar(s.dur, s.name, d, usage)
+		case s.flag != nil:
+			b, err := strconv.ParseBool(def)
+			if err != nil {
+				return nil, nil, fmt.Errorf("setting %s: %q is not true or false", s.name, def)
+			}
+			fs.BoolVar(s.flag, s.name, b, usage)
+		}
+	}
+	if extra != nil {
+		extra(fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, nil, err
+	}
+	return c, fs, nil
+}
+
+// flagValue finds the value of --name or -name in args, before parsing.
+func flagValue(args []string, name string) (string, bool) {
+	for i, a := range args {
+		for _, p := range []string{"--" + name, "-" + name} {
+			if a == p && i+1 < len(args) {
+				return args[i+1], true
+			}
+			if v, ok := strings.CutPrefix(a, p+"="); ok {
+				return v, true
+			}
+		}
+	}
+	return "", false
+}
+
+// readConfigFile reads a YAML file of setting names and values.
+func readConfigFile(path string, settings []setting) (map[string]string, error) {
+	b, err := os.ReadFile(path)
 	if err != nil {
-		ttl = 2 * time.Hour
+		return nil, fmt.Errorf("config file: %w", err)
 	}
-	fs.DurationVar(&c.TokenTTL, "token-ttl", ttl, "lifetime of access tokens (env MOFANG_TOKEN_TTL)")
-	fs.BoolVar(&c.AllowRecharge, "allow-recharge", envOr("MOFANG_ALLOW_RECHARGE", "") == "1",
-		"let every user add coins to their own account with User.coin.recharge: for development (env MOFANG_ALLOW_RECHARGE=1)")
+	var raw map[string]any
+	if err := yaml.Unmarshal(b, &raw); err != nil {
+		return nil, fmt.Errorf("config file %s: %w", path, err)
+	}
+	known := map[string]bool{}
+	for _, s := range settings {
+		known[s.name] = true
+	}
+	out := map[string]string{}
+	for k, v := range raw {
+		if !known[k] {
+			return nil, fmt.Errorf("config file %s: unknown setting %q", path, k)
+		}
+		switch v := v.(type) {
+		case string:
+			out[k] = v
+		case bool, int, float64:
+			out[k] = fmt.Sprint(v)
+		case nil:
+			out[k] = ""
+		default:
+			return nil, fmt.Errorf("config file %s: setting %q must be a single value", path, k)
+		}
+	}
+	return out, nil
+}
+
+// print writes the effective configuration as a YAML config file, with
+// secrets left out.
+func (c *config) print(w io.Writer) {
+	fmt.Fprintln(w, "# MoFang Live configuration in effect (flags > environment > file > defaults)")
+	for _, s := range c.settings() {
+		var v string
+		switch {
+		case s.str != nil:
+			v = strconv.Quote(*s.str)
+		case s.dur != nil:
+			v = s.dur.String()
+		case s.flag != nil:
+			v = strconv.FormatBool(*s.flag)
+		}
+		if secretSettings[s.name] {
+			if *s.str == "" {
+				fmt.Fprintf(w, "# %s: generated and kept in %s\n", s.name, filepath.Join(c.DataDir, strings.ReplaceAll(s.name, "-secret", ".secret")))
+			} else {
+				fmt.Fprintf(w, "# %s: set (not shown)\n", s.name)
+			}
+			continue
+		}
+		fmt.Fprintf(w, "%s: %s  # %s\n", s.name, v, s.usage)
+	}
 }
 
 func envOr(name, def string) string {
@@ -119,8 +262,8 @@ func (c *config) secret(configured, file string) ([]byte, error) {
 	return []byte(s), nil
 }
 
-// logger builds the service's logger.
-func (c *config) logger() (*slog.Logger, error) {
+// logger builds the service's logger, writing to w.
+func (c *config) logger(w io.Writer) (*slog.Logger, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		return nil, fmt.Errorf("log level %q: %w", c.LogLevel, err)
@@ -128,15 +271,31 @@ func (c *config) logger() (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{Level: level}
 	switch c.LogFormat {
 	case "text":
-		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+		return slog.New(slog.NewTextHandler(w, opts)), nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("log format %q: want text or json", c.LogFormat)
 }
 
-// port returns the port of a listen address, for URLs.
+// rtcpAddr returns the address after an RTP address: RTCP's.
+func rtcpAddr(rtp string) (string, error) {
+	host, p, err := net.SplitHostPort(rtp)
+	if err != nil {
+		return "", fmt.Errorf("rtsp-udp %q: %w", rtp, err)
+	}
+	n, err := strconv.Atoi(p)
+	if err != nil || n%2 != 0 {
+		return "", fmt.Errorf("rtsp-udp %q: the RTP port must be even", rtp)
+	}
+	return net.JoinHostPort(host, strconv.Itoa(n+1)), nil
+}
+
+// port returns the port of a listen address, for URLs; 0 for none.
 func port(addr string) (int, error) {
+	if addr == "" {
+		return 0, nil
+	}
 	_, p, err := net.SplitHostPort(addr)
 	if err != nil {
 		return 0, fmt.Errorf("listen address %q: %w", addr, err)

@@ -18,6 +18,12 @@ import (
 // its base URL and a function that stops it and returns its error.
 func startServe(t *testing.T, data string, extra ...string) (string, func() error) {
 	t.Helper()
+	return startServeLogs(t, data, io.Discard, extra...)
+}
+
+// startServeLogs is startServe writing the service's logs to logs.
+func startServeLogs(t *testing.T, data string, logs io.Writer, extra ...string) (string, func() error) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -27,8 +33,8 @@ func startServe(t *testing.T, data string, extra ...string) (string, func() erro
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	args := append([]string{"serve", "--http", addr, "--data", data, "--log-level", "warn",
-		"--rtmp", "127.0.0.1:0", "--rtsp", "127.0.0.1:0"}, extra...)
-	go func() { done <- run(ctx, args, io.Discard, io.Discard) }()
+		"--rtmp", "127.0.0.1:0", "--rtsp", "127.0.0.1:0", "--rtsp-udp", ""}, extra...)
+	go func() { done <- run(ctx, args, strings.NewReader(""), io.Discard, logs) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		c, err := net.Dial("tcp", addr)
@@ -122,37 +128,79 @@ func TestServeKeepsItsSecrets(t *testing.T) {
 	}
 }
 
+// TestConfigPrecedence: flag over environment over file over default.
 func TestConfigPrecedence(t *testing.T) {
-	t.Setenv("MOFANG_HTTP_ADDR", ":9999")
+	file := filepath.Join(t.TempDir(), "mofang.yaml")
+	os.WriteFile(file, []byte("http: \":7777\"\npublic-host: file.example\nlog-level: debug\ntoken-ttl: 1h\nallow-recharge: true\n"), 0o600)
 	t.Setenv("MOFANG_PUBLIC_HOST", "env.example")
 	t.Setenv("MOFANG_TOKEN_TTL", "5m")
-	var c config
-	fs := newFlagSet()
-	c.bindFlags(fs)
-	if err := fs.Parse([]string{"--public-host", "flag.example"}); err != nil {
+	c, _, err := loadConfig("test", []string{"--config", file, "--public-host", "flag.example"}, io.Discard, nil)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if c.HTTPAddr != ":9999" || c.PublicHost != "flag.example" || c.TokenTTL != 5*time.Minute || c.RTMPAddr != ":1935" {
+	if c.HTTPAddr != ":7777" || c.PublicHost != "flag.example" || c.TokenTTL != 5*time.Minute ||
+		c.LogLevel != "debug" || !c.AllowRecharge || c.RTMPAddr != ":1935" {
 		t.Fatalf("config = %+v", c)
 	}
 	if got := c.dbDSN(); got != "sqlite:data/mofang.db" {
 		t.Fatalf("default db = %q", got)
+	}
+	os.WriteFile(file, []byte("htp: \":7777\"\n"), 0o600)
+	if _, _, err := loadConfig("test", []string{"--config", file}, io.Discard, nil); err == nil || !strings.Contains(err.Error(), "unknown setting") {
+		t.Fatalf("a misspelt setting: %v", err)
+	}
+	// config print shows the file's values and never a secret.
+	var out bytes.Buffer
+	os.WriteFile(file, []byte("public-host: file.example\njwt-secret: super-secret-value-0123456789abcdef\n"), 0o600)
+	if err := run(context.Background(), []string{"config", "print", "--config", file}, nil, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), `public-host: "env.example"`) || strings.Contains(out.String(), "super-secret") {
+		t.Fatalf("config print:\n%s", out.String())
+	}
+}
+
+// TestUserCommands makes an admin from the command line.
+func TestUserCommands(t *testing.T) {
+	data := t.TempDir()
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"user", "create", "--data", data, "--admin", "boss"}, strings.NewReader("boss-password\n"), &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(context.Background(), []string{"user", "create", "--data", data, "--password", "pleb-password", "pleb"}, nil, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(context.Background(), []string{"user", "promote", "--data", data, "pleb"}, nil, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(context.Background(), []string{"user", "promote", "--data", data, "nobody"}, nil, &out, io.Discard); err == nil {
+		t.Fatal("promoted a user that does not exist")
+	}
+	if !strings.Contains(out.String(), "created user boss (id 1), admin: true") || !strings.Contains(out.String(), "user pleb (id 2) admin: true") {
+		t.Fatalf("output:\n%s", out.String())
+	}
+	url, stop := startServe(t, data)
+	defer stop()
+	login := rpcCall(t, url, "", "User.login", map[string]any{"username": "boss", "password": "boss-password"})
+	tok := login["data"].(map[string]any)["access_token"].(string)
+	if r := rpcCall(t, url, tok, "Admin.server.stats", map[string]any{}); r["errno"] != float64(1000) {
+		t.Fatalf("admin made on the command line: %v", r)
 	}
 }
 
 func TestMigrateCommand(t *testing.T) {
 	dsn := "sqlite:" + filepath.Join(t.TempDir(), "m.db")
 	var out bytes.Buffer
-	for _, want := range []string{"applied migrations [1 2 3]", "schema is up to date"} {
+	for _, want := range []string{"applied migrations [1 2 3 4]", "schema is up to date"} {
 		out.Reset()
-		if err := run(context.Background(), []string{"migrate", "--db", dsn}, &out, io.Discard); err != nil {
+		if err := run(context.Background(), []string{"migrate", "--db", dsn}, nil, &out, io.Discard); err != nil {
 			t.Fatal(err)
 		}
 		if !strings.Contains(out.String(), want) {
 			t.Fatalf("migrate printed %q, want %q", out.String(), want)
 		}
 	}
-	if err := run(context.Background(), []string{"nope"}, io.Discard, io.Discard); err == nil {
+	if err := run(context.Background(), []string{"nope"}, nil, io.Discard, io.Discard); err == nil {
 		t.Fatal("an unknown command succeeded")
 	}
 }

@@ -7,22 +7,28 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
+	"github.com/mofang-live/mofang/cmd/mofang/web"
+	"github.com/mofang-live/mofang/media"
 	"github.com/mofang-live/mofang/rpc"
 	"github.com/mofang-live/mofang/rpc/token"
 	"github.com/mofang-live/mofang/rpc/urlsign"
 	"github.com/mofang-live/mofang/store"
 )
 
-// service is the whole running program: the store, the API and the
-// listeners.
+// service is the whole running program: the store, the API, the media
+// engine and the HTTP listener.
 type service struct {
-	cfg   config
-	log   *slog.Logger
-	store *store.Store
-	api   *rpc.Server
-	http  *http.Server
+	cfg     config
+	log     *slog.Logger
+	store   *store.Store
+	api     *rpc.Server
+	engine  *media.Engine
+	http    *http.Server
+	metrics http.Handler
+	ready   chan struct{} // closed once every listener is up
 }
 
 // openStore opens the database named by dsn.
@@ -30,7 +36,8 @@ func openStore(ctx context.Context, dsn string) (*store.Store, error) {
 	return store.Open(ctx, dsn)
 }
 
-// newService opens and migrates the store and builds the API.
+// newService opens and migrates the store and builds the API and the
+// media engine.
 func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, error) {
 	jwtSecret, err := cfg.secret(cfg.JWTSecret, "jwt.secret")
 	if err != nil {
@@ -48,17 +55,14 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 	if err != nil {
 		return nil, err
 	}
-	httpPort, err := port(cfg.HTTPAddr)
-	if err != nil {
-		return nil, err
-	}
-	rtmpPort, err := port(cfg.RTMPAddr)
-	if err != nil {
-		return nil, err
-	}
-	rtspPort, err := port(cfg.RTSPAddr)
-	if err != nil {
-		return nil, err
+	var ports rpc.Ports
+	for _, p := range []struct {
+		addr string
+		port *int
+	}{{cfg.HTTPAddr, &ports.HTTP}, {cfg.RTMPAddr, &ports.RTMP}, {cfg.RTSPAddr, &ports.RTSP}} {
+		if *p.port, err = port(p.addr); err != nil {
+			return nil, err
+		}
 	}
 
 	st, err := openStore(ctx, cfg.dbDSN())
@@ -71,21 +75,59 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 		return nil, err
 	}
 	log.Info("database ready", "dialect", st.Dialect(), "migrations_applied", applied)
+	// Nothing is published before the engine starts, whatever a crash
+	// left in the database.
+	if n, err := st.EndLiveRooms(ctx); err != nil {
+		st.Close()
+		return nil, err
+	} else if n > 0 {
+		log.Info("rooms left live by the last run set to not started", "rooms", n)
+	}
 
-	api, err := rpc.New(rpc.Config{
+	mcfg := media.Config{
+		RTMPAddress:    cfg.RTMPAddr,
+		DisableRTMP:    cfg.RTMPAddr == "",
+		RTSPAddress:    cfg.RTSPAddr,
+		DisableRTSP:    cfg.RTSPAddr == "",
+		DisableRTSPUDP: cfg.RTSPUDP == "",
+		PublisherGrace: cfg.Grace,
+		Authorizer:     mediaAuth{store: st, signer: signer},
+		Events:         roomEvents{store: st, log: log.With("component", "rooms")},
+		Logger:         log.With("component", "media"),
+	}
+	if cfg.RTSPUDP != "" {
+		mcfg.RTSPUDPRTPAddress = cfg.RTSPUDP
+		if mcfg.RTSPUDPRTCPAddress, err = rtcpAddr(cfg.RTSPUDP); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
+	engine, err := media.New(mcfg)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+
+	s := &service{cfg: cfg, log: log, store: st, engine: engine, ready: make(chan struct{})}
+	m := newMetrics(s)
+	s.api, err = rpc.New(rpc.Config{
 		Store:         st,
 		Tokens:        tokens,
 		Signer:        signer,
+		Live:          liveStats{engine},
+		Media:         mediaAdmin{engine},
 		PublicHost:    cfg.PublicHost,
-		Ports:         rpc.Ports{HTTP: httpPort, RTMP: rtmpPort, RTSP: rtspPort},
+		Ports:         ports,
 		AllowRecharge: cfg.AllowRecharge,
+		ObserveCall:   m.observeCall,
+		Version:       version,
 		Logger:        log.With("component", "rpc"),
 	})
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
-	s := &service{cfg: cfg, log: log, store: st, api: api}
+	s.metrics = m.handler()
 	s.http = &http.Server{
 		Handler:           s.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -96,45 +138,127 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 	return s, nil
 }
 
-// routes is the HTTP listener's mux.
+// routes is the HTTP listener's mux. The base URL is both the API (POST,
+// OPTIONS, websocket upgrades) and the pages (GET).
 func (s *service) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/{$}", s.api)
+	pages := web.Handler()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/" && ((r.Method != http.MethodGet && r.Method != http.MethodHead) || r.Header.Get("Upgrade") != "") {
+			s.api.ServeHTTP(w, r)
+			return
+		}
+		pages.ServeHTTP(w, r)
+	})
+	mux.Handle("/live/", s.engine.HTTPHandler())
+	mux.Handle("GET /metrics", s.metrics)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
+	mux.HandleFunc("GET /readyz", s.readyz)
 	return mux
 }
 
-// run serves until ctx ends, then shuts down within a bounded time.
+// readyz answers 200 once every listener is up and while the database
+// answers, 503 otherwise.
+func (s *service) readyz(w http.ResponseWriter, r *http.Request) {
+	select {
+	case <-s.ready:
+	default:
+		http.Error(w, "starting", http.StatusServiceUnavailable)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		s.log.Warn("readiness: database unreachable", "err", err)
+		http.Error(w, "database unreachable", http.StatusServiceUnavailable)
+		return
+	}
+	w.Write([]byte("ready\n"))
+}
+
+// run serves until ctx ends, then shuts down within cfg.ShutdownWait:
+// no new connections, in-flight calls finished, websockets told, streams
+// closed and rooms set not live.
 func (s *service) run(ctx context.Context) error {
 	defer s.store.Close()
+	if err := s.engine.Start(ctx); err != nil {
+		return fmt.Errorf("media engine: %w", err)
+	}
 	ln, err := net.Listen("tcp", s.cfg.HTTPAddr)
 	if err != nil {
+		s.engine.Close()
 		return fmt.Errorf("http listener: %w", err)
 	}
-	s.log.Info("listening", "http", ln.Addr().String())
+	s.log.Info("listening", "http", ln.Addr().String(), "rtmp", addrString(s.engine.RTMPAddr()), "rtsp", addrString(s.engine.RTSPAddr()), "version", version)
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(ln) }()
+	if s.cfg.DebugAddr != "" {
+		dbg := &http.Server{Addr: s.cfg.DebugAddr, Handler: debugMux(), ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := dbg.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Error("debug listener", "err", err)
+			}
+		}()
+		defer dbg.Close()
+	}
+	close(s.ready)
 
 	select {
 	case err := <-errc:
+		s.engine.Close()
 		return fmt.Errorf("http server: %w", err)
 	case <-ctx.Done():
 	}
-	s.log.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	start := time.Now()
+	s.log.Info("shutting down", "timeout", s.cfg.ShutdownWait)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownWait)
 	defer cancel()
 	var errs []error
-	if err := s.http.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
-	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := s.http.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+		}
+	}()
 	if err := s.api.Shutdown(shutdownCtx); err != nil {
 		errs = append(errs, err)
 	}
+	if err := s.engine.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("media engine: %w", err))
+	}
+	<-done
+	// The engine is closed: nothing is live any more.
+	endCtx, endCancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer endCancel()
+	if _, err := s.store.EndLiveRooms(endCtx); err != nil {
+		errs = append(errs, err)
+	}
 	if err := errors.Join(errs...); err != nil {
+		s.log.Error("shutdown", "err", err, "took", time.Since(start))
 		return err
 	}
-	s.log.Info("stopped")
+	s.log.Info("stopped", "took", time.Since(start))
 	return nil
+}
+
+// addrString prints a listener address, "off" for none.
+func addrString(a net.Addr) string {
+	if a == nil {
+		return "off"
+	}
+	return a.String()
+}
+
+// debugMux serves Go's profiles.
+func debugMux() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }

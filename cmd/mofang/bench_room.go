@@ -1,0 +1,472 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/mofang-live/mofang/rpc/token"
+	"github.com/mofang-live/mofang/store"
+)
+
+// benchRoom measures the room event fan-out: one live room, N websocket
+// subscribers, P of them commenting at a steady total rate. The server
+// runs pinned to CPU 0; this process (the subscribers) and ffmpeg (the
+// stream that makes the room live) run on CPU 1.
+func benchRoom(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench room", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	subs := fs.Int("subscribers", 5000, "websocket subscribers in the room")
+	rate := fs.Int("rate", 200, "comments per second, from as many commenters (1 each per second)")
+	duration := fs.Duration("duration", 10*time.Second, "measuring time")
+	clipPath := fs.String("clip", "testdata/clip.mp4", "clip ffmpeg publishes to make the room live")
+	debug := fs.String("debug-addr", "", "pprof address for the server, to profile it during the run")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *rate > *subs {
+		return errors.New("bench room: more commenters than subscribers")
+	}
+	for _, tool := range []string{"ffmpeg", "taskset"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("bench room needs %s", tool)
+		}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "mofang-bench-room-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	// Users are made in the database directly and their tokens signed
+	// here: registering 5,000 users through bcrypt would take minutes.
+	const secret = "bench-jwt-secret-0123456789abcdef0123"
+	dsn := "sqlite:" + filepath.Join(dir, "bench.db")
+	owner, ids, err := seedRoomUsers(ctx, dsn, *subs)
+	if err != nil {
+		return err
+	}
+	issuer, err := token.NewIssuer([]byte(secret), time.Hour)
+	if err != nil {
+		return err
+	}
+	httpAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	rtmpAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	srv := exec.CommandContext(ctx, "taskset", "-c", "0", self, "serve", "--http", httpAddr, "--rtmp", rtmpAddr, "--rtsp", "", "--rtsp-udp", "",
+		"--db", dsn, "--data", dir, "--jwt-secret", secret, "--log-level", "warn", "--public-host", "127.0.0.1", "--debug-addr", *debug)
+	srv.Stderr = stderr
+	if err := srv.Start(); err != nil {
+		return fmt.Errorf("starting server: %w", err)
+	}
+	defer func() {
+		srv.Process.Signal(os.Interrupt)
+		srv.Wait()
+	}()
+	if err := waitListening(ctx, httpAddr); err != nil {
+		return err
+	}
+	base := "http://" + httpAddr + "/"
+
+	ownerTok, _, _ := issuer.Issue(owner)
+	var room struct {
+		Result struct {
+			Errno int `json:"errno"`
+			Data  struct {
+				RoomID  string `json:"room_id"`
+				Publish struct {
+					URL string `json:"url"`
+				} `json:"publish"`
+			} `json:"data"`
+		} `json:"result"`
+	}
+	if err := postJSON(base, ownerTok, `{"jsonrpc":"2.0","id":1,"method":"Live.stream","params":{"room_name":"bench"}}`, &room); err != nil || room.Result.Errno != 1000 {
+		return fmt.Errorf("creating the room: errno %d, %v", room.Result.Errno, err)
+	}
+	ff := exec.CommandContext(ctx, "taskset", "-c", "1", "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin",
+		"-re", "-stream_loop", "-1", "-i", *clipPath, "-c", "copy", "-f", "flv", room.Result.Data.Publish.URL)
+	if err := ff.Start(); err != nil {
+		return fmt.Errorf("starting ffmpeg: %w", err)
+	}
+	defer func() {
+		ff.Process.Kill()
+		ff.Wait()
+	}()
+	time.Sleep(2 * time.Second) // the room goes live on the first media
+
+	baseRSS, _ := procRSS(srv.Process.Pid)
+	wsURL := "ws://" + httpAddr + "/"
+	join := []byte(`{"jsonrpc":"2.0","id":"join","method":"Live.room.join","params":{"room_id":"` + room.Result.Data.RoomID + `"}}`)
+	clients := make([]*benchSub, *subs)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 64)
+	var dialErr atomic.Pointer[error]
+	started := time.Now()
+	for i := range *subs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			tok, _, _ := issuer.Issue(ids[i])
+			c, err := dialSub(ctx, wsURL, tok, join, i%50 == 0)
+			if err != nil {
+				dialErr.CompareAndSwap(nil, &err)
+				return
+			}
+			clients[i] = c
+		}()
+	}
+	wg.Wait()
+	if e := dialErr.Load(); e != nil {
+		return fmt.Errorf("subscribing: %w", *e)
+	}
+	for _, c := range clients {
+		defer c.conn.Close()
+	}
+	fmt.Fprintf(stdout, "mofang bench room: server on CPU 0, %d subscribers joined in %v\n", *subs, time.Since(started).Round(time.Millisecond))
+	time.Sleep(5 * time.Second) // let the collector and the scavenger settle
+	idleRSS, _ := procRSS(srv.Process.Pid)
+	fmt.Fprintf(stdout, "server RSS %.1f MiB idle with the room, %.1f MiB with %d subscribers: %.1f KiB per idle subscriber\n",
+		float64(baseRSS)/(1<<20), float64(idleRSS)/(1<<20), *subs, float64(idleRSS-baseRSS)/1024/float64(*subs))
+
+	// Commenters: the first `rate` subscribers, one comment a second each,
+	// spread over the second.
+	for _, c := range clients {
+		c.reset()
+	}
+	cpu0, _ := procCPU(srv.Process.Pid)
+	t0 := time.Now()
+	runCtx, cancel := context.WithTimeout(ctx, *duration)
+	var sent atomic.Int64
+	var cw sync.WaitGroup
+	for i := range *rate {
+		cw.Add(1)
+		go func() {
+			defer cw.Done()
+			time.Sleep(time.Duration(i) * time.Second / time.Duration(*rate))
+			tick := time.NewTicker(time.Second)
+			defer tick.Stop()
+			for n := 0; ; n++ {
+				msg := `{"jsonrpc":"2.0","id":"c","method":"Live.comment","params":{"room_id":"` + room.Result.Data.RoomID + `","content":"bench comment ` + strconv.Itoa(n) + `"}}`
+				if clients[i].write([]byte(msg)) == nil {
+					sent.Add(1)
+				}
+				select {
+				case <-runCtx.Done():
+					return
+				case <-tick.C:
+				}
+			}
+		}()
+	}
+	<-runCtx.Done()
+	cancel()
+	cw.Wait()
+	elapsed := time.Since(t0)
+	cpu1, _ := procCPU(srv.Process.Pid)
+	time.Sleep(200 * time.Millisecond)
+	rss, _ := procRSS(srv.Process.Pid)
+
+	var delivered int64
+	var lat []time.Duration
+	var closed int
+	for _, c := range clients {
+		d, l, gone := c.results()
+		delivered += d
+		lat = append(lat, l...)
+		if gone {
+			closed++
+		}
+	}
+	slices.Sort(lat)
+	pct := func(p float64) time.Duration {
+		if len(lat) == 0 {
+			return 0
+		}
+		return lat[min(len(lat)-1, int(float64(len(lat))*p))]
+	}
+	cpu := (cpu1 - cpu0).Seconds() / elapsed.Seconds()
+	fmt.Fprintf(stdout, "%d comments/s sent for %v: %.0f deliveries/s, latency p50 %v p99 %v (%d samples), server CPU %.0f%% of one core, RSS %.1f MiB, sockets closed %d\n",
+		int(float64(sent.Load())/elapsed.Seconds()+0.5), elapsed.Round(time.Millisecond), float64(delivered)/elapsed.Seconds(),
+		pct(0.5).Round(time.Millisecond), pct(0.99).Round(time.Millisecond), len(lat), cpu*100, float64(rss)/(1<<20), closed)
+	return nil
+}
+
+// benchSub is one subscriber: it counts the room events it gets and, if
+// sampling, their latency from the event's server time. It speaks just
+// enough of the websocket protocol (RFC 6455) over a plain TCP connection
+// to read server messages cheaply: with a general client library the
+// subscribers' own process was the bottleneck of the measurement.
+type benchSub struct {
+	conn   net.Conn
+	br     *bufio.Reader
+	sample bool
+
+	mu        sync.Mutex
+	delivered int64
+	latency   []time.Duration
+	gone      bool
+}
+
+var seqKey = []byte(`"seq":`)
+
+func dialSub(ctx context.Context, url, tok string, join []byte, sample bool) (*benchSub, error) {
+	host := strings.TrimSuffix(strings.TrimPrefix(url, "ws://"), "/")
+	d := net.Dialer{Timeout: 30 * time.Second}
+	c, err := d.DialContext(ctx, "tcp", host)
+	if err != nil {
+		return nil, err
+	}
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	req := "GET / HTTP/1.1\r\nHost: " + host + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nAuthorization: jwt " + tok + "\r\n\r\n"
+	if _, err := io.WriteString(c, req); err != nil {
+		c.Close()
+		return nil, err
+	}
+	br := bufio.NewReaderSize(c, 64<<10)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		c.Close()
+		return nil, fmt.Errorf("websocket handshake: %v %v", resp, err)
+	}
+	s := &benchSub{conn: c, br: br, sample: sample}
+	if err := s.write(join); err != nil {
+		c.Close()
+		return nil, err
+	}
+	for {
+		msg, err := s.next()
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		if bytes.HasPrefix(msg, []byte(`{"jsonrpc":"2.0","id":"join"`)) {
+			if !bytes.Contains(msg, []byte(`"errno":1000`)) {
+				c.Close()
+				return nil, fmt.Errorf("join refused: %s", msg)
+			}
+			break
+		}
+	}
+	c.SetDeadline(time.Time{})
+	go s.read()
+	return s, nil
+}
+
+// write sends one masked text frame, as a client must.
+func (s *benchSub) write(p []byte) error {
+	hdr := []byte{0x81, 0}
+	switch n := len(p); {
+	case n < 126:
+		hdr[1] = 0x80 | byte(n)
+	case n < 1<<16:
+		hdr[1] = 0x80 | 126
+		hdr = binary.BigEndian.AppendUint16(hdr, uint16(n))
+	default:
+		hdr[1] = 0x80 | 127
+		hdr = binary.BigEndian.AppendUint64(hdr, uint64(n))
+	}
+	hdr = append(hdr, 0, 0, 0, 0) // a zero mask leaves the payload as is
+	_, err := (&net.Buffers{hdr, p}).WriteTo(s.conn)
+	return err
+}
+
+// next reads one server message (unmasked, unfragmented text frames;
+// control frames are skipped).
+func (s *benchSub) next() ([]byte, error) {
+	for {
+		var h [2]byte
+		if _, err := io.ReadFull(s.br, h[:]); err != nil {
+			return nil, err
+		}
+		n := uint64(h[1] & 0x7f)
+		switch n {
+		case 126:
+			var b [2]byte
+			if _, err := io.ReadFull(s.br, b[:]); err != nil {
+				return nil, err
+			}
+			n = uint64(binary.BigEndian.Uint16(b[:]))
+		case 127:
+			var b [8]byte
+			if _, err := io.ReadFull(s.br, b[:]); err != nil {
+				return nil, err
+			}
+			n = binary.BigEndian.Uint64(b[:])
+		}
+		if n > 16<<20 {
+			return nil, errors.New("frame too large")
+		}
+		msg := make([]byte, n)
+		if _, err := io.ReadFull(s.br, msg); err != nil {
+			return nil, err
+		}
+		switch h[0] & 0x0f {
+		case 0x8:
+			return nil, io.EOF
+		case 0x1, 0x0:
+			return msg, nil
+		}
+	}
+}
+
+func (s *benchSub) read() {
+	for {
+		msg, err := s.next()
+		now := time.Now()
+		if err != nil {
+			s.mu.Lock()
+			s.gone = true
+			s.mu.Unlock()
+			return
+		}
+		n := int64(bytes.Count(msg, seqKey))
+		var lats []time.Duration
+		if s.sample && n > 0 {
+			var batch struct {
+				Params struct {
+					Events []struct {
+						Type string `json:"type"`
+						Time int64  `json:"time"`
+					} `json:"events"`
+				} `json:"params"`
+			}
+			if json.Unmarshal(msg, &batch) == nil {
+				for _, ev := range batch.Params.Events {
+					if ev.Type == "comment" {
+						lats = append(lats, now.Sub(time.UnixMilli(ev.Time)))
+					}
+				}
+			}
+		}
+		s.mu.Lock()
+		s.delivered += n
+		s.latency = append(s.latency, lats...)
+		s.mu.Unlock()
+	}
+}
+
+func (s *benchSub) reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.delivered, s.latency = 0, nil
+}
+
+func (s *benchSub) results() (int64, []time.Duration, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.delivered, s.latency, s.gone
+}
+
+// seedRoomUsers makes a room owner and n subscribers sharing one password
+// hash, and returns their ids.
+func seedRoomUsers(ctx context.Context, dsn string, n int) (int64, []int64, error) {
+	st, err := store.Open(ctx, dsn)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer st.Close()
+	if _, err := st.Migrate(ctx); err != nil {
+		return 0, nil, err
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte("bench-password"), bcrypt.MinCost)
+	if err != nil {
+		return 0, nil, err
+	}
+	owner, err := st.CreateUser(ctx, store.NewUser{Name: "bench_owner", PasswordHash: string(hash), Nickname: "Owner"})
+	if err != nil {
+		return 0, nil, err
+	}
+	tx, err := st.DB().BeginTxx(ctx, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer tx.Rollback()
+	now := time.Now().UTC()
+	for i := range n {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO mf_user (name, password, nickname, created_time, updated_time) VALUES (?, ?, ?, ?, ?)`,
+			fmt.Sprintf("sub%05d", i), string(hash), fmt.Sprintf("Viewer %d", i), now, now); err != nil {
+			return 0, nil, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, nil, err
+	}
+	var ids []int64
+	if err := st.DB().SelectContext(ctx, &ids, `SELECT id FROM mf_user WHERE name LIKE 'sub%' ORDER BY id`); err != nil {
+		return 0, nil, err
+	}
+	return owner.ID, ids, nil
+}
+
+func postJSON(url, tok, body string, out any) error {
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	req.Header.Set("Authorization", "jwt "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// procRSS returns a process's resident memory in bytes.
+func procRSS(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/statm", pid))
+	if err != nil {
+		return 0, err
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0, errors.New("bad statm")
+	}
+	pages, err := strconv.ParseInt(f[1], 10, 64)
+	return pages * int64(os.Getpagesize()), err
+}
+
+// procCPU returns the CPU time (user + system) a process has used.
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	if len(f) < 13 {
+		return 0, errors.New("bad stat")
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	const hz = 100 // USER_HZ on Linux
+	return time.Duration(utime+stime) * time.Second / hz, nil
+}

@@ -1,0 +1,172 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"strconv"
+
+	"github.com/mofang-live/mofang/rpc/urlsign"
+	"github.com/mofang-live/mofang/store"
+)
+
+// RecordFiles removes the files of recordings. The media engine's
+// recorder implements it.
+type RecordFiles interface {
+	// Remove deletes a recording's files, given its path relative to the
+	// recording folder.
+	Remove(path string) error
+}
+
+// noFiles is the RecordFiles of a server that records nothing.
+type noFiles struct{}
+
+func (noFiles) Remove(string) error { return nil }
+
+// RecordSignName is the name a recording's URL signs are made for: the
+// play sign of "record_<id>".
+func RecordSignName(id int64) string { return "record_" + strconv.FormatInt(id, 10) }
+
+// RecordData is a recording as the record methods show it.
+type RecordData struct {
+	ID         int64   `json:"id"`
+	RoomID     string  `json:"room_id"`
+	Status     string  `json:"status"` // recording, complete or failed
+	Error      string  `json:"error,omitempty"`
+	VideoCodec string  `json:"video_codec"`
+	AudioCodec string  `json:"audio_codec"`
+	Width      int     `json:"width"`
+	Height     int     `json:"height"`
+	Duration   float64 `json:"duration"` // seconds
+	Size       int64   `json:"size"`     // bytes
+	StartTime  int64   `json:"start_time"`
+	EndTime    int64   `json:"end_time,omitempty"`
+	// HLS and MP4 are the replay URLs, signed: a VOD HLS playlist and one
+	// MP4 file to download.
+	HLS     string `json:"hls,omitempty"`
+	MP4     string `json:"mp4,omitempty"`
+	Expires int64  `json:"expires,omitempty"`
+}
+
+func (s *Server) recordData(ctx context.Context, r store.Record, urls bool) RecordData {
+	d := RecordData{
+		ID: r.ID, RoomID: formatRoomID(r.RoomID), Status: r.Status, Error: r.Error,
+		VideoCodec: r.VideoCodec, AudioCodec: r.AudioCodec, Width: r.Width, Height: r.Height,
+		Duration: float64(r.DurationMS) / 1000, Size: r.Size, StartTime: r.Start.Unix(),
+	}
+	if r.End.Valid {
+		d.EndTime = r.End.Time.Unix()
+	}
+	if urls {
+		sign, exp := s.cfg.Signer.Sign(urlsign.Play, RecordSignName(r.ID), s.cfg.PlaySignTTL)
+		base := "http://" + hostPort(s.mediaHost(ctx), s.cfg.Ports.HTTP, 80) + "/record/" + strconv.FormatInt(r.ID, 10)
+		d.HLS = base + "/index.m3u8?sign=" + sign
+		d.MP4 = base + ".mp4?sign=" + sign
+		d.Expires = exp.Unix()
+	}
+	return d
+}
+
+// RecordListParams are the params of Live.record.list.
+type RecordListParams struct {
+	RoomID   RoomID `json:"room_id" rpc:"required"`
+	Page     int    `json:"page"`
+	Size     int    `json:"size"`
+	Password string `json:"password"`
+}
+
+// RecordListData is the data of Live.record.list.
+type RecordListData struct {
+	Records []RecordData `json:"records"`
+	Total   int          `json:"total"`
+	Page    int          `json:"page"`
+	Size    int          `json:"size"`
+}
+
+// RecordList lists a room's recordings, newest first, with their replay
+// URLs. A room with a password shows them to its owner, or with it.
+func (a *liveAPI) RecordList(ctx context.Context, p RecordListParams) (*Reply[RecordListData], error) {
+	uid, err := a.s.userID(ctx)
+	if err != nil {
+		return &Reply[RecordListData]{Status: fail(ErrnoLogin)}, nil
+	}
+	pp := PageParams{Page: p.Page, Size: p.Size}
+	if _, _, msg := pp.bounds(0); msg != "" {
+		return &Reply[RecordListData]{Status: failf(ErrnoInvalid, msg)}, nil
+	}
+	if _, st, err := a.s.enterRoom(ctx, uid, p.RoomID, p.Password); err != nil || st.Errno != ErrnoOK {
+		return &Reply[RecordListData]{Status: st}, err
+	}
+	rs, total, err := a.s.cfg.Store.Records(ctx, int64(p.RoomID), (pp.Page-1)*pp.Size, pp.Size)
+	if err != nil {
+		return nil, err
+	}
+	d := &RecordListData{Records: make([]RecordData, len(rs)), Total: total, Page: pp.Page, Size: pp.Size}
+	for i, r := range rs {
+		d.Records[i] = a.s.recordData(ctx, r, true)
+	}
+	return &Reply[RecordListData]{Status: ok(), Data: d}, nil
+}
+
+// RecordParams name a recording.
+type RecordParams struct {
+	RecordID int64  `json:"record_id" rpc:"required"`
+	Password string `json:"password"`
+}
+
+// RecordRead returns one recording with its replay URLs, on the same terms
+// as its room.
+func (a *liveAPI) RecordRead(ctx context.Context, p RecordParams) (*Reply[RecordData], error) {
+	r, st, err := a.s.recordFor(ctx, p.RecordID, p.Password, false)
+	if err != nil || st.Errno != ErrnoOK {
+		return &Reply[RecordData]{Status: st}, err
+	}
+	d := a.s.recordData(ctx, r, true)
+	return &Reply[RecordData]{Status: ok(), Data: &d}, nil
+}
+
+// RecordDeleteParams are the params of Live.record.delete.
+type RecordDeleteParams struct {
+	RecordID int64 `json:"record_id" rpc:"required"`
+}
+
+// RecordDelete deletes a recording and its files: the room's owner only.
+func (a *liveAPI) RecordDelete(ctx context.Context, p RecordDeleteParams) (*Reply[struct{}], error) {
+	r, st, err := a.s.recordFor(ctx, p.RecordID, "", true)
+	if err != nil || st.Errno != ErrnoOK {
+		return &Reply[struct{}]{Status: st}, err
+	}
+	if r.Status == store.RecordRecording {
+		return &Reply[struct{}]{Status: failf(ErrnoInvalid, "the recording is still being written")}, nil
+	}
+	if err := a.s.cfg.Store.DeleteRecord(ctx, r.ID); err != nil {
+		return nil, err
+	}
+	if err := a.s.cfg.RecordFiles.Remove(r.Path); err != nil {
+		a.s.log.Error("removing recording files", "record", r.ID, "err", err)
+	}
+	return &Reply[struct{}]{Status: ok()}, nil
+}
+
+// recordFor loads a recording for the caller: its room's owner, or (unless
+// ownerOnly) anyone with the room's password.
+func (s *Server) recordFor(ctx context.Context, id int64, password string, ownerOnly bool) (store.Record, Status, error) {
+	uid, err := s.userID(ctx)
+	if err != nil {
+		return store.Record{}, fail(ErrnoLogin), nil
+	}
+	r, err := s.cfg.Store.RecordByID(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return r, fail(ErrnoNoRecord), nil
+	}
+	if err != nil {
+		return r, Status{}, err
+	}
+	room, st, err := s.enterRoom(ctx, uid, RoomID(r.RoomID), password)
+	if err != nil || st.Errno != ErrnoOK {
+		return r, st, err
+	}
+	if ownerOnly && room.UserID != uid {
+		return r, fail(ErrnoForbidden), nil
+	}
+	return r, ok(), nil
+}
