@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/mofang-live/mofang/media/loadtest"
-	"github.com/mofang-live/mofang/rpc/token"
 )
 
 // benchFanout measures the media fan-out: the service (pinned to CPU 0)
@@ -37,10 +36,6 @@ func benchFanout(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		counts = append(counts, n)
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
 	dir, err := os.MkdirTemp("", "mofang-bench-fanout-")
 	if err != nil {
 		return err
@@ -56,63 +51,26 @@ func benchFanout(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 	}
 
-	const secret = "bench-jwt-secret-0123456789abcdef0123"
-	dsn := "sqlite:" + filepath.Join(dir, "bench.db")
-	owner, _, err := seedRoomUsers(ctx, dsn, 0)
+	srv, err := startBenchServer(ctx, stderr, 0)
 	if err != nil {
 		return err
 	}
-	issuer, err := token.NewIssuer([]byte(secret), time.Hour)
+	defer srv.close()
+	room, err := srv.createRoom()
 	if err != nil {
 		return err
-	}
-	httpAddr, err := freeAddr()
-	if err != nil {
-		return err
-	}
-	rtmpAddr, err := freeAddr()
-	if err != nil {
-		return err
-	}
-	srv := exec.CommandContext(ctx, "taskset", "-c", "0", self, "serve", "--http", httpAddr, "--rtmp", rtmpAddr, "--rtsp", "", "--rtsp-udp", "",
-		"--db", dsn, "--data", dir, "--jwt-secret", secret, "--log-level", "warn", "--public-host", "127.0.0.1")
-	srv.Stderr = stderr
-	if err := srv.Start(); err != nil {
-		return fmt.Errorf("starting server: %w", err)
-	}
-	defer func() {
-		srv.Process.Signal(os.Interrupt)
-		srv.Wait()
-	}()
-	if err := waitListening(ctx, httpAddr); err != nil {
-		return err
-	}
-	tok, _, _ := issuer.Issue(owner)
-	var room struct {
-		Result struct {
-			Errno int `json:"errno"`
-			Data  struct {
-				StreamName string `json:"stream_name"`
-				Publish    struct {
-					Sign string `json:"sign"`
-				} `json:"publish"`
-			} `json:"data"`
-		} `json:"result"`
-	}
-	if err := postJSON("http://"+httpAddr+"/", tok, `{"jsonrpc":"2.0","id":1,"method":"Live.stream","params":{"room_name":"fanout"}}`, &room); err != nil || room.Result.Errno != 1000 {
-		return fmt.Errorf("creating the room: errno %d, %v", room.Result.Errno, err)
 	}
 	fmt.Fprintf(stdout, "mofang bench fanout: service on CPU 0, viewers on this process, %.0f%% of them on HTTP-FLV\n", *flvShare*100)
 	_, err = loadtest.Run(ctx, loadtest.Options{
-		RTMPAddr:     rtmpAddr,
-		HTTPBase:     "http://" + httpAddr,
-		Stream:       room.Result.Data.StreamName,
-		Query:        "sign=" + room.Result.Data.Publish.Sign,
+		RTMPAddr:     srv.rtmp,
+		HTTPBase:     "http://" + srv.http,
+		Stream:       room.StreamName,
+		Query:        "sign=" + room.Publish.Sign,
 		Clip:         *clipPath,
 		Steps:        counts,
 		FLVShare:     *flvShare,
 		StepDuration: *step,
-		ServerPID:    srv.Process.Pid,
+		ServerPID:    srv.pid(),
 		Out:          stdout,
 	})
 	return err

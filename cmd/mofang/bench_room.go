@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,7 +23,6 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/mofang-live/mofang/rpc/token"
 	"github.com/mofang-live/mofang/store"
 )
 
@@ -51,68 +49,17 @@ func benchRoom(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return fmt.Errorf("bench room needs %s", tool)
 		}
 	}
-	self, err := os.Executable()
+	srv, err := startBenchServer(ctx, stderr, *subs, "--debug-addr", *debug)
 	if err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp("", "mofang-bench-room-")
+	defer srv.close()
+	room, err := srv.createRoom()
 	if err != nil {
 		return err
-	}
-	defer os.RemoveAll(dir)
-
-	// Users are made in the database directly and their tokens signed
-	// here: registering 5,000 users through bcrypt would take minutes.
-	const secret = "bench-jwt-secret-0123456789abcdef0123"
-	dsn := "sqlite:" + filepath.Join(dir, "bench.db")
-	owner, ids, err := seedRoomUsers(ctx, dsn, *subs)
-	if err != nil {
-		return err
-	}
-	issuer, err := token.NewIssuer([]byte(secret), time.Hour)
-	if err != nil {
-		return err
-	}
-	httpAddr, err := freeAddr()
-	if err != nil {
-		return err
-	}
-	rtmpAddr, err := freeAddr()
-	if err != nil {
-		return err
-	}
-	srv := exec.CommandContext(ctx, "taskset", "-c", "0", self, "serve", "--http", httpAddr, "--rtmp", rtmpAddr, "--rtsp", "", "--rtsp-udp", "",
-		"--db", dsn, "--data", dir, "--jwt-secret", secret, "--log-level", "warn", "--public-host", "127.0.0.1", "--debug-addr", *debug)
-	srv.Stderr = stderr
-	if err := srv.Start(); err != nil {
-		return fmt.Errorf("starting server: %w", err)
-	}
-	defer func() {
-		srv.Process.Signal(os.Interrupt)
-		srv.Wait()
-	}()
-	if err := waitListening(ctx, httpAddr); err != nil {
-		return err
-	}
-	base := "http://" + httpAddr + "/"
-
-	ownerTok, _, _ := issuer.Issue(owner)
-	var room struct {
-		Result struct {
-			Errno int `json:"errno"`
-			Data  struct {
-				RoomID  string `json:"room_id"`
-				Publish struct {
-					URL string `json:"url"`
-				} `json:"publish"`
-			} `json:"data"`
-		} `json:"result"`
-	}
-	if err := postJSON(base, ownerTok, `{"jsonrpc":"2.0","id":1,"method":"Live.stream","params":{"room_name":"bench"}}`, &room); err != nil || room.Result.Errno != 1000 {
-		return fmt.Errorf("creating the room: errno %d, %v", room.Result.Errno, err)
 	}
 	ff := exec.CommandContext(ctx, "taskset", "-c", "1", "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin",
-		"-re", "-stream_loop", "-1", "-i", *clipPath, "-c", "copy", "-f", "flv", room.Result.Data.Publish.URL)
+		"-re", "-stream_loop", "-1", "-i", *clipPath, "-c", "copy", "-f", "flv", room.Publish.URL)
 	if err := ff.Start(); err != nil {
 		return fmt.Errorf("starting ffmpeg: %w", err)
 	}
@@ -122,9 +69,9 @@ func benchRoom(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}()
 	time.Sleep(2 * time.Second) // the room goes live on the first media
 
-	baseRSS, _ := procRSS(srv.Process.Pid)
-	wsURL := "ws://" + httpAddr + "/"
-	join := []byte(`{"jsonrpc":"2.0","id":"join","method":"Live.room.join","params":{"room_id":"` + room.Result.Data.RoomID + `"}}`)
+	baseRSS, _ := procRSS(srv.pid())
+	wsURL := "ws://" + srv.http + "/"
+	join := []byte(`{"jsonrpc":"2.0","id":"join","method":"Live.room.join","params":{"room_id":"` + room.RoomID + `"}}`)
 	clients := make([]*benchSub, *subs)
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 64)
@@ -136,8 +83,7 @@ func benchRoom(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			tok, _, _ := issuer.Issue(ids[i])
-			c, err := dialSub(ctx, wsURL, tok, join, i%50 == 0)
+			c, err := dialSub(ctx, wsURL, srv.token(srv.users[i]), join, i%50 == 0)
 			if err != nil {
 				dialErr.CompareAndSwap(nil, &err)
 				return
@@ -154,7 +100,7 @@ func benchRoom(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	fmt.Fprintf(stdout, "mofang bench room: server on CPU 0, %d subscribers joined in %v\n", *subs, time.Since(started).Round(time.Millisecond))
 	time.Sleep(5 * time.Second) // let the collector and the scavenger settle
-	idleRSS, _ := procRSS(srv.Process.Pid)
+	idleRSS, _ := procRSS(srv.pid())
 	fmt.Fprintf(stdout, "server RSS %.1f MiB idle with the room, %.1f MiB with %d subscribers: %.1f KiB per idle subscriber\n",
 		float64(baseRSS)/(1<<20), float64(idleRSS)/(1<<20), *subs, float64(idleRSS-baseRSS)/1024/float64(*subs))
 
@@ -163,7 +109,7 @@ func benchRoom(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	for _, c := range clients {
 		c.reset()
 	}
-	cpu0, _ := procCPU(srv.Process.Pid)
+	cpu0, _ := procCPU(srv.pid())
 	t0 := time.Now()
 	runCtx, cancel := context.WithTimeout(ctx, *duration)
 	var sent atomic.Int64
@@ -176,7 +122,7 @@ func benchRoom(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			tick := time.NewTicker(time.Second)
 			defer tick.Stop()
 			for n := 0; ; n++ {
-				msg := `{"jsonrpc":"2.0","id":"c","method":"Live.comment","params":{"room_id":"` + room.Result.Data.RoomID + `","content":"bench comment ` + strconv.Itoa(n) + `"}}`
+				msg := `{"jsonrpc":"2.0","id":"c","method":"Live.comment","params":{"room_id":"` + room.RoomID + `","content":"bench comment ` + strconv.Itoa(n) + `"}}`
 				if clients[i].write([]byte(msg)) == nil {
 					sent.Add(1)
 				}
@@ -192,9 +138,9 @@ func benchRoom(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	cancel()
 	cw.Wait()
 	elapsed := time.Since(t0)
-	cpu1, _ := procCPU(srv.Process.Pid)
+	cpu1, _ := procCPU(srv.pid())
 	time.Sleep(200 * time.Millisecond)
-	rss, _ := procRSS(srv.Process.Pid)
+	rss, _ := procRSS(srv.pid())
 
 	var delivered int64
 	var lat []time.Duration
