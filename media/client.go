@@ -1,6 +1,7 @@
 package media
 
 import (
+	"log/slog"
 	"net"
 	"net/netip"
 	"strconv"
@@ -26,6 +27,7 @@ type client struct {
 	protocol    Protocol
 	connectedAt time.Time
 	closer      func() // closes the connection
+	log         *slog.Logger
 	// byteCounts, if set, replaces bytesIn/bytesOut (RTSP: gortsplib counts).
 	byteCounts func() (in, out uint64)
 
@@ -50,8 +52,11 @@ func (c *client) ip() netip.Addr { return c.remote.Addr() }
 
 func (c *client) setRole(role Role, stream string) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.role, c.stream = role, stream
+	c.mu.Unlock()
+	if role == RolePlay {
+		c.log.Info("play started", "client", c.id, "ip", c.ip(), "protocol", c.protocol, "path", "/"+appName+"/"+stream)
+	}
 }
 
 // addrPortOf returns the address of a net.Addr (TCP/UDP) or of a
@@ -78,6 +83,7 @@ func (e *Engine) newClient(proto Protocol, remote netip.AddrPort, closer func())
 		protocol:    proto,
 		connectedAt: time.Now(),
 		closer:      closer,
+		log:         e.log,
 	}
 	e.clientsMu.Lock()
 	e.clients[c] = struct{}{}
@@ -85,18 +91,37 @@ func (e *Engine) newClient(proto Protocol, remote netip.AddrPort, closer func())
 	return c
 }
 
+// removeClient releases a client and logs its session: one line per
+// publish or play with its duration and bytes (never its URL query,
+// which holds the sign).
 func (e *Engine) removeClient(c *client) {
 	in, out := c.bytesIn.Load(), c.bytesOut.Load()
 	if c.byteCounts != nil {
 		in, out = c.byteCounts()
 	}
 	e.clientsMu.Lock()
-	if _, ok := e.clients[c]; ok {
+	_, ok := e.clients[c]
+	if ok {
 		delete(e.clients, c)
 		e.goneBytesIn += in
 		e.goneBytesOut += out
 	}
 	e.clientsMu.Unlock()
+	if !ok {
+		return
+	}
+	c.mu.Lock()
+	role, stream := c.role, c.stream
+	c.mu.Unlock()
+	if role == RoleNone {
+		return
+	}
+	what := "play stopped"
+	if role == RolePublish {
+		what = "publish stopped"
+	}
+	e.log.Info(what, "client", c.id, "ip", c.ip(), "protocol", c.protocol, "path", "/"+appName+"/"+stream,
+		"duration", time.Since(c.connectedAt).Round(time.Millisecond), "bytes_in", in, "bytes_out", out)
 }
 
 // clientByID returns the connected client with that ID, or nil.

@@ -17,6 +17,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/mofang-live/mofang/media/hls"
+	"github.com/mofang-live/mofang/media/record"
 )
 
 // Config configures an Engine. Zero values take the documented defaults.
@@ -73,6 +76,23 @@ type Config struct {
 	// visible sooner and bounds kernel memory per viewer (default 0: the
 	// kernel's autotuning).
 	SocketSendBuffer int
+	// HLS is the HLS output of every stream at /live/<name>/index.m3u8:
+	// "lowlatency" (default: Low-Latency HLS with fMP4 parts), "fmp4",
+	// "mpegts", or "off".
+	HLS string
+	// RecordDir is where publish sessions are recorded (fMP4 segments);
+	// empty: nothing is recorded.
+	RecordDir string
+	// Record, if set, tells whether a stream is recorded (the room's
+	// setting); nil records every stream. It may block briefly (a
+	// database read); it is called off the media path.
+	Record func(stream string) bool
+	// Recordings hears of recordings starting and ending.
+	Recordings record.Sink
+	// RecordSegment is the minimum duration of a recording's segments
+	// (default 4 s).
+	RecordSegment time.Duration
+
 	// WriteCoalesce makes a reader woken by a new packet wait this long
 	// before writing, so that several packets go out in one write. The
 	// system call per write dominates the cost of a viewer, so this divides
@@ -135,6 +155,9 @@ func (c *Config) setDefaults() {
 	if c.MaxReaderSkips <= 0 {
 		c.MaxReaderSkips = 3
 	}
+	if c.HLS == "" {
+		c.HLS = "lowlatency"
+	}
 }
 
 // Engine is the media engine. Create it with New, then Start it.
@@ -167,6 +190,10 @@ type Engine struct {
 	readersFellBehind atomic.Uint64
 	readersDropped    atomic.Uint64
 	refused           atomic.Uint64
+
+	recorder *record.Recorder // nil: no recording
+	sinksWG  sync.WaitGroup   // streams' HLS and recording feeders
+	hlsAuth  authCache
 }
 
 // New returns an engine configured by cfg. It opens nothing; call Start.
@@ -185,6 +212,20 @@ func New(cfg Config) (*Engine, error) {
 		clients:   make(map[*client]struct{}),
 		eventCh:   make(chan func(), 1024),
 		eventDone: make(chan struct{}),
+	}
+	if cfg.HLS != "off" {
+		if _, err := hls.ParseVariant(cfg.HLS); err != nil {
+			cancel()
+			return nil, fmt.Errorf("HLS variant: %w", err)
+		}
+	}
+	if cfg.RecordDir != "" {
+		rec, err := record.New(record.Config{Dir: cfg.RecordDir, Sink: cfg.Recordings, SegmentDuration: cfg.RecordSegment, Logger: cfg.Logger})
+		if err != nil {
+			cancel()
+			return nil, fmt.Errorf("recorder: %w", err)
+		}
+		e.recorder = rec
 	}
 	e.hub = newHub(e)
 	go e.runEvents()
@@ -301,6 +342,21 @@ func (e *Engine) Close() error {
 	case <-time.After(5 * time.Second):
 		e.log.Warn("media engine: sessions still running after close")
 	}
+	// Let the streams' HLS and recordings finish: a recording is
+	// finalized (its playlist closed, its row updated) here.
+	sinksDone := make(chan struct{})
+	go func() {
+		e.sinksWG.Wait()
+		close(sinksDone)
+	}()
+	select {
+	case <-sinksDone:
+	case <-time.After(20 * time.Second):
+		e.log.Warn("media engine: recordings still finishing after close")
+	}
+	if e.recorder != nil {
+		e.recorder.Close()
+	}
 	e.mu.Lock()
 	e.eventsClosed = true
 	close(e.eventCh)
@@ -337,10 +393,17 @@ func (e *Engine) rtspAddrLocked() net.Addr {
 	return e.rtsp.ln.Addr()
 }
 
-// HTTPHandler returns the handler of GET /live/<name>.flv (HTTP-FLV). It
-// also accepts the path with the "/live/" prefix stripped.
+// HTTPHandler returns the handler of GET /live/<name>.flv (HTTP-FLV) and
+// /live/<name>/<file> (HLS: index.m3u8, its playlists, segments and
+// parts). It also accepts the paths with the "/live/" prefix stripped.
 func (e *Engine) HTTPHandler() http.Handler {
-	return http.HandlerFunc(e.serveHTTPFLV)
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if name, file, ok := splitHLSPath(req.URL.Path); ok {
+			e.serveHLS(w, req, name, file)
+			return
+		}
+		e.serveHTTPFLV(w, req)
+	})
 }
 
 // authorize calls the Authorizer with a timeout.

@@ -60,6 +60,7 @@ func (h *hub) publish(name string, c *client) (*stream, error) {
 	s.publisher = c
 	s.lastPub = publisherRef{id: c.id, ip: c.ip(), protocol: c.protocol}
 	h.streams[name] = s
+	h.e.startSinks(s)
 	s.log.Info("publish started", "client", c.id, "ip", c.ip(), "protocol", c.protocol)
 	h.e.emit(func() { h.e.events.PublishStarted(context.WithoutCancel(h.e.ctx), s.streamInfo()) })
 	return s, nil

@@ -87,6 +87,9 @@ type stream struct {
 	ended      bool
 	startedAt  time.Time
 	readers    map[*client]struct{}
+
+	sinks      atomic.Pointer[sinks] // HLS and recording, if any
+	hlsClients sync.Map              // *hls.Session → *client
 }
 
 // publisherRef remembers who published a stream.

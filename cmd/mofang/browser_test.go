@@ -419,5 +419,11 @@ func TestBrowserWebClient(t *testing.T) {
 		chromedp.Reload())
 	viewer.wait("sent to log in", 10*time.Second, `location.hash === '#/login' && document.querySelector('#login-error')?.textContent.includes('expired')`)
 	viewer.screenshot("login-expired.png")
+
+	// The streamer's lives are recorded: "My room" lists the recording
+	// being written, with its replay links.
+	streamer.do("back to my room", chromedp.Navigate(site+"#/me"))
+	streamer.wait("a recording listed", 15*time.Second, `document.querySelector('#recordings li.record a[download]')`)
+	streamer.screenshot("my-recordings.png")
 	t.Logf("browser scenario took %v", time.Since(start).Round(time.Millisecond))
 }

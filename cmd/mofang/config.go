@@ -41,6 +41,10 @@ type config struct {
 	Grace         time.Duration
 	ShutdownWait  time.Duration
 	DebugAddr     string
+	HLS           string
+	RecordDir     string
+	RecordDays    string
+	RecordMaxGB   string
 }
 
 // setting is one configurable value.
@@ -64,6 +68,10 @@ func (c *config) settings() []setting {
 		{name: "jwt-secret", env: "MOFANG_JWT_SECRET", def: "", str: &c.JWTSecret, usage: "secret that signs access tokens, 32+ bytes (default: generated and kept in <data>/jwt.secret)"},
 		{name: "sign-secret", env: "MOFANG_SIGN_SECRET", def: "", str: &c.SignSecret, usage: "secret that signs media URLs, 16+ bytes (default: generated and kept in <data>/sign.secret)"},
 		{name: "public-host", env: "MOFANG_PUBLIC_HOST", def: "", str: &c.PublicHost, usage: "host name put into stream URLs (default: the host the client used)"},
+		{name: "hls", env: "MOFANG_HLS", def: "lowlatency", str: &c.HLS, usage: "HLS output at /live/<stream>/index.m3u8: lowlatency, fmp4, mpegts or off"},
+		{name: "record-dir", env: "MOFANG_RECORD_DIR", def: "<data>/recordings", str: &c.RecordDir, usage: "where lives are recorded (rooms can turn it off); empty: no recording"},
+		{name: "record-days", env: "MOFANG_RECORD_DAYS", def: "0", str: &c.RecordDays, usage: "delete recordings older than this many days (0: keep)"},
+		{name: "record-max-gb", env: "MOFANG_RECORD_MAX_GB", def: "0", str: &c.RecordMaxGB, usage: "delete the oldest recordings beyond this many GB in all (0: no limit)"},
 		{name: "token-ttl", env: "MOFANG_TOKEN_TTL", def: "2h", dur: &c.TokenTTL, usage: "lifetime of access tokens"},
 		{name: "publisher-grace", env: "MOFANG_PUBLISHER_GRACE", def: "10s", dur: &c.Grace, usage: "how long a stream whose publisher dropped waits for it to come back, viewers kept"},
 		{name: "shutdown-timeout", env: "MOFANG_SHUTDOWN_TIMEOUT", def: "10s", dur: &c.ShutdownWait, usage: "longest a graceful shutdown (SIGTERM) may take"},
@@ -208,6 +216,27 @@ func envOr(name, def string) string {
 		return v
 	}
 	return def
+}
+
+// recordDir returns the recordings folder ("" for none).
+func (c *config) recordDir() string {
+	if c.RecordDir == "<data>/recordings" {
+		return filepath.Join(c.DataDir, "recordings")
+	}
+	return c.RecordDir
+}
+
+// retention returns the recording retention limits.
+func (c *config) retention() (days int, maxBytes int64, err error) {
+	days, err = strconv.Atoi(c.RecordDays)
+	if err != nil || days < 0 {
+		return 0, 0, fmt.Errorf("record-days %q: want a whole number of days", c.RecordDays)
+	}
+	gb, err := strconv.ParseFloat(c.RecordMaxGB, 64)
+	if err != nil || gb < 0 {
+		return 0, 0, fmt.Errorf("record-max-gb %q: want a number of GB", c.RecordMaxGB)
+	}
+	return days, int64(gb * (1 << 30)), nil
 }
 
 // dbDSN returns the database DSN, defaulting to a file in the data folder.

@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -87,7 +89,39 @@ func probe(t *testing.T, url string, extra ...string) string {
 			parts = append(parts, s.Codec)
 		}
 	}
+	// Containers order their tracks differently: compare video first.
+	slices.SortFunc(parts, func(a, b string) int { return strings.Compare(b, a) })
 	return strings.Join(parts, ", ")
+}
+
+// get returns the body of a 200 response to GET url.
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: HTTP %d %s", url, resp.StatusCode, b)
+	}
+	return string(b)
+}
+
+// probeDuration returns the duration ffprobe reads of a media URL.
+func probeDuration(t *testing.T, url string) float64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ffprobe", "-hide_banner", "-loglevel", "error", "-show_entries", "format=duration",
+		"-of", "default=nw=1:nk=1", url).Output()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v", url, err)
+	}
+	var d float64
+	fmt.Sscanf(strings.TrimSpace(string(out)), "%g", &d)
+	return d
 }
 
 type listItem struct {
@@ -145,6 +179,16 @@ func TestLiveEndToEnd(t *testing.T) {
 		}
 	}()
 	httpHost := strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/")
+	for _, path := range []string{"healthz", "readyz"} {
+		resp, err := http.Get(url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("/%s: HTTP %d", path, resp.StatusCode)
+		}
+	}
 
 	reg := rpcCall(t, url, "", "User.register", map[string]any{"username": "streamer", "password": "streamer-pass"})
 	tok := reg["data"].(map[string]any)["access_token"].(string)
@@ -270,6 +314,29 @@ func TestLiveEndToEnd(t *testing.T) {
 	eventually(t, 2*time.Second, "viewers gone", func() bool { return roomState(t, url, tok, stream).ClientsNumber == 0 })
 	t.Logf("viewers gone from the list %v after they were killed", time.Since(start).Round(time.Millisecond))
 
+	// Low-Latency HLS: ffprobe plays the live playlist; a player counts
+	// as a viewer while it fetches and stops counting a few seconds after.
+	hlsURL := play["hls"].(string)
+	if got := probe(t, hlsURL); got != "h264 640x360, aac" {
+		t.Fatalf("ffprobe over HLS sees %q", got)
+	}
+	// index.m3u8 lists the media playlist, which has the parts.
+	mediaPlaylist := ""
+	for _, line := range strings.Split(get(t, hlsURL), "\n") {
+		if line != "" && !strings.HasPrefix(line, "#") {
+			mediaPlaylist = strings.TrimSpace(line)
+			break
+		}
+	}
+	hlsBase := hlsURL[:strings.LastIndex(hlsURL, "/")+1]
+	if pl := get(t, hlsBase+mediaPlaylist); !strings.Contains(pl, "#EXT-X-PART:") || !strings.Contains(pl, "#EXT-X-PRELOAD-HINT") {
+		t.Fatalf("LL-HLS media playlist %s:\n%s", mediaPlaylist, pl)
+	}
+	if n := roomState(t, url, tok, stream).ClientsNumber; n < 1 {
+		t.Fatalf("HLS players counted: %d", n)
+	}
+	eventually(t, 10*time.Second, "HLS players gone", func() bool { return roomState(t, url, tok, stream).ClientsNumber == 0 })
+
 	// Metrics parse as Prometheus text and follow the traffic.
 	metrics := scrape(t, url+"metrics")
 	if metrics["mofang_media_bytes_total"] <= 0 || metrics["mofang_rpc_calls_total"] < 10 || metrics["mofang_media_streams"] != 1 {
@@ -282,6 +349,43 @@ func TestLiveEndToEnd(t *testing.T) {
 		t.Fatalf("ban: %v", r)
 	}
 	eventually(t, 5*time.Second, "banned room not live", func() bool { return !roomState(t, url, tok, stream).Status })
+
+	// The publish session that the ban ended was recorded: its row is
+	// right and ffprobe plays its replay, over HLS and as one MP4.
+	var recs struct {
+		Data struct {
+			Records []struct {
+				ID       int64   `json:"id"`
+				Status   string  `json:"status"`
+				Duration float64 `json:"duration"`
+				Width    int     `json:"width"`
+				HLS      string  `json:"hls"`
+				MP4      string  `json:"mp4"`
+			} `json:"records"`
+		} `json:"data"`
+	}
+	eventually(t, 15*time.Second, "recording finished", func() bool {
+		remarshal(t, rpcCall(t, url, tok, "Live.record.list", map[string]any{"room_id": room["room_id"]}), &recs)
+		return len(recs.Data.Records) == 1 && recs.Data.Records[0].Status == "complete"
+	})
+	rec := recs.Data.Records[0]
+	if rec.Width != 640 || rec.Duration < 2 {
+		t.Fatalf("recording row: %+v", rec)
+	}
+	for _, u := range []string{rec.HLS, rec.MP4} {
+		if got := probe(t, u); got != "h264 640x360, aac" {
+			t.Fatalf("ffprobe of the replay %s sees %q", u, got)
+		}
+		if d := probeDuration(t, u); d < rec.Duration-1.1 || d > rec.Duration+1.1 {
+			t.Fatalf("replay %s lasts %.2f s, the row says %.2f s", u, d, rec.Duration)
+		}
+	}
+	if resp, err := http.Get(strings.Split(rec.MP4, "?")[0]); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("replay without a sign: HTTP %d, want 403", resp.StatusCode)
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	out, err := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re", "-i", clip(t),
 		"-t", "2", "-c", "copy", "-f", "flv", publishURL).CombinedOutput()
@@ -300,8 +404,28 @@ func TestLiveEndToEnd(t *testing.T) {
 	}
 	eventually(t, 5*time.Second, "kicked stream not live", func() bool { return !roomState(t, url, tok, stream).Status })
 
-	// Shutting down (what SIGTERM does) while the stream is live: the
-	// service ends within its bound and the room is left not live.
+	// A stopped room takes no publisher.
+	if r := rpcCall(t, url, tok, "Live.stream.status", map[string]any{"room_id": roomID, "type": "stop"}); r["errno"] != float64(1000) {
+		t.Fatalf("stop: %v", r)
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), 15*time.Second)
+	out, err = exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re", "-i", clip(t),
+		"-t", "2", "-c", "copy", "-f", "flv", publishURL).CombinedOutput()
+	cancel()
+	if err == nil || !strings.Contains(string(out), "ended") {
+		t.Fatalf("a stopped room took a publisher (err %v): %s", err, out)
+	}
+
+	// Shutting down (what SIGTERM does) during a publish: the service
+	// ends within its bound, the room is left not live and the recording
+	// is complete and playable.
+	reg2 := rpcCall(t, url, "", "User.register", map[string]any{"username": "second", "password": "second-pass"})
+	tok2 := reg2["data"].(map[string]any)["access_token"].(string)
+	room2 := rpcCall(t, url, tok2, "Live.stream", map[string]any{"room_name": "until shutdown"})["data"].(map[string]any)
+	stream2 := room2["stream_name"].(string)
+	startFFmpeg(t, "-re", "-stream_loop", "-1", "-i", clip(t), "-c", "copy", "-f", "flv", room2["publish"].(map[string]any)["url"].(string))
+	eventually(t, 15*time.Second, "second room live", func() bool { return roomState(t, url, tok2, stream2).Status })
+	time.Sleep(3 * time.Second) // record a few seconds
 	start = time.Now()
 	if err := stop(); err != nil {
 		t.Fatalf("shutdown: %v", err)
@@ -315,8 +439,20 @@ func TestLiveEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st2.Close()
-	if r, err := st2.RoomByName(context.Background(), stream); err != nil || r.Status != store.RoomIdle {
-		t.Fatalf("room after shutdown: status %d, %v; want not live", r.Status, err)
+	r2, err := st2.RoomByName(context.Background(), stream2)
+	if err != nil || r2.Status != store.RoomIdle {
+		t.Fatalf("room after shutdown: status %d, %v; want not started", r2.Status, err)
+	}
+	records, _, err := st2.Records(context.Background(), r2.ID, 0, 10)
+	if err != nil || len(records) != 1 || records[0].Status != store.RecordComplete || records[0].DurationMS < 2000 {
+		t.Fatalf("recording of the live cut by the shutdown: %+v, %v", records, err)
+	}
+	playlist := filepath.Join(data, "recordings", filepath.FromSlash(records[0].Path), "index.m3u8")
+	if got := probe(t, playlist, "-allowed_extensions", "ALL"); got != "h264 640x360, aac" {
+		t.Fatalf("ffprobe of the recording on disk sees %q", got)
+	}
+	if d := probeDuration(t, playlist); d < float64(records[0].DurationMS)/1000-1.1 {
+		t.Fatalf("recording on disk lasts %.2f s, the row says %d ms", d, records[0].DurationMS)
 	}
 
 	// No secret reached the logs: passwords, tokens, signs.

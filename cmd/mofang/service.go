@@ -27,8 +27,12 @@ type service struct {
 	api     *rpc.Server
 	engine  *media.Engine
 	http    *http.Server
+	signer  *urlsign.Signer
 	metrics http.Handler
 	ready   chan struct{} // closed once every listener is up
+
+	retentionDays  int
+	retentionBytes int64
 }
 
 // openStore opens the database named by dsn.
@@ -84,7 +88,22 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 		log.Info("rooms left live by the last run set to not started", "rooms", n)
 	}
 
+	if n, err := st.FailUnfinishedRecords(ctx); err != nil {
+		st.Close()
+		return nil, err
+	} else if n > 0 {
+		log.Info("recordings left unfinished by the last run marked failed", "records", n)
+	}
+	days, maxBytes, err := cfg.retention()
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	mcfg := media.Config{
+		HLS:            cfg.HLS,
+		RecordDir:      cfg.recordDir(),
+		Record:         recordsOn(st, log),
+		Recordings:     recordRows{store: st, log: log},
 		RTMPAddress:    cfg.RTMPAddr,
 		DisableRTMP:    cfg.RTMPAddr == "",
 		RTSPAddress:    cfg.RTSPAddr,
@@ -108,7 +127,8 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 		return nil, err
 	}
 
-	s := &service{cfg: cfg, log: log, store: st, engine: engine, ready: make(chan struct{})}
+	s := &service{cfg: cfg, log: log, store: st, engine: engine, signer: signer, ready: make(chan struct{}),
+		retentionDays: days, retentionBytes: maxBytes}
 	m := newMetrics(s)
 	s.api, err = rpc.New(rpc.Config{
 		Store:         st,
@@ -116,6 +136,7 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 		Signer:        signer,
 		Live:          liveStats{engine},
 		Media:         mediaAdmin{engine},
+		RecordFiles:   recordFiles(engine),
 		PublicHost:    cfg.PublicHost,
 		Ports:         ports,
 		AllowRecharge: cfg.AllowRecharge,
@@ -151,6 +172,9 @@ func (s *service) routes() http.Handler {
 		pages.ServeHTTP(w, r)
 	})
 	mux.Handle("/live/", s.engine.HTTPHandler())
+	if rec := s.engine.Recorder(); rec != nil {
+		mux.Handle("/record/", http.StripPrefix("/record", rec.Handler(recordLookup(s.store, s.signer))))
+	}
 	mux.Handle("GET /metrics", s.metrics)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
@@ -202,6 +226,9 @@ func (s *service) run(ctx context.Context) error {
 			}
 		}()
 		defer dbg.Close()
+	}
+	if rec := s.engine.Recorder(); rec != nil {
+		go retention(ctx, s.store, rec, s.retentionDays, s.retentionBytes, s.log.With("component", "retention"))
 	}
 	close(s.ready)
 
@@ -261,4 +288,13 @@ func debugMux() http.Handler {
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
+}
+
+// recordFiles lets the API delete recordings' files; nil without a
+// recorder.
+func recordFiles(e *media.Engine) rpc.RecordFiles {
+	if rec := e.Recorder(); rec != nil {
+		return rec
+	}
+	return nil
 }

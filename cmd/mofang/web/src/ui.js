@@ -38,6 +38,7 @@ const paths = {
   volume: '<path d="M4 9h4l5-4v14l-5-4H4zM16 9l5 6m0-6l-5 6" fill="none" stroke="currentColor" stroke-width="2" stroke-linejoin="round" stroke-linecap="round"/>',
   tv: '<path d="M3 6h18v12H3zM8 21h8M9 2l3 3 3-3" fill="none" stroke="currentColor" stroke-width="2" stroke-linejoin="round" stroke-linecap="round"/>',
   coin: '<circle cx="12" cy="12" r="9" fill="#ffc53d"/><circle cx="12" cy="12" r="6" fill="none" stroke="#d48806" stroke-width="1.6"/>',
+  play: '<path d="M8 5v14l11-7z" fill="currentColor"/>',
 };
 
 export function icon(name, cls = '') {

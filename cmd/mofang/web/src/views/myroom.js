@@ -12,7 +12,10 @@ export function myRoomView(root, { go }) {
   const removeRow = h('label', { class: 'check', hidden: true }, removePw, ' Remove the password: anyone can enter');
   const pwHint = h('small', { class: 'muted', id: 'room-password-hint' }, 'Viewers must type it to enter. Leave empty for an open room.');
   const error = h('p', { class: 'form-error', role: 'alert', id: 'room-error' });
+  const record = h('input', { type: 'checkbox', id: 'room-record', checked: true });
   const submit = h('button', { class: 'btn btn-primary btn-block', type: 'submit', id: 'room-save' }, 'Create my room');
+  const recordings = h('section', { class: 'card', id: 'recordings' }, h('h2', {}, 'My recordings'),
+    h('p', { class: 'muted' }, 'Create your room and go live: every live is recorded here while "Record my lives" is on.'));
   const obs = h('section', { class: 'card obs', id: 'obs', hidden: true });
   let room = null; // Live.stream's data
 
@@ -20,6 +23,7 @@ export function myRoomView(root, { go }) {
     h('label', { class: 'field' }, h('span', {}, 'Room name'), name),
     h('label', { class: 'field' }, h('span', {}, 'Room password'), password, pwHint),
     removeRow,
+    h('label', { class: 'check' }, record, ' Record my lives'),
     error,
     submit,
   );
@@ -31,7 +35,7 @@ export function myRoomView(root, { go }) {
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     error.textContent = '';
-    const params = { room_name: name.value.trim() };
+    const params = { room_name: name.value.trim(), record: record.checked };
     // Live.stream: an absent password keeps the room's, "" removes it.
     if (password.value) params.password = password.value;
     else if (!room || removePw.checked) params.password = '';
@@ -78,6 +82,8 @@ export function myRoomView(root, { go }) {
     password.placeholder = data.has_password ? 'New password (empty keeps the current one)' : 'No password';
     pwHint.textContent = data.has_password ? 'This room has a password.' : 'Viewers must type it to enter. Leave empty for an open room.';
     submit.textContent = 'Save';
+    record.checked = data.record;
+    loadRecordings(data.room_id);
     const p = data.publish;
     const expires = new Date(p.expires * 1000);
     obs.hidden = false;
@@ -96,6 +102,56 @@ export function myRoomView(root, { go }) {
         h('a', { class: 'btn btn-primary', href: `#/room/${data.room_id}`, id: 'open-my-room' }, icon('tv'), 'Open my room'),
         h('button', { class: 'btn btn-danger', type: 'button', id: 'end-room', onclick: endRoom }, 'End this room'),
       ),
+    );
+  }
+
+  // loadRecordings lists the room's recordings (Live.record.list), each
+  // playable in the page and downloadable as one MP4.
+  async function loadRecordings(roomID) {
+    let list;
+    try {
+      list = await call('Live.record.list', { room_id: roomID, size: 50 });
+    } catch (e) {
+      recordings.replaceChildren(h('h2', {}, 'My recordings'), h('p', { class: 'form-error' }, e.message));
+      return;
+    }
+    const items = (list.data.records || []).map((r) => {
+      const when = new Date(r.start_time * 1000).toLocaleString();
+      const mins = Math.floor(r.duration / 60), secs = Math.round(r.duration % 60);
+      const player = h('div', { class: 'record-player' });
+      const status = r.status === 'complete' ? '' : r.status === 'recording' ? ' · recording now' : ` · ${r.status}${r.error ? ': ' + r.error : ''}`;
+      return h('li', { class: 'record', id: `record-${r.id}` },
+        h('div', { class: 'record-head' },
+          h('div', {},
+            h('strong', {}, when),
+            h('div', { class: 'muted small' }, `${mins}:${String(secs).padStart(2, '0')} · ${(r.size / 1048576).toFixed(1)} MB${status}`),
+          ),
+          h('div', { class: 'row' },
+            h('button', {
+              class: 'btn btn-ghost', type: 'button', 'aria-label': 'Play', onclick: () => {
+                player.replaceChildren(h('video', { src: r.mp4, controls: true, autoplay: true, playsinline: true, class: 'record-video' }));
+              },
+            }, icon('play'), 'Play'),
+            h('a', { class: 'btn btn-ghost', href: r.mp4, download: `mofang-${r.id}.mp4` }, 'Download'),
+            r.status === 'recording' ? null : h('button', {
+              class: 'btn btn-danger', type: 'button', onclick: async () => {
+                try {
+                  await call('Live.record.delete', { record_id: r.id });
+                  toast('Recording deleted.', 'ok');
+                  loadRecordings(roomID);
+                } catch (e) {
+                  toast(e.message, 'error');
+                }
+              },
+            }, 'Delete'),
+          ),
+        ),
+        player,
+      );
+    });
+    recordings.replaceChildren(
+      h('h2', {}, 'My recordings'),
+      items.length ? h('ul', { class: 'records' }, ...items) : h('p', { class: 'muted' }, 'No recordings yet: go live and they appear here.'),
     );
   }
 
@@ -129,10 +185,7 @@ export function myRoomView(root, { go }) {
       ),
       form,
       obs,
-      h('section', { class: 'card placeholder', id: 'recordings' },
-        h('h2', {}, 'My recordings'),
-        h('p', { class: 'muted' }, 'Coming soon: recordings of your lives and their replay (issue 5).'),
-      ),
+      recordings,
     ),
   );
 

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/mofang-live/mofang/media/record"
+	"github.com/mofang-live/mofang/rpc"
+	"github.com/mofang-live/mofang/rpc/urlsign"
+	"github.com/mofang-live/mofang/store"
+)
+
+// recordRows keeps a row per recording in the store: the media engine's
+// record.Sink.
+type recordRows struct {
+	store *store.Store
+	log   *slog.Logger
+}
+
+func (r recordRows) Started(ctx context.Context, info record.Info) (int64, error) {
+	room, err := r.store.RoomByName(ctx, info.Stream)
+	if err != nil {
+		return 0, err
+	}
+	return r.store.AddRecord(ctx, store.NewRecord{
+		RoomID: room.ID, Stream: info.Stream, Path: info.Path, VideoCodec: info.VideoCodec, AudioCodec: info.AudioCodec,
+		Width: info.Width, Height: info.Height, Start: info.Start,
+	})
+}
+
+func (r recordRows) Ended(ctx context.Context, id int64, info record.Info) {
+	status := store.RecordComplete
+	if info.Status == record.StatusFailed {
+		status = store.RecordFailed
+	}
+	err := r.store.EndRecord(ctx, id, store.RecordEnd{
+		Status: status, Error: info.Error, End: info.End, DurationMS: info.Duration.Milliseconds(), Size: info.Size,
+		VideoCodec: info.VideoCodec, AudioCodec: info.AudioCodec, Width: info.Width, Height: info.Height,
+	})
+	if err != nil {
+		r.log.Error("recording row", "record", id, "err", err)
+	}
+}
+
+// recordsOn tells the engine whether a stream's room records its lives.
+func recordsOn(st *store.Store, log *slog.Logger) func(string) bool {
+	return func(stream string) bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		room, err := st.RoomByName(ctx, stream)
+		if err != nil {
+			log.Warn("recording switch of an unknown room: not recording", "stream", stream, "err", err)
+			return false
+		}
+		return room.Record
+	}
+}
+
+// recordLookup admits a replay request carrying the recording's play sign
+// (from Live.record.list/read, which check the room's access rules) and
+// returns where the recording is.
+func recordLookup(st *store.Store, signer *urlsign.Signer) record.Lookup {
+	return func(r *http.Request, id int64) (string, error) {
+		if err := signer.Check(urlsign.Play, rpc.RecordSignName(id), r.URL.Query().Get("sign")); err != nil {
+			return "", record.ErrForbidden
+		}
+		rec, err := st.RecordByID(r.Context(), id)
+		if errors.Is(err, store.ErrNotFound) {
+			return "", record.ErrNotFound
+		}
+		if err != nil {
+			return "", err
+		}
+		return rec.Path, nil
+	}
+}
+
+// retention deletes recordings older than days or beyond maxBytes in all,
+// oldest first, every hour until ctx ends.
+func retention(ctx context.Context, st *store.Store, rec *record.Recorder, days int, maxBytes int64, log *slog.Logger) {
+	if days <= 0 && maxBytes <= 0 {
+		return
+	}
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		var older time.Time
+		if days > 0 {
+			older = time.Now().Add(-time.Duration(days) * 24 * time.Hour)
+		}
+		expired, err := st.ExpiredRecords(ctx, older, maxBytes)
+		if err != nil {
+			log.Error("retention", "err", err)
+		}
+		for _, r := range expired {
+			if err := st.DeleteRecord(ctx, r.ID); err != nil {
+				log.Error("retention: deleting record", "record", r.ID, "err", err)
+				continue
+			}
+			if err := rec.Remove(r.Path); err != nil {
+				log.Error("retention: removing files", "record", r.ID, "err", err)
+			}
+			log.Info("retention: recording deleted", "record", r.ID, "started", r.Start, "bytes", r.Size)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

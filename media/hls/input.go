@@ -1,0 +1,160 @@
+package hls
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+
+	"github.com/bluenviron/gohlslib/v2"
+	"github.com/bluenviron/gohlslib/v2/pkg/codecs"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
+
+	"github.com/mofang-live/mofang/media/flv"
+)
+
+// errUnsupported marks a codec the HLS muxer cannot carry; the track is left out.
+var errUnsupported = errors.New("codec not supported by HLS")
+
+// videoConfig is the decoder configuration of the video track, taken from
+// the last sequence header.
+type videoConfig struct {
+	fourCC        uint32
+	lengthSize    int
+	vps, sps, pps []byte
+}
+
+func (c *videoConfig) equal(o *videoConfig) bool {
+	if c == nil || o == nil {
+		return c == o
+	}
+	return c.fourCC == o.fourCC && bytes.Equal(c.vps, o.vps) && bytes.Equal(c.sps, o.sps) && bytes.Equal(c.pps, o.pps)
+}
+
+func (c *videoConfig) track() *gohlslib.Track {
+	if c.fourCC == flv.FourCCHEVC {
+		return &gohlslib.Track{Codec: &codecs.H265{VPS: c.vps, SPS: c.sps, PPS: c.pps}, ClockRate: 90000}
+	}
+	return &gohlslib.Track{Codec: &codecs.H264{SPS: c.sps, PPS: c.pps}, ClockRate: 90000}
+}
+
+// parseVideoConfig reads an AVC or HEVC sequence header.
+func parseVideoConfig(v flv.VideoTag) (*videoConfig, error) {
+	switch v.FourCC {
+	case flv.FourCCAVC:
+		c, err := flv.ParseAVCConfig(v.Data)
+		if err != nil {
+			return nil, err
+		}
+		if len(c.SPS) == 0 || len(c.PPS) == 0 {
+			return nil, fmt.Errorf("AVC config without SPS or PPS")
+		}
+		var sps h264.SPS
+		if err := sps.Unmarshal(c.SPS[0]); err != nil {
+			return nil, fmt.Errorf("H.264 SPS: %w", err)
+		}
+		return &videoConfig{fourCC: v.FourCC, lengthSize: c.LengthSize,
+			sps: bytes.Clone(c.SPS[0]), pps: bytes.Clone(c.PPS[0])}, nil
+	case flv.FourCCHEVC:
+		c, err := flv.ParseHEVCConfig(v.Data)
+		if err != nil {
+			return nil, err
+		}
+		if len(c.VPS) == 0 || len(c.SPS) == 0 || len(c.PPS) == 0 {
+			return nil, fmt.Errorf("HEVC config without VPS, SPS or PPS")
+		}
+		var sps h265.SPS
+		if err := sps.Unmarshal(c.SPS[0]); err != nil {
+			return nil, fmt.Errorf("H.265 SPS: %w", err)
+		}
+		return &videoConfig{fourCC: v.FourCC, lengthSize: c.LengthSize,
+			vps: bytes.Clone(c.VPS[0]), sps: bytes.Clone(c.SPS[0]), pps: bytes.Clone(c.PPS[0])}, nil
+	}
+	return nil, fmt.Errorf("video %q: %w", v.CodecName(), errUnsupported)
+}
+
+// audioConfig is the decoder configuration of the audio track.
+type audioConfig struct {
+	fourCC   uint32
+	raw      []byte // AudioSpecificConfig or OpusHead
+	aac      mpeg4audio.AudioSpecificConfig
+	channels int // Opus
+}
+
+func (c *audioConfig) equal(o *audioConfig) bool {
+	if c == nil || o == nil {
+		return c == o
+	}
+	return c.fourCC == o.fourCC && bytes.Equal(c.raw, o.raw)
+}
+
+func (c *audioConfig) clockRate() int {
+	if c.fourCC == flv.FourCCOpus {
+		return 48000
+	}
+	return c.aac.SampleRate
+}
+
+func (c *audioConfig) track() *gohlslib.Track {
+	if c.fourCC == flv.FourCCOpus {
+		return &gohlslib.Track{Codec: &codecs.Opus{ChannelCount: c.channels}, ClockRate: 48000}
+	}
+	return &gohlslib.Track{Codec: &codecs.MPEG4Audio{Config: c.aac}, ClockRate: c.aac.SampleRate}
+}
+
+// parseAudioConfig reads an AAC or Opus sequence header.
+func parseAudioConfig(a flv.AudioTag) (*audioConfig, error) {
+	switch a.FourCC {
+	case flv.FourCCMP4A:
+		c := &audioConfig{fourCC: a.FourCC, raw: bytes.Clone(a.Data)}
+		if err := c.aac.Unmarshal(a.Data); err != nil {
+			return nil, fmt.Errorf("AAC config: %w", err)
+		}
+		if c.aac.SampleRate <= 0 {
+			return nil, fmt.Errorf("AAC config: sample rate %d", c.aac.SampleRate)
+		}
+		return c, nil
+	case flv.FourCCOpus:
+		// OpusHead: "OpusHead", version, channel count, ...
+		if len(a.Data) < 10 || string(a.Data[:8]) != "OpusHead" {
+			return nil, fmt.Errorf("invalid OpusHead")
+		}
+		return &audioConfig{fourCC: a.FourCC, raw: bytes.Clone(a.Data), channels: int(a.Data[9])}, nil
+	}
+	return nil, fmt.Errorf("audio %q: %w", a.CodecName(), errUnsupported)
+}
+
+// accessUnit splits the NAL units of a coded video frame; parameter sets are
+// prepended to key frames that lack them (RTMP carries them out of band).
+func (c *videoConfig) accessUnit(data []byte, key bool, buf [][]byte) ([][]byte, error) {
+	nalus, err := flv.SplitNALUs(data, c.lengthSize, buf[:0])
+	if err != nil {
+		return nil, err
+	}
+	if !key || len(nalus) == 0 {
+		return nalus, nil
+	}
+	hasSPS := false
+	for _, n := range nalus {
+		if c.fourCC == flv.FourCCHEVC {
+			if h265.NALUType((n[0]>>1)&0x3f) == h265.NALUType_SPS_NUT {
+				hasSPS = true
+			}
+		} else if h264.NALUType(n[0]&0x1f) == h264.NALUTypeSPS {
+			hasSPS = true
+		}
+	}
+	if hasSPS {
+		return nalus, nil
+	}
+	var ps [][]byte
+	if c.fourCC == flv.FourCCHEVC {
+		ps = [][]byte{c.vps, c.sps, c.pps}
+	} else {
+		ps = [][]byte{c.sps, c.pps}
+	}
+	out := make([][]byte, 0, len(nalus)+len(ps))
+	out = append(out, ps...)
+	return append(out, nalus...), nil
+}
