@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -398,9 +399,11 @@ func (e *Engine) rtspAddrLocked() net.Addr {
 // parts). It also accepts the paths with the "/live/" prefix stripped.
 func (e *Engine) HTTPHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if name, file, ok := splitHLSPath(req.URL.Path); ok {
-			e.serveHLS(w, req, name, file)
-			return
+		if !strings.HasSuffix(req.URL.Path, ".flv") {
+			if name, file, ok := splitHLSPath(req.URL.Path); ok {
+				e.serveHLS(w, req, name, file)
+				return
+			}
 		}
 		e.serveHTTPFLV(w, req)
 	})
