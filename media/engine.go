@@ -192,6 +192,8 @@ type Engine struct {
 	readersDropped    atomic.Uint64
 	refused           atomic.Uint64
 
+	closeDone chan struct{} // closed when Close has finished
+
 	recorder *record.Recorder // nil: no recording
 	sinksWG  sync.WaitGroup   // streams' HLS and recording feeders
 	hlsAuth  authCache
@@ -213,6 +215,7 @@ func New(cfg Config) (*Engine, error) {
 		clients:   make(map[*client]struct{}),
 		eventCh:   make(chan func(), 1024),
 		eventDone: make(chan struct{}),
+		closeDone: make(chan struct{}),
 	}
 	if cfg.HLS != "off" {
 		if _, err := hls.ParseVariant(cfg.HLS); err != nil {
@@ -305,14 +308,18 @@ func (e *Engine) Start(ctx context.Context) error {
 }
 
 // Close stops the listeners and closes every session. It waits for them
-// to finish for up to 5 s.
+// to finish for up to 5 s, and for recordings to be finalized for up to
+// 20 s. A Close while another runs (the Start context ending, say) waits
+// for that one.
 func (e *Engine) Close() error {
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
+		<-e.closeDone
 		return nil
 	}
 	e.closed = true
+	defer close(e.closeDone)
 	rtmp, rtsp := e.rtmp, e.rtsp
 	e.mu.Unlock()
 

@@ -119,9 +119,12 @@ func (e *Engine) closeSinks(s *stream, sk *sinks) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		info, err := rec.Close(ctx)
-		if err != nil {
+		switch {
+		case info.Path == "":
+			// Nothing was written: no media came.
+		case err != nil:
 			s.log.Warn("recording ended with an error", "path", info.Path, "err", err)
-		} else {
+		default:
 			s.log.Info("recording finished", "path", info.Path, "duration", info.Duration.Round(time.Millisecond), "bytes", info.Size)
 		}
 	}

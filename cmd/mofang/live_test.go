@@ -445,7 +445,7 @@ func TestLiveEndToEnd(t *testing.T) {
 	}
 	records, _, err := st2.Records(context.Background(), r2.ID, 0, 10)
 	if err != nil || len(records) != 1 || records[0].Status != store.RecordComplete || records[0].DurationMS < 2000 {
-		t.Fatalf("recording of the live cut by the shutdown: %+v, %v", records, err)
+		t.Fatalf("recording of the live cut by the shutdown: %+v, %v\nlogs:\n%s", records, err, logs.String())
 	}
 	playlist := filepath.Join(data, "recordings", filepath.FromSlash(records[0].Path), "index.m3u8")
 	if got := probe(t, playlist, "-allowed_extensions", "ALL"); got != "h264 640x360, aac" {

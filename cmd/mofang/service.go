@@ -207,7 +207,8 @@ func (s *service) readyz(w http.ResponseWriter, r *http.Request) {
 // closed and rooms set not live.
 func (s *service) run(ctx context.Context) error {
 	defer s.store.Close()
-	if err := s.engine.Start(ctx); err != nil {
+	// The engine is closed below, in order, not by ctx ending.
+	if err := s.engine.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("media engine: %w", err)
 	}
 	ln, err := net.Listen("tcp", s.cfg.HTTPAddr)

@@ -13,6 +13,12 @@ export function canPlayFLV() {
   return mpegts.isSupported() && mpegts.getFeatureList().mseLivePlayback;
 }
 
+// canPlayHLS reports whether the browser plays HLS by itself (Safari,
+// iPhones): the fallback where Media Source Extensions are missing.
+export function canPlayHLS(video) {
+  return video.canPlayType('application/vnd.apple.mpegurl') !== '';
+}
+
 export class LivePlayer {
   // onState(state): 'loading', 'playing', 'muted' (playing without sound
   // until the user taps), 'lost' (stream ended or stalled).
@@ -56,6 +62,28 @@ export class LivePlayer {
     p.on(mpegts.Events.LOADING_COMPLETE, () => this.lost());
     p.attachMediaElement(this.video);
     p.load();
+    this.start();
+    this.lastTime = -1;
+    this.lastProgress = Date.now();
+    clearInterval(this.watchdog);
+    this.watchdog = setInterval(() => this.check(), 1000);
+  }
+
+  // playNative plays a URL the browser handles itself (Low-Latency HLS
+  // on Safari), with the same states and stall watchdog.
+  playNative(url) {
+    this.destroyPlayer();
+    this.url = url;
+    this.onState('loading');
+    const v = this.video;
+    v.src = url;
+    this.player = {
+      pause: () => v.pause(),
+      unload: () => { v.removeAttribute('src'); v.load(); },
+      detachMediaElement: () => {},
+      destroy: () => {},
+    };
+    v.onerror = () => this.lost();
     this.start();
     this.lastTime = -1;
     this.lastProgress = Date.now();

@@ -7,7 +7,7 @@
 // comes back; a dropped websocket reconnects and joins again.
 
 import { call, Errno, session } from '../api.js';
-import { canPlayFLV, LivePlayer } from '../player.js';
+import { canPlayFLV, canPlayHLS, LivePlayer } from '../player.js';
 import { RpcSocket } from '../socket.js';
 import { avatar, banner, dialog, formatCount, h, icon, nickname, toast } from '../ui.js';
 
@@ -210,8 +210,14 @@ export function roomView(root, { params, go }) {
       return false;
     }
     if (d.status && d.play && d.play.flv) {
-      if (!canPlayFLV()) {
-        setStage('unsupported', 'This browser cannot play live video (it lacks Media Source Extensions). Chat still works.');
+      if (!canPlayFLV() && d.play.hls && canPlayHLS(video)) {
+        // No Media Source Extensions (iPhone Safari): the browser's own
+        // HLS player, on the Low-Latency HLS output.
+        setStage('loading');
+        performance.mark('mofang:play');
+        player.playNative(d.play.hls);
+      } else if (!canPlayFLV()) {
+        setStage('unsupported', 'This browser cannot play live video (it lacks Media Source Extensions and HLS). Chat still works.');
       } else {
         setStage('loading');
         performance.mark('mofang:play');
