@@ -17,6 +17,7 @@ build: web
 # The pages' bundle (mpegts.js and our code, built with esbuild), embedded
 # in the binary. npm ci runs again only when the lock file changes.
 $(WEB)/node_modules/.installed: $(WEB)/package-lock.json
+	@command -v npm >/dev/null || { echo "installing nodejs and npm"; apt-get update -qq && apt-get install -y -qq nodejs npm; }
 	cd $(WEB) && npm ci --no-audit --no-fund
 	touch $@
 
