@@ -221,7 +221,11 @@ func TestLiveEndToEnd(t *testing.T) {
 	}
 
 	startFFmpeg(t, "-re", "-stream_loop", "-1", "-i", clip(t), "-c", "copy", "-f", "flv", publishURL)
-	eventually(t, 15*time.Second, "room live", func() bool { return roomState(t, url, tok, stream).Status })
+	// The room's stored status follows the stream's start a moment later.
+	eventually(t, 15*time.Second, "room live", func() bool {
+		st := roomState(t, url, tok, stream)
+		return st.Status && st.RoomStatus == 1
+	})
 	st := roomState(t, url, tok, stream)
 	if st.User.IP != "127.0.0.1" || st.ClientsNumber != 0 || st.RoomStatus != 1 {
 		t.Fatalf("live room: %+v", st)
