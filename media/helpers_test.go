@@ -9,36 +9,24 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-
-	"github.com/mofang-live/mofang/media/flv"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mofang-live/mofang/media/flv"
+	"github.com/mofang-live/mofang/media/internal/mediatest"
 )
 
 // testClip is the H.264+AAC clip the tests publish.
-func testClip(t testing.TB) string {
-	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	p := filepath.Join(filepath.Dir(file), "..", "testdata", "clip.mp4")
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("test clip missing: %v", err)
-	}
-	return p
-}
+func testClip(t testing.TB) string { return mediatest.ClipPath(t) }
 
+// needFFmpeg fails t unless ffmpeg and ffprobe are installed.
 func needFFmpeg(t testing.TB) {
 	t.Helper()
-	for _, b := range []string{"ffmpeg", "ffprobe"} {
-		if _, err := exec.LookPath(b); err != nil {
-			t.Skipf("%s not installed", b)
-		}
-	}
+	mediatest.NeedTool(t, "ffmpeg")
+	mediatest.NeedTool(t, "ffprobe")
 }
 
 // testLogger writes engine logs to the test log.

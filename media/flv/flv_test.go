@@ -145,11 +145,8 @@ func FuzzParseVideoTag(f *testing.F) {
 			t.Fatal("data longer than body")
 		}
 		if v.IsSequenceHeader() {
-			switch v.FourCC {
-			case FourCCAVC:
-				ParseAVCConfig(v.Data) //nolint:errcheck
-			case FourCCHEVC:
-				ParseHEVCConfig(v.Data) //nolint:errcheck
+			if p, err := ParseVideoParams(v); err == nil && (len(p.SPS) == 0 || len(p.PPS) == 0) {
+				t.Fatalf("video params without SPS or PPS: %+v", p)
 			}
 		} else if v.FourCC == FourCCAVC || v.FourCC == FourCCHEVC {
 			SplitNALUs(v.Data, 4, nil) //nolint:errcheck
@@ -165,6 +162,11 @@ func FuzzParseAudioTag(f *testing.F) {
 		a, err := ParseAudioTag(b)
 		if err == nil && len(a.Data) > len(b) {
 			t.Fatal("data longer than body")
+		}
+		if err == nil && a.IsSequenceHeader() {
+			if p, err := ParseAudioParams(a); err == nil && p.ClockRate <= 0 {
+				t.Fatalf("audio params without a clock rate: %+v", p)
+			}
 		}
 	})
 }

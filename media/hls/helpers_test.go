@@ -1,83 +1,17 @@
 package hls
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"errors"
-	"io"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
-	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/mofang-live/mofang/media/flv"
+	"github.com/mofang-live/mofang/media/internal/mediatest"
 )
 
-// clipPath is the 6 s test clip: 640x360 30 fps H.264 main, GOP 30, AAC
-// 44.1 kHz stereo.
-func clipPath(t testing.TB) string {
-	_, file, _, _ := runtime.Caller(0)
-	p := filepath.Join(filepath.Dir(file), "..", "..", "testdata", "clip.mp4")
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("test clip: %v", err)
-	}
-	return p
-}
+// clipTags returns the test clip as FLV tags (see mediatest).
+func clipTags(t testing.TB, args ...string) []flv.Tag { return mediatest.ClipTags(t, args...) }
 
-func needTool(t testing.TB, name string) {
-	if _, err := exec.LookPath(name); err != nil {
-		t.Skipf("%s not installed", name)
-	}
-}
-
-var (
-	clipMu    sync.Mutex
-	clipCache = map[string][]flv.Tag{}
-)
-
-// clipTags returns the tags of the test clip remuxed (or transcoded with
-// extra ffmpeg output args) to FLV by ffmpeg.
-func clipTags(t testing.TB, args ...string) []flv.Tag {
-	t.Helper()
-	needTool(t, "ffmpeg")
-	key := strings.Join(args, " ")
-	clipMu.Lock()
-	defer clipMu.Unlock()
-	if tags, ok := clipCache[key]; ok {
-		return tags
-	}
-	if len(args) == 0 {
-		args = []string{"-c", "copy"}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "ffmpeg", append(append([]string{"-v", "error", "-i", clipPath(t)}, args...), "-f", "flv", "-")...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("ffmpeg: %v: %s", err, stderr.String())
-	}
-	r := flv.Reader{R: bytes.NewReader(out)}
-	var tags []flv.Tag
-	for {
-		tag, err := r.ReadTag()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("read FLV: %v", err)
-		}
-		tags = append(tags, tag)
-	}
-	clipCache[key] = tags
-	return tags
-}
+func needTool(t testing.TB, name string) { mediatest.NeedTool(t, name) }
 
 // feed writes tags to m with timestamps shifted by offset ms.
 func feed(t testing.TB, m *Muxer, tags []flv.Tag, offset uint32) {
@@ -89,46 +23,8 @@ func feed(t testing.TB, m *Muxer, tags []flv.Tag, offset uint32) {
 	}
 }
 
-type probeStream struct {
-	CodecType string `json:"codec_type"`
-	CodecName string `json:"codec_name"`
-	Width     int    `json:"width"`
-	Height    int    `json:"height"`
-}
-
-type probeResult struct {
-	Streams []probeStream `json:"streams"`
-	Format  struct {
-		Duration string `json:"duration"`
-	} `json:"format"`
-}
-
-// ffprobe runs ffprobe on url with a deadline.
-func ffprobe(t testing.TB, url string, extra ...string) probeResult {
+// ffprobe runs ffprobe on url (see mediatest).
+func ffprobe(t testing.TB, url string, extra ...string) mediatest.ProbeResult {
 	t.Helper()
-	needTool(t, "ffprobe")
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	args := append([]string{"-v", "error", "-print_format", "json", "-show_streams", "-show_format"}, extra...)
-	cmd := exec.CommandContext(ctx, "ffprobe", append(args, url)...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("ffprobe %s: %v: %s", url, err, stderr.String())
-	}
-	var res probeResult
-	if err := json.Unmarshal(out, &res); err != nil {
-		t.Fatalf("ffprobe output: %v: %s", err, out)
-	}
-	return res
-}
-
-func (p probeResult) stream(typ string) (probeStream, bool) {
-	for _, s := range p.Streams {
-		if s.CodecType == typ {
-			return s, true
-		}
-	}
-	return probeStream{}, false
+	return mediatest.Probe(t, url, extra...)
 }

@@ -41,37 +41,20 @@ func (c *videoConfig) track() *gohlslib.Track {
 
 // parseVideoConfig reads an AVC or HEVC sequence header.
 func parseVideoConfig(v flv.VideoTag) (*videoConfig, error) {
-	switch v.FourCC {
-	case flv.FourCCAVC:
-		c, err := flv.ParseAVCConfig(v.Data)
-		if err != nil {
-			return nil, err
-		}
-		if len(c.SPS) == 0 || len(c.PPS) == 0 {
-			return nil, fmt.Errorf("AVC config without SPS or PPS")
-		}
-		var sps h264.SPS
-		if err := sps.Unmarshal(c.SPS[0]); err != nil {
-			return nil, fmt.Errorf("H.264 SPS: %w", err)
-		}
-		return &videoConfig{fourCC: v.FourCC, lengthSize: c.LengthSize,
-			sps: bytes.Clone(c.SPS[0]), pps: bytes.Clone(c.PPS[0])}, nil
-	case flv.FourCCHEVC:
-		c, err := flv.ParseHEVCConfig(v.Data)
-		if err != nil {
-			return nil, err
-		}
-		if len(c.VPS) == 0 || len(c.SPS) == 0 || len(c.PPS) == 0 {
-			return nil, fmt.Errorf("HEVC config without VPS, SPS or PPS")
-		}
-		var sps h265.SPS
-		if err := sps.Unmarshal(c.SPS[0]); err != nil {
-			return nil, fmt.Errorf("H.265 SPS: %w", err)
-		}
-		return &videoConfig{fourCC: v.FourCC, lengthSize: c.LengthSize,
-			vps: bytes.Clone(c.VPS[0]), sps: bytes.Clone(c.SPS[0]), pps: bytes.Clone(c.PPS[0])}, nil
+	p, err := flv.ParseVideoParams(v)
+	if err != nil {
+		return nil, unsupported(err)
 	}
-	return nil, fmt.Errorf("video %q: %w", v.CodecName(), errUnsupported)
+	return &videoConfig{fourCC: p.FourCC, lengthSize: p.LengthSize, vps: p.VPS, sps: p.SPS, pps: p.PPS}, nil
+}
+
+// unsupported marks the codecs flv's parsers do not read as unsupported
+// here too.
+func unsupported(err error) error {
+	if errors.Is(err, flv.ErrUnsupportedCodec) {
+		return fmt.Errorf("%w: %v", errUnsupported, err)
+	}
+	return err
 }
 
 // audioConfig is the decoder configuration of the audio track.
@@ -105,24 +88,11 @@ func (c *audioConfig) track() *gohlslib.Track {
 
 // parseAudioConfig reads an AAC or Opus sequence header.
 func parseAudioConfig(a flv.AudioTag) (*audioConfig, error) {
-	switch a.FourCC {
-	case flv.FourCCMP4A:
-		c := &audioConfig{fourCC: a.FourCC, raw: bytes.Clone(a.Data)}
-		if err := c.aac.Unmarshal(a.Data); err != nil {
-			return nil, fmt.Errorf("AAC config: %w", err)
-		}
-		if c.aac.SampleRate <= 0 {
-			return nil, fmt.Errorf("AAC config: sample rate %d", c.aac.SampleRate)
-		}
-		return c, nil
-	case flv.FourCCOpus:
-		// OpusHead: "OpusHead", version, channel count, ...
-		if len(a.Data) < 10 || string(a.Data[:8]) != "OpusHead" {
-			return nil, fmt.Errorf("invalid OpusHead")
-		}
-		return &audioConfig{fourCC: a.FourCC, raw: bytes.Clone(a.Data), channels: int(a.Data[9])}, nil
+	p, err := flv.ParseAudioParams(a)
+	if err != nil {
+		return nil, unsupported(err)
 	}
-	return nil, fmt.Errorf("audio %q: %w", a.CodecName(), errUnsupported)
+	return &audioConfig{fourCC: p.FourCC, raw: p.Raw, aac: p.AAC, channels: p.Channels}, nil
 }
 
 // accessUnit splits the NAL units of a coded video frame; parameter sets are

@@ -140,11 +140,11 @@ func TestLowLatencyPlaylist(t *testing.T) {
 	}
 
 	res := ffprobe(t, base+"index.m3u8")
-	v, ok := res.stream("video")
+	v, ok := res.Stream("video")
 	if !ok || v.CodecName != "h264" || v.Width != 640 || v.Height != 360 {
 		t.Errorf("ffprobe video: %+v (ok %v)", v, ok)
 	}
-	if a, ok := res.stream("audio"); !ok || a.CodecName != "aac" {
+	if a, ok := res.Stream("audio"); !ok || a.CodecName != "aac" {
 		t.Errorf("ffprobe audio: %+v (ok %v)", a, ok)
 	}
 }
@@ -171,10 +171,10 @@ func TestVariants(t *testing.T) {
 				}
 			}
 			res := ffprobe(t, base+"index.m3u8")
-			if s, ok := res.stream("video"); !ok || s.CodecName != "h264" || s.Width != 640 {
+			if s, ok := res.Stream("video"); !ok || s.CodecName != "h264" || s.Width != 640 {
 				t.Errorf("ffprobe video: %+v", s)
 			}
-			if s, ok := res.stream("audio"); !ok || s.CodecName != "aac" {
+			if s, ok := res.Stream("audio"); !ok || s.CodecName != "aac" {
 				t.Errorf("ffprobe audio: %+v", s)
 			}
 			if code, _, _ := get(t, base+"index.m3u8?_HLS_msn=3"); code != 400 {
@@ -415,7 +415,7 @@ func TestRestart(t *testing.T) {
 		t.Fatalf("generations %d after a codec change, want 2", g)
 	}
 	res := ffprobe(t, base+"index.m3u8")
-	if v, ok := res.stream("video"); !ok || v.Width != 320 || v.Height != 180 {
+	if v, ok := res.Stream("video"); !ok || v.Width != 320 || v.Height != 180 {
 		t.Errorf("after the codec change ffprobe sees %+v", v)
 	}
 }

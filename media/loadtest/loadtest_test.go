@@ -21,7 +21,7 @@ import (
 
 func TestRunSmall(t *testing.T) {
 	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		t.Skip("ffmpeg not installed")
+		t.Fatalf("ffmpeg is required (make test installs it): %v", err)
 	}
 	_, file, _, _ := runtime.Caller(0)
 	clip := filepath.Join(filepath.Dir(file), "..", "..", "testdata", "clip.mp4")

@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 
 	"github.com/mofang-live/mofang/media/flv"
@@ -43,37 +42,21 @@ func (c *videoTrack) codec() fmp4.Codec {
 }
 
 func parseVideo(v flv.VideoTag) (*videoTrack, error) {
-	switch v.FourCC {
-	case flv.FourCCAVC:
-		c, err := flv.ParseAVCConfig(v.Data)
-		if err != nil {
-			return nil, err
-		}
-		if len(c.SPS) == 0 || len(c.PPS) == 0 {
-			return nil, fmt.Errorf("AVC config without SPS or PPS")
-		}
-		var sps h264.SPS
-		if err := sps.Unmarshal(c.SPS[0]); err != nil {
-			return nil, fmt.Errorf("H.264 SPS: %w", err)
-		}
-		return &videoTrack{fourCC: v.FourCC, lengthSize: c.LengthSize, sps: bytes.Clone(c.SPS[0]),
-			pps: bytes.Clone(c.PPS[0]), width: sps.Width(), height: sps.Height()}, nil
-	case flv.FourCCHEVC:
-		c, err := flv.ParseHEVCConfig(v.Data)
-		if err != nil {
-			return nil, err
-		}
-		if len(c.VPS) == 0 || len(c.SPS) == 0 || len(c.PPS) == 0 {
-			return nil, fmt.Errorf("HEVC config without VPS, SPS or PPS")
-		}
-		var sps h265.SPS
-		if err := sps.Unmarshal(c.SPS[0]); err != nil {
-			return nil, fmt.Errorf("H.265 SPS: %w", err)
-		}
-		return &videoTrack{fourCC: v.FourCC, lengthSize: c.LengthSize, vps: bytes.Clone(c.VPS[0]),
-			sps: bytes.Clone(c.SPS[0]), pps: bytes.Clone(c.PPS[0]), width: sps.Width(), height: sps.Height()}, nil
+	p, err := flv.ParseVideoParams(v)
+	if err != nil {
+		return nil, unsupported(err)
 	}
-	return nil, fmt.Errorf("video %q: %w", v.CodecName(), errUnsupported)
+	return &videoTrack{fourCC: p.FourCC, lengthSize: p.LengthSize, vps: p.VPS, sps: p.SPS, pps: p.PPS,
+		width: p.Width, height: p.Height}, nil
+}
+
+// unsupported marks the codecs flv's parsers do not read as unsupported
+// here too.
+func unsupported(err error) error {
+	if errors.Is(err, flv.ErrUnsupportedCodec) {
+		return fmt.Errorf("%w: %v", errUnsupported, err)
+	}
+	return err
 }
 
 // avcc returns the frame as 4-byte length-prefixed NAL units (what MP4
@@ -105,22 +88,15 @@ func (c *audioTrack) name() string {
 }
 
 func parseAudio(a flv.AudioTag) (*audioTrack, error) {
-	switch a.FourCC {
-	case flv.FourCCMP4A:
-		var conf fmp4.CodecMPEG4Audio
-		if err := conf.Config.Unmarshal(a.Data); err != nil {
-			return nil, fmt.Errorf("AAC config: %w", err)
-		}
-		if conf.Config.SampleRate <= 0 {
-			return nil, fmt.Errorf("AAC config: sample rate %d", conf.Config.SampleRate)
-		}
-		return &audioTrack{fourCC: a.FourCC, raw: bytes.Clone(a.Data), codec: &conf, clockRate: conf.Config.SampleRate}, nil
-	case flv.FourCCOpus:
-		if len(a.Data) < 10 || string(a.Data[:8]) != "OpusHead" {
-			return nil, fmt.Errorf("invalid OpusHead")
-		}
-		return &audioTrack{fourCC: a.FourCC, raw: bytes.Clone(a.Data),
-			codec: &fmp4.CodecOpus{ChannelCount: int(a.Data[9])}, clockRate: 48000}, nil
+	p, err := flv.ParseAudioParams(a)
+	if err != nil {
+		return nil, unsupported(err)
 	}
-	return nil, fmt.Errorf("audio %q: %w", a.CodecName(), errUnsupported)
+	t := &audioTrack{fourCC: p.FourCC, raw: p.Raw, clockRate: p.ClockRate}
+	if p.FourCC == flv.FourCCOpus {
+		t.codec = &fmp4.CodecOpus{ChannelCount: p.Channels}
+	} else {
+		t.codec = &fmp4.CodecMPEG4Audio{Config: p.AAC}
+	}
+	return t, nil
 }

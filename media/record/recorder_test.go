@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mofang-live/mofang/media/internal/mediatest"
 )
 
 // fakeSink records the calls of a Recorder.
@@ -168,13 +170,13 @@ func TestRecordClip(t *testing.T) {
 	}
 }
 
-func checkProbe(t *testing.T, what string, p probeResult, want float64) {
+func checkProbe(t *testing.T, what string, p mediatest.ProbeResult, want float64) {
 	t.Helper()
-	v, ok := p.stream("video")
+	v, ok := p.Stream("video")
 	if !ok || v.CodecName != "h264" || v.Width != 640 || v.Height != 360 {
 		t.Errorf("%s video: %+v", what, v)
 	}
-	if a, ok := p.stream("audio"); !ok || a.CodecName != "aac" {
+	if a, ok := p.Stream("audio"); !ok || a.CodecName != "aac" {
 		t.Errorf("%s audio: %+v", what, a)
 	}
 	d, err := strconv.ParseFloat(p.Format.Duration, 64)
