@@ -52,6 +52,7 @@ bench: build
 	./$(BIN) bench rpc
 	taskset -c 1 ./$(BIN) bench room
 	taskset -c 1 ./$(BIN) bench fanout
+	taskset -c 1 ./$(BIN) bench hls
 
 clean:
 	rm -rf bin $(WEB)/dist/assets $(WEB)/dist/*.html $(WEB)/node_modules

@@ -6,7 +6,7 @@
 //	mofang user create NAME      create a user (--admin for an admin)
 //	mofang user promote NAME     make a user an admin (--demote: no longer)
 //	mofang config print          print the configuration in effect
-//	mofang bench rpc|room|fanout load benchmarks: API, room events, media
+//	mofang bench rpc|room|fanout|hls  load benchmarks: API, room events, media, HLS
 //	mofang version               print the version
 //
 // Run "mofang <command> -h" for the flags of a command. Every command
@@ -54,7 +54,7 @@ commands:
   user create NAME      create a user (--admin, --password or MOFANG_PASSWORD or stdin)
   user promote NAME     make a user an admin (--demote to undo)
   config print          print the configuration in effect
-  bench rpc|room|fanout load benchmarks: the API, room events, media fan-out
+  bench rpc|room|fanout|hls  load benchmarks: the API, room events, media fan-out, HLS
   version               print the version
 `
 
