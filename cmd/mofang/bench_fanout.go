@@ -8,8 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/mofang-live/mofang/media/loadtest"
@@ -28,13 +26,9 @@ func benchFanout(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	var counts []int
-	for _, f := range strings.Split(*steps, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n <= 0 {
-			return fmt.Errorf("bench fanout: bad step %q", f)
-		}
-		counts = append(counts, n)
+	counts, err := parseSteps(*steps)
+	if err != nil {
+		return fmt.Errorf("bench fanout: %w", err)
 	}
 	dir, err := os.MkdirTemp("", "mofang-bench-fanout-")
 	if err != nil {

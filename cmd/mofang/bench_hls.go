@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -32,13 +31,9 @@ func benchHLS(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	var counts []int
-	for _, f := range strings.Split(*steps, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n <= 0 {
-			return fmt.Errorf("bench hls: bad step %q", f)
-		}
-		counts = append(counts, n)
+	counts, err := parseSteps(*steps)
+	if err != nil {
+		return fmt.Errorf("bench hls: %w", err)
 	}
 	srv, err := startBenchServer(ctx, stderr, 0)
 	if err != nil {
@@ -49,15 +44,11 @@ func benchHLS(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	ff := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin",
-		"-re", "-stream_loop", "-1", "-i", *clipPath, "-c", "copy", "-f", "flv", room.Publish.URL)
-	if err := ff.Start(); err != nil {
-		return fmt.Errorf("starting ffmpeg: %w", err)
+	stopPublish, err := publish(ctx, *clipPath, room.Publish.URL)
+	if err != nil {
+		return err
 	}
-	defer func() {
-		ff.Process.Kill()
-		ff.Wait()
-	}()
+	defer stopPublish()
 	index := "http://" + srv.http + "/live/" + room.StreamName + "/index.m3u8?sign=" + room.Publish.Sign
 	time.Sleep(3 * time.Second) // a few segments
 

@@ -58,15 +58,11 @@ func benchRoom(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	ff := exec.CommandContext(ctx, "taskset", "-c", "1", "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin",
-		"-re", "-stream_loop", "-1", "-i", *clipPath, "-c", "copy", "-f", "flv", room.Publish.URL)
-	if err := ff.Start(); err != nil {
-		return fmt.Errorf("starting ffmpeg: %w", err)
+	stopPublish, err := publish(ctx, *clipPath, room.Publish.URL)
+	if err != nil {
+		return err
 	}
-	defer func() {
-		ff.Process.Kill()
-		ff.Wait()
-	}()
+	defer stopPublish()
 	time.Sleep(2 * time.Second) // the room goes live on the first media
 
 	baseRSS, _ := procRSS(srv.pid())

@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/mofang-live/mofang/rpc/token"
@@ -111,4 +113,31 @@ func (b *benchServer) close() {
 		b.cmd.Wait()
 	}
 	os.RemoveAll(b.dir)
+}
+
+// publish has ffmpeg (on CPU 1, beside the load) publish a clip in a loop
+// at real time to url, until the returned stop is called.
+func publish(ctx context.Context, clip, url string) (stop func(), err error) {
+	ff := exec.CommandContext(ctx, "taskset", "-c", "1", "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin",
+		"-re", "-stream_loop", "-1", "-i", clip, "-c", "copy", "-f", "flv", url)
+	if err := ff.Start(); err != nil {
+		return nil, fmt.Errorf("starting ffmpeg: %w", err)
+	}
+	return func() {
+		ff.Process.Kill()
+		ff.Wait()
+	}, nil
+}
+
+// parseSteps reads a comma-separated list of positive counts.
+func parseSteps(list string) ([]int, error) {
+	var counts []int
+	for _, f := range strings.Split(list, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("bad step %q: want a positive count", f)
+		}
+		counts = append(counts, n)
+	}
+	return counts, nil
 }
