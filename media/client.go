@@ -77,7 +77,15 @@ func addrPortOf(a net.Addr) netip.AddrPort {
 
 // newClient registers a client; release it with removeClient.
 func (e *Engine) newClient(proto Protocol, remote netip.AddrPort, closer func()) *client {
-	c := &client{
+	c := e.makeClient(proto, remote, closer)
+	e.addClient(c)
+	return c
+}
+
+// makeClient builds a client without registering it, for callers that
+// set more of it first (stats read its fields without a lock).
+func (e *Engine) makeClient(proto Protocol, remote netip.AddrPort, closer func()) *client {
+	return &client{
 		id:          string(proto) + "-" + strconv.FormatUint(e.nextID.Add(1), 10),
 		remote:      netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port()),
 		protocol:    proto,
@@ -85,10 +93,13 @@ func (e *Engine) newClient(proto Protocol, remote netip.AddrPort, closer func())
 		closer:      closer,
 		log:         e.log,
 	}
+}
+
+// addClient registers a client for stats.
+func (e *Engine) addClient(c *client) {
 	e.clientsMu.Lock()
 	e.clients[c] = struct{}{}
 	e.clientsMu.Unlock()
-	return c
 }
 
 // removeClient releases a client and logs its session: one line per

@@ -138,10 +138,11 @@ func (e *Engine) hlsSessionOpen(s *stream, ses *hls.Session) {
 			remote = netip.AddrPortFrom(a, 0)
 		}
 	}
-	c := e.newClient(ProtocolHLS, remote, nil)
+	c := e.makeClient(ProtocolHLS, remote, nil)
 	c.id = "hls-" + ses.ID
 	c.connectedAt = ses.Created
 	c.byteCounts = func() (uint64, uint64) { return 0, ses.BytesSent() }
+	e.addClient(c)
 	c.setRole(RolePlay, s.name)
 	s.mu.Lock()
 	s.readers[c] = struct{}{}

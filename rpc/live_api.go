@@ -310,24 +310,9 @@ func (a *liveAPI) StreamRead(ctx context.Context, p StreamReadParams) (*Reply[Ro
 	if err != nil {
 		return &Reply[RoomData]{Status: fail(ErrnoLogin)}, nil
 	}
-	r, err := a.s.cfg.Store.RoomByID(ctx, int64(p.RoomID))
-	if errors.Is(err, store.ErrNotFound) {
-		return &Reply[RoomData]{Status: fail(ErrnoNoRoom)}, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	if r.HasPassword() && r.UserID != uid {
-		key := fmt.Sprintf("room:%d:%d", uid, r.ID)
-		if !a.s.guard.allowed(key) {
-			return &Reply[RoomData]{Status: fail(ErrnoTooMany)}, nil
-		}
-		if p.Password == "" || len(p.Password) > maxRoomPasswordLen ||
-			bcrypt.CompareHashAndPassword([]byte(r.PasswordHash), []byte(p.Password)) != nil {
-			a.s.guard.failed(key)
-			return &Reply[RoomData]{Status: fail(ErrnoRoomPassword)}, nil
-		}
-		a.s.guard.succeeded(key)
+	r, st, err := a.s.enterRoom(ctx, uid, p.RoomID, p.Password)
+	if err != nil || st.Errno != ErrnoOK {
+		return &Reply[RoomData]{Status: st}, err
 	}
 	d := &RoomData{
 		ID:          r.ID,

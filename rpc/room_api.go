@@ -127,12 +127,11 @@ func (s *Server) member(ctx context.Context, id RoomID) (roomhub.User, Status) {
 	if err != nil {
 		return roomhub.User{}, fail(ErrnoLogin)
 	}
-	conn := connOf(ctx)
-	if conn == nil {
+	if connOf(ctx) == nil {
 		return roomhub.User{}, fail(ErrnoNeedSocket)
 	}
-	u, in := conn.member(int64(id))
-	if !in || u.ID != uid {
+	u, in := s.memberOf(ctx, id, uid)
+	if !in {
 		return roomhub.User{}, fail(ErrnoNotJoined)
 	}
 	return u, ok()

@@ -238,12 +238,13 @@ func TestRoomRefusals(t *testing.T) {
 		t.Fatalf("%d gift records after refused gifts", gifts)
 	}
 	// A binary message is refused by closing the socket.
-	if err := bob.c.Write(ctx, 2, []byte{1, 2, 3}); err == nil {
-		select {
-		case <-bob.closed:
-		case <-time.After(5 * time.Second):
-			t.Fatal("a binary message did not close the socket")
-		}
+	if err := bob.c.Write(ctx, 2, []byte{1, 2, 3}); err != nil {
+		t.Fatalf("sending a binary message: %v", err)
+	}
+	select {
+	case <-bob.closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a binary message did not close the socket")
 	}
 }
 

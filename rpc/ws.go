@@ -30,7 +30,6 @@ type wsConn struct {
 	ip     string
 
 	closing atomic.Bool
-	reason  atomic.Pointer[string]
 
 	sendMu  sync.Mutex // guards queue, closed, writing
 	queue   [][]byte   // messages to write, at most Limits.SendQueue
@@ -83,11 +82,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	conn.sendMu.Unlock()
 	conn.writers.Wait()
 	conn.leaveAll()
-	if reason := conn.reason.Load(); reason != nil {
-		c.Close(websocket.StatusPolicyViolation, *reason)
-	} else {
-		c.CloseNow()
-	}
+	c.CloseNow()
 }
 
 // readLoop answers calls, one at a time and in order, until the
@@ -102,7 +97,7 @@ func (w *wsConn) readLoop() {
 			return
 		}
 		if typ != websocket.MessageText {
-			w.closeWith("text messages only")
+			w.c.Close(websocket.StatusUnsupportedData, "text messages only")
 			return
 		}
 		go func() { answer <- w.s.handle(w.ctx, data) }()
@@ -168,15 +163,15 @@ func (w *wsConn) Deliver(msg []byte) bool {
 	w.sendMu.Unlock()
 	w.s.slowSockets.Add(1)
 	w.s.log.Warn("websocket too slow, closing it", "ip", w.ip, "queued", queued)
-	w.closeWith("too slow: messages queued beyond the limit")
+	w.drop()
 	return false
 }
 
-// closeWith ends the connection with a reason for the peer. It does not
-// block and may be called from anywhere, room fan-out included.
-func (w *wsConn) closeWith(reason string) {
+// drop ends the connection at once, without a close handshake: a peer
+// that cannot keep up would not read one either. It does not block and
+// may be called from anywhere, room fan-out included.
+func (w *wsConn) drop() {
 	if w.closing.CompareAndSwap(false, true) {
-		w.reason.Store(&reason)
 		w.cancel()
 	}
 }
