@@ -31,6 +31,7 @@ const (
 	ErrnoNoStream     Errno = 1018 // no such stream in the media engine
 	ErrnoNoClient     Errno = 1019 // no such media client
 	ErrnoNoRecord     Errno = 1020 // no such recording
+	ErrnoUnavailable  Errno = 1021 // the database does not answer in time: try again later
 )
 
 var errnoText = map[Errno]string{
@@ -55,6 +56,7 @@ var errnoText = map[Errno]string{
 	ErrnoNoStream:     "stream does not exist",
 	ErrnoNoClient:     "client does not exist",
 	ErrnoNoRecord:     "recording does not exist",
+	ErrnoUnavailable:  "the service is temporarily unavailable (database not answering), try again later",
 }
 
 // Text returns the standard message of an errno.
