@@ -501,21 +501,16 @@ func (rc *rtmpConn) onPlay(cmd rtmpCommand) error {
 	go func() {
 		defer close(readDone)
 		defer cancel()
-		for {
-			if err := rc.nc.SetReadDeadline(time.Now().Add(idle)); err != nil {
-				return
-			}
-			raw, err := rc.br.Read()
-			if err != nil {
-				return
-			}
-			cmd, ok, err := rc.handleMessage(raw)
-			if err != nil {
-				return
-			}
-			if ok && (cmd.name == "deleteStream" || cmd.name == "closeStream") {
-				return
-			}
+		err := rc.readPlayer(idle)
+		switch {
+		case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+		case isTimeout(err) && ctx.Err() == nil:
+			e.log.Info("RTMP player silent, disconnected", "client", rc.c.id, "ip", rc.c.ip(), "idle", idle)
+		case errors.Is(err, errRTMPLimit):
+			e.refused.Add(1)
+			e.log.Warn("RTMP player closed: invalid or oversized input", "client", rc.c.id, "ip", rc.c.ip(), "err", err)
+		default:
+			e.log.Debug("RTMP player read ended", "client", rc.c.id, "err", err)
 		}
 	}()
 	pingDone := make(chan struct{})
@@ -535,6 +530,27 @@ func (rc *rtmpConn) onPlay(cmd rtmpCommand) error {
 		return nil
 	}
 	return err
+}
+
+// readPlayer reads a player's messages until it leaves (nil), stays silent
+// for idle, or fails.
+func (rc *rtmpConn) readPlayer(idle time.Duration) error {
+	for {
+		if err := rc.nc.SetReadDeadline(time.Now().Add(idle)); err != nil {
+			return err
+		}
+		raw, err := rc.br.Read()
+		if err != nil {
+			return err
+		}
+		cmd, ok, err := rc.handleMessage(raw)
+		if err != nil {
+			return err
+		}
+		if ok && (cmd.name == "deleteStream" || cmd.name == "closeStream") {
+			return nil
+		}
+	}
 }
 
 // pingPlayer sends a ping request every ReadTimeout until ctx ends, so
