@@ -55,7 +55,10 @@ type Config struct {
 	Logger *slog.Logger
 
 	// ReadTimeout bounds every read of a publisher and the handshake and
-	// commands of every connection (default 10 s).
+	// commands of every connection (default 10 s). An RTMP connection must
+	// also ask to publish or play within 3 ReadTimeouts of its accept; an
+	// RTMP player is pinged every ReadTimeout and dropped when silent for
+	// 6 ReadTimeouts.
 	ReadTimeout time.Duration
 	// WriteTimeout bounds every write to a client; a reader whose write
 	// does not finish in time is dropped as too slow (default 10 s).

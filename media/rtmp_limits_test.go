@@ -349,3 +349,32 @@ func TestRTMPPendingPerIP(t *testing.T) {
 var _ = io.EOF
 var _ = fmt.Sprint
 var _ = errors.New
+
+// BenchmarkRTMPChunkReader reads 100 KB video messages in 4096-byte chunks,
+// as a publisher sends them.
+func BenchmarkRTMPChunkReader(b *testing.B) {
+	const size, chunk = 100_000, 4096
+	var msg []byte
+	msg = append(msg, chunk0(6, flvTagVideo, 1, size)...)
+	for off := 0; off < size; off += chunk {
+		if off > 0 {
+			msg = append(msg, 0xc6)
+		}
+		msg = append(msg, make([]byte, min(chunk, size-off))...)
+	}
+	data := append(rtmpControlMsg(rtmpTypeSetChunkSize, chunk), bytes.Repeat(msg, 64)...)
+	b.SetBytes(int64(64 * size))
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		r := newRTMPChunkReader(bytes.NewReader(data), nil, nil, rtmpMediaLimits)
+		for {
+			m, err := r.Read()
+			if err != nil {
+				break
+			}
+			if m.Type == rtmpTypeSetChunkSize {
+				r.setChunkSize(binary.BigEndian.Uint32(m.Body)) //nolint:errcheck
+			}
+		}
+	}
+}
