@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -21,8 +22,10 @@ const (
 
 // Authorizer decides whether a client may publish or play. It is implemented
 // by the application; the engine calls it before accepting a publisher or a
-// reader. A non-nil error refuses the client; its message is logged and a
-// short form of it is sent to the client, so it must not contain secrets.
+// reader. A non-nil error refuses the client. A refusal made with Refusal
+// (or any error wrapping a *RefusalError) sends its reason to the client;
+// any other error is taken as the Authorizer failing: it is logged in full,
+// and the client is told only "service unavailable".
 type Authorizer interface {
 	AuthorizePublish(ctx context.Context, req AuthRequest) error
 	AuthorizePlay(ctx context.Context, req AuthRequest) error
@@ -79,6 +82,59 @@ var (
 	ErrClosed = errors.New("media engine closed")
 )
 
+// RefusalError is an Authorizer's refusal of a client, with a reason meant
+// for the client.
+type RefusalError struct {
+	// Reason is sent to the client (cut to 120 bytes); it must be plain
+	// text naming no secret.
+	Reason string
+	// Err, if not nil, is the cause: it is logged, never sent.
+	Err error
+}
+
+// Refusal returns a refusal whose reason is sent to the client, such as
+// "unknown stream" or "the room is banned".
+func Refusal(reason string) error { return &RefusalError{Reason: reason} }
+
+func (e *RefusalError) Error() string {
+	if e.Err == nil {
+		return e.Reason
+	}
+	return e.Reason + ": " + e.Err.Error()
+}
+
+func (e *RefusalError) Unwrap() error { return e.Err }
+
+// reasonUnavailable is what a client is told when the Authorizer failed
+// rather than refused.
+const reasonUnavailable = "service unavailable"
+
+// authorize calls the Authorizer with a timeout. A refusal is returned as
+// it is; any other error is logged and returned wrapped in a
+// *RefusalError that tells the client only that the service is
+// unavailable.
+func (e *Engine) authorize(publish bool, req AuthRequest) error {
+	ctx, cancel := context.WithTimeout(e.ctx, e.cfg.AuthTimeout)
+	defer cancel()
+	var err error
+	if publish {
+		err = e.cfg.Authorizer.AuthorizePublish(ctx, req)
+	} else {
+		err = e.cfg.Authorizer.AuthorizePlay(ctx, req)
+	}
+	if err == nil {
+		return nil
+	}
+	e.refused.Add(1)
+	var r *RefusalError
+	if errors.As(err, &r) {
+		return err
+	}
+	e.log.Warn("authorizer failed", "stream", req.Stream, "protocol", req.Protocol,
+		"ip", req.RemoteIP, "publish", publish, "err", err)
+	return &RefusalError{Reason: reasonUnavailable, Err: err}
+}
+
 // allowAll is the Authorizer used when Config.Authorizer is nil.
 type allowAll struct{}
 
@@ -92,17 +148,22 @@ func (nopEvents) PublishStarted(context.Context, StreamInfo) {}
 func (nopEvents) PublishStopped(context.Context, StreamInfo) {}
 
 // publicReason returns a short reason for a refusal that is safe to send to a
-// client: the text of err cut to 120 bytes, with no query strings.
+// client: the Reason of the *RefusalError in err's chain (the Authorizer's
+// refusals, and its failures as "service unavailable"), else the text of
+// err, which is then one of the engine's own errors; cut before any query
+// string or new line and to 120 bytes.
 func publicReason(err error) string {
-	s := err.Error()
-	for i := 0; i < len(s); i++ {
-		if s[i] == '?' || s[i] == '\n' {
-			s = s[:i]
-			break
-		}
+	var s string
+	if r := (*RefusalError)(nil); errors.As(err, &r) {
+		s = r.Reason
+	} else {
+		s = err.Error()
+	}
+	if i := strings.IndexAny(s, "?\r\n"); i >= 0 {
+		s = s[:i]
 	}
 	if len(s) > 120 {
 		s = s[:120]
 	}
-	return s
+	return strings.ToValidUTF8(s, "")
 }

@@ -3,6 +3,10 @@ package media
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -13,11 +17,11 @@ import (
 type denyAll struct{}
 
 func (denyAll) AuthorizePublish(context.Context, AuthRequest) error {
-	return errors.New("invalid sign")
+	return Refusal("invalid sign")
 }
 
 func (denyAll) AuthorizePlay(context.Context, AuthRequest) error {
-	return errors.New("invalid sign")
+	return Refusal("invalid sign")
 }
 
 // signAuth accepts sign=good only, and records requests.
@@ -34,9 +38,9 @@ func (a *signAuth) check(req AuthRequest) error {
 	case "good":
 		return nil
 	case "":
-		return errors.New("missing sign")
+		return Refusal("missing sign")
 	}
-	return errors.New("wrong or expired sign")
+	return fmt.Errorf("checking the sign: %w", &RefusalError{Reason: "wrong or expired sign", Err: errors.New("mac mismatch")})
 }
 
 func (a *signAuth) AuthorizePublish(_ context.Context, req AuthRequest) error { return a.check(req) }
@@ -270,4 +274,77 @@ func FuzzParseRTMPCommand(f *testing.F) {
 		}
 		parseRTMPCommand(typ, b) //nolint:errcheck
 	})
+}
+
+// brokenAuth fails the way an Authorizer does when its database is down,
+// and refuses stream "closed" with a reason meant for the client.
+type brokenAuth struct{}
+
+func (brokenAuth) check(req AuthRequest) error {
+	if req.Stream == "closed" {
+		return Refusal("the room is closed for now")
+	}
+	return fmt.Errorf("looking up the stream: dial tcp 10.1.2.3:3306: connect: connection refused")
+}
+
+func (a brokenAuth) AuthorizePublish(_ context.Context, req AuthRequest) error { return a.check(req) }
+func (a brokenAuth) AuthorizePlay(_ context.Context, req AuthRequest) error    { return a.check(req) }
+
+// TestAuthorizerFailureNotSent checks that an Authorizer's failure reaches
+// the log in full but clients only as "service unavailable", over RTMP
+// (publish and play) and HTTP-FLV, while a refusal's reason reaches them.
+func TestAuthorizerFailureNotSent(t *testing.T) {
+	needFFmpeg(t)
+	logs := &lockedBuffer{}
+	e := newTestEngine(t, Config{Authorizer: brokenAuth{}, DisableRTSP: true,
+		Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	const secret = "10.1.2.3"
+
+	p := startFFmpeg(t, "-re", "-i", testClip(t), "-c", "copy", "-f", "flv", rtmpURL(e, "/live/room8"))
+	out := waitExit(t, p, 10*time.Second)
+	if p.err == nil || strings.Contains(out, secret) || !strings.Contains(out, reasonUnavailable) {
+		t.Errorf("publisher refused with %v: %q", p.err, out)
+	}
+	_, err := ffprobe(t, rtmpURL(e, "/live/room8"))
+	if err == nil || strings.Contains(err.Error(), secret) || !strings.Contains(err.Error(), reasonUnavailable) {
+		t.Errorf("player refused with %v", err)
+	}
+	_, err = ffprobe(t, rtmpURL(e, "/live/closed"))
+	if err == nil || !strings.Contains(err.Error(), "the room is closed for now") {
+		t.Errorf("refused player: %v", err)
+	}
+
+	srv := newFLVServer(t, e)
+	res, err := http.Get(srv.URL + "/live/room8.flv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusForbidden || strings.Contains(string(body), secret) || !strings.Contains(string(body), reasonUnavailable) {
+		t.Errorf("HTTP-FLV: %d %q", res.StatusCode, body)
+	}
+
+	if !strings.Contains(logs.String(), "dial tcp 10.1.2.3:3306") {
+		t.Errorf("the failure is not logged: %s", logs.String())
+	}
+}
+
+func TestPublicReason(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{Refusal("unknown stream"), "unknown stream"},
+		{fmt.Errorf("publish refused: %w", &RefusalError{Reason: "wrong sign", Err: errors.New("mac 1234")}), "wrong sign"},
+		{&RefusalError{Reason: reasonUnavailable, Err: errors.New("dial tcp 10.1.2.3:3306")}, reasonUnavailable},
+		{fmt.Errorf("%w: x", ErrStreamNotFound), "stream not found: x"},
+		{Refusal("bad ?sign=secret"), "bad "},
+		{Refusal("line\nbreak"), "line"},
+		{Refusal(strings.Repeat("é", 100)), strings.Repeat("é", 60)},
+	} {
+		if got := publicReason(c.err); got != c.want {
+			t.Errorf("publicReason(%v) = %q, want %q", c.err, got, c.want)
+		}
+	}
 }

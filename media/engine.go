@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mofang-live/mofang/internal/connlimit"
 	"github.com/mofang-live/mofang/media/hls"
 	"github.com/mofang-live/mofang/media/record"
 )
@@ -54,13 +55,20 @@ type Config struct {
 	Logger *slog.Logger
 
 	// ReadTimeout bounds every read of a publisher and the handshake and
-	// commands of every connection (default 10 s).
+	// commands of every connection (default 10 s). An RTMP connection must
+	// also ask to publish or play within 3 ReadTimeouts of its accept; an
+	// RTMP player is pinged every ReadTimeout and dropped when silent for
+	// 6 ReadTimeouts.
 	ReadTimeout time.Duration
 	// WriteTimeout bounds every write to a client; a reader whose write
 	// does not finish in time is dropped as too slow (default 10 s).
 	WriteTimeout time.Duration
 	// AuthTimeout bounds each Authorizer call (default 5 s).
 	AuthTimeout time.Duration
+	// MaxPendingPerIP is how many RTMP connections one IP address may hold
+	// that have not been admitted to publish or play yet (handshake and
+	// commands); more are closed at once (default 16; negative: no limit).
+	MaxPendingPerIP int
 
 	// RingSize is the number of packets kept per stream, the GOP cache and
 	// the bound of every reader's queue; rounded up to a power of two
@@ -136,6 +144,9 @@ func (c *Config) setDefaults() {
 	if c.AuthTimeout <= 0 {
 		c.AuthTimeout = 5 * time.Second
 	}
+	if c.MaxPendingPerIP == 0 {
+		c.MaxPendingPerIP = 16
+	}
 	if c.RingSize <= 0 {
 		c.RingSize = 1024
 	}
@@ -192,6 +203,9 @@ type Engine struct {
 	readersDropped    atomic.Uint64
 	refused           atomic.Uint64
 
+	// pending caps per address the connections not admitted yet.
+	pending *connlimit.Limiter
+
 	closeDone chan struct{} // closed when Close has finished
 
 	recorder *record.Recorder // nil: no recording
@@ -216,6 +230,7 @@ func New(cfg Config) (*Engine, error) {
 		eventCh:   make(chan func(), 1024),
 		eventDone: make(chan struct{}),
 		closeDone: make(chan struct{}),
+		pending:   connlimit.New(cfg.MaxPendingPerIP),
 	}
 	if cfg.HLS != "off" {
 		if _, err := hls.ParseVariant(cfg.HLS); err != nil {
@@ -414,22 +429,6 @@ func (e *Engine) HTTPHandler() http.Handler {
 		}
 		e.serveHTTPFLV(w, req)
 	})
-}
-
-// authorize calls the Authorizer with a timeout.
-func (e *Engine) authorize(publish bool, req AuthRequest) error {
-	ctx, cancel := context.WithTimeout(e.ctx, e.cfg.AuthTimeout)
-	defer cancel()
-	var err error
-	if publish {
-		err = e.cfg.Authorizer.AuthorizePublish(ctx, req)
-	} else {
-		err = e.cfg.Authorizer.AuthorizePlay(ctx, req)
-	}
-	if err != nil {
-		e.refused.Add(1)
-	}
-	return err
 }
 
 // track runs f in a goroutine that Close waits for.

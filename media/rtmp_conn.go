@@ -15,7 +15,6 @@ import (
 	"github.com/bluenviron/gortmplib/pkg/bytecounter"
 	"github.com/bluenviron/gortmplib/pkg/handshake"
 	"github.com/bluenviron/gortmplib/pkg/message"
-	"github.com/bluenviron/gortmplib/pkg/rawmessage"
 
 	"github.com/mofang-live/mofang/media/flv"
 )
@@ -35,23 +34,51 @@ const (
 // gortmplib writes the message stream ID big endian; this is stream 1 on the wire.
 const rtmpMsgStreamID1 = 0x1000000
 
-// rtmpConn is one RTMP connection. gortmplib does the handshake, the chunk
-// reassembly of incoming messages and the AMF0 coding; this type runs the
-// command exchange, so it sees the app, tcUrl and stream key as sent and can
-// refuse with the proper status codes. Publishers' message bodies are taken
-// as they are (they are the FLV tag bodies); players are fed by a reader
-// that writes shared chunks.
+// rtmpAdmitTimeouts is how many ReadTimeouts a connection has, from its
+// accept, to finish the handshake and ask to publish or play; messages do
+// not extend it.
+const rtmpAdmitTimeouts = 3
+
+// rtmpPlayerIdleTimeouts is how many ReadTimeouts a player may stay
+// silent. Players are sent a ping every ReadTimeout, and answer it (ffmpeg,
+// librtmp, gortmplib do); they also send acknowledgements.
+const rtmpPlayerIdleTimeouts = 6
+
+// rtmpConn is one RTMP connection. gortmplib does the handshake and the
+// AMF0 coding and frames outgoing messages; rtmpChunkReader reassembles
+// incoming messages within limits; this type runs the command exchange, so
+// it sees the app, tcUrl and stream key as sent and can refuse with the
+// proper status codes. Publishers' message bodies are taken as they are
+// (they are the FLV tag bodies); players are fed by a reader that writes
+// shared chunks.
 type rtmpConn struct {
 	e   *Engine
 	nc  net.Conn
-	wmu sync.Mutex
+	wmu sync.Mutex // held by every write: writeMsg and the reader's connSink
 	cc  *countingConn
 	c   *client
 
-	br *rawmessage.Reader
-	mw *message.Writer
+	// release gives back the connection's slot among its address's
+	// connections not yet admitted (Config.MaxPendingPerIP).
+	release func()
+
+	br *rtmpChunkReader
+	mw *message.Writer // used under wmu only, through writeMsg
 
 	app, tcURL string
+}
+
+// rtmpOut counts the bytes written to a connection. Its writes come from
+// the message writer under rtmpConn.wmu.
+type rtmpOut struct {
+	nc net.Conn
+	c  *client
+}
+
+func (o *rtmpOut) Write(b []byte) (int, error) {
+	n, err := o.nc.Write(b)
+	o.c.bytesOut.Add(uint64(n))
+	return n, err
 }
 
 // rtmpCommand is a parsed AMF0 command.
@@ -62,8 +89,9 @@ type rtmpCommand struct {
 	obj  any
 }
 
-func newRTMPConn(e *Engine, nc net.Conn) *rtmpConn {
-	rc := &rtmpConn{e: e, nc: nc}
+// newRTMPConn returns the session of nc; release gives back its pending slot.
+func newRTMPConn(e *Engine, nc net.Conn, release func()) *rtmpConn {
+	rc := &rtmpConn{e: e, nc: nc, release: release}
 	rc.c = e.newClient(ProtocolRTMP, addrPortOf(nc.RemoteAddr()), func() { nc.Close() })
 	rc.cc = &countingConn{Conn: nc, c: rc.c, wmu: &rc.wmu}
 	return rc
@@ -71,41 +99,58 @@ func newRTMPConn(e *Engine, nc net.Conn) *rtmpConn {
 
 func (rc *rtmpConn) run() {
 	defer rc.e.removeClient(rc.c)
+	defer rc.release()
 	defer rc.nc.Close()
 	log := rc.e.log.With("client", rc.c.id, "ip", rc.c.ip())
 	err := rc.serve()
 	switch {
 	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), errors.Is(err, errStreamEnded):
 		log.Debug("RTMP connection closed", "err", err)
+	case errors.Is(err, errRTMPLimit):
+		rc.e.refused.Add(1)
+		log.Warn("RTMP connection closed: invalid or oversized input", "err", err)
 	default:
 		log.Info("RTMP connection closed", "err", err)
 	}
 }
 
+// readDeadline returns when the next read must end: ReadTimeout from
+// now, but not after admitBy.
+func readDeadline(timeout time.Duration, admitBy time.Time) time.Time {
+	d := time.Now().Add(timeout)
+	if d.After(admitBy) {
+		return admitBy
+	}
+	return d
+}
+
 func (rc *rtmpConn) serve() error {
 	timeout := rc.e.cfg.ReadTimeout
-	if err := rc.nc.SetDeadline(time.Now().Add(timeout)); err != nil {
+	// The handshake and the commands up to publish or play must be done
+	// by admitBy, however busy the client keeps the connection.
+	admitBy := time.Now().Add(rtmpAdmitTimeouts * timeout)
+	if err := rc.nc.SetDeadline(readDeadline(timeout, admitBy)); err != nil {
 		return err
 	}
 	bcr := bytecounter.NewReader(rc.cc)
-	bcw := bytecounter.NewWriter(rc.cc)
 	keyIn, _, err := handshake.DoServer(struct {
 		io.Reader
 		io.Writer
-	}{bcr, bcw}, false)
+	}{bcr, rc.cc}, false)
 	if err != nil {
 		return fmt.Errorf("handshake: %w", err)
 	}
 	if keyIn != nil {
 		return errors.New("handshake: encrypted RTMP (RTMPE) is not supported")
 	}
+	bcw := bytecounter.NewWriter(&rtmpOut{nc: rc.nc, c: rc.c})
 	rc.mw = message.NewWriter(bcw, bcw, false)
-	rc.br = rawmessage.NewReader(bcr, bcr, func(count uint32) error {
-		return rc.mw.Write(&message.Acknowledge{Value: count})
-	})
+	rc.br = newRTMPChunkReader(bcr, bcr.Count, func(count uint32) error {
+		return rc.writeMsg(&message.Acknowledge{Value: count})
+	}, rtmpCommandLimits)
 
 	for {
-		if err := rc.nc.SetReadDeadline(time.Now().Add(timeout)); err != nil {
+		if err := rc.nc.SetReadDeadline(readDeadline(timeout, admitBy)); err != nil {
 			return err
 		}
 		raw, err := rc.br.Read()
@@ -141,26 +186,26 @@ func (rc *rtmpConn) serve() error {
 }
 
 // handleMessage handles protocol control messages and returns commands.
-func (rc *rtmpConn) handleMessage(raw *rawmessage.Message) (rtmpCommand, bool, error) {
+func (rc *rtmpConn) handleMessage(raw rtmpMessage) (rtmpCommand, bool, error) {
 	switch raw.Type {
 	case rtmpTypeSetChunkSize:
 		if len(raw.Body) < 4 {
 			return rtmpCommand{}, false, errors.New("invalid SetChunkSize")
 		}
-		if err := rc.br.SetChunkSize(binary.BigEndian.Uint32(raw.Body) & 0x7fffffff); err != nil {
+		if err := rc.br.setChunkSize(binary.BigEndian.Uint32(raw.Body)); err != nil {
 			return rtmpCommand{}, false, err
 		}
 	case rtmpTypeAbort:
 		if len(raw.Body) >= 4 {
-			rc.br.AbortChunkStream(binary.BigEndian.Uint32(raw.Body))
+			rc.br.abort(binary.BigEndian.Uint32(raw.Body))
 		}
 	case rtmpTypeWindowAckSize:
 		if len(raw.Body) >= 4 {
-			rc.br.SetWindowAckSize(binary.BigEndian.Uint32(raw.Body))
+			rc.br.setWindowAckSize(binary.BigEndian.Uint32(raw.Body))
 		}
 	case rtmpTypeUserControl:
 		if len(raw.Body) == 6 && binary.BigEndian.Uint16(raw.Body) == uint16(message.UserControlTypePingRequest) {
-			err := rc.mw.Write(&message.UserControlPingResponse{ServerTime: binary.BigEndian.Uint32(raw.Body[2:])})
+			err := rc.writeMsg(&message.UserControlPingResponse{ServerTime: binary.BigEndian.Uint32(raw.Body[2:])})
 			return rtmpCommand{}, false, err
 		}
 	case rtmpTypeCommandAMF0, rtmpTypeCommandAMF3:
@@ -203,8 +248,19 @@ func parseRTMPCommand(typ uint8, body []byte) (rtmpCommand, error) {
 	return cmd, nil
 }
 
+// writeMsg writes a message, within WriteTimeout. It is safe to call from
+// the player's goroutines while the reader writes media.
+func (rc *rtmpConn) writeMsg(m message.Message) error {
+	rc.wmu.Lock()
+	defer rc.wmu.Unlock()
+	if err := rc.nc.SetWriteDeadline(time.Now().Add(rc.e.cfg.WriteTimeout)); err != nil {
+		return err
+	}
+	return rc.mw.Write(m)
+}
+
 func (rc *rtmpConn) writeCommand(csid byte, msid uint32, name string, txn float64, args ...any) error {
-	return rc.mw.Write(&message.CommandAMF0{
+	return rc.writeMsg(&message.CommandAMF0{
 		ChunkStreamID:   csid,
 		MessageStreamID: msid,
 		Name:            name,
@@ -261,7 +317,7 @@ func (rc *rtmpConn) onConnect(cmd rtmpCommand) error {
 		&message.SetPeerBandwidth{Value: 2500000, Type: 2},
 		&message.SetChunkSize{Value: rtmpOutChunkSize},
 	} {
-		if err := rc.mw.Write(m); err != nil {
+		if err := rc.writeMsg(m); err != nil {
 			return err
 		}
 	}
@@ -321,6 +377,8 @@ func (rc *rtmpConn) onPublish(cmd rtmpCommand) error {
 		return rc.refuse(cmd.txn, "NetStream.Publish.BadName", err)
 	}
 	defer e.hub.unpublish(s, rc.c)
+	rc.release()
+	rc.br.setLimits(rtmpMediaLimits)
 	rc.c.setRole(RolePublish, name)
 
 	if err := rc.writeStatus(cmd.txn, "status", "NetStream.Publish.Start", "publishing "+name); err != nil {
@@ -332,12 +390,10 @@ func (rc *rtmpConn) onPublish(cmd rtmpCommand) error {
 // readPublisher reads media messages and hands their bodies to the stream.
 func (rc *rtmpConn) readPublisher(s *stream) error {
 	timeout := rc.e.cfg.ReadTimeout
-	if err := rc.nc.SetWriteDeadline(time.Time{}); err != nil {
-		return err
-	}
+	// the read deadline is moved at most every timeout/4 (a system call).
 	var lastDeadline time.Time
 	for {
-		if now := time.Now(); now.Sub(lastDeadline) > time.Second {
+		if now := time.Now(); now.Sub(lastDeadline) > timeout/4 {
 			lastDeadline = now
 			if err := rc.nc.SetReadDeadline(now.Add(timeout)); err != nil {
 				return err
@@ -347,7 +403,7 @@ func (rc *rtmpConn) readPublisher(s *stream) error {
 		if err != nil {
 			return err
 		}
-		ts := uint32(raw.Timestamp / time.Millisecond)
+		ts := raw.Timestamp
 		switch raw.Type {
 		case flv.TagAudio, flv.TagVideo:
 			if len(raw.Body) == 0 {
@@ -412,7 +468,7 @@ func (rc *rtmpConn) onPlay(cmd rtmpCommand) error {
 		&message.UserControlStreamIsRecorded{StreamID: 1},
 		&message.UserControlStreamBegin{StreamID: 1},
 	} {
-		if err := rc.mw.Write(m); err != nil {
+		if err := rc.writeMsg(m); err != nil {
 			return err
 		}
 	}
@@ -434,39 +490,86 @@ func (rc *rtmpConn) onPlay(cmd rtmpCommand) error {
 		return errStreamEnded
 	}
 	defer s.removeReader(r.c)
+	rc.release()
 	rc.c.setRole(RolePlay, name)
 
-	// a player sends little (acks, pings, deleteStream); reading it tells
-	// us at once when it leaves.
+	// a player sends little (acks, ping responses, deleteStream); reading
+	// it tells us at once when it leaves, and a player silent for longer
+	// than idle is gone. The pings make players talk.
+	idle := rtmpPlayerIdleTimeouts * e.cfg.ReadTimeout
 	readDone := make(chan struct{})
 	go func() {
 		defer close(readDone)
 		defer cancel()
-		rc.nc.SetReadDeadline(time.Time{}) //nolint:errcheck
-		for {
-			raw, err := rc.br.Read()
-			if err != nil {
-				return
-			}
-			cmd, ok, err := rc.handleMessage(raw)
-			if err != nil {
-				return
-			}
-			if ok && (cmd.name == "deleteStream" || cmd.name == "closeStream") {
-				return
-			}
+		err := rc.readPlayer(idle)
+		switch {
+		case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+		case isTimeout(err) && ctx.Err() == nil:
+			e.log.Info("RTMP player silent, disconnected", "client", rc.c.id, "ip", rc.c.ip(), "idle", idle)
+		case errors.Is(err, errRTMPLimit):
+			e.refused.Add(1)
+			e.log.Warn("RTMP player closed: invalid or oversized input", "client", rc.c.id, "ip", rc.c.ip(), "err", err)
+		default:
+			e.log.Debug("RTMP player read ended", "client", rc.c.id, "err", err)
 		}
+	}()
+	pingDone := make(chan struct{})
+	go func() {
+		defer close(pingDone)
+		rc.pingPlayer(ctx)
 	}()
 	err = r.run(ctx)
 	if errors.Is(err, errStreamEnded) {
 		rc.writeEndOfStream(name)
 	}
 	rc.nc.Close()
+	cancel()
 	<-readDone
+	<-pingDone
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}
 	return err
+}
+
+// readPlayer reads a player's messages until it leaves (nil), stays silent
+// for idle, or fails.
+func (rc *rtmpConn) readPlayer(idle time.Duration) error {
+	for {
+		if err := rc.nc.SetReadDeadline(time.Now().Add(idle)); err != nil {
+			return err
+		}
+		raw, err := rc.br.Read()
+		if err != nil {
+			return err
+		}
+		cmd, ok, err := rc.handleMessage(raw)
+		if err != nil {
+			return err
+		}
+		if ok && (cmd.name == "deleteStream" || cmd.name == "closeStream") {
+			return nil
+		}
+	}
+}
+
+// pingPlayer sends a ping request every ReadTimeout until ctx ends, so
+// that a player answers even when it has nothing else to send.
+func (rc *rtmpConn) pingPlayer(ctx context.Context) {
+	start := time.Now()
+	t := time.NewTicker(rc.e.cfg.ReadTimeout)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			ms := uint32(time.Since(start) / time.Millisecond)
+			if err := rc.writeMsg(&message.UserControlPingRequest{ServerTime: ms}); err != nil {
+				return
+			}
+		}
+	}
 }
 
 // writeEndOfStream tells a player that the stream has ended with an

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"time"
+
+	"github.com/mofang-live/mofang/internal/connlimit"
 )
 
 // rtmpServer accepts RTMP connections.
@@ -13,6 +16,10 @@ type rtmpServer struct {
 	ln net.Listener
 
 	closeOnce sync.Once
+
+	// refusals over the per-address cap, logged at most once a second.
+	lastRefusalLog time.Time
+	refusedSince   int
 }
 
 func newRTMPServer(e *Engine, address string) (*rtmpServer, error) {
@@ -37,12 +44,33 @@ func (s *rtmpServer) run() {
 			s.e.log.Error("RTMP accept", "err", err)
 			return
 		}
+		ip := connlimit.AddrIP(nc.RemoteAddr())
+		release, ok := s.e.pending.Acquire(ip)
+		if !ok {
+			nc.Close()
+			s.refusedPending(ip.String())
+			continue
+		}
 		s.e.tuneConn(nc)
-		c := newRTMPConn(s.e, nc)
+		c := newRTMPConn(s.e, nc, release)
 		if !s.e.track(c.run) {
+			release()
 			nc.Close()
 			return
 		}
+	}
+}
+
+// refusedPending counts a connection refused because its address holds
+// MaxPendingPerIP connections not yet admitted, and logs refusals at most
+// once a second.
+func (s *rtmpServer) refusedPending(ip string) {
+	s.e.refused.Add(1)
+	s.refusedSince++
+	if now := time.Now(); now.Sub(s.lastRefusalLog) >= time.Second {
+		s.e.log.Warn("RTMP connections refused: too many not yet publishing or playing from one address",
+			"ip", ip, "limit", s.e.cfg.MaxPendingPerIP, "refused", s.refusedSince)
+		s.lastRefusalLog, s.refusedSince = now, 0
 	}
 }
 

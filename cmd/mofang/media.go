@@ -21,10 +21,12 @@ type mediaAuth struct {
 }
 
 // Refusals the media engine passes on to clients: they name no secret.
+// Any other error of the Authorizer (a store failure) is logged and
+// reaches the client only as "service unavailable".
 var (
-	errUnknownStream = errors.New("unknown stream")
-	errRoomEnded     = errors.New("the room has ended")
-	errRoomBanned    = errors.New("the room is banned")
+	errUnknownStream = media.Refusal("unknown stream")
+	errRoomEnded     = media.Refusal("the room has ended")
+	errRoomBanned    = media.Refusal("the room is banned")
 )
 
 // AuthorizePublish admits a publisher to a stream that Live.stream created,
