@@ -24,8 +24,9 @@ type viewer struct {
 	flv  bool
 	ttff time.Duration
 
-	body  io.ReadCloser // HTTP-FLV
-	nc    net.Conn      // RTMP
+	body  io.ReadCloser     // HTTP-FLV
+	nc    net.Conn          // RTMP
+	rtmp  *gortmplib.Client // RTMP, for acknowledgements
 	bytes atomic.Uint64
 	lost  atomic.Bool // the server closed the connection
 	done  atomic.Bool
@@ -84,6 +85,7 @@ func (v *viewer) dialRTMP(ctx context.Context, rawURL string) error {
 	if err := c.Initialize(ictx); err != nil {
 		return err
 	}
+	v.rtmp = c
 	v.nc = c.NetConn()
 	v.nc.SetReadDeadline(time.Now().Add(10 * time.Second)) //nolint:errcheck
 	for {
@@ -101,6 +103,10 @@ func (v *viewer) dialRTMP(ctx context.Context, rawURL string) error {
 	}
 }
 
+// ackEvery is how often an RTMP viewer acknowledges what it received, as
+// players do: the server drops a player that stays silent.
+const ackEvery = 10 * time.Second
+
 // drain discards the stream until the viewer is closed.
 func (v *viewer) drain() {
 	var r io.Reader
@@ -108,6 +114,7 @@ func (v *viewer) drain() {
 		r = v.body
 	} else {
 		r = v.nc
+		go v.acknowledge()
 	}
 	buf := make([]byte, 16<<10)
 	for {
@@ -117,6 +124,21 @@ func (v *viewer) drain() {
 			if !v.done.Load() && !errors.Is(err, net.ErrClosed) {
 				v.lost.Store(true)
 			}
+			return
+		}
+	}
+}
+
+// acknowledge sends an RTMP Acknowledgement every ackEvery until the
+// viewer is closed or the connection fails.
+func (v *viewer) acknowledge() {
+	t := time.NewTicker(ackEvery)
+	defer t.Stop()
+	for range t.C {
+		if v.done.Load() || v.lost.Load() {
+			return
+		}
+		if err := v.rtmp.Write(&message.Acknowledge{Value: uint32(v.bytes.Load())}); err != nil {
 			return
 		}
 	}
