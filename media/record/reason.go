@@ -10,7 +10,6 @@ import (
 var (
 	errFellBehind = errors.New("writer fell behind")
 	errSink       = errors.New("sink refused the recording")
-	errKilled     = errors.New("the server stopped while recording")
 )
 
 // Reason returns what a recording's Info.Error says of err: a plain
@@ -32,8 +31,6 @@ func Reason(err error) string {
 		return "the disk was too slow, the recording fell behind the stream"
 	case errors.Is(err, errSink):
 		return "the recording could not be registered"
-	case errors.Is(err, errKilled):
-		return errKilled.Error()
 	}
 	return "writing the recording failed"
 }
