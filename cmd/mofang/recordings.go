@@ -13,6 +13,10 @@ import (
 	"github.com/mofang-live/mofang/store"
 )
 
+// The recorder tells the API how far recordings in progress have got
+// (rpc.RecordProgress, asked of the RecordFiles it is given).
+var _ rpc.RecordProgress = (*record.Recorder)(nil)
+
 // recordRows keeps a row per recording in the store: the media engine's
 // record.Sink.
 type recordRows struct {
