@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/mofang-live/mofang/rpc/urlsign"
 	"github.com/mofang-live/mofang/store"
@@ -15,6 +17,14 @@ type RecordFiles interface {
 	// Remove deletes a recording's files, given its path relative to the
 	// recording folder.
 	Remove(path string) error
+}
+
+// RecordProgress is what a RecordFiles may also tell: how far a
+// recording being written has got. The media engine's recorder does.
+type RecordProgress interface {
+	// Progress returns the media duration and the bytes written so far
+	// of recording id, and false when it is not being written.
+	Progress(id int64) (time.Duration, int64, bool)
 }
 
 // noFiles is the RecordFiles of a server that records nothing.
@@ -30,14 +40,14 @@ func RecordSignName(id int64) string { return "record_" + strconv.FormatInt(id, 
 type RecordData struct {
 	ID         int64   `json:"id"`
 	RoomID     string  `json:"room_id"`
-	Status     string  `json:"status"` // recording, complete or failed
-	Error      string  `json:"error,omitempty"`
+	Status     string  `json:"status"`          // recording, complete, interrupted or failed
+	Error      string  `json:"error,omitempty"` // why it failed or was interrupted, in plain words
 	VideoCodec string  `json:"video_codec"`
 	AudioCodec string  `json:"audio_codec"`
 	Width      int     `json:"width"`
 	Height     int     `json:"height"`
-	Duration   float64 `json:"duration"` // seconds
-	Size       int64   `json:"size"`     // bytes
+	Duration   float64 `json:"duration"` // seconds; while recording, so far
+	Size       int64   `json:"size"`     // bytes; while recording, so far
 	StartTime  int64   `json:"start_time"`
 	EndTime    int64   `json:"end_time,omitempty"`
 	// HLS and MP4 are the replay URLs, signed: a VOD HLS playlist and one
@@ -49,12 +59,19 @@ type RecordData struct {
 
 func (s *Server) recordData(ctx context.Context, r store.Record, urls bool) RecordData {
 	d := RecordData{
-		ID: r.ID, RoomID: formatRoomID(r.RoomID), Status: r.Status, Error: r.Error,
+		ID: r.ID, RoomID: formatRoomID(r.RoomID), Status: r.Status, Error: plainRecordError(r.Error),
 		VideoCodec: r.VideoCodec, AudioCodec: r.AudioCodec, Width: r.Width, Height: r.Height,
 		Duration: float64(r.DurationMS) / 1000, Size: r.Size, StartTime: r.Start.Unix(),
 	}
 	if r.End.Valid {
 		d.EndTime = r.End.Time.Unix()
+	}
+	if r.Status == store.RecordRecording {
+		if p, ok := s.cfg.RecordFiles.(RecordProgress); ok {
+			if dur, size, ok := p.Progress(r.ID); ok {
+				d.Duration, d.Size = dur.Seconds(), size
+			}
+		}
 	}
 	if urls {
 		sign, exp := s.cfg.Signer.Sign(urlsign.Play, RecordSignName(r.ID), s.cfg.PlaySignTTL)
@@ -64,6 +81,16 @@ func (s *Server) recordData(ctx context.Context, r store.Record, urls bool) Reco
 		d.Expires = exp.Unix()
 	}
 	return d
+}
+
+// plainRecordError is a recording's error as the API shows it. The
+// recorder stores plain reasons; rows of older versions may hold a file
+// error naming server paths, which is not shown.
+func plainRecordError(e string) string {
+	if strings.ContainsAny(e, "/\\") {
+		return "the recording failed"
+	}
+	return e
 }
 
 // RecordListParams are the params of Live.record.list.

@@ -12,6 +12,10 @@ const (
 	RecordRecording = "recording" // being written
 	RecordComplete  = "complete"
 	RecordFailed    = "failed" // stopped by an error; what was written is kept
+	// RecordInterrupted: the server stopped while recording (killed, a
+	// power cut); the next start repaired the files, which play to where
+	// it stopped.
+	RecordInterrupted = "interrupted"
 )
 
 // Record is a row of mf_record: one recorded publish session of a room.
@@ -63,7 +67,7 @@ func (s *Store) AddRecord(ctx context.Context, r NewRecord) (int64, error) {
 
 // RecordEnd is how a recording ended.
 type RecordEnd struct {
-	Status     string // RecordComplete or RecordFailed
+	Status     string // RecordComplete, RecordInterrupted or RecordFailed
 	Error      string
 	End        time.Time
 	DurationMS int64
@@ -145,6 +149,16 @@ func (s *Store) ExpiredRecords(ctx context.Context, olderThan time.Time, maxByte
 		total -= r.Size
 	}
 	return out, nil
+}
+
+// UnfinishedRecords returns the recordings still "recording", oldest
+// first: at start-up, those the last run left unfinished.
+func (s *Store) UnfinishedRecords(ctx context.Context) ([]Record, error) {
+	rs := []Record{}
+	if err := s.db.SelectContext(ctx, &rs, `SELECT `+recordColumns+` FROM mf_record WHERE status = ? ORDER BY id`, RecordRecording); err != nil {
+		return nil, fmt.Errorf("store: listing unfinished records: %w", err)
+	}
+	return rs, nil
 }
 
 // FailUnfinishedRecords marks recordings still "recording" as failed: at

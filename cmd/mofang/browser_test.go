@@ -6,11 +6,14 @@ import (
 	"mime"
 	"net/http"
 	"net/http/httptest"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -67,6 +70,19 @@ type tab struct {
 	name string
 	ctx  context.Context
 	dir  string
+
+	mu     sync.Mutex
+	errors []string // page exceptions and console errors
+}
+
+// pageErrors returns the page's exceptions and console errors since the
+// last call.
+func (b *tab) pageErrors() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	e := b.errors
+	b.errors = nil
+	return e
 }
 
 // do runs actions within 20 s.
@@ -161,6 +177,71 @@ func (b *tab) register(site, username, nickname string) {
 	b.wait("room list after registering", 10*time.Second, `location.hash === '#/rooms' && document.querySelector('#room-list')`)
 }
 
+// startBrowser starts headless Chromium for the test, until ctx ends, and
+// returns how to open a tab in it: parent nil for the first tab (which
+// starts the browser), or another tab's context (with
+// chromedp.WithNewBrowserContext for another user). Each tab logs and
+// keeps its page's exceptions and console errors.
+func startBrowser(t *testing.T, ctx context.Context, chromium, shots string) func(name string, parent context.Context, opts ...chromedp.ContextOption) *tab {
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(chromium),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("mute-audio", true),
+		chromedp.WindowSize(1280, 800),
+	)
+	t.Cleanup(cancelAlloc)
+
+	return func(name string, parent context.Context, opts ...chromedp.ContextOption) *tab {
+		if parent == nil {
+			parent = allocCtx
+		}
+		tctx, cancelTab := chromedp.NewContext(parent, opts...)
+		t.Cleanup(cancelTab)
+		b := &tab{t: t, name: name, ctx: tctx, dir: shots}
+		chromedp.ListenTarget(tctx, func(ev any) {
+			var msg string
+			switch ev := ev.(type) {
+			case *cdpruntime.EventExceptionThrown:
+				d := ev.ExceptionDetails
+				if d.Exception != nil {
+					msg = fmt.Sprintf("page exception: %s %s", d.Text, d.Exception.Description)
+				} else {
+					msg = fmt.Sprintf("page exception: %s", d.Error())
+				}
+			case *cdpruntime.EventConsoleAPICalled:
+				if ev.Type == cdpruntime.APITypeError || ev.Type == cdpruntime.APITypeWarning {
+					var parts []string
+					for _, a := range ev.Args {
+						parts = append(parts, strings.Trim(string(a.Value), `"`)+a.Description)
+					}
+					msg = fmt.Sprintf("console %s: %s", ev.Type, strings.Join(parts, " "))
+				}
+			}
+			if msg != "" {
+				t.Logf("%s: %s", name, msg)
+				b.mu.Lock()
+				b.errors = append(b.errors, msg)
+				b.mu.Unlock()
+			}
+		})
+		// The first run starts the browser or opens the tab, which lives
+		// as long as the context of that run: tctx itself, bounded by ctx.
+		if err := chromedp.Run(tctx, chromedp.Navigate("about:blank")); err != nil {
+			t.Fatalf("starting %s (%s): %v", chromium, name, err)
+		}
+		return b
+	}
+}
+
 // TestBrowserWebClient is issue 6's scenario in headless Chromium: a
 // streamer makes a password room through the pages and publishes to the
 // shown settings with ffmpeg; a viewer in another browser context sees it
@@ -190,55 +271,10 @@ func TestBrowserWebClient(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Second)
 	defer cancel()
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromium),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("mute-audio", true),
-		chromedp.WindowSize(1280, 800),
-	)
-	defer cancelAlloc()
-
-	newTab := func(name string, parent context.Context, opts ...chromedp.ContextOption) *tab {
-		tctx, cancelTab := chromedp.NewContext(parent, opts...)
-		t.Cleanup(cancelTab)
-		chromedp.ListenTarget(tctx, func(ev any) {
-			switch ev := ev.(type) {
-			case *cdpruntime.EventExceptionThrown:
-				d := ev.ExceptionDetails
-				if d.Exception != nil {
-					t.Logf("%s: page exception: %s %s", name, d.Text, d.Exception.Description)
-				} else {
-					t.Logf("%s: page exception: %s", name, d.Error())
-				}
-			case *cdpruntime.EventConsoleAPICalled:
-				if ev.Type == cdpruntime.APITypeError || ev.Type == cdpruntime.APITypeWarning {
-					var parts []string
-					for _, a := range ev.Args {
-						parts = append(parts, strings.Trim(string(a.Value), `"`)+a.Description)
-					}
-					t.Logf("%s: console %s: %s", name, ev.Type, strings.Join(parts, " "))
-				}
-			}
-		})
-		// The first run starts the browser or opens the tab, which lives
-		// as long as the context of that run: tctx itself, bounded by ctx.
-		if err := chromedp.Run(tctx, chromedp.Navigate("about:blank")); err != nil {
-			t.Fatalf("starting %s (%s): %v", chromium, name, err)
-		}
-		return &tab{t: t, name: name, ctx: tctx, dir: shots}
-	}
+	newTab := startBrowser(t, ctx, chromium, shots)
 	// The streamer on a laptop; the viewer on a phone, in another browser
 	// context (its own storage: another user).
-	streamer := newTab("streamer", allocCtx)
+	streamer := newTab("streamer", nil)
 	viewer := newTab("viewer", streamer.ctx, chromedp.WithNewBrowserContext())
 	viewer.do("phone screen", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
 	t.Logf("browser up after %v", time.Since(start).Round(time.Millisecond))
@@ -424,6 +460,144 @@ func TestBrowserWebClient(t *testing.T) {
 	// being written, with its replay links.
 	streamer.do("back to my room", chromedp.Navigate(site+"#/me"))
 	streamer.wait("a recording listed", 15*time.Second, `document.querySelector('#recordings li.record a[download]')`)
+	// The live being recorded shows its duration and size so far (the
+	// API gave 0 while recording, shown as "0:00 · 0.0 MB").
+	meta := streamer.text(`document.querySelector('#recordings li.record .record-meta').textContent`)
+	t.Logf("recording in progress listed as %q", meta)
+	if !regexp.MustCompile(`^\d+:[0-5]\d · \d+(\.\d)? (KB|MB) · recording now$`).MatchString(meta) || strings.HasPrefix(meta, "0:00 ") || strings.Contains(meta, " 0 KB") {
+		streamer.fail("the recording in progress is listed as %q", meta)
+	}
+	streamer.do("scroll to the recordings", chromedp.ScrollIntoView("#recordings", chromedp.ByQuery))
 	streamer.screenshot("my-recordings.png")
 	t.Logf("browser scenario took %v", time.Since(start).Round(time.Millisecond))
+}
+
+// apiRoom registers a streamer through the API and makes their room; it
+// returns the room's id and its publish data (url, sign).
+func apiRoom(t *testing.T, api, user, room string) (string, map[string]any) {
+	t.Helper()
+	reg := rpcCall(t, api, "", "User.register", map[string]any{"username": user, "password": user + "-password", "nickname": user})
+	tok := reg["data"].(map[string]any)["access_token"].(string)
+	d := rpcCall(t, api, tok, "Live.stream", map[string]any{"room_name": room})["data"].(map[string]any)
+	return d["room_id"].(string), d["publish"].(map[string]any)
+}
+
+// TestBrowserPhoneRoom is the live room on a phone: the video fills the
+// width, has a fullscreen button and allows picture-in-picture; in
+// fullscreen and in landscape the chat lies over the video, half
+// transparent, as live apps do. A room in H.265, which this Chromium
+// cannot decode, says so plainly instead of reconnecting forever, with no
+// error in the page.
+func TestBrowserPhoneRoom(t *testing.T) {
+	chromium := chromiumPath(t)
+	needFFmpeg(t)
+	rec := httptest.NewRecorder()
+	web.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("the pages are not built (GET / answers %d): run make web", rec.Code)
+	}
+	rtmpPort, rtspPort := freePort(t), freePort(t)
+	api, stop := startServe(t, t.TempDir(), "--rtmp", fmt.Sprintf("127.0.0.1:%d", rtmpPort),
+		"--rtsp", fmt.Sprintf("127.0.0.1:%d", rtspPort), "--public-host", "127.0.0.1")
+	defer stop()
+	site := pagesSite(t, api)
+	shots := screenshotDir(t)
+	os.Remove(filepath.Join(shots, "failed-phone.png"))
+
+	h264Room, h264Pub := apiRoom(t, api, "carol", "Carol H.264")
+	startFFmpeg(t, "-re", "-stream_loop", "-1", "-i", clip(t), "-c", "copy", "-f", "flv", h264Pub["url"].(string))
+	hevcRoom, hevcPub := apiRoom(t, api, "dave", "Dave H.265")
+	u, _ := neturl.Parse(h264Pub["url"].(string))
+	hevcStream := strings.TrimPrefix(strings.Split(hevcPub["url"].(string), "?")[0], fmt.Sprintf("rtmp://%s/live/", u.Host))
+	startFFmpeg(t, "-re", "-f", "lavfi", "-i", "testsrc=size=640x360:rate=25", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+		"-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "keyint=25:log-level=error", "-c:a", "aac",
+		"-f", "rtsp", "-rtsp_transport", "tcp", fmt.Sprintf("rtsp://127.0.0.1:%d/live/%s?sign=%s", rtspPort, hevcStream, hevcPub["sign"]))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Second)
+	defer cancel()
+	newTab := startBrowser(t, ctx, chromium, shots)
+	phone := newTab("phone", nil)
+	portrait := chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile)
+	phone.do("phone screen", portrait)
+	phone.register(site, "erin", "Erin")
+
+	// Portrait: the video across the whole width, with its buttons.
+	phone.do("enter the H.264 room", chromedp.Navigate(site+"#/room/"+h264Room))
+	playing := `(v => v && v.currentTime > 0.2 && !v.paused)(document.querySelector('#video'))`
+	phone.wait("video playing", 20*time.Second, playing)
+	var box struct {
+		VW, VH, W, H, Left, Top float64
+		PiP, FS                 bool
+	}
+	measure := func() {
+		t.Helper()
+		if err := phone.eval(`(() => { const r = document.querySelector('#video').getBoundingClientRect();
+			const fs = document.querySelector('#fullscreen'); const fr = fs && fs.getBoundingClientRect();
+			return {VW: innerWidth, VH: innerHeight, W: r.width, H: r.height, Left: r.left, Top: r.top,
+				PiP: !document.querySelector('#video').disablePictureInPicture,
+				FS: !!fs && fr.width > 0 && fr.bottom <= innerHeight && fr.right <= innerWidth}; })()`, &box); err != nil {
+			phone.fail("measuring the video: %v", err)
+		}
+	}
+	measure()
+	t.Logf("portrait: video %.0fx%.0f in %.0fx%.0f", box.W, box.H, box.VW, box.VH)
+	if box.W < 0.9*box.VW || !box.FS || !box.PiP {
+		phone.fail("portrait: video %.0fx%.0f in a %.0f px wide screen, fullscreen button %v, picture-in-picture allowed %v", box.W, box.H, box.VW, box.FS, box.PiP)
+	}
+	// A few lines in the chat, to see where it lies.
+	phone.wait("joined the chat", 10*time.Second, `!document.querySelector('#chat-input').disabled`)
+	for _, msg := range []string{"hello Carol", "nice colours", "what camera is this?"} {
+		phone.do("say "+msg, chromedp.SetValue("#chat-input", msg, chromedp.ByQuery), chromedp.Click("#chat-send", chromedp.ByQuery))
+		phone.wait("the comment shown", 10*time.Second, fmt.Sprintf(`[...document.querySelectorAll('#chat li')].some(li => li.textContent.includes(%q))`, msg))
+	}
+	phone.screenshot("phone-portrait.png")
+
+	// chatOver: the chat lies on the video, on a see-through background.
+	chatOver := `(() => {
+		const v = document.querySelector('#video').getBoundingClientRect();
+		const c = document.querySelector('#chat').getBoundingClientRect();
+		const side = getComputedStyle(document.querySelector('.side')).backgroundColor;
+		const a = side === 'transparent' ? 0 : (m => m ? Number(m[1]) : 1)(side.match(/rgba\(.*,\s*([\d.]+)\)$/));
+		return c.width > 0 && c.top < v.bottom && c.bottom > v.top && c.left < v.right && c.right > v.left && a < 0.9 &&
+			document.querySelector('#chat-input').getBoundingClientRect().bottom <= innerHeight;
+	})()`
+	// Fullscreen: the room (video and chat) fills the screen.
+	phone.do("fullscreen", chromedp.Click("#fullscreen", chromedp.ByQuery))
+	phone.wait("in fullscreen", 5*time.Second, `document.fullscreenElement && document.fullscreenElement.contains(document.querySelector('#video'))`)
+	phone.wait("chat over the video in fullscreen", 5*time.Second, chatOver)
+	phone.screenshot("phone-fullscreen.png")
+	phone.do("leave fullscreen", chromedp.Click("#fullscreen", chromedp.ByQuery))
+	phone.wait("out of fullscreen", 5*time.Second, `!document.fullscreenElement`)
+
+	// Landscape: the video fills the screen, the chat over it.
+	phone.do("landscape", chromedp.EmulateViewport(844, 390, chromedp.EmulateScale(2), chromedp.EmulateMobile, chromedp.EmulateLandscape))
+	phone.wait("chat over the video in landscape", 5*time.Second, chatOver)
+	measure()
+	t.Logf("landscape: video %.0fx%.0f in %.0fx%.0f", box.W, box.H, box.VW, box.VH)
+	if box.W < 0.9*box.VW || box.H < 0.9*box.VH || !box.FS {
+		phone.fail("landscape: video %.0fx%.0f in %.0fx%.0f, fullscreen button %v", box.W, box.H, box.VW, box.VH, box.FS)
+	}
+	phone.wait("still playing in landscape", 5*time.Second, playing)
+	phone.screenshot("phone-landscape.png")
+
+	// H.265: this Chromium cannot decode it (MediaSource says no); the
+	// room says so, and stays so, without errors in the page.
+	phone.do("portrait again", portrait)
+	var hevcOK bool
+	phone.eval(`MediaSource.isTypeSupported('video/mp4; codecs="hvc1.1.6.L93.B0"')`, &hevcOK)
+	phone.pageErrors()
+	phone.do("enter the H.265 room", chromedp.Navigate(site+"#/room/"+hevcRoom))
+	if hevcOK {
+		phone.wait("H.265 video playing", 20*time.Second, playing)
+	} else {
+		unsupported := `document.querySelector('#stage-state').dataset.state === 'unsupported' && document.querySelector('#stage-state').textContent.includes("cannot play this room's video codec (H.265)")`
+		phone.wait("the codec explained", 20*time.Second, unsupported)
+		time.Sleep(4 * time.Second) // it does not go back to "Reconnecting…"
+		phone.wait("the codec still explained", time.Second, unsupported)
+		phone.wait("chat works", 10*time.Second, `!document.querySelector('#chat-input').disabled`)
+	}
+	phone.screenshot("room-hevc.png")
+	if errs := phone.pageErrors(); len(errs) > 0 {
+		phone.fail("errors in the page of the H.265 room: %q", errs)
+	}
 }

@@ -13,6 +13,10 @@ import (
 	"github.com/mofang-live/mofang/store"
 )
 
+// The recorder tells the API how far recordings in progress have got
+// (rpc.RecordProgress, asked of the RecordFiles it is given).
+var _ rpc.RecordProgress = (*record.Recorder)(nil)
+
 // recordRows keeps a row per recording in the store: the media engine's
 // record.Sink.
 type recordRows struct {
@@ -43,6 +47,54 @@ func (r recordRows) Ended(ctx context.Context, id int64, info record.Info) {
 	if err != nil {
 		r.log.Error("recording row", "record", id, "err", err)
 	}
+}
+
+// interruptedReason is the error of a recording the server stopped in
+// the middle of (killed, a power cut).
+const interruptedReason = "the server stopped while recording"
+
+// repairRecords finishes the recordings the last run left "recording"
+// (it was killed): their files are repaired (record.Repair: torn bytes
+// cut, the playlist ended) and their rows get what is on disk, duration
+// and size, as interrupted; one with nothing playable left, or with no
+// recordings folder to look in (dir ""), is marked failed. It runs at
+// start, before anything records.
+func repairRecords(ctx context.Context, st *store.Store, dir string, log *slog.Logger) error {
+	rs, err := st.UnfinishedRecords(ctx)
+	if err != nil {
+		return err
+	}
+	var interrupted, failed int
+	for _, r := range rs {
+		end := store.RecordEnd{Status: store.RecordFailed, Error: interruptedReason, End: r.Start}
+		if dir != "" {
+			info, err := record.Repair(dir, r.Path)
+			if err != nil {
+				log.Warn("a recording left unfinished by the last run cannot be repaired", "record", r.ID, "err", err)
+			}
+			end.DurationMS, end.Size = info.Duration.Milliseconds(), info.Size
+			if !info.End.IsZero() {
+				end.End = info.End
+			}
+			if err == nil && info.Status == record.StatusDone {
+				end.Status = store.RecordInterrupted
+			}
+		}
+		if err := st.EndRecord(ctx, r.ID, end); err != nil {
+			return err
+		}
+		if end.Status == store.RecordInterrupted {
+			interrupted++
+			log.Info("recording left unfinished by the last run repaired", "record", r.ID,
+				"duration", time.Duration(end.DurationMS)*time.Millisecond, "bytes", end.Size)
+		} else {
+			failed++
+		}
+	}
+	if len(rs) > 0 {
+		log.Info("recordings left unfinished by the last run", "repaired", interrupted, "failed", failed)
+	}
+	return nil
 }
 
 // recordsOn tells the engine whether a stream's room records its lives.

@@ -88,11 +88,9 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 		log.Info("rooms left live by the last run set to not started", "rooms", n)
 	}
 
-	if n, err := st.FailUnfinishedRecords(ctx); err != nil {
+	if err := repairRecords(ctx, st, cfg.recordDir(), log); err != nil {
 		st.Close()
 		return nil, err
-	} else if n > 0 {
-		log.Info("recordings left unfinished by the last run marked failed", "records", n)
 	}
 	days, maxBytes, err := cfg.retention()
 	if err != nil {

@@ -43,8 +43,9 @@ type Info struct {
 	// Start is when the recording started (first frame written); End when
 	// it ended (zero while recording).
 	Start, End time.Time
-	// Duration is the media duration of the complete segments (the last
-	// one included once ended).
+	// Duration is the media duration written so far: while recording,
+	// the complete segments and the fragments of the open one; once
+	// ended, the segments of the playlist.
 	Duration time.Duration
 	// Size is the bytes written (init + segments).
 	Size int64
@@ -55,7 +56,9 @@ type Info struct {
 	// Segments is the number of complete segments.
 	Segments int
 	Status   Status
-	// Error says why a failed recording stopped.
+	// Error says why a failed recording stopped, in plain words for the
+	// people who see it (no file names: the detail is logged, and
+	// Recording.Err returns it).
 	Error string
 }
 
@@ -66,6 +69,9 @@ type Sink interface {
 	// Started is called once the first segment is being written and the
 	// codecs are known; the returned id names the recording in Ended and
 	// in Handler URLs. An error stops the recording and removes its files.
+	// It is called too, with Status failed and Error set, when the
+	// recording could not write its first file (a full disk): Ended
+	// follows at once, so that the failure has a row that says why.
 	Started(ctx context.Context, info Info) (id int64, err error)
 	// Ended is called once when the recording stops: Close, a write error
 	// (Status failed, files kept), or a change of codec or picture size
@@ -105,6 +111,9 @@ type Recorder struct {
 	dir string // for Handler and Remove (reads); "" if only an FS was given
 	log *slog.Logger
 	own *DirFS
+
+	mu   sync.Mutex
+	live map[int64]*Recording // by Sink id, while being written
 }
 
 // New returns a Recorder writing under cfg.Dir.
@@ -127,7 +136,7 @@ func New(cfg Config) (*Recorder, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	r := &Recorder{cfg: cfg, fs: cfg.FS, dir: cfg.Dir, log: cfg.Logger}
+	r := &Recorder{cfg: cfg, fs: cfg.FS, dir: cfg.Dir, log: cfg.Logger, live: map[int64]*Recording{}}
 	if r.fs == nil {
 		if cfg.Dir == "" {
 			return nil, errors.New("record: no recordings directory")
@@ -147,6 +156,39 @@ func (r *Recorder) Close() error {
 		return r.own.Close()
 	}
 	return nil
+}
+
+// Progress returns the duration and size written so far of recording id
+// (the id its Sink gave), and false when it is not being written (from
+// just after Sink.Ended returns).
+func (r *Recorder) Progress(id int64) (time.Duration, int64, bool) {
+	r.mu.Lock()
+	rec := r.live[id]
+	r.mu.Unlock()
+	if rec == nil {
+		return 0, 0, false
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if rec.id != id {
+		return 0, 0, false
+	}
+	return rec.info.Duration, rec.info.Size, true
+}
+
+// track and untrack keep the recordings being written, for Progress.
+func (r *Recorder) track(id int64, rec *Recording) {
+	r.mu.Lock()
+	r.live[id] = rec
+	r.mu.Unlock()
+}
+
+func (r *Recorder) untrack(id int64, rec *Recording) {
+	r.mu.Lock()
+	if r.live[id] == rec {
+		delete(r.live, id)
+	}
+	r.mu.Unlock()
 }
 
 // safeStreamDir turns a stream name into one path element.
@@ -230,14 +272,14 @@ func (rec *Recording) WritePacket(typ uint8, ts uint32, body []byte) {
 	n := rec.queuedBytes.Add(int64(len(body)))
 	if n > rec.r.cfg.QueueBytes {
 		rec.queuedBytes.Add(-int64(len(body)))
-		rec.fail(fmt.Errorf("writer fell behind: %d bytes queued", n))
+		rec.fail(fmt.Errorf("%w: %d bytes queued", errFellBehind, n))
 		return
 	}
 	select {
 	case rec.queue <- packet{typ, ts, body}:
 	default:
 		rec.queuedBytes.Add(-int64(len(body)))
-		rec.fail(fmt.Errorf("writer fell behind: %d packets queued", cap(rec.queue)))
+		rec.fail(fmt.Errorf("%w: %d packets queued", errFellBehind, cap(rec.queue)))
 	}
 }
 
@@ -284,7 +326,8 @@ func (rec *Recording) ID() int64 {
 	return rec.id
 }
 
-// Err returns why the recording failed, or nil.
+// Err returns why the recording failed, or nil: the detailed error, for
+// logs (Info.Error is the plain reason).
 func (rec *Recording) Err() error {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()

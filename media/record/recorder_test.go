@@ -249,7 +249,7 @@ func TestRecordDiskFull(t *testing.T) {
 		t.Fatal("recording did not stop on a write error")
 	}
 	info := closeRec(t, rec)
-	if info.Status != StatusFailed || !strings.Contains(info.Error, "no space left") {
+	if info.Status != StatusFailed || info.Error != "the disk is full" {
 		t.Fatalf("info %+v", info)
 	}
 	if !errors.Is(rec.Err(), syscall.ENOSPC) {
@@ -338,8 +338,8 @@ func TestSinkRefuses(t *testing.T) {
 	rec := r.Start("x")
 	feed(rec, clipTags(t), 0)
 	info := closeRec(t, rec)
-	if info.Status != StatusFailed || !strings.Contains(info.Error, "db down") {
-		t.Errorf("info %+v", info)
+	if info.Status != StatusFailed || info.Error != "the recording could not be registered" || !strings.Contains(rec.Err().Error(), "db down") {
+		t.Errorf("info %+v, err %v", info, rec.Err())
 	}
 	if entries, _ := os.ReadDir(filepath.Join(dir, "x")); len(entries) != 0 {
 		t.Errorf("files left: %v", entries)

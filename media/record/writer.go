@@ -91,6 +91,7 @@ type chapter struct {
 	segT    int64 // ms, start of the open segment
 	segDurs []time.Duration
 	maxDur  time.Duration
+	written time.Duration // media time in the files (end of the last fragment)
 
 	vFrag, aFrag   []*fmp4.Sample
 	vBase, aBase   int64
@@ -265,20 +266,20 @@ func (w *writer) startChapter() bool {
 	w.rec.mu.Unlock()
 
 	if err := w.fs.MkdirAll(ch.dir, 0o755); err != nil {
-		w.ioFail(fmt.Errorf("create %s: %w", ch.dir, err))
+		w.startFailed(fmt.Errorf("create %s: %w", ch.dir, err))
 		return false
 	}
 	ch.buf.Reset()
 	if err := init.Marshal(&ch.buf); err != nil {
-		w.ioFail(fmt.Errorf("encode init: %w", err))
+		w.startFailed(fmt.Errorf("encode init: %w", err))
 		return false
 	}
 	if err := w.writeFile(path.Join(ch.dir, initName), ch.buf.Bytes()); err != nil {
-		w.ioFail(err)
+		w.startFailed(err)
 		return false
 	}
 	ch.size += int64(len(ch.buf.Bytes()))
-	w.updateInfo()
+	w.updateInfo(false)
 
 	if sink := w.cfg.Sink; sink != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), w.cfg.SinkTimeout)
@@ -287,15 +288,43 @@ func (w *writer) startChapter() bool {
 		if err != nil {
 			_ = w.fs.RemoveAll(ch.dir)
 			w.ch = nil
-			w.rec.fail(fmt.Errorf("sink: %w", err))
+			w.rec.r.log.Error("record: recording refused, not recorded", "stream", w.rec.stream, "err", err)
+			w.rec.fail(fmt.Errorf("%w: %w", errSink, err))
 			return false
 		}
 		ch.sinkID, ch.sinkOK = sid, true
 		w.rec.mu.Lock()
 		w.rec.id = sid
 		w.rec.mu.Unlock()
+		w.rec.r.track(sid, w.rec)
 	}
 	return true
+}
+
+// startFailed fails a recording whose first file could not be written (a
+// full disk): the sink still hears of it, failed, so that the live has a
+// recording row that says why; end removes what was made of its
+// directory.
+func (w *writer) startFailed(err error) {
+	ch := w.ch
+	ch.ioErr = true
+	w.rec.r.log.Error("record: cannot start recording", "stream", w.rec.stream, "err", err)
+	if sink := w.cfg.Sink; sink != nil {
+		info := w.rec.Info()
+		info.Status, info.Error, info.End = StatusFailed, Reason(err), time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), w.cfg.SinkTimeout)
+		sid, serr := sink.Started(ctx, info)
+		cancel()
+		if serr != nil {
+			w.rec.r.log.Error("record: failed recording not registered", "stream", w.rec.stream, "err", serr)
+		} else {
+			ch.sinkID, ch.sinkOK = sid, true
+			w.rec.mu.Lock()
+			w.rec.id = sid
+			w.rec.mu.Unlock()
+		}
+	}
+	w.rec.fail(err)
 }
 
 // writeFile writes a small file atomically (temporary name, then rename).
@@ -482,7 +511,7 @@ func (w *writer) rotate(t int64) {
 	}
 	ch.segT = t
 	w.writePlaylist(false)
-	w.updateInfo()
+	w.updateInfo(false)
 	w.openSegment()
 }
 
@@ -510,11 +539,14 @@ func (w *writer) flushFragment() {
 	}
 	ch.seq++
 	part := fmp4.Part{SequenceNumber: ch.seq}
+	var end time.Duration // of the fragment, on the chapter's timeline
 	if len(ch.vFrag) > 0 {
 		part.Tracks = append(part.Tracks, &fmp4.PartTrack{ID: ch.vID, BaseTime: uint64(ch.vBase), Samples: ch.vFrag})
+		end = max(end, fragmentEnd(ch.vBase, ch.vFrag, videoTimescale))
 	}
 	if len(ch.aFrag) > 0 {
 		part.Tracks = append(part.Tracks, &fmp4.PartTrack{ID: ch.aID, BaseTime: uint64(ch.aBase), Samples: ch.aFrag})
+		end = max(end, fragmentEnd(ch.aBase, ch.aFrag, int64(ch.audio.clockRate)))
 	}
 	ch.vFrag, ch.aFrag, ch.fragBytes = nil, nil, 0
 	ch.buf.Reset()
@@ -526,38 +558,71 @@ func (w *writer) flushFragment() {
 	ch.size += int64(n)
 	if err != nil {
 		w.ioFail(fmt.Errorf("write segment %d: %w", ch.segN, err))
+		return
 	}
+	ch.written = max(ch.written, end)
+	w.updateInfo(false)
+}
+
+// fragmentEnd is the time the samples of a fragment end, from base (in
+// the track's timescale).
+func fragmentEnd(base int64, samples []*fmp4.Sample, timescale int64) time.Duration {
+	for _, s := range samples {
+		base += int64(s.Duration)
+	}
+	return ticks(base, timescale)
+}
+
+// ticks converts a time in a timescale to a duration.
+func ticks(v, timescale int64) time.Duration {
+	return time.Duration(v/timescale*int64(time.Second) + v%timescale*int64(time.Second)/timescale)
 }
 
 // writePlaylist rewrites index.m3u8: an EVENT playlist while recording, VOD
 // with ENDLIST at the end.
 func (w *writer) writePlaylist(final bool) {
 	ch := w.ch
+	b := playlist(ch.segDurs, max(ch.maxDur, w.cfg.SegmentDuration), final)
+	if err := w.writeFile(path.Join(ch.dir, playlistName), b); err != nil && !ch.ioErr {
+		w.ioFail(err)
+	}
+}
+
+// playlist returns the HLS playlist of segments lasting durs (target is at
+// least the longest): an EVENT playlist while recording, VOD with ENDLIST
+// when final.
+func playlist(durs []time.Duration, target time.Duration, final bool) []byte {
 	var b strings.Builder
-	target := int(math.Ceil(max(ch.maxDur, w.cfg.SegmentDuration).Seconds()))
-	b.WriteString("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:" + strconv.Itoa(target) + "\n#EXT-X-MEDIA-SEQUENCE:0\n")
+	for _, d := range durs {
+		target = max(target, d)
+	}
+	b.WriteString("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:" + strconv.Itoa(max(int(math.Ceil(target.Seconds())), 1)) + "\n#EXT-X-MEDIA-SEQUENCE:0\n")
 	if final {
 		b.WriteString("#EXT-X-PLAYLIST-TYPE:VOD\n")
 	} else {
 		b.WriteString("#EXT-X-PLAYLIST-TYPE:EVENT\n")
 	}
 	b.WriteString("#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"" + initName + "\"\n")
-	for i, d := range ch.segDurs {
+	for i, d := range durs {
 		b.WriteString("#EXTINF:" + strconv.FormatFloat(d.Seconds(), 'f', 3, 64) + ",\n" + segmentName(i+1) + "\n")
 	}
 	if final {
 		b.WriteString("#EXT-X-ENDLIST\n")
 	}
-	if err := w.writeFile(path.Join(ch.dir, playlistName), []byte(b.String())); err != nil && !ch.ioErr {
-		w.ioFail(err)
-	}
+	return []byte(b.String())
 }
 
-func (w *writer) updateInfo() {
+// updateInfo publishes the chapter's figures: while recording, the media
+// written so far (the open segment's fragments too); once final, the
+// segments of the playlist.
+func (w *writer) updateInfo(final bool) {
 	ch := w.ch
 	var d time.Duration
 	for _, s := range ch.segDurs {
 		d += s
+	}
+	if !final {
+		d = max(d, ch.written)
 	}
 	w.rec.mu.Lock()
 	w.rec.info.Duration = d
@@ -575,7 +640,7 @@ func (w *writer) end(status Status, cause error) {
 			w.rec.mu.Lock()
 			w.rec.info.Status = StatusFailed
 			if cause != nil {
-				w.rec.info.Error = cause.Error()
+				w.rec.info.Error = Reason(cause)
 			}
 			w.rec.info.End = time.Now()
 			w.rec.mu.Unlock()
@@ -614,13 +679,20 @@ func (w *writer) end(status Status, cause error) {
 			cause = w.rec.Err()
 		}
 	}
-	w.writePlaylist(true)
-	w.updateInfo()
+	if !ch.begun && ch.ioErr {
+		// Nothing playable was written (the disk was full from the
+		// start): no files are left.
+		_ = w.fs.RemoveAll(ch.dir)
+		ch.size = 0
+	} else {
+		w.writePlaylist(true)
+	}
+	w.updateInfo(true)
 	w.rec.mu.Lock()
 	w.rec.info.Status = status
 	w.rec.info.End = time.Now()
 	if cause != nil {
-		w.rec.info.Error = cause.Error()
+		w.rec.info.Error = Reason(cause)
 	}
 	info := w.rec.info
 	w.rec.finished = append(w.rec.finished, info)
@@ -629,6 +701,7 @@ func (w *writer) end(status Status, cause error) {
 		ctx, cancel := context.WithTimeout(context.Background(), w.cfg.SinkTimeout)
 		w.cfg.Sink.Ended(ctx, ch.sinkID, info)
 		cancel()
+		w.rec.r.untrack(ch.sinkID, w.rec)
 	}
 }
 

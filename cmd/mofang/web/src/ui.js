@@ -39,6 +39,9 @@ const paths = {
   tv: '<path d="M3 6h18v12H3zM8 21h8M9 2l3 3 3-3" fill="none" stroke="currentColor" stroke-width="2" stroke-linejoin="round" stroke-linecap="round"/>',
   coin: '<circle cx="12" cy="12" r="9" fill="#ffc53d"/><circle cx="12" cy="12" r="6" fill="none" stroke="#d48806" stroke-width="1.6"/>',
   play: '<path d="M8 5v14l11-7z" fill="currentColor"/>',
+  expand: '<path d="M4 9V4h5M15 4h5v5M20 15v5h-5M9 20H4v-5" fill="none" stroke="currentColor" stroke-width="2.2" stroke-linecap="round" stroke-linejoin="round"/>',
+  shrink: '<path d="M9 4v5H4M20 9h-5V4M15 20v-5h5M4 15h5v5" fill="none" stroke="currentColor" stroke-width="2.2" stroke-linecap="round" stroke-linejoin="round"/>',
+  pip: '<path d="M3 5h18v14H3z" fill="none" stroke="currentColor" stroke-width="2" stroke-linejoin="round"/><path d="M12 11h7v6h-7z" fill="currentColor"/>',
 };
 
 export function icon(name, cls = '') {

@@ -2,6 +2,7 @@
 // then the OBS settings from its publish URLs, copyable.
 
 import { call, session } from '../api.js';
+import { formatDuration, formatSize } from '../format.js';
 import { copy, dialog, h, icon, toast } from '../ui.js';
 
 export function myRoomView(root, { go }) {
@@ -117,14 +118,14 @@ export function myRoomView(root, { go }) {
     }
     const items = (list.data.records || []).map((r) => {
       const when = new Date(r.start_time * 1000).toLocaleString();
-      const mins = Math.floor(r.duration / 60), secs = Math.round(r.duration % 60);
       const player = h('div', { class: 'record-player' });
+      // While recording, the API gives the duration and size so far.
       const status = r.status === 'complete' ? '' : r.status === 'recording' ? ' · recording now' : ` · ${r.status}${r.error ? ': ' + r.error : ''}`;
       return h('li', { class: 'record', id: `record-${r.id}` },
         h('div', { class: 'record-head' },
           h('div', {},
             h('strong', {}, when),
-            h('div', { class: 'muted small' }, `${mins}:${String(secs).padStart(2, '0')} · ${(r.size / 1048576).toFixed(1)} MB${status}`),
+            h('div', { class: 'muted small record-meta' }, `${formatDuration(r.duration)} · ${formatSize(r.size)}${status}`),
           ),
           h('div', { class: 'row' },
             h('button', {

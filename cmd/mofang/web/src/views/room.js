@@ -4,16 +4,22 @@
 // its events (Live.room.events: online, join, leave, comment, like, gift),
 // and sends comments, likes and gifts. A room that is not live is polled
 // until it is; a stream that breaks is picked up again when the publisher
-// comes back; a dropped websocket reconnects and joins again.
+// comes back; a dropped websocket reconnects and joins again. A stream in
+// a codec the browser cannot decode falls back to the browser's own HLS
+// player where that decodes it, or says so. The video has fullscreen (the
+// whole room, the chat over the video) and picture-in-picture buttons; a
+// phone held sideways gets the same layout as fullscreen.
 
 import { call, Errno, session } from '../api.js';
-import { canPlayFLV, canPlayHLS, LivePlayer } from '../player.js';
+import { canPlayFLV, canPlayHLS, codecName, LivePlayer, nativeCanDecode } from '../player.js';
 import { RpcSocket } from '../socket.js';
 import { avatar, banner, dialog, formatCount, h, icon, nickname, toast } from '../ui.js';
 
 const POLL_OFFLINE = 2000; // how often a room that is not live is asked about
 const POLL_LOST = 1000; // ... and one whose stream just broke
 const MAX_CHAT = 200; // lines kept in the chat
+// A phone held sideways: the video fills the screen, the chat over it.
+const LANDSCAPE_PHONE = '(orientation: landscape) and (max-height: 540px)';
 
 let giftsCache = null;
 
@@ -27,10 +33,11 @@ export function roomView(root, { params, go }) {
   let left = false;
   let pollTimer = null;
   let likes = 0;
+  let native = false; // play the room's HLS with the browser's own player
   const online = new Map(); // user id -> user
 
   // The page.
-  const video = h('video', { id: 'video', playsinline: true, 'webkit-playsinline': true, disablepictureinpicture: true });
+  const video = h('video', { id: 'video', playsinline: true, 'webkit-playsinline': true });
   const stateText = h('p', { class: 'state-text' });
   const stateAction = h('div', { class: 'state-action' });
   const stage = h('div', { class: 'stage-state', id: 'stage-state', dataset: { state: 'loading' } }, h('div', { class: 'spinner' }), stateText, stateAction);
@@ -49,17 +56,21 @@ export function roomView(root, { params, go }) {
   const giftBtn = h('button', { class: 'btn btn-round gift', type: 'button', id: 'gift', 'aria-label': 'Send a gift', onclick: openGifts }, icon('gift'));
   const composer = h('form', { class: 'composer', id: 'composer' }, input, sendBtn, likeBtn, giftBtn);
   composer.addEventListener('submit', sendComment);
+  const pipBtn = h('button', { class: 'btn btn-icon glass', type: 'button', id: 'pip', 'aria-label': 'Picture in picture', title: 'Picture in picture', hidden: true, onclick: togglePiP }, icon('pip'));
+  const fullBtn = h('button', { class: 'btn btn-icon glass', type: 'button', id: 'fullscreen', 'aria-label': 'Fullscreen', title: 'Fullscreen', hidden: !canFullscreen(), onclick: toggleFullscreen }, icon('expand'));
+  const stageBox = h('div', { class: 'stage' },
+    video, stage, unmute, giftLayer, heartLayer,
+    h('div', { class: 'stage-top' },
+      h('button', { class: 'btn btn-icon glass', id: 'leave', 'aria-label': 'Leave the room', onclick: () => go('/rooms') }, icon('back')),
+      title,
+      h('div', { class: 'pills' }, viewers, likeTotal),
+    ),
+    h('div', { class: 'stage-controls' }, pipBtn, fullBtn),
+  );
 
   root.append(
     h('div', { class: 'page page-room' },
-      h('div', { class: 'stage' },
-        video, stage, unmute, giftLayer, heartLayer,
-        h('div', { class: 'stage-top' },
-          h('button', { class: 'btn btn-icon glass', id: 'leave', 'aria-label': 'Leave the room', onclick: () => go('/rooms') }, icon('back')),
-          title,
-          h('div', { class: 'pills' }, viewers, likeTotal),
-        ),
-      ),
+      stageBox,
       h('aside', { class: 'side' },
         h('div', { class: 'online' },
           h('h2', {}, 'Online ', h('span', { class: 'muted', id: 'online-n' }, '')),
@@ -71,9 +82,10 @@ export function roomView(root, { params, go }) {
       ),
     ),
   );
+  const page = root.querySelector('.page-room');
   setJoined(false);
 
-  const player = new LivePlayer(video, (s) => {
+  const player = new LivePlayer(video, (s, codec) => {
     unmute.hidden = s !== 'muted';
     if (s === 'playing' || s === 'muted') {
       if (stage.dataset.state !== 'playing') performance.mark('mofang:playing');
@@ -83,7 +95,97 @@ export function roomView(root, { params, go }) {
       setStage('loading', 'The stream was interrupted. Reconnecting…');
       poll(POLL_LOST);
     }
+    if (s === 'unsupported') {
+      if (info && info.play && info.play.hls && canPlayHLS(video) && nativeCanDecode(video, codec)) {
+        // The browser's own player decodes it (Safari and H.265).
+        native = true;
+        setStage('loading');
+        player.playNative(info.play.hls);
+        return;
+      }
+      setStage('unsupported', `This browser cannot play this room's video codec (${codecName(codec)}). Chat still works.`);
+      poll(POLL_OFFLINE);
+    }
   });
+
+  // The stage takes the video's shape (a phone's portrait stream is tall),
+  // within bounds the style sheet sets.
+  const onResize = () => {
+    if (video.videoWidth && video.videoHeight) stageBox.style.setProperty('--video-aspect', `${video.videoWidth} / ${video.videoHeight}`);
+  };
+  video.addEventListener('resize', onResize);
+
+  // Fullscreen is the whole room, so that the chat lies over the video;
+  // where only a video can go fullscreen (iPhone), the video alone.
+  function canFullscreen() {
+    return document.fullscreenEnabled || !!document.webkitFullscreenEnabled || typeof video.webkitEnterFullscreen === 'function';
+  }
+
+  function fullscreenElement() {
+    return document.fullscreenElement || document.webkitFullscreenElement || null;
+  }
+
+  function exitFullscreen() {
+    const p = document.exitFullscreen ? document.exitFullscreen() : document.webkitExitFullscreen && document.webkitExitFullscreen();
+    return Promise.resolve(p).catch(() => {});
+  }
+
+  async function toggleFullscreen() {
+    try {
+      if (fullscreenElement()) {
+        await exitFullscreen();
+        return;
+      }
+      if (page.requestFullscreen) await page.requestFullscreen({ navigationUI: 'hide' });
+      else if (page.webkitRequestFullscreen) page.webkitRequestFullscreen();
+      else {
+        video.webkitEnterFullscreen();
+        return;
+      }
+      // A wide stream on a phone: turn the screen sideways where allowed.
+      if (video.videoWidth > video.videoHeight && screen.orientation && screen.orientation.lock && matchMedia('(pointer: coarse)').matches) {
+        screen.orientation.lock('landscape').catch(() => {});
+      }
+    } catch {
+      toast('Fullscreen is not available here.', 'warn');
+    }
+  }
+
+  function canPiP() {
+    return (document.pictureInPictureEnabled && !video.disablePictureInPicture) || typeof video.webkitSetPresentationMode === 'function';
+  }
+
+  async function togglePiP() {
+    try {
+      if (document.pictureInPictureElement) await document.exitPictureInPicture();
+      else if (video.requestPictureInPicture) await video.requestPictureInPicture();
+      else video.webkitSetPresentationMode(video.webkitPresentationMode === 'picture-in-picture' ? 'inline' : 'picture-in-picture');
+    } catch {
+      toast('Picture in picture starts once the video plays.', 'warn');
+    }
+  }
+
+  // immersive: the video fills the screen and the chat lies over it, in
+  // fullscreen and on a phone held sideways.
+  const landscape = matchMedia(LANDSCAPE_PHONE);
+  const layout = () => {
+    const full = fullscreenElement() === page;
+    page.classList.toggle('immersive', full || landscape.matches);
+    fullBtn.replaceChildren(icon(full ? 'shrink' : 'expand'));
+    fullBtn.setAttribute('aria-label', full ? 'Exit fullscreen' : 'Fullscreen');
+    if (!full && screen.orientation && screen.orientation.unlock) {
+      try {
+        screen.orientation.unlock();
+      } catch {
+        // not locked
+      }
+    }
+    scrollChat(true);
+  };
+  document.addEventListener('fullscreenchange', layout);
+  document.addEventListener('webkitfullscreenchange', layout);
+  landscape.addEventListener('change', layout);
+  layout();
 
   const socket = new RpcSocket({
     onOpen: () => join(),
@@ -106,6 +208,7 @@ export function roomView(root, { params, go }) {
   function setStage(state, text, action) {
     stage.dataset.state = state;
     stage.hidden = state === 'playing';
+    pipBtn.hidden = state !== 'playing' || !canPiP();
     stateText.textContent = text || (state === 'loading' ? 'Connecting to the stream…' : '');
     stateAction.replaceChildren(...(action ? [action] : []));
   }
@@ -210,7 +313,7 @@ export function roomView(root, { params, go }) {
       return false;
     }
     if (d.status && d.play && d.play.flv) {
-      if (!canPlayFLV() && d.play.hls && canPlayHLS(video)) {
+      if ((native || !canPlayFLV()) && d.play.hls && canPlayHLS(video)) {
         // No Media Source Extensions (iPhone Safari): the browser's own
         // HLS player, on the Low-Latency HLS output.
         setStage('loading');
@@ -227,6 +330,7 @@ export function roomView(root, { params, go }) {
     } else {
       player.destroyPlayer();
       unmute.hidden = true;
+      native = false;
       const who = nickname(d.user);
       setStage('offline', d.room_status === 2 ? `${who} paused the live. It resumes here by itself.` : `${who} is not live right now. The video starts here as soon as they go live.`);
       poll(POLL_OFFLINE);
@@ -242,7 +346,10 @@ export function roomView(root, { params, go }) {
       try {
         const r = await call('Live.stream.read', password === undefined ? { room_id: roomId } : { room_id: roomId, password });
         info = r.data;
-        if (info.status || info.room_status === 3) apply(info);
+        // A stream this browser cannot play: nothing to do while it
+        // lasts; the publisher may come back in another codec.
+        if (stage.dataset.state === 'unsupported' && info.status) poll(POLL_OFFLINE);
+        else if (info.status || info.room_status === 3) apply(info);
         else if (stage.dataset.state !== 'offline') apply(info);
         else poll(POLL_OFFLINE);
       } catch (e) {
@@ -566,6 +673,11 @@ export function roomView(root, { params, go }) {
     left = true;
     clearTimeout(pollTimer);
     window.removeEventListener('offline', onOffline);
+    document.removeEventListener('fullscreenchange', layout);
+    document.removeEventListener('webkitfullscreenchange', layout);
+    landscape.removeEventListener('change', layout);
+    video.removeEventListener('resize', onResize);
+    if (fullscreenElement() === page) exitFullscreen();
     player.destroy();
     // Closing the socket leaves the room (Live.room.leave is for leaving
     // one room while staying in others).
