@@ -282,10 +282,18 @@ func (g *attemptGuard) remember(key string, ttl time.Duration) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if len(g.known) >= maxGuardKeys {
+		// Drop the expired, then (an attacker making accounts and
+		// addresses by the thousand) any, down to 90%.
 		for k, until := range g.known {
-			if now.After(until) || len(g.known) >= maxGuardKeys {
+			if now.After(until) {
 				delete(g.known, k)
 			}
+		}
+		for k := range g.known {
+			if len(g.known) < maxGuardKeys*9/10 {
+				break
+			}
+			delete(g.known, k)
 		}
 	}
 	g.known[key] = now.Add(ttl)
