@@ -22,25 +22,23 @@ const (
 
 // Room is a row of mf_live_stream: a user's live stream and its room.
 type Room struct {
-	ID           int64  `db:"id"`
-	Name         string `db:"name"` // the stream name, unique
-	RoomName     string `db:"room_name"`
-	PasswordHash string `db:"room_password"` // empty: no password
-	// PasswordGen counts the changes of the password (and bans): play
-	// and replay signs are made for one generation.
-	PasswordGen int64      `db:"password_gen"`
-	UserID      int64      `db:"user_id"`
-	Title       string     `db:"title"`
-	Cover       string     `db:"cover"`
-	LookCount   int64      `db:"look_count"`
-	LikeCount   int64      `db:"like_count"`
-	Coin        int64      `db:"coin"` // coins received in gifts
-	Status      RoomStatus `db:"status"`
-	IsBanned    bool       `db:"is_banned"` // by an admin: no publishing
-	Record      bool       `db:"record"`    // record its lives
-	IsDeleted   bool       `db:"is_deleted"`
-	Created     time.Time  `db:"created_time"`
-	Updated     time.Time  `db:"updated_time"`
+	ID           int64      `db:"id"`
+	Name         string     `db:"name"` // the stream name, unique
+	RoomName     string     `db:"room_name"`
+	PasswordHash string     `db:"room_password"` // empty: no password
+	UserID       int64      `db:"user_id"`
+	Title        string     `db:"title"`
+	Cover        string     `db:"cover"`
+	LookCount    int64      `db:"look_count"`
+	LikeCount    int64      `db:"like_count"`
+	Coin         int64      `db:"coin"` // coins received in gifts
+	Status       RoomStatus `db:"status"`
+	IsBanned     bool       `db:"is_banned"` // by an admin: no publishing
+	Record       bool       `db:"record"`    // record its lives
+	IsDeleted    bool       `db:"is_deleted"`
+	Created      time.Time  `db:"created_time"`
+	Updated      time.Time  `db:"updated_time"`
+	PasswordGen  int64      `db:"password_gen"` // counts password changes and bans: signs are for one generation
 }
 
 // HasPassword reports whether entering the room needs a password.
