@@ -3,7 +3,6 @@ package rpc
 import (
 	"context"
 	"errors"
-	"fmt"
 	"runtime"
 	"syscall"
 	"time"
@@ -128,8 +127,8 @@ func (p *PageParams) bounds(n int) (int, int, string) {
 	if p.Size == 0 {
 		p.Size = defaultPageSize
 	}
-	if p.Page < 1 || p.Size < 1 || p.Size > maxPageSize {
-		return 0, 0, fmt.Sprintf("page must be 1 or more and size 1 to %d", maxPageSize)
+	if p.Page < 1 || p.Page > maxPage || p.Size < 1 || p.Size > maxPageSize {
+		return 0, 0, pageRangeMsg
 	}
 	lo := min((p.Page-1)*p.Size, n)
 	return lo, min(lo+p.Size, n), ""
@@ -274,7 +273,11 @@ func (a *adminAPI) setBan(ctx context.Context, id RoomID, banned bool) (*Reply[B
 		return nil, err
 	}
 	if banned {
+		// The ban started a new password generation: signs handed out
+		// before no longer work. Ending the stream drops its players;
+		// the viewers' sockets leave the room.
 		a.s.cfg.Media.KickStream(r.Name)
+		a.s.evictViewers(r.ID, r.UserID, reenterBanned)
 	}
 	a.s.log.Info("admin set room ban", "admin", u.ID, "room", r.ID, "banned", banned)
 	return &Reply[BanData]{Status: ok(), Data: &BanData{RoomID: formatRoomID(r.ID), Banned: banned}}, nil

@@ -97,7 +97,7 @@ func TestMoFangFlow(t *testing.T) {
 		it := list.StreamList[0]
 		user := it["user"].(map[string]any)
 		if it["name"] != name || it["room_name"] != "新名字" || it["status"] != true || it["clients_number"] != float64(3) ||
-			user["ip"] != "192.0.2.7" || user["nickname"] != "Alice" || it["has_password"] != true {
+			user["ip"] != "192.0.2.x" || user["nickname"] != "Alice" || it["has_password"] != true {
 			t.Fatalf("list item: %+v", it)
 		}
 		for _, secret := range []string{"room_password", "password"} {
@@ -227,7 +227,7 @@ func TestStreamListPaging(t *testing.T) {
 		var live rpc.StreamListReply
 		e.callInto(tok, "Live.stream.list", map[string]any{"page": 1, "live_only": true}, &live)
 		if len(live.StreamList) != 2 || live.Total != 2 || live.StreamList[0].Name != "s17" ||
-			!live.StreamList[0].Status || live.StreamList[0].ClientsNumber != 9 || live.StreamList[0].User.IP != "203.0.113.9" {
+			!live.StreamList[0].Status || live.StreamList[0].ClientsNumber != 9 || live.StreamList[0].User.IP != "203.0.113.x" {
 			t.Fatalf("live only: %+v", live)
 		}
 		for _, bad := range []map[string]any{{"page": -1}, {"page": 1, "size": 1000}, {"size": 5}} {

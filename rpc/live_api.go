@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -31,7 +32,13 @@ const (
 	// maxUnpagedRooms caps Live.stream.list called without a page, which
 	// seed MoFang's pages do: they get every room up to this many.
 	maxUnpagedRooms = 1000
+	// maxPage is the last page any listing serves: (page-1)*size then
+	// never overflows an offset.
+	maxPage = 1_000_000
 )
+
+// pageRangeMsg is the errmsg of a page or size out of range.
+var pageRangeMsg = fmt.Sprintf("page must be 1 to %d and size 1 to %d", maxPage, maxPageSize)
 
 // RoomID is a room's id. It reads from a JSON number or a string of
 // digits, since seed MoFang hands out room ids as "%04d" strings.
@@ -133,6 +140,14 @@ func (a *liveAPI) Stream(ctx context.Context, p StreamParams) (*Reply[StreamData
 		}
 		room.RoomName = p.RoomName
 		if hash != nil {
+			// A password set or changed shuts out whoever entered with
+			// the old one (or with none): the store started a new
+			// generation, so their play and replay signs no longer work;
+			// their sockets and players go now. A removed password opens
+			// the room: nothing to shut.
+			if *hash != "" {
+				a.s.revokeRoom(room.ID, u.ID, room.Name, reenterPassword)
+			}
 			room.PasswordHash = *hash
 		}
 	}
@@ -209,7 +224,9 @@ type StreamItem struct {
 }
 
 // OwnerData is a room owner as lists show it. IP is the publisher's
-// address while the room is live, else the owner's last login address.
+// address while the room is live, else the owner's last login address:
+// whole to the owner and admins, masked to others (see
+// Config.ShowPublisherIP).
 type OwnerData struct {
 	ID       int64  `json:"id"`
 	Nickname string `json:"nickname"`
@@ -220,11 +237,12 @@ type OwnerData struct {
 // StreamList returns the rooms that can go live, newest first, each with
 // its live state from the media engine.
 func (a *liveAPI) StreamList(ctx context.Context, p StreamListParams) (*StreamListReply, error) {
-	if _, err := a.s.userID(ctx); err != nil {
-		return &StreamListReply{Status: fail(ErrnoLogin), StreamList: []StreamItem{}}, nil
+	viewer, st, err := a.s.account(ctx)
+	if err != nil || st.Errno != ErrnoOK {
+		return &StreamListReply{Status: st, StreamList: []StreamItem{}}, err
 	}
-	if p.Page < 0 || p.Size < 0 || p.Size > maxPageSize || (p.Page == 0 && p.Size != 0) {
-		return &StreamListReply{Status: failf(ErrnoInvalid, fmt.Sprintf("page must be 1 or more and size 1 to %d", maxPageSize)), StreamList: []StreamItem{}}, nil
+	if p.Page < 0 || p.Page > maxPage || p.Size < 0 || p.Size > maxPageSize || (p.Page == 0 && p.Size != 0) {
+		return &StreamListReply{Status: failf(ErrnoInvalid, pageRangeMsg), StreamList: []StreamItem{}}, nil
 	}
 	opt := store.ListRoomsOptions{Limit: maxUnpagedRooms}
 	if p.Page > 0 {
@@ -262,6 +280,7 @@ func (a *liveAPI) StreamList(ctx context.Context, p StreamListParams) (*StreamLi
 				it.User.IP = ls.PublisherIP
 			}
 		}
+		it.User.IP = a.s.ownerIP(viewer, r.UserID, it.User.IP)
 		items[i] = it
 	}
 	return &StreamListReply{Status: ok(), StreamList: items, Total: total, Page: p.Page, Size: p.Size}, nil
@@ -306,11 +325,11 @@ type PlayURLs struct {
 // StreamRead returns one room with its play URLs. A room with a password
 // is shown to its owner, and to others only with the right password.
 func (a *liveAPI) StreamRead(ctx context.Context, p StreamReadParams) (*Reply[RoomData], error) {
-	uid, err := a.s.userID(ctx)
-	if err != nil {
-		return &Reply[RoomData]{Status: fail(ErrnoLogin)}, nil
+	viewer, st, err := a.s.account(ctx)
+	if err != nil || st.Errno != ErrnoOK {
+		return &Reply[RoomData]{Status: st}, err
 	}
-	r, st, err := a.s.enterRoom(ctx, uid, p.RoomID, p.Password)
+	r, st, err := a.s.enterRoom(ctx, viewer.id, p.RoomID, p.Password)
 	if err != nil || st.Errno != ErrnoOK {
 		return &Reply[RoomData]{Status: st}, err
 	}
@@ -334,8 +353,9 @@ func (a *liveAPI) StreamRead(ctx context.Context, p StreamReadParams) (*Reply[Ro
 			d.User.IP = ls.PublisherIP
 		}
 	}
+	d.User.IP = a.s.ownerIP(viewer, r.UserID, d.User.IP)
 	if r.Status != store.RoomStopped {
-		d.Play = a.s.playURLs(ctx, r.Name)
+		d.Play = a.s.playURLs(ctx, r.Name, r.PasswordGen)
 	}
 	return &Reply[RoomData]{Status: ok(), Data: d}, nil
 }
@@ -362,9 +382,9 @@ var roomStatusOf = map[string]store.RoomStatus{
 // StreamStatus sets the state of the caller's room (seed 001's
 // changestatus). Only the owner may; a stopped room stays stopped.
 func (a *liveAPI) StreamStatus(ctx context.Context, p StreamStatusParams) (*Reply[StatusData], error) {
-	uid, err := a.s.userID(ctx)
-	if err != nil {
-		return &Reply[StatusData]{Status: fail(ErrnoLogin)}, nil
+	uid, st, err := a.s.loginID(ctx)
+	if err != nil || st.Errno != ErrnoOK {
+		return &Reply[StatusData]{Status: st}, err
 	}
 	status, known := roomStatusOf[p.Type]
 	if !known {
@@ -397,9 +417,11 @@ func (s *Server) publishURLs(ctx context.Context, stream string) *PublishURLs {
 	return &PublishURLs{URL: server + "/" + key, Server: server, StreamKey: key, Sign: sign, Expires: exp.Unix()}
 }
 
-// playURLs signs the play URLs of a stream for the caller.
-func (s *Server) playURLs(ctx context.Context, stream string) *PlayURLs {
-	sign, exp := s.cfg.Signer.Sign(urlsign.Play, stream, s.cfg.PlaySignTTL)
+// playURLs signs the play URLs of a stream for the caller, for the room's
+// current password generation: a later change of the password revokes
+// them.
+func (s *Server) playURLs(ctx context.Context, stream string, gen int64) *PlayURLs {
+	sign, exp := s.cfg.Signer.SignGen(urlsign.Play, stream, gen, s.cfg.PlaySignTTL)
 	host := s.mediaHost(ctx)
 	q := "?sign=" + sign
 	web := "http://" + hostPort(host, s.cfg.Ports.HTTP, 80) + "/live/" + stream
@@ -411,6 +433,33 @@ func (s *Server) playURLs(ctx context.Context, stream string) *PlayURLs {
 		Sign:    sign,
 		Expires: exp.Unix(),
 	}
+}
+
+// ownerIP is what viewer sees of the address of a room's owner (or
+// publisher): all of it for the owner and admins, or for everyone when
+// the server shows publishers' addresses; else a masked form.
+func (s *Server) ownerIP(viewer accountState, ownerID int64, ip string) string {
+	if s.cfg.ShowPublisherIP || viewer.admin || viewer.id == ownerID {
+		return ip
+	}
+	return maskIP(ip)
+}
+
+// maskIP keeps the network part of an address: an IPv4 /24 as
+// "203.0.113.x", an IPv6 /48 as "2001:db8:1::/48". What is no address
+// gives "".
+func maskIP(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ""
+	}
+	a = a.Unmap()
+	if a.Is4() {
+		b := a.As4()
+		return fmt.Sprintf("%d.%d.%d.x", b[0], b[1], b[2])
+	}
+	p, _ := a.WithZone("").Prefix(48)
+	return p.String()
 }
 
 // hostPort joins host and port, leaving out the scheme's default port.

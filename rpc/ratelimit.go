@@ -3,32 +3,39 @@ package rpc
 import (
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Rate is a token bucket's refill rate and size: Burst actions at once,
-// then one every Every. A negative Burst means no limit.
+// then one every Every (never again if Every is 0). A negative Burst means
+// no limit.
 type Rate struct {
 	Every time.Duration
 	Burst int
 }
 
-// limiter keeps one token bucket per key (an action and a user).
+// limit is r as golang.org/x/time/rate's refill rate.
+func (r Rate) limit() rate.Limit {
+	if r.Every <= 0 {
+		return 0
+	}
+	return rate.Every(r.Every)
+}
+
+// limiter keeps one token bucket per key (an action and a user or an
+// address). A key is used with one Rate.
 type limiter struct {
 	mu      sync.Mutex
 	now     func() time.Time
-	buckets map[string]*bucket
-}
-
-type bucket struct {
-	tokens float64
-	at     time.Time
+	buckets map[string]*rate.Limiter
 }
 
 // maxBuckets bounds the limiter; full buckets are dropped past it.
 const maxBuckets = 100_000
 
 func newLimiter() *limiter {
-	return &limiter{now: time.Now, buckets: map[string]*bucket{}}
+	return &limiter{now: time.Now, buckets: map[string]*rate.Limiter{}}
 }
 
 // allow takes a token from key's bucket of rate r, if there is one.
@@ -42,32 +49,23 @@ func (l *limiter) allow(key string, r Rate) bool {
 	b := l.buckets[key]
 	if b == nil {
 		if len(l.buckets) >= maxBuckets {
-			l.sweep(now, r)
+			l.sweep(now)
 		}
-		b = &bucket{tokens: float64(r.Burst), at: now}
+		b = rate.NewLimiter(r.limit(), r.Burst)
 		l.buckets[key] = b
 	}
-	if r.Every > 0 {
-		b.tokens += float64(now.Sub(b.at)) / float64(r.Every)
-		if b.tokens > float64(r.Burst) {
-			b.tokens = float64(r.Burst)
-		}
-	}
-	b.at = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
+	return b.AllowN(now, 1)
 }
 
 // sweep drops buckets that have refilled: they hold no state worth
-// keeping. l.mu is held.
-func (l *limiter) sweep(now time.Time, r Rate) {
-	full := time.Duration(r.Burst) * r.Every
+// keeping. If none has, it starts over rather than grow. l.mu is held.
+func (l *limiter) sweep(now time.Time) {
 	for k, b := range l.buckets {
-		if now.Sub(b.at) >= full {
+		if b.TokensAt(now) >= float64(b.Burst()) {
 			delete(l.buckets, k)
 		}
+	}
+	if len(l.buckets) >= maxBuckets {
+		clear(l.buckets)
 	}
 }

@@ -33,7 +33,8 @@ type noFiles struct{}
 func (noFiles) Remove(string) error { return nil }
 
 // RecordSignName is the name a recording's URL signs are made for: the
-// play sign of "record_<id>".
+// play sign of "record_<id>", for its room's password generation (see
+// urlsign.SignGen), so that a change of the password revokes them.
 func RecordSignName(id int64) string { return "record_" + strconv.FormatInt(id, 10) }
 
 // RecordData is a recording as the record methods show it.
@@ -57,7 +58,9 @@ type RecordData struct {
 	Expires int64  `json:"expires,omitempty"`
 }
 
-func (s *Server) recordData(ctx context.Context, r store.Record, urls bool) RecordData {
+// recordData shows a recording; with urls, signed for the room's password
+// generation gen.
+func (s *Server) recordData(ctx context.Context, r store.Record, urls bool, gen int64) RecordData {
 	d := RecordData{
 		ID: r.ID, RoomID: formatRoomID(r.RoomID), Status: r.Status, Error: plainRecordError(r.Error),
 		VideoCodec: r.VideoCodec, AudioCodec: r.AudioCodec, Width: r.Width, Height: r.Height,
@@ -74,7 +77,7 @@ func (s *Server) recordData(ctx context.Context, r store.Record, urls bool) Reco
 		}
 	}
 	if urls {
-		sign, exp := s.cfg.Signer.Sign(urlsign.Play, RecordSignName(r.ID), s.cfg.PlaySignTTL)
+		sign, exp := s.cfg.Signer.SignGen(urlsign.Play, RecordSignName(r.ID), gen, s.cfg.PlaySignTTL)
 		base := "http://" + hostPort(s.mediaHost(ctx), s.cfg.Ports.HTTP, 80) + "/record/" + strconv.FormatInt(r.ID, 10)
 		d.HLS = base + "/index.m3u8?sign=" + sign
 		d.MP4 = base + ".mp4?sign=" + sign
@@ -112,15 +115,16 @@ type RecordListData struct {
 // RecordList lists a room's recordings, newest first, with their replay
 // URLs. A room with a password shows them to its owner, or with it.
 func (a *liveAPI) RecordList(ctx context.Context, p RecordListParams) (*Reply[RecordListData], error) {
-	uid, err := a.s.userID(ctx)
-	if err != nil {
-		return &Reply[RecordListData]{Status: fail(ErrnoLogin)}, nil
+	uid, st, err := a.s.loginID(ctx)
+	if err != nil || st.Errno != ErrnoOK {
+		return &Reply[RecordListData]{Status: st}, err
 	}
 	pp := PageParams{Page: p.Page, Size: p.Size}
 	if _, _, msg := pp.bounds(0); msg != "" {
 		return &Reply[RecordListData]{Status: failf(ErrnoInvalid, msg)}, nil
 	}
-	if _, st, err := a.s.enterRoom(ctx, uid, p.RoomID, p.Password); err != nil || st.Errno != ErrnoOK {
+	room, st, err := a.s.enterRoom(ctx, uid, p.RoomID, p.Password)
+	if err != nil || st.Errno != ErrnoOK {
 		return &Reply[RecordListData]{Status: st}, err
 	}
 	rs, total, err := a.s.cfg.Store.Records(ctx, int64(p.RoomID), (pp.Page-1)*pp.Size, pp.Size)
@@ -129,7 +133,7 @@ func (a *liveAPI) RecordList(ctx context.Context, p RecordListParams) (*Reply[Re
 	}
 	d := &RecordListData{Records: make([]RecordData, len(rs)), Total: total, Page: pp.Page, Size: pp.Size}
 	for i, r := range rs {
-		d.Records[i] = a.s.recordData(ctx, r, true)
+		d.Records[i] = a.s.recordData(ctx, r, true, room.PasswordGen)
 	}
 	return &Reply[RecordListData]{Status: ok(), Data: d}, nil
 }
@@ -143,11 +147,11 @@ type RecordParams struct {
 // RecordRead returns one recording with its replay URLs, on the same terms
 // as its room.
 func (a *liveAPI) RecordRead(ctx context.Context, p RecordParams) (*Reply[RecordData], error) {
-	r, st, err := a.s.recordFor(ctx, p.RecordID, p.Password, false)
+	r, gen, st, err := a.s.recordFor(ctx, p.RecordID, p.Password, false)
 	if err != nil || st.Errno != ErrnoOK {
 		return &Reply[RecordData]{Status: st}, err
 	}
-	d := a.s.recordData(ctx, r, true)
+	d := a.s.recordData(ctx, r, true, gen)
 	return &Reply[RecordData]{Status: ok(), Data: &d}, nil
 }
 
@@ -158,7 +162,7 @@ type RecordDeleteParams struct {
 
 // RecordDelete deletes a recording and its files: the room's owner only.
 func (a *liveAPI) RecordDelete(ctx context.Context, p RecordDeleteParams) (*Reply[struct{}], error) {
-	r, st, err := a.s.recordFor(ctx, p.RecordID, "", true)
+	r, _, st, err := a.s.recordFor(ctx, p.RecordID, "", true)
 	if err != nil || st.Errno != ErrnoOK {
 		return &Reply[struct{}]{Status: st}, err
 	}
@@ -175,25 +179,26 @@ func (a *liveAPI) RecordDelete(ctx context.Context, p RecordDeleteParams) (*Repl
 }
 
 // recordFor loads a recording for the caller: its room's owner, or (unless
-// ownerOnly) anyone with the room's password.
-func (s *Server) recordFor(ctx context.Context, id int64, password string, ownerOnly bool) (store.Record, Status, error) {
-	uid, err := s.userID(ctx)
-	if err != nil {
-		return store.Record{}, fail(ErrnoLogin), nil
+// ownerOnly) anyone with the room's password. It also returns the room's
+// password generation.
+func (s *Server) recordFor(ctx context.Context, id int64, password string, ownerOnly bool) (store.Record, int64, Status, error) {
+	uid, st, err := s.loginID(ctx)
+	if err != nil || st.Errno != ErrnoOK {
+		return store.Record{}, 0, st, err
 	}
 	r, err := s.cfg.Store.RecordByID(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return r, fail(ErrnoNoRecord), nil
+		return r, 0, fail(ErrnoNoRecord), nil
 	}
 	if err != nil {
-		return r, Status{}, err
+		return r, 0, Status{}, err
 	}
 	room, st, err := s.enterRoom(ctx, uid, RoomID(r.RoomID), password)
 	if err != nil || st.Errno != ErrnoOK {
-		return r, st, err
+		return r, 0, st, err
 	}
 	if ownerOnly && room.UserID != uid {
-		return r, fail(ErrnoForbidden), nil
+		return r, 0, fail(ErrnoForbidden), nil
 	}
-	return r, ok(), nil
+	return r, room.PasswordGen, ok(), nil
 }

@@ -67,6 +67,18 @@ func (a *liveAPI) RoomJoin(ctx context.Context, p JoinParams) (*Reply[JoinData],
 		return nil, err
 	}
 	online := a.s.rooms.Join(r.ID, conn, who)
+	if r.HasPassword() && r.UserID != u.ID {
+		// A password change racing this join revoked the sockets in the
+		// room before this one was: look again now that it is in.
+		now, err := a.s.cfg.Store.RoomByID(ctx, r.ID)
+		if err != nil || now.PasswordGen != r.PasswordGen {
+			conn.leave(r.ID)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return nil, err
+			}
+			return &Reply[JoinData]{Status: fail(ErrnoRoomPassword)}, nil
+		}
+	}
 	look := r.LookCount
 	if first {
 		look++
@@ -78,6 +90,12 @@ func (a *liveAPI) RoomJoin(ctx context.Context, p JoinParams) (*Reply[JoinData],
 
 // enterRoom loads a room and checks its password for a user: the owner
 // needs none. A status other than ok means the caller must answer with it.
+//
+// It is the one place room passwords are checked (Live.stream.read,
+// Live.room.join, comment and record lists, over POST, batches and
+// websockets alike), and every guess is counted before bcrypt looks at it:
+// per user and room, per room and per address, with growing lockouts (see
+// AuthLimits). A missing password is no guess and is not counted.
 func (s *Server) enterRoom(ctx context.Context, userID int64, id RoomID, password string) (store.RoomWithOwner, Status, error) {
 	r, err := s.cfg.Store.RoomByID(ctx, int64(id))
 	if errors.Is(err, store.ErrNotFound) {
@@ -89,17 +107,61 @@ func (s *Server) enterRoom(ctx context.Context, userID int64, id RoomID, passwor
 	if !r.HasPassword() || r.UserID == userID {
 		return r, ok(), nil
 	}
-	key := fmt.Sprintf("room:%d:%d", userID, r.ID)
-	if !s.guard.allowed(key) {
-		return r, fail(ErrnoTooMany), nil
-	}
-	if password == "" || len(password) > maxRoomPasswordLen ||
-		bcrypt.CompareHashAndPassword([]byte(r.PasswordHash), []byte(password)) != nil {
-		s.guard.failed(key)
+	if password == "" {
 		return r, fail(ErrnoRoomPassword), nil
 	}
-	s.guard.succeeded(key)
+	guess, allowed := s.roomGuess(userID, r.ID, r.PasswordGen, callerOf(ctx).ip)
+	if !allowed {
+		return r, fail(ErrnoTooMany), nil
+	}
+	if len(password) > maxRoomPasswordLen ||
+		bcrypt.CompareHashAndPassword([]byte(r.PasswordHash), []byte(password)) != nil {
+		return r, fail(ErrnoRoomPassword), nil
+	}
+	guess.succeeded()
+	s.guard.remember(entrantKey(userID, r.ID, r.PasswordGen), knownEntrantTTL)
 	return r, ok(), nil
+}
+
+// Reasons of a "reenter" event.
+const (
+	reenterPassword = "password" // the room's password was set or changed
+	reenterBanned   = "banned"   // an admin banned the room
+)
+
+// revokeRoom ends what was handed out under a room's earlier password
+// generation (the store started a new one): every websocket of a user
+// other than the owner leaves the room and gets a "reenter" event, and
+// the media clients playing its stream are disconnected (their play signs
+// no longer work, so they come back only with the new password).
+func (s *Server) revokeRoom(roomID, ownerID int64, stream, reason string) {
+	sockets := s.evictViewers(roomID, ownerID, reason)
+	players := 0
+	for _, c := range s.cfg.Media.Clients() {
+		if c.Stream == stream && c.Role == "play" && s.cfg.Media.KickClient(c.ID) {
+			players++
+		}
+	}
+	s.log.Info("room access revoked", "room", roomID, "reason", reason, "sockets", sockets, "players", players)
+}
+
+// evictViewers takes every websocket of a user other than the owner out
+// of a room, telling each with a "reenter" event (see roomhub.Notice), and
+// returns how many left.
+func (s *Server) evictViewers(roomID, ownerID int64, reason string) int {
+	notice := roomhub.Notice(roomID, roomhub.Event{Type: "reenter", Reason: reason})
+	n := 0
+	for _, o := range s.rooms.Occupants(roomID) {
+		w, isConn := o.Member.(*wsConn)
+		if o.UserID == ownerID || !isConn {
+			continue
+		}
+		if w.leave(roomID) {
+			w.Deliver(notice)
+			n++
+		}
+	}
+	return n
 }
 
 // RoomParams are params naming a room only.
@@ -122,19 +184,19 @@ func (a *liveAPI) RoomLeave(ctx context.Context, p RoomParams) (*Reply[struct{}]
 
 // member checks that the caller is logged in and joined the room on this
 // websocket, and returns who it is there.
-func (s *Server) member(ctx context.Context, id RoomID) (roomhub.User, Status) {
-	uid, err := s.userID(ctx)
-	if err != nil {
-		return roomhub.User{}, fail(ErrnoLogin)
+func (s *Server) member(ctx context.Context, id RoomID) (roomhub.User, Status, error) {
+	uid, st, err := s.loginID(ctx)
+	if err != nil || st.Errno != ErrnoOK {
+		return roomhub.User{}, st, err
 	}
 	if connOf(ctx) == nil {
-		return roomhub.User{}, fail(ErrnoNeedSocket)
+		return roomhub.User{}, fail(ErrnoNeedSocket), nil
 	}
 	u, in := s.memberOf(ctx, id, uid)
 	if !in {
-		return roomhub.User{}, fail(ErrnoNotJoined)
+		return roomhub.User{}, fail(ErrnoNotJoined), nil
 	}
-	return u, ok()
+	return u, ok(), nil
 }
 
 // CommentParams are the params of Live.comment.
@@ -154,9 +216,9 @@ type CommentData struct {
 // Comment says something in a room joined on this websocket: it is stored
 // and everyone in the room gets it as a "comment" event.
 func (a *liveAPI) Comment(ctx context.Context, p CommentParams) (*Reply[CommentData], error) {
-	u, st := a.s.member(ctx, p.RoomID)
-	if st.Errno != ErrnoOK {
-		return &Reply[CommentData]{Status: st}, nil
+	u, st, err := a.s.member(ctx, p.RoomID)
+	if err != nil || st.Errno != ErrnoOK {
+		return &Reply[CommentData]{Status: st}, err
 	}
 	content := strings.TrimSpace(p.Content)
 	if msg := checkComment(content, a.s.cfg.Limits.MaxCommentLen); msg != "" {
@@ -210,9 +272,9 @@ type CommentListData struct {
 // CommentList returns a room's comments, newest first. A room with a
 // password shows them to its owner, or with the password.
 func (a *liveAPI) CommentList(ctx context.Context, p CommentListParams) (*Reply[CommentListData], error) {
-	uid, err := a.s.userID(ctx)
-	if err != nil {
-		return &Reply[CommentListData]{Status: fail(ErrnoLogin)}, nil
+	uid, st, err := a.s.loginID(ctx)
+	if err != nil || st.Errno != ErrnoOK {
+		return &Reply[CommentListData]{Status: st}, err
 	}
 	if p.Page == 0 {
 		p.Page = 1
@@ -220,8 +282,8 @@ func (a *liveAPI) CommentList(ctx context.Context, p CommentListParams) (*Reply[
 	if p.Size == 0 {
 		p.Size = defaultCommentPage
 	}
-	if p.Page < 1 || p.Size < 1 || p.Size > maxPageSize {
-		return &Reply[CommentListData]{Status: failf(ErrnoInvalid, fmt.Sprintf("page must be 1 or more and size 1 to %d", maxPageSize))}, nil
+	if p.Page < 1 || p.Page > maxPage || p.Size < 1 || p.Size > maxPageSize {
+		return &Reply[CommentListData]{Status: failf(ErrnoInvalid, pageRangeMsg)}, nil
 	}
 	if _, in := a.s.memberOf(ctx, p.RoomID, uid); !in {
 		if _, st, err := a.s.enterRoom(ctx, uid, p.RoomID, p.Password); err != nil || st.Errno != ErrnoOK {
@@ -258,9 +320,9 @@ type LikeData struct {
 // Like likes a room joined on this websocket; everyone in it gets a
 // "like" event with the room's new count.
 func (a *liveAPI) Like(ctx context.Context, p RoomParams) (*Reply[LikeData], error) {
-	u, st := a.s.member(ctx, p.RoomID)
-	if st.Errno != ErrnoOK {
-		return &Reply[LikeData]{Status: st}, nil
+	u, st, err := a.s.member(ctx, p.RoomID)
+	if err != nil || st.Errno != ErrnoOK {
+		return &Reply[LikeData]{Status: st}, err
 	}
 	if !a.s.limiter.allow("like:"+strconv.FormatInt(u.ID, 10), a.s.cfg.Limits.Likes) {
 		return &Reply[LikeData]{Status: fail(ErrnoTooMany)}, nil
@@ -323,9 +385,9 @@ type GiftSentData struct {
 // from the sender's coins to the room owner's, in one transaction, and
 // everyone in the room gets a "gift" event.
 func (a *liveAPI) Gift(ctx context.Context, p GiftParams) (*Reply[GiftSentData], error) {
-	u, st := a.s.member(ctx, p.RoomID)
-	if st.Errno != ErrnoOK {
-		return &Reply[GiftSentData]{Status: st}, nil
+	u, st, err := a.s.member(ctx, p.RoomID)
+	if err != nil || st.Errno != ErrnoOK {
+		return &Reply[GiftSentData]{Status: st}, err
 	}
 	if p.Count == 0 {
 		p.Count = 1

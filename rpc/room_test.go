@@ -276,7 +276,8 @@ func TestGiftRace(t *testing.T) {
 	for _, dialect := range []string{"sqlite", "mysql"} {
 		t.Run(dialect, func(t *testing.T) {
 			e := newEnvWith(t, dialect, func(c *rpc.Config) {
-				c.Limits.Gifts = rpc.Rate{Burst: -1} // no rate limit: race as hard as possible
+				c.Limits.Gifts = rpc.Rate{Burst: -1}  // no rate limit: race as hard as possible
+				c.Auth.Register = rpc.Rate{Burst: -1} // 51 accounts from one address
 			})
 			ctx := context.Background()
 			_, roomID, _ := e.liveRoom("streamer", "")

@@ -93,6 +93,15 @@ type Config struct {
 	// User.coin.recharge: for development. Admins always may.
 	AllowRecharge bool
 	Limits        Limits
+	// Auth tunes the limits on password guessing (logins, room
+	// passwords, registrations) and how long an account's state is
+	// cached; zero fields take defaults (see AuthLimits).
+	Auth AuthLimits
+	// ShowPublisherIP shows every logged-in user the full address of a
+	// room's publisher (owner) in Live.stream.list and Live.stream.read,
+	// as MoFang did. Off (the default), only the owner and admins see it;
+	// others get it masked (203.0.113.x, an IPv6 /48).
+	ShowPublisherIP bool
 	// Media serves the Admin methods; nil means no media engine.
 	Media MediaAdmin
 	// RecordFiles removes the files of deleted recordings.

@@ -78,12 +78,18 @@ func (a *userAPI) Register(ctx context.Context, p RegisterParams) (*Reply[LoginD
 	if msg := checkText("avatar", p.Avatar, maxURLLen); msg != "" {
 		return &Reply[LoginData]{Status: failf(ErrnoInvalid, msg)}, nil
 	}
+	// Every well-formed registration counts, taken names included: each
+	// costs a bcrypt hash, and accounts must not be made in bulk.
+	ip := callerOf(ctx).ip
+	if !a.s.limiter.allow("register:"+addressKey(ip), a.s.authLimits().Register) {
+		return &Reply[LoginData]{Status: fail(ErrnoTooMany)}, nil
+	}
 	hash, err := bcrypt.GenerateFromPassword([]byte(p.Password), a.s.cfg.BcryptCost)
 	if err != nil {
 		return nil, fmt.Errorf("hashing password: %w", err)
 	}
 	u, err := a.s.cfg.Store.CreateUser(ctx, store.NewUser{
-		Name: p.Username, PasswordHash: string(hash), Nickname: p.Nickname, Avatar: p.Avatar, IPAddress: callerOf(ctx).ip,
+		Name: p.Username, PasswordHash: string(hash), Nickname: p.Nickname, Avatar: p.Avatar, IPAddress: ip,
 	})
 	if errors.Is(err, store.ErrDuplicate) {
 		return &Reply[LoginData]{Status: fail(ErrnoUserExists)}, nil
@@ -91,6 +97,7 @@ func (a *userAPI) Register(ctx context.Context, p RegisterParams) (*Reply[LoginD
 	if err != nil {
 		return nil, err
 	}
+	a.s.guard.remember(knownLoginKey(u.ID, ip), knownLoginTTL)
 	return a.s.login(ctx, u)
 }
 
@@ -104,27 +111,46 @@ type LoginParams struct {
 // login takes as long whether or not the name is taken.
 var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("mofang-dummy-password"), bcrypt.DefaultCost)
 
-// Login checks a user name and password and returns an access token (a
-// JWT) and a refresh token.
+// Login checks a user name (in any case of its ASCII letters) and
+// password and returns an access token (a JWT) and a refresh token.
+//
+// Wrong passwords are counted per account and address, and per account
+// (see AuthLimits): a pair that failed too often is refused with errno
+// 1003 unless the account logged in from that address before, and an
+// account under attack answers logins from other addresses slowly. The
+// password is always checked when the call is not refused, so the owner's
+// right password from another address always logs in.
 func (a *userAPI) Login(ctx context.Context, p LoginParams) (*Reply[LoginData], error) {
-	key := "login:" + strings.ToLower(p.Username)
-	if !a.s.guard.allowed(key) {
-		return &Reply[LoginData]{Status: fail(ErrnoTooMany)}, nil
-	}
+	ip := callerOf(ctx).ip
 	u, err := a.s.cfg.Store.UserByName(ctx, p.Username)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
+	exists := err == nil
+	known := exists && (a.s.guard.isKnown(knownLoginKey(u.ID, ip)) || (u.IPAddress != "" && addressKey(u.IPAddress) == addressKey(ip)))
+	guess, wait, allowed := a.s.loginGuess(p.Username, known, ip)
+	if !allowed {
+		return &Reply[LoginData]{Status: fail(ErrnoTooMany)}, nil
+	}
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return &Reply[LoginData]{Status: fail(ErrnoTooMany)}, nil
+		case <-t.C:
+		}
+	}
 	hash := dummyHash
-	if err == nil {
+	if exists {
 		hash = []byte(u.PasswordHash)
 	}
-	if bcrypt.CompareHashAndPassword(hash, []byte(p.Password)) != nil || err != nil {
-		a.s.guard.failed(key)
+	if bcrypt.CompareHashAndPassword(hash, []byte(p.Password)) != nil || !exists {
 		return &Reply[LoginData]{Status: fail(ErrnoBadLogin)}, nil
 	}
-	a.s.guard.succeeded(key)
-	if ip := callerOf(ctx).ip; ip != "" && ip != u.IPAddress {
+	guess.succeeded()
+	a.s.guard.remember(knownLoginKey(u.ID, ip), knownLoginTTL)
+	if ip != "" && ip != u.IPAddress {
 		if err := a.s.cfg.Store.SetUserIP(ctx, u.ID, ip); err != nil {
 			return nil, err
 		}
@@ -157,6 +183,7 @@ func (a *userAPI) Refresh(ctx context.Context, p RefreshParams) (*Reply[LoginDat
 	if err != nil {
 		return nil, err
 	}
+	a.s.guard.remember(knownLoginKey(u.ID, callerOf(ctx).ip), knownLoginTTL)
 	return a.s.login(ctx, u)
 }
 
@@ -204,12 +231,57 @@ func (s *Server) currentUser(ctx context.Context) (store.User, Status, error) {
 	}
 	u, err := s.cfg.Store.UserByID(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
+		s.guard.cacheAccount(accountState{id: id, gone: true})
 		return store.User{}, fail(ErrnoLogin), nil
 	}
 	if err != nil {
 		return store.User{}, Status{}, err
 	}
+	s.guard.cacheAccount(accountState{id: id, admin: u.IsAdmin})
 	return u, ok(), nil
+}
+
+// accountState is what the methods that take only a user id need to know
+// of the caller's account.
+type accountState struct {
+	id    int64
+	admin bool
+	gone  bool // deleted, or never existed
+}
+
+// account returns the state of the logged-in caller's account, from a
+// cache of AuthLimits.UserCache: a deleted account's token is refused
+// (errno 1005) within that time. A status other than ok means the call
+// must answer with it.
+func (s *Server) account(ctx context.Context) (accountState, Status, error) {
+	id, err := s.userID(ctx)
+	if err != nil {
+		return accountState{}, fail(ErrnoLogin), nil
+	}
+	st, cached := s.guard.cachedAccount(id, s.authLimits().UserCache)
+	if !cached {
+		u, err := s.cfg.Store.UserByID(ctx, id)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			st = accountState{id: id, gone: true}
+		case err != nil:
+			return accountState{}, Status{}, err
+		default:
+			st = accountState{id: id, admin: u.IsAdmin}
+		}
+		s.guard.cacheAccount(st)
+	}
+	if st.gone {
+		return accountState{}, fail(ErrnoLogin), nil
+	}
+	return st, ok(), nil
+}
+
+// loginID returns the id of the logged-in caller, whose account exists
+// (see account).
+func (s *Server) loginID(ctx context.Context) (int64, Status, error) {
+	st, status, err := s.account(ctx)
+	return st.id, status, err
 }
 
 // hashRefresh is what the store keeps of a refresh token.

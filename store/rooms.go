@@ -38,6 +38,7 @@ type Room struct {
 	IsDeleted    bool       `db:"is_deleted"`
 	Created      time.Time  `db:"created_time"`
 	Updated      time.Time  `db:"updated_time"`
+	PasswordGen  int64      `db:"password_gen"` // counts password changes and bans: signs are for one generation
 }
 
 // HasPassword reports whether entering the room needs a password.
@@ -57,7 +58,7 @@ type RoomWithOwner struct {
 	Owner Owner `db:"owner"`
 }
 
-const roomColumns = `s.id, s.name, s.room_name, s.room_password, s.user_id, s.title, s.cover, s.look_count, s.like_count, s.coin, s.status, s.is_banned, s.record, s.is_deleted, s.created_time, s.updated_time`
+const roomColumns = `s.id, s.name, s.room_name, s.room_password, s.password_gen, s.user_id, s.title, s.cover, s.look_count, s.like_count, s.coin, s.status, s.is_banned, s.record, s.is_deleted, s.created_time, s.updated_time`
 const ownerColumns = "u.id AS `owner.id`, u.nickname AS `owner.nickname`, u.avatar AS `owner.avatar`, u.ip_address AS `owner.ip_address`"
 
 // NewRoom is what CreateRoom needs.
@@ -137,10 +138,17 @@ func (s *Store) SetRoomRecord(ctx context.Context, id int64, record bool) error 
 	return nil
 }
 
-// SetRoomBanned bans a room from publishing, or lifts the ban.
+// SetRoomBanned bans a room from publishing, or lifts the ban. A ban
+// starts a new password generation, revoking the play and replay signs
+// handed out before it.
 func (s *Store) SetRoomBanned(ctx context.Context, id int64, banned bool) error {
 	defer s.lists.invalidate()
-	if _, err := s.db.ExecContext(ctx, `UPDATE mf_live_stream SET is_banned = ?, updated_time = ? WHERE id = ?`, banned, s.now().UTC(), id); err != nil {
+	bump := 0
+	if banned {
+		bump = 1
+	}
+	if _, err := s.db.ExecContext(ctx, `UPDATE mf_live_stream SET password_gen = password_gen + ?, is_banned = ?, updated_time = ? WHERE id = ?`,
+		bump, banned, s.now().UTC(), id); err != nil {
 		return fmt.Errorf("store: banning room %d: %w", id, err)
 	}
 	return nil
@@ -158,14 +166,17 @@ func (s *Store) roomWhere(ctx context.Context, cond string, arg any) (Room, erro
 }
 
 // UpdateRoom sets a room's name and, when passwordHash is not nil, its
-// password hash ("" removes the password). A stopped room gives
-// ErrRoomStopped.
+// password hash ("" removes the password). Setting a password, or
+// removing one the room had, starts a new password generation. A stopped
+// room gives ErrRoomStopped.
 func (s *Store) UpdateRoom(ctx context.Context, id int64, roomName string, passwordHash *string) error {
 	q := `UPDATE mf_live_stream SET room_name = ?, title = ?, updated_time = ?`
 	args := []any{roomName, roomName, s.now().UTC()}
 	if passwordHash != nil {
-		q += `, room_password = ?`
-		args = append(args, *passwordHash)
+		// password_gen first: MySQL's later assignments see the earlier
+		// ones, so it must read the old room_password.
+		q += `, password_gen = password_gen + CASE WHEN room_password = '' AND ? = '' THEN 0 ELSE 1 END, room_password = ?`
+		args = append(args, *passwordHash, *passwordHash)
 	}
 	q += ` WHERE id = ? AND is_deleted = 0 AND status <> 3`
 	args = append(args, id)

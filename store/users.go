@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/jmoiron/sqlx"
 )
 
 // User is a row of mf_user.
@@ -35,7 +37,9 @@ type NewUser struct {
 	IsAdmin      bool
 }
 
-// CreateUser inserts a user. A taken name gives ErrDuplicate.
+// CreateUser inserts a user. A taken name gives ErrDuplicate, and so does
+// a name that differs from a taken one only in the case of its ASCII
+// letters (see FoldName).
 func (s *Store) CreateUser(ctx context.Context, u NewUser) (User, error) {
 	now := s.now().UTC()
 	res, err := s.db.ExecContext(ctx,
@@ -62,11 +66,55 @@ func (s *Store) UserByID(ctx context.Context, id int64) (User, error) {
 	return u, notFound(err, "user")
 }
 
-// UserByName returns a user that is not deleted.
+// UserByName returns a user that is not deleted, by its name in any case
+// of its ASCII letters (see FoldName).
 func (s *Store) UserByName(ctx context.Context, name string) (User, error) {
 	var u User
-	err := s.db.GetContext(ctx, &u, `SELECT `+userColumns+` FROM mf_user WHERE name = ? AND is_deleted = 0`, name)
+	err := s.db.GetContext(ctx, &u, `SELECT `+userColumns+` FROM mf_user WHERE name_key = ? AND is_deleted = 0`, FoldName(name))
 	return u, notFound(err, "user")
+}
+
+// FoldName is the form of a user name that is unique: its ASCII letters
+// in lower case, other characters as they are. The database computes the
+// same (the name_key column), on SQLite and MySQL alike, so that "Alice"
+// and "alice" are one account everywhere and a database moves between
+// the two.
+func FoldName(name string) string {
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; 'A' <= c && c <= 'Z' {
+			b := []byte(name)
+			for j := i; j < len(b); j++ {
+				if 'A' <= b[j] && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return name
+}
+
+// DeleteUser deletes a user: it can no longer log in, its refresh tokens
+// are dropped, and the API refuses its access tokens from then on. Its
+// name stays taken and its rows (rooms, comments, gifts) stay. An unknown
+// or already deleted user gives ErrNotFound.
+func (s *Store) DeleteUser(ctx context.Context, id int64) error {
+	defer s.lists.invalidate()
+	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE mf_user SET is_deleted = 1, updated_time = ? WHERE id = ? AND is_deleted = 0`, s.now().UTC(), id)
+		if err != nil {
+			return fmt.Errorf("store: deleting user %d: %w", id, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("store: deleting user %d: %w", id, err)
+		} else if n != 1 {
+			return fmt.Errorf("store: deleting user %d: %w", id, ErrNotFound)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM mf_refresh_token WHERE user_id = ?`, id); err != nil {
+			return fmt.Errorf("store: dropping refresh tokens of user %d: %w", id, err)
+		}
+		return nil
+	})
 }
 
 // SetUserIP records the address a user last logged in from.

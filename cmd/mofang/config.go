@@ -45,6 +45,9 @@ type config struct {
 	RecordDir     string
 	RecordDays    string
 	RecordMaxGB   string
+	// ShowPublisherIP shows every user publishers' full addresses
+	// (rpc.Config.ShowPublisherIP).
+	ShowPublisherIP bool
 }
 
 // setting is one configurable value.
@@ -79,6 +82,7 @@ func (c *config) settings() []setting {
 		{name: "log-format", env: "MOFANG_LOG_FORMAT", def: "text", str: &c.LogFormat, usage: "log format: text or json"},
 		{name: "log-level", env: "MOFANG_LOG_LEVEL", def: "info", str: &c.LogLevel, usage: "log level: debug, info, warn or error"},
 		{name: "allow-recharge", env: "MOFANG_ALLOW_RECHARGE", def: "false", flag: &c.AllowRecharge, usage: "let every user add coins to their own account with User.coin.recharge: for development"},
+		{name: "show-publisher-ip", env: "MOFANG_SHOW_PUBLISHER_IP", def: "false", flag: &c.ShowPublisherIP, usage: "show every logged-in user the full address of rooms' publishers, as MoFang did (default: owner and admins only, others see 203.0.113.x)"},
 	}
 }
 

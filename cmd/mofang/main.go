@@ -5,6 +5,7 @@
 //	mofang migrate               apply database migrations and exit
 //	mofang user create NAME      create a user (--admin for an admin)
 //	mofang user promote NAME     make a user an admin (--demote: no longer)
+//	mofang user delete NAME      delete a user (its tokens stop working)
 //	mofang config print          print the configuration in effect
 //	mofang bench rpc|room|fanout|hls  load benchmarks: API, room events, media, HLS
 //	mofang version               print the version
@@ -53,6 +54,7 @@ commands:
   migrate               apply database migrations and exit
   user create NAME      create a user (--admin, --password or MOFANG_PASSWORD or stdin)
   user promote NAME     make a user an admin (--demote to undo)
+  user delete NAME      delete a user: it can no longer log in, its tokens stop working
   config print          print the configuration in effect
   bench rpc|room|fanout|hls  load benchmarks: the API, room events, media fan-out, HLS
   version               print the version
@@ -136,8 +138,8 @@ func migrateCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 // userCommand manages users from the command line: the way to make the
 // first admin.
 func userCommand(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) == 0 || (args[0] != "create" && args[0] != "promote") {
-		return errors.New("usage: mofang user create|promote [flags] NAME")
+	if len(args) == 0 || (args[0] != "create" && args[0] != "promote" && args[0] != "delete") {
+		return errors.New("usage: mofang user create|promote|delete [flags] NAME")
 	}
 	sub := args[0]
 	var admin, demote bool
@@ -146,7 +148,7 @@ func userCommand(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		if sub == "create" {
 			fs.BoolVar(&admin, "admin", false, "make the user an admin")
 			fs.StringVar(&password, "password", "", "the user's password (else MOFANG_PASSWORD, else the first line of stdin)")
-		} else {
+		} else if sub == "promote" {
 			fs.BoolVar(&demote, "demote", false, "take admin rights away instead")
 		}
 	})
@@ -166,6 +168,17 @@ func userCommand(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		return err
 	}
 
+	if sub == "delete" {
+		u, err := st.UserByName(ctx, name)
+		if err != nil {
+			return fmt.Errorf("user %q: %w", name, err)
+		}
+		if err := st.DeleteUser(ctx, u.ID); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "deleted user %s (id %d)\n", u.Name, u.ID)
+		return nil
+	}
 	if sub == "promote" {
 		u, err := st.UserByName(ctx, name)
 		if err != nil {

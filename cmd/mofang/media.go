@@ -53,7 +53,8 @@ func (a mediaAuth) AuthorizePublish(ctx context.Context, req media.AuthRequest) 
 
 // AuthorizePlay admits a viewer of a known room; a room with a password
 // also needs a valid play sign (which Live.stream.read gives only with
-// the password).
+// the password) of the room's current password generation: a sign handed
+// out before the password last changed is refused.
 func (a mediaAuth) AuthorizePlay(ctx context.Context, req media.AuthRequest) error {
 	room, err := a.store.RoomByName(ctx, req.Stream)
 	if errors.Is(err, store.ErrNotFound) {
@@ -63,7 +64,7 @@ func (a mediaAuth) AuthorizePlay(ctx context.Context, req media.AuthRequest) err
 		return fmt.Errorf("looking up the stream: %w", err)
 	}
 	if room.HasPassword() {
-		if err := a.signer.Check(urlsign.Play, req.Stream, req.Query.Get("sign")); err != nil {
+		if err := a.signer.CheckGen(urlsign.Play, req.Stream, room.PasswordGen, req.Query.Get("sign")); err != nil {
 			return fmt.Errorf("play refused: %w", err)
 		}
 	}

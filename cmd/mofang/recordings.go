@@ -112,19 +112,32 @@ func recordsOn(st *store.Store, log *slog.Logger) func(string) bool {
 }
 
 // recordLookup admits a replay request carrying the recording's play sign
-// (from Live.record.list/read, which check the room's access rules) and
-// returns where the recording is.
+// (from Live.record.list/read, which check the room's access rules) of
+// its room's current password generation, and returns where the
+// recording is. A request without a valid sign learns nothing, not even
+// whether the recording exists.
 func recordLookup(st *store.Store, signer *urlsign.Signer) record.Lookup {
 	return func(r *http.Request, id int64) (string, error) {
-		if err := signer.Check(urlsign.Play, rpc.RecordSignName(id), r.URL.Query().Get("sign")); err != nil {
-			return "", record.ErrForbidden
-		}
+		sign := r.URL.Query().Get("sign")
 		rec, err := st.RecordByID(r.Context(), id)
 		if errors.Is(err, store.ErrNotFound) {
+			if signer.Check(urlsign.Play, rpc.RecordSignName(id), sign) != nil {
+				return "", record.ErrForbidden
+			}
 			return "", record.ErrNotFound
 		}
 		if err != nil {
 			return "", err
+		}
+		room, err := st.RoomByID(r.Context(), rec.RoomID)
+		if errors.Is(err, store.ErrNotFound) {
+			return "", record.ErrForbidden
+		}
+		if err != nil {
+			return "", err
+		}
+		if err := signer.CheckGen(urlsign.Play, rpc.RecordSignName(id), room.PasswordGen, sign); err != nil {
+			return "", record.ErrForbidden
 		}
 		return rec.Path, nil
 	}

@@ -36,7 +36,9 @@ type User struct {
 // Event is something that happened in a room. Type says which fields are
 // set: "comment" (User, Content), "like" (User, Count, Likes), "gift"
 // (User, Gift, Count, Coin), "join" and "leave" (User, Viewers), "online"
-// (Online, Viewers: the first event a member gets), "end" (the live ended).
+// (Online, Viewers: the first event a member gets), "end" (the live ended),
+// "reenter" (Reason: this member was taken out of the room and must join
+// again; sent to it alone, see Notice).
 type Event struct {
 	Seq     uint64     `json:"seq"`
 	Type    string     `json:"type"`
@@ -49,6 +51,7 @@ type Event struct {
 	Likes   int64      `json:"likes,omitempty"`
 	Online  []User     `json:"online,omitempty"`
 	Viewers int        `json:"viewers,omitempty"` // distinct users online
+	Reason  string     `json:"reason,omitempty"`
 }
 
 // GiftEvent names the gift of a "gift" event.
@@ -225,6 +228,39 @@ func (h *Hub) Members(roomID int64) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.members)
+}
+
+// Occupant is a member of a room and the user it joined as.
+type Occupant struct {
+	Member Member
+	UserID int64
+}
+
+// Occupants lists the members of a room.
+func (h *Hub) Occupants(roomID int64) []Occupant {
+	r := h.room(roomID, false)
+	if r == nil {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]Occupant, 0, len(r.members))
+	for m, ms := range r.members {
+		out = append(out, Occupant{Member: m, UserID: ms.userID})
+	}
+	return out
+}
+
+// Notice frames one event for a single member, outside the room's
+// sequence (its seq is 0), as a Live.room.events notification.
+func Notice(roomID int64, ev Event) []byte {
+	ev.Seq = 0
+	if ev.Time == 0 {
+		ev.Time = time.Now().UnixMilli()
+	}
+	enc, _ := json.Marshal(ev)
+	r := &room{id: roomID}
+	return r.batch([]pending{{0, enc}})
 }
 
 // Stats are the hub's counters.

@@ -6,6 +6,12 @@
 // where expires is a Unix time in seconds. Publishing and playing use two
 // secrets derived from one master secret, so a viewer's play sign can never
 // be used to publish.
+//
+// A sign may also be made for a generation of the stream's access (a
+// room's password generation, see SignGen): generation g > 0 signs with
+// a secret derived from the action's secret and g, so that starting a new
+// generation revokes every sign of the earlier ones while the format stays
+// Node-Media-Server's. Generation 0 signs as Node-Media-Server does.
 package urlsign
 
 import (
@@ -66,15 +72,41 @@ func (s *Signer) secret(a Action) string {
 	return s.play
 }
 
-// Sign returns the sign that allows action on stream for ttl.
-func (s *Signer) Sign(a Action, stream string, ttl time.Duration) (sign string, expires time.Time) {
-	expires = s.now().Add(ttl).Truncate(time.Second)
-	exp := strconv.FormatInt(expires.Unix(), 10)
-	return exp + "-" + digest(stream, exp, s.secret(a)), expires
+// secretGen is the secret of action a for generation gen of a stream's
+// access.
+func (s *Signer) secretGen(a Action, gen int64) string {
+	if gen == 0 {
+		return s.secret(a)
+	}
+	m := hmac.New(sha256.New, []byte(s.secret(a)))
+	m.Write([]byte("generation " + strconv.FormatInt(gen, 10)))
+	return hex.EncodeToString(m.Sum(nil))
 }
 
-// Check verifies that sign allows action on stream now.
+// Sign returns the sign that allows action on stream for ttl: SignGen of
+// generation 0.
+func (s *Signer) Sign(a Action, stream string, ttl time.Duration) (sign string, expires time.Time) {
+	return s.SignGen(a, stream, 0, ttl)
+}
+
+// SignGen returns the sign that allows action on stream for ttl while the
+// stream's access is at generation gen: CheckGen refuses it for any other.
+func (s *Signer) SignGen(a Action, stream string, gen int64, ttl time.Duration) (sign string, expires time.Time) {
+	expires = s.now().Add(ttl).Truncate(time.Second)
+	exp := strconv.FormatInt(expires.Unix(), 10)
+	return exp + "-" + digest(stream, exp, s.secretGen(a, gen)), expires
+}
+
+// Check verifies that sign allows action on stream now: CheckGen of
+// generation 0.
 func (s *Signer) Check(a Action, stream, sign string) error {
+	return s.CheckGen(a, stream, 0, sign)
+}
+
+// CheckGen verifies that sign allows action on stream now, the stream's
+// access being at generation gen. A sign of another generation gives
+// ErrMismatch.
+func (s *Signer) CheckGen(a Action, stream string, gen int64, sign string) error {
 	if sign == "" {
 		return ErrMissing
 	}
@@ -86,7 +118,7 @@ func (s *Signer) Check(a Action, stream, sign string) error {
 	if err != nil || sec <= 0 {
 		return ErrMalformed
 	}
-	want := digest(stream, exp, s.secret(a))
+	want := digest(stream, exp, s.secretGen(a, gen))
 	if subtle.ConstantTimeCompare([]byte(strings.ToLower(hash)), []byte(want)) != 1 {
 		return ErrMismatch
 	}
