@@ -29,6 +29,12 @@ var (
 	errRoomBanned    = media.Refusal("the room is banned")
 )
 
+// signRefusal is the refusal of a missing, wrong or expired sign; err (why
+// the sign failed) is logged, never sent.
+func signRefusal(what string, err error) error {
+	return &media.RefusalError{Reason: what + " refused: missing, wrong or expired sign", Err: err}
+}
+
 // AuthorizePublish admits a publisher to a stream that Live.stream created,
 // not deleted, not stopped, with a valid publish sign.
 func (a mediaAuth) AuthorizePublish(ctx context.Context, req media.AuthRequest) error {
@@ -46,7 +52,7 @@ func (a mediaAuth) AuthorizePublish(ctx context.Context, req media.AuthRequest) 
 		return errRoomBanned
 	}
 	if err := a.signer.Check(urlsign.Publish, req.Stream, req.Query.Get("sign")); err != nil {
-		return fmt.Errorf("publish refused: %w", err)
+		return signRefusal("publish", err)
 	}
 	return nil
 }
@@ -65,7 +71,7 @@ func (a mediaAuth) AuthorizePlay(ctx context.Context, req media.AuthRequest) err
 	}
 	if room.HasPassword() {
 		if err := a.signer.CheckGen(urlsign.Play, req.Stream, room.PasswordGen, req.Query.Get("sign")); err != nil {
-			return fmt.Errorf("play refused: %w", err)
+			return signRefusal("play", err)
 		}
 	}
 	return nil

@@ -129,18 +129,19 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 		retentionDays: days, retentionBytes: maxBytes}
 	m := newMetrics(s)
 	s.api, err = rpc.New(rpc.Config{
-		Store:         st,
-		Tokens:        tokens,
-		Signer:        signer,
-		Live:          liveStats{engine},
-		Media:         mediaAdmin{engine},
-		RecordFiles:   recordFiles(engine),
-		PublicHost:    cfg.PublicHost,
-		Ports:         ports,
-		AllowRecharge: cfg.AllowRecharge,
-		ObserveCall:   m.observeCall,
-		Version:       version,
-		Logger:        log.With("component", "rpc"),
+		Store:           st,
+		Tokens:          tokens,
+		Signer:          signer,
+		Live:            liveStats{engine},
+		Media:           mediaAdmin{engine},
+		RecordFiles:     recordFiles(engine),
+		PublicHost:      cfg.PublicHost,
+		Ports:           ports,
+		AllowRecharge:   cfg.AllowRecharge,
+		ShowPublisherIP: cfg.ShowPublisherIP,
+		ObserveCall:     m.observeCall,
+		Version:         version,
+		Logger:          log.With("component", "rpc"),
 	})
 	if err != nil {
 		st.Close()
