@@ -4,8 +4,11 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,7 +30,38 @@ var (
 	ErrDuplicate = errors.New("store: duplicate")
 	// ErrRoomStopped means the room has ended and can no longer change.
 	ErrRoomStopped = errors.New("store: room stopped")
+	// ErrUnavailable means the database did not answer in time or could
+	// not be reached. IsUnavailable also recognizes the drivers' own
+	// errors of that kind.
+	ErrUnavailable = errors.New("store: database unavailable")
 )
+
+// IsUnavailable reports whether err means the database did not answer
+// (in time) rather than that a query was wrong: a deadline that passed, a
+// broken or refused connection, a network timeout, SQLite's lock wait
+// running out. Callers answer it with "try again later", not as a bug.
+// A context canceled by the caller is not unavailability.
+func IsUnavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, driver.ErrBadConn) || errors.Is(err, mysql.ErrInvalidConn) || errors.Is(err, sql.ErrConnDone) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true // a timeout, a refused or reset connection: the database is not reachable
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff { // the primary result code
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_INTERRUPT:
+			return true
+		}
+	}
+	return false
+}
 
 // Store is a handle on the database. It is safe for concurrent use.
 type Store struct {
@@ -61,10 +95,12 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 			}
 		}
 		// WAL lets readers run beside the writer; busy_timeout makes
-		// writers queue instead of failing; immediate transactions take
-		// the write lock at BEGIN so read-then-write transactions never
-		// deadlock on a lock upgrade.
-		q := "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+		// writers queue instead of failing, for at most SQLiteBusyTimeout
+		// (then the write fails as unavailable); immediate transactions
+		// take the write lock at BEGIN so read-then-write transactions
+		// never deadlock on a lock upgrade.
+		q := fmt.Sprintf("?_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate",
+			SQLiteBusyTimeout.Milliseconds())
 		db, err = sqlx.Open("sqlite", "file:"+path+q)
 		if err != nil {
 			return nil, fmt.Errorf("store: opening sqlite %s: %w", path, err)
@@ -72,17 +108,10 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		db.SetMaxOpenConns(8)
 		db.SetMaxIdleConns(8)
 	case schema.MySQL:
-		cfg, err := mysql.ParseDSN(driverDSN)
+		cfg, err := mysqlConfig(driverDSN)
 		if err != nil {
-			return nil, fmt.Errorf("store: parsing mysql dsn: %w", err)
+			return nil, err
 		}
-		cfg.ParseTime = true
-		cfg.Loc = time.UTC
-		if cfg.Params == nil {
-			cfg.Params = map[string]string{}
-		}
-		cfg.Params["charset"] = "utf8mb4"
-		cfg.Params["time_zone"] = "'+00:00'"
 		db, err = sqlx.Open("mysql", cfg.FormatDSN())
 		if err != nil {
 			return nil, fmt.Errorf("store: opening mysql: %w", err)
@@ -108,6 +137,61 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		return nil, fmt.Errorf("store: connecting to %s database: %w", dialect, err)
 	}
 	return &Store{db: db, dialect: dialect, now: time.Now, lists: newListCache(time.Second)}, nil
+}
+
+// Bounds on waiting for the database when the caller's context has no
+// deadline (API calls have their own, shorter one). A MySQL DSN's own
+// timeout, readTimeout and writeTimeout params win over these, "0"
+// included (no limit, e.g. for a long migration).
+const (
+	MySQLDialTimeout  = 5 * time.Second  // connecting: "timeout"
+	MySQLReadTimeout  = 30 * time.Second // one read of the connection: "readTimeout"
+	MySQLWriteTimeout = 30 * time.Second // one write: "writeTimeout"
+	// SQLiteBusyTimeout is the longest a write waits for SQLite's write
+	// lock before failing as unavailable.
+	SQLiteBusyTimeout = 5 * time.Second
+)
+
+// mysqlConfig reads a go-sql-driver DSN and sets what the store needs:
+// UTC times, utf8mb4, and the I/O timeouts the DSN does not set, so that
+// a database that stops answering fails queries instead of hanging them.
+func mysqlConfig(driverDSN string) (*mysql.Config, error) {
+	cfg, err := mysql.ParseDSN(driverDSN)
+	if err != nil {
+		return nil, fmt.Errorf("store: parsing mysql dsn: %w", err)
+	}
+	cfg.ParseTime = true
+	cfg.Loc = time.UTC
+	if cfg.Params == nil {
+		cfg.Params = map[string]string{}
+	}
+	cfg.Params["charset"] = "utf8mb4"
+	cfg.Params["time_zone"] = "'+00:00'"
+	_, query, _ := strings.Cut(driverDSN, "?")
+	for _, t := range []struct {
+		param string
+		v     *time.Duration
+		def   time.Duration
+	}{
+		{"timeout", &cfg.Timeout, MySQLDialTimeout},
+		{"readTimeout", &cfg.ReadTimeout, MySQLReadTimeout},
+		{"writeTimeout", &cfg.WriteTimeout, MySQLWriteTimeout},
+	} {
+		if !hasParam(query, t.param) {
+			*t.v = t.def
+		}
+	}
+	return cfg, nil
+}
+
+// hasParam reports whether a DSN's query string sets param.
+func hasParam(query, param string) bool {
+	for kv := range strings.SplitSeq(query, "&") {
+		if k, _, _ := strings.Cut(kv, "="); k == param {
+			return true
+		}
+	}
+	return false
 }
 
 // parseDSN tells the dialect of dsn and the DSN its driver takes.
