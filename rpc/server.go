@@ -13,7 +13,8 @@
 // encoded once per batch and shared by every connection in the room.
 //
 // The API speaks the wire format of github.com/filecoin-project/go-jsonrpc,
-// so its Go client works against both transports (see MethodName). Its
+// so its Go client works against both transports (see MethodName), room
+// events included (see RoomEvents). Its
 // server is not used: measured with "mofang bench rpc", handing POST calls
 // to its HandleRequest kept the cheapest call at 0.31 of a raw net/http
 // handler's rate (direct dispatch: 0.68), and its websocket marshals every
