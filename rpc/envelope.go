@@ -61,7 +61,7 @@ func (s *Server) servePOST(w http.ResponseWriter, r *http.Request) {
 	// writer that cannot set deadlines (not a real connection) reads as
 	// before.
 	rc := http.NewResponseController(w)
-	deadline := rc.SetReadDeadline(time.Now().Add(s.cfg.Limits.BodyTimeout)) == nil
+	deadline := s.cfg.Limits.BodyTimeout > 0 && rc.SetReadDeadline(time.Now().Add(s.cfg.Limits.BodyTimeout)) == nil
 	_, err := body.ReadFrom(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
 	if deadline {
 		// Clear it before the call runs: the server watches the

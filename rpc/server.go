@@ -134,8 +134,8 @@ type Limits struct {
 	SlowCall     time.Duration // a websocket message running this long no longer holds up the next [1s]
 	SocketCalls  int           // messages of one websocket running at once, the next waiting [4]
 	SocketsPerIP int           // websockets open at once from one IP, negative: no cap [128]
-	AuthTimeout  time.Duration // how long a websocket without a valid token stays open [30s]
-	BodyTimeout  time.Duration // longest the body of a POST may take to arrive [15s]
+	AuthTimeout  time.Duration // how long a websocket without a valid token stays open, negative: for good [30s]
+	BodyTimeout  time.Duration // longest the body of a POST may take to arrive, negative: no limit [15s]
 }
 
 func (l *Limits) setDefaults() {
