@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -176,3 +177,36 @@ type rpcError struct {
 }
 
 func (e *rpcError) Error() string { return "JSON-RPC error " + e.msg }
+
+// TestWebsocketOrder pipelines calls on one websocket: while each answers
+// quickly they run one after the other, as sent, so a client may send
+// dependent calls without waiting (here: renames, the last one wins).
+func TestWebsocketOrder(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	tok, _ := e.register("alice")
+	ws := e.dialWS(tok, false)
+	var chans []chan response
+	for i := range 20 {
+		chans = append(chans, ws.send("Live.stream", map[string]any{"room_name": fmt.Sprintf("name %02d", i)}))
+	}
+	last := ""
+	for i, ch := range chans {
+		r := ws.await("Live.stream", ch)
+		if r.Errno != 1000 {
+			t.Fatalf("rename %d: %+v", i, r)
+		}
+		last = r.Data["room_name"].(string)
+	}
+	if last != "name 19" {
+		t.Fatalf("last rename answered %q", last)
+	}
+	var list struct {
+		StreamList []struct {
+			RoomName string `json:"room_name"`
+		} `json:"stream_list"`
+	}
+	e.callInto(tok, "Live.stream.list", map[string]any{}, &list)
+	if len(list.StreamList) != 1 || list.StreamList[0].RoomName != "name 19" {
+		t.Fatalf("rooms after 20 pipelined renames: %+v", list)
+	}
+}
