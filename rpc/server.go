@@ -131,7 +131,7 @@ type Limits struct {
 	CostlyPerBatch int  // costly calls one message may make [5]
 	Costly         Rate // costly calls per IP [burst 10, then 1 every 500ms]
 
-	SlowCall     time.Duration // a websocket message running this long no longer holds up the next [1s]
+	SlowCall     time.Duration // a websocket message running this long no longer holds up the next [2s]
 	SocketCalls  int           // messages of one websocket running at once, the next waiting [4]
 	SocketsPerIP int           // websockets open at once from one IP, negative: no cap [128]
 	AuthTimeout  time.Duration // how long a websocket without a valid token stays open, negative: for good [30s]
@@ -149,7 +149,7 @@ func (l *Limits) setDefaults() {
 	setDefault(&l.EventInterval, 50*time.Millisecond)
 	setDefault(&l.CostlyPerBatch, 5)
 	setDefault(&l.Costly, Rate{Every: 500 * time.Millisecond, Burst: 10})
-	setDefault(&l.SlowCall, time.Second)
+	setDefault(&l.SlowCall, 2*time.Second)
 	setDefault(&l.SocketCalls, 4)
 	setDefault(&l.SocketsPerIP, 128)
 	setDefault(&l.AuthTimeout, 30*time.Second)

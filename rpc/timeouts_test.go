@@ -72,6 +72,7 @@ func TestHungDatabase(t *testing.T) {
 			e := newEnvWith(t, "sqlite", func(c *rpc.Config) {
 				c.Store = st
 				c.CallTimeout = deadline
+				c.Limits.SlowCall = deadline / 4
 			})
 			t.Cleanup(thaw) // before the server's cleanups, which wait for calls
 			tok, _ := e.register("alice")
