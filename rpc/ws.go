@@ -65,7 +65,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	ip, _ := netip.ParseAddr(cl.ip)
 	release, ok := s.sockets.Acquire(ip)
 	if !ok {
-		s.log.Warn("websocket refused: too many from one address", "ip", cl.ip)
+		s.log.Debug("websocket refused: too many from one address", "ip", cl.ip) // not Warn: a flood would flood the log
 		http.Error(w, "too many websockets from this address", http.StatusTooManyRequests)
 		return
 	}
