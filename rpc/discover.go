@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/mofang-live/mofang/rpc/roomhub"
 )
 
 // discoverAPI is the rpc namespace: the OpenRPC service discovery method.
@@ -18,6 +20,19 @@ type OpenRPC struct {
 	OpenRPC string          `json:"openrpc"`
 	Info    OpenRPCInfo     `json:"info"`
 	Methods []OpenRPCMethod `json:"methods"`
+	// Notifications are the messages the server sends a websocket of its
+	// own accord. OpenRPC describes only methods a client calls, so they
+	// are an extension: "x-notifications".
+	Notifications []OpenRPCNotification `json:"x-notifications"`
+}
+
+// OpenRPCNotification describes a notification the server sends: its
+// method name and params, never called by clients and never answered.
+type OpenRPCNotification struct {
+	Name           string           `json:"name"`
+	Description    string           `json:"description"`
+	ParamStructure string           `json:"paramStructure"`
+	Params         []OpenRPCContent `json:"params"`
 }
 
 // OpenRPCInfo is the document's info object.
@@ -87,6 +102,19 @@ func (s *Server) openRPC() *OpenRPC {
 		om.Result = OpenRPCContent{Name: "result", Schema: schemaOf(m.fn.Type().Out(0), map[reflect.Type]bool{})}
 		doc.Methods = append(doc.Methods, om)
 	}
+	events := reflect.TypeFor[RoomEvents]()
+	doc.Notifications = []OpenRPCNotification{{
+		Name: roomhub.Method,
+		Description: "Sent by the server to a websocket that joined a room (Live.room.join), never called: " +
+			"the room's events in order of seq (online first, then join, leave, comment, like, gift), " +
+			"gathered for at most " + s.cfg.Limits.EventInterval.String() + " per message. Params are by name; a websocket opened with " +
+			"?events=array gets them as a one-element array holding that object, as go-jsonrpc's client handlers take them.",
+		ParamStructure: "by-name",
+		Params: []OpenRPCContent{
+			{Name: "room_id", Required: true, Schema: schemaOf(events.Field(0).Type, map[reflect.Type]bool{})},
+			{Name: "events", Required: true, Schema: schemaOf(events.Field(1).Type, map[reflect.Type]bool{})},
+		},
+	}}
 	return doc
 }
 

@@ -6,10 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/mofang-live/mofang/store"
 )
 
 // The JSON-RPC 2.0 error codes.
@@ -53,18 +56,36 @@ func putBuf(b *bytes.Buffer) {
 func (s *Server) servePOST(w http.ResponseWriter, r *http.Request) {
 	body := getBuf()
 	defer putBuf(body)
-	if _, err := body.ReadFrom(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)); err != nil {
+	// The body must arrive within BodyTimeout: the HTTP server has no
+	// read timeout of its own, since media responses live for hours. A
+	// writer that cannot set deadlines (not a real connection) reads as
+	// before.
+	rc := http.NewResponseController(w)
+	deadline := s.cfg.Limits.BodyTimeout > 0 && rc.SetReadDeadline(time.Now().Add(s.cfg.Limits.BodyTimeout)) == nil
+	_, err := body.ReadFrom(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	if deadline {
+		// Clear it before the call runs: the server watches the
+		// connection for the client going away, and a passed deadline
+		// would look like that.
+		rc.SetReadDeadline(time.Time{})
+	}
+	if err != nil {
 		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
+		var ne net.Error
+		switch {
+		case errors.As(err, &tooBig):
 			writeJSON(w, http.StatusRequestEntityTooLarge, errorResponse(nil, CodeInvalidRequest,
 				fmt.Sprintf("request body larger than %d bytes", s.cfg.MaxBodyBytes)))
-			return
+		case errors.As(err, &ne) && ne.Timeout():
+			w.Header().Set("Connection", "close")
+			http.Error(w, fmt.Sprintf("request body not received within %v", s.cfg.Limits.BodyTimeout), http.StatusRequestTimeout)
+		default:
+			http.Error(w, "reading request body failed", http.StatusBadRequest)
 		}
-		http.Error(w, "reading request body failed", http.StatusBadRequest)
 		return
 	}
 
-	ctx := withCaller(r.Context(), s.newCaller(r))
+	ctx := withCaller(r.Context(), s.newCaller(r, false))
 	out := s.handle(ctx, body.Bytes())
 	if out == nil {
 		w.WriteHeader(http.StatusNoContent)
@@ -73,15 +94,29 @@ func (s *Server) servePOST(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// message is what the calls of one message (a POST body or a websocket
+// message, a single request or a batch) share.
+type message struct {
+	costly int // costly calls it may still make
+}
+
 // handle answers a message holding a request or a batch, from a POST body
-// or a websocket. It returns nil when nothing is to be answered.
+// or a websocket. It returns nil when nothing is to be answered. Its calls
+// share one deadline, CallTimeout from now, so that no message holds a
+// connection longer than that, however many calls it batches.
 func (s *Server) handle(ctx context.Context, data []byte) []byte {
 	data = bytes.TrimSpace(data)
 	if !json.Valid(data) {
 		return errorResponse(nil, CodeParseError, "")
 	}
+	if s.cfg.CallTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.cfg.CallTimeout)
+		defer cancel()
+	}
+	msg := &message{costly: s.cfg.Limits.CostlyPerBatch}
 	if data[0] != '[' {
-		return s.call(ctx, data)
+		return s.call(ctx, msg, data)
 	}
 	var items []json.RawMessage
 	if err := json.Unmarshal(data, &items); err != nil {
@@ -97,7 +132,7 @@ func (s *Server) handle(ctx context.Context, data []byte) []byte {
 	out = append(out, '[')
 	n := 0
 	for _, it := range items {
-		resp := s.call(ctx, it)
+		resp := s.call(ctx, msg, it)
 		if resp == nil {
 			continue
 		}
@@ -114,9 +149,9 @@ func (s *Server) handle(ctx context.Context, data []byte) []byte {
 	return append(out, ']')
 }
 
-// call runs one request object and returns its response, or nil for a
-// notification (which is never answered, not even with an error).
-func (s *Server) call(ctx context.Context, raw json.RawMessage) (resp []byte) {
+// call runs one request object of msg and returns its response, or nil
+// for a notification (which is never answered, not even with an error).
+func (s *Server) call(ctx context.Context, msg *message, raw json.RawMessage) (resp []byte) {
 	start := time.Now()
 	var req rawRequest
 	if raw[0] != '{' || json.Unmarshal(raw, &req) != nil {
@@ -161,6 +196,9 @@ func (s *Server) call(ctx context.Context, raw json.RawMessage) (resp []byte) {
 		}
 		return errorResponse(id, CodeInvalidRequest, "")
 	}
+	if m.costly && !s.allowCostly(ctx, msg) {
+		return statusResponse(id, failf(ErrnoTooMany, "too many logins or sign-ups from this address, try again in a few seconds"))
+	}
 	out := getBuf()
 	defer putBuf(out)
 	out.WriteString(`{"jsonrpc":"2.0","id":`)
@@ -171,6 +209,11 @@ func (s *Server) call(ctx context.Context, raw json.RawMessage) (resp []byte) {
 		switch {
 		case errors.As(err, &se):
 			return errorResponseMsg(id, se.Code, se.Message, nil)
+		case store.IsUnavailable(err):
+			// A database that does not answer (in time) is not a bug of
+			// the call: say so, and that it is worth trying again.
+			s.log.Warn("rpc: database unavailable", "method", name, "err", err)
+			return statusResponse(id, fail(ErrnoUnavailable))
 		case errors.Is(err, context.Canceled):
 			s.log.Debug("rpc: call canceled", "method", name)
 		default:
@@ -180,6 +223,30 @@ func (s *Server) call(ctx context.Context, raw json.RawMessage) (resp []byte) {
 	}
 	out.WriteByte('}')
 	return bytes.Clone(out.Bytes())
+}
+
+// allowCostly takes one of msg's costly calls and a token of the caller's
+// address's bucket; false when either has none left. A call refused by
+// the message's budget takes no token.
+func (s *Server) allowCostly(ctx context.Context, msg *message) bool {
+	if msg.costly <= 0 {
+		return false
+	}
+	msg.costly--
+	return s.limiter.allow("costly:"+callerOf(ctx).ip, s.cfg.Limits.Costly)
+}
+
+// statusResponse is a result that is only a status: {"errno", "errmsg"}.
+// Every method's result starts with one, so it fits any method.
+func statusResponse(id json.RawMessage, st Status) []byte {
+	b := make([]byte, 0, 64+len(id)+len(st.Errmsg))
+	b = append(b, `{"jsonrpc":"2.0","id":`...)
+	b = appendID(b, id)
+	b = append(b, `,"result":{"errno":`...)
+	b = strconv.AppendInt(b, int64(st.Errno), 10)
+	b = append(b, `,"errmsg":`...)
+	b = appendJSONString(b, st.Errmsg)
+	return append(b, "}}"...)
 }
 
 // Error is a JSON-RPC error a method returns on purpose, with a code of

@@ -40,7 +40,18 @@ type method struct {
 	fields   []param // in declaration order: the positional order
 	byName   map[string]int
 	required []string
+	costly   bool // limited per message and per IP (Limits.Costly)
 	counts   callCounter
+}
+
+// costlyMethods are the methods anyone may call that cost far more than
+// a query: each hashes or checks a password with bcrypt (tens of
+// milliseconds of a core), or trades a refresh token. The envelope limits
+// them per message and per client address before they run.
+var costlyMethods = map[string]bool{
+	"User.login":    true,
+	"User.register": true,
+	"User.refresh":  true,
 }
 
 // callCounter counts the calls of a method.
@@ -78,6 +89,7 @@ func describe(namespace string, api any) ([]*method, error) {
 			return nil, fmt.Errorf("rpc: %s.%s must be func(context.Context, struct) (result, error)", namespace, m.Name)
 		}
 		md := &method{name: MethodName(namespace, m.Name), recv: reflect.ValueOf(api), fn: m.Func, params: ft.In(2), byName: map[string]int{}}
+		md.costly = costlyMethods[md.name]
 		for j := range md.params.NumField() {
 			f := md.params.Field(j)
 			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")

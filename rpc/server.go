@@ -13,7 +13,8 @@
 // encoded once per batch and shared by every connection in the room.
 //
 // The API speaks the wire format of github.com/filecoin-project/go-jsonrpc,
-// so its Go client works against both transports (see MethodName). Its
+// so its Go client works against both transports (see MethodName), room
+// events included (see RoomEvents). Its
 // server is not used: measured with "mofang bench rpc", handing POST calls
 // to its HandleRequest kept the cheapest call at 0.31 of a raw net/http
 // handler's rate (direct dispatch: 0.68), and its websocket marshals every
@@ -33,6 +34,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mofang-live/mofang/internal/connlimit"
 	"github.com/mofang-live/mofang/rpc/roomhub"
 	"github.com/mofang-live/mofang/rpc/token"
 	"github.com/mofang-live/mofang/rpc/urlsign"
@@ -87,6 +89,11 @@ type Config struct {
 	PlaySignTTL    time.Duration
 	// MaxBodyBytes limits a POST body (default 1 MiB).
 	MaxBodyBytes int64
+	// CallTimeout is the deadline of one message's calls: a POST's
+	// request or batch, or one websocket message (default 5 s; negative:
+	// none). Every database query of the calls runs under it; a call
+	// whose database does not answer in time gets errno 1021.
+	CallTimeout time.Duration
 	// BcryptCost is the cost of password hashes (default 10).
 	BcryptCost int
 	// AllowRecharge lets every user add coins to their own account with
@@ -126,6 +133,18 @@ type Limits struct {
 	SendQueue       int           // messages queued for one websocket before it is dropped [64]
 	MaxMessageBytes int64         // largest websocket message read [64 KiB]
 	EventInterval   time.Duration // longest a room gathers events into one message [50ms]
+
+	// Costly methods (bcrypt: User.login, User.register, User.refresh)
+	// are limited per message and per client address; calls beyond get
+	// errno 1003 without running.
+	CostlyPerBatch int  // costly calls one message may make [5]
+	Costly         Rate // costly calls per IP [burst 10, then 1 every 500ms]
+
+	SlowCall     time.Duration // a websocket message running this long no longer holds up the next [2s]
+	SocketCalls  int           // messages of one websocket running at once, the next waiting [4]
+	SocketsPerIP int           // websockets open at once from one IP, negative: no cap [128]
+	AuthTimeout  time.Duration // how long a websocket without a valid token stays open, negative: for good [30s]
+	BodyTimeout  time.Duration // longest the body of a POST may take to arrive, negative: no limit [15s]
 }
 
 func (l *Limits) setDefaults() {
@@ -137,6 +156,13 @@ func (l *Limits) setDefaults() {
 	setDefault(&l.SendQueue, 64)
 	setDefault(&l.MaxMessageBytes, 64<<10)
 	setDefault(&l.EventInterval, 50*time.Millisecond)
+	setDefault(&l.CostlyPerBatch, 5)
+	setDefault(&l.Costly, Rate{Every: 500 * time.Millisecond, Burst: 10})
+	setDefault(&l.SlowCall, 2*time.Second)
+	setDefault(&l.SocketCalls, 4)
+	setDefault(&l.SocketsPerIP, 128)
+	setDefault(&l.AuthTimeout, 30*time.Second)
+	setDefault(&l.BodyTimeout, 15*time.Second)
 }
 
 // Server is the JSON-RPC endpoint. It is an http.Handler for the base URL.
@@ -146,6 +172,7 @@ type Server struct {
 	methods map[string]*method
 	guard   *attemptGuard
 	limiter *limiter
+	sockets *connlimit.Limiter // websockets per IP
 	rooms   *roomhub.Hub
 	started time.Time
 
@@ -178,6 +205,7 @@ func New(cfg Config) (*Server, error) {
 	setDefault(&cfg.PublishSignTTL, 24*time.Hour)
 	setDefault(&cfg.PlaySignTTL, 6*time.Hour)
 	setDefault(&cfg.MaxBodyBytes, 1<<20)
+	setDefault(&cfg.CallTimeout, 5*time.Second)
 	setDefault(&cfg.BcryptCost, 10)
 	setDefault(&cfg.Ports.HTTP, 8080)
 	setDefault(&cfg.Ports.RTMP, 1935)
@@ -190,6 +218,7 @@ func New(cfg Config) (*Server, error) {
 		methods: map[string]*method{},
 		guard:   newAttemptGuard(5, time.Minute),
 		limiter: newLimiter(),
+		sockets: connlimit.New(cfg.Limits.SocketsPerIP),
 		rooms:   roomhub.New(cfg.Limits.EventInterval),
 		conns:   map[*wsConn]struct{}{},
 		started: time.Now(),
@@ -317,18 +346,20 @@ func callerOf(ctx context.Context) *caller {
 	return &caller{}
 }
 
-func (s *Server) newCaller(r *http.Request) *caller {
+// newCaller reads who sent r. The token may come in the URL ("?token=")
+// only when upgrading to a websocket (urlToken), which browsers cannot
+// give headers; elsewhere URLs end up in logs and histories.
+func (s *Server) newCaller(r *http.Request, urlToken bool) *caller {
 	ip, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		ip = r.RemoteAddr
 	}
-	return &caller{token: bearer(r), ip: ip, host: r.Host}
+	return &caller{token: bearer(r, urlToken), ip: ip, host: r.Host}
 }
 
 // bearer returns the token of "Authorization: jwt <token>" (MoFang's form)
-// or "Bearer <token>", or of a "token" query param (browsers cannot set
-// headers on a websocket).
-func bearer(r *http.Request) string {
+// or "Bearer <token>", or, when urlToken, of a "token" query param.
+func bearer(r *http.Request, urlToken bool) string {
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, tok, ok := strings.Cut(strings.TrimSpace(h), " ")
 		if ok && (strings.EqualFold(scheme, "jwt") || strings.EqualFold(scheme, "bearer")) {
@@ -336,7 +367,10 @@ func bearer(r *http.Request) string {
 		}
 		return ""
 	}
-	return r.URL.Query().Get("token")
+	if urlToken {
+		return r.URL.Query().Get("token")
+	}
+	return ""
 }
 
 // errLogin is returned by userID when the caller must log in again.

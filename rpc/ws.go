@@ -1,9 +1,11 @@
 package rpc
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,8 +30,12 @@ type wsConn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	ip     string
+	// arrayParams: room events go out with their params as a one-element
+	// array (?events=array), as go-jsonrpc's client handlers take them.
+	arrayParams bool
 
 	closing atomic.Bool
+	calls   sync.WaitGroup // calls running
 
 	sendMu  sync.Mutex // guards queue, closed, writing
 	queue   [][]byte   // messages to write, at most Limits.SendQueue
@@ -51,7 +57,19 @@ func connOf(ctx context.Context) *wsConn {
 
 // serveWS upgrades a request to a websocket and serves it until it ends.
 // The JWT comes from the Authorization header or a "token" query param.
+// One address holds at most Limits.SocketsPerIP websockets (HTTP 429
+// beyond), and a socket without a valid token, which can call only the
+// methods that need no login, is closed after Limits.AuthTimeout.
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	cl := s.newCaller(r, true)
+	ip, _ := netip.ParseAddr(cl.ip)
+	release, ok := s.sockets.Acquire(ip)
+	if !ok {
+		s.log.Debug("websocket refused: too many from one address", "ip", cl.ip) // not Warn: a flood would flood the log
+		http.Error(w, "too many websockets from this address", http.StatusTooManyRequests)
+		return
+	}
+	defer release()
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		// The API authenticates with tokens, never cookies, so a page of
 		// any origin may connect, as it may POST.
@@ -61,11 +79,11 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return // Accept answered the request
 	}
 	c.SetReadLimit(s.cfg.Limits.MaxMessageBytes)
-	cl := s.newCaller(r)
 	ctx, cancel := context.WithCancel(withCaller(r.Context(), cl))
 	conn := &wsConn{
 		s: s, c: c, ctx: ctx, cancel: cancel, ip: cl.ip,
-		rooms: map[int64]roomhub.User{},
+		arrayParams: r.URL.Query().Get("events") == "array",
+		rooms:       map[int64]roomhub.User{},
 	}
 	conn.ctx = context.WithValue(ctx, connKey{}, conn)
 	if !s.track(conn) {
@@ -74,9 +92,16 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.untrack(conn)
+	if _, err := s.cfg.Tokens.Verify(cl.token); err != nil && s.cfg.Limits.AuthTimeout > 0 {
+		t := time.AfterFunc(s.cfg.Limits.AuthTimeout, func() {
+			c.Close(websocket.StatusPolicyViolation, "no valid token: log in and reconnect with it")
+		})
+		defer t.Stop()
+	}
 
 	conn.readLoop()
 	conn.cancel()
+	conn.calls.Wait() // no call joins a room after leaveAll
 	conn.sendMu.Lock()
 	conn.closed = true
 	conn.sendMu.Unlock()
@@ -85,12 +110,21 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	c.CloseNow()
 }
 
-// readLoop answers calls, one at a time and in order, until the
-// connection fails or is closed. Each call runs on a goroutine of its own
-// that ends with it, so that the stack a call grows (the database driver's
-// is deep) is not kept by the long-lived reader.
+// readLoop answers calls until the connection fails or is closed. Each
+// message runs on a goroutine of its own that ends with it, so that the
+// stack a call grows (the database driver's is deep) is not kept by the
+// long-lived reader. Messages run one after the other, as sent, unless
+// one takes longer than Limits.SlowCall: then the next starts beside it,
+// so that a call stuck on the database does not hold up the socket, up to
+// Limits.SocketCalls at once (the reader then waits for one to end; each
+// ends within CallTimeout). Responses are matched to calls by id; those
+// of calls that overtook a slow one come first.
 func (w *wsConn) readLoop() {
-	answer := make(chan []byte, 1)
+	limits := w.s.cfg.Limits
+	running := make(chan struct{}, limits.SocketCalls)
+	slow := time.NewTimer(limits.SlowCall)
+	slow.Stop()
+	var prev chan struct{} // closed when the previous message is answered
 	for {
 		typ, data, err := w.c.Read(w.ctx)
 		if err != nil {
@@ -100,10 +134,32 @@ func (w *wsConn) readLoop() {
 			w.c.Close(websocket.StatusUnsupportedData, "text messages only")
 			return
 		}
-		go func() { answer <- w.s.handle(w.ctx, data) }()
-		if resp := <-answer; resp != nil && !w.Deliver(resp) {
+		if prev != nil {
+			slow.Reset(limits.SlowCall)
+			select {
+			case <-prev:
+			case <-slow.C:
+			case <-w.ctx.Done():
+				return
+			}
+			slow.Stop()
+		}
+		select {
+		case running <- struct{}{}:
+		case <-w.ctx.Done():
 			return
 		}
+		done := make(chan struct{})
+		prev = done
+		w.calls.Add(1)
+		go func() {
+			defer w.calls.Done()
+			defer func() { <-running }()
+			defer close(done)
+			if resp := w.s.handle(w.ctx, data); resp != nil {
+				w.enqueue(resp) // a full queue drops the connection
+			}
+		}()
 	}
 }
 
@@ -138,9 +194,52 @@ func (w *wsConn) drain() {
 	}
 }
 
-// Deliver queues a message without blocking, starting a writer if none
-// runs; a full queue closes the connection. It implements roomhub.Member.
+// Deliver queues a room's message without blocking; a full queue closes
+// the connection. It implements roomhub.Member.
 func (w *wsConn) Deliver(msg []byte) bool {
+	if w.arrayParams {
+		msg = arrayParams(msg)
+	}
+	return w.enqueue(msg)
+}
+
+// RoomEvents are the params of a Live.room.events notification. Go
+// programs that use go-jsonrpc's client receive them with a client
+// handler in the "Live" namespace whose method is
+//
+//	func (h *Handler) RoomEvents(ctx context.Context, ev rpc.RoomEvents)
+//
+// given with jsonrpc.WithClientHandler("Live", h) and
+// jsonrpc.WithClientHandlerFormatter(MethodName), on a websocket opened
+// with "?events=array" in its URL: such a socket gets the params as a
+// one-element array, which is what go-jsonrpc's handlers take. go-jsonrpc
+// runs each notification on a goroutine of its own, so batches may reach
+// the handler out of order: order events by Seq.
+type RoomEvents struct {
+	RoomID int64           `json:"room_id"`
+	Events []roomhub.Event `json:"events"`
+}
+
+// arrayParams turns a notification whose params are an object (the last
+// member, as roomhub writes it) into one whose params are an array of
+// that object. Other messages are returned as they are.
+func arrayParams(msg []byte) []byte {
+	const key = `"params":`
+	i := bytes.Index(msg, []byte(key+"{"))
+	if i < 0 || !bytes.HasSuffix(msg, []byte("}}")) {
+		return msg
+	}
+	i += len(key)
+	out := make([]byte, 0, len(msg)+2)
+	out = append(out, msg[:i]...)
+	out = append(out, '[')
+	out = append(out, msg[i:len(msg)-1]...)
+	return append(out, "]}"...)
+}
+
+// enqueue queues a message without blocking, starting a writer if none
+// runs; a full queue closes the connection.
+func (w *wsConn) enqueue(msg []byte) bool {
 	if w.closing.Load() {
 		return false
 	}

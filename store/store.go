@@ -4,8 +4,11 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,11 +30,42 @@ var (
 	ErrDuplicate = errors.New("store: duplicate")
 	// ErrRoomStopped means the room has ended and can no longer change.
 	ErrRoomStopped = errors.New("store: room stopped")
+	// ErrUnavailable means the database did not answer in time or could
+	// not be reached. IsUnavailable also recognizes the drivers' own
+	// errors of that kind.
+	ErrUnavailable = errors.New("store: database unavailable")
 )
+
+// IsUnavailable reports whether err means the database did not answer
+// (in time) rather than that a query was wrong: a deadline that passed, a
+// broken or refused connection, a network timeout, SQLite's lock wait
+// running out. Callers answer it with "try again later", not as a bug.
+// A context canceled by the caller is not unavailability.
+func IsUnavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, driver.ErrBadConn) || errors.Is(err, mysql.ErrInvalidConn) || errors.Is(err, sql.ErrConnDone) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true // a timeout, a refused or reset connection: the database is not reachable
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff { // the primary result code
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_INTERRUPT:
+			return true
+		}
+	}
+	return false
+}
 
 // Store is a handle on the database. It is safe for concurrent use.
 type Store struct {
-	db      *sqlx.DB
+	db      *pool
 	dialect schema.Dialect
 	now     func() time.Time
 	lists   *listCache
@@ -61,10 +95,12 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 			}
 		}
 		// WAL lets readers run beside the writer; busy_timeout makes
-		// writers queue instead of failing; immediate transactions take
-		// the write lock at BEGIN so read-then-write transactions never
-		// deadlock on a lock upgrade.
-		q := "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+		// writers queue instead of failing, for at most SQLiteBusyTimeout
+		// (then the write fails as unavailable); immediate transactions
+		// take the write lock at BEGIN so read-then-write transactions
+		// never deadlock on a lock upgrade.
+		q := fmt.Sprintf("?_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate",
+			SQLiteBusyTimeout.Milliseconds())
 		db, err = sqlx.Open("sqlite", "file:"+path+q)
 		if err != nil {
 			return nil, fmt.Errorf("store: opening sqlite %s: %w", path, err)
@@ -72,17 +108,10 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		db.SetMaxOpenConns(8)
 		db.SetMaxIdleConns(8)
 	case schema.MySQL:
-		cfg, err := mysql.ParseDSN(driverDSN)
+		cfg, err := mysqlConfig(driverDSN)
 		if err != nil {
-			return nil, fmt.Errorf("store: parsing mysql dsn: %w", err)
+			return nil, err
 		}
-		cfg.ParseTime = true
-		cfg.Loc = time.UTC
-		if cfg.Params == nil {
-			cfg.Params = map[string]string{}
-		}
-		cfg.Params["charset"] = "utf8mb4"
-		cfg.Params["time_zone"] = "'+00:00'"
 		db, err = sqlx.Open("mysql", cfg.FormatDSN())
 		if err != nil {
 			return nil, fmt.Errorf("store: opening mysql: %w", err)
@@ -107,7 +136,112 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: connecting to %s database: %w", dialect, err)
 	}
-	return &Store{db: db, dialect: dialect, now: time.Now, lists: newListCache(time.Second)}, nil
+	p := &pool{DB: db}
+	if dialect == schema.SQLite {
+		p.writer = make(chan struct{}, 1)
+	}
+	return &Store{db: p, dialect: dialect, now: time.Now, lists: newListCache(time.Second)}, nil
+}
+
+// pool is the connection pool. On SQLite it also queues writers: SQLite
+// lets one connection write at a time, and its own wait (busy_timeout)
+// polls with growing sleeps, so under load a writer that has waited long
+// keeps losing to newcomers until its deadline passes. Writes of this
+// process instead take turns, first come first served, on a Go channel
+// that gives up at the caller's deadline; busy_timeout is left for other
+// processes (a "mofang user" command beside the service).
+type pool struct {
+	*sqlx.DB
+	writer chan struct{} // the turn to write; nil: no queue (MySQL)
+}
+
+// ExecContext runs a statement outside a transaction, in turn on SQLite.
+func (p *pool) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	release, err := p.turn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	return p.DB.ExecContext(ctx, query, args...)
+}
+
+// turn waits for this process's turn to write, at most until ctx ends
+// or, without a deadline, SQLiteBusyTimeout.
+func (p *pool) turn(ctx context.Context) (release func(), err error) {
+	if p.writer == nil {
+		return func() {}, nil
+	}
+	select {
+	case p.writer <- struct{}{}:
+		return func() { <-p.writer }, nil
+	default:
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, SQLiteBusyTimeout)
+		defer cancel()
+	}
+	select {
+	case p.writer <- struct{}{}:
+		return func() { <-p.writer }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("store: waiting to write: %w (%w)", ErrUnavailable, ctx.Err())
+	}
+}
+
+// Bounds on waiting for the database when the caller's context has no
+// deadline (API calls have their own, shorter one). A MySQL DSN's own
+// timeout, readTimeout and writeTimeout params win over these, "0"
+// included (no limit, e.g. for a long migration).
+const (
+	MySQLDialTimeout  = 5 * time.Second  // connecting: "timeout"
+	MySQLReadTimeout  = 30 * time.Second // one read of the connection: "readTimeout"
+	MySQLWriteTimeout = 30 * time.Second // one write: "writeTimeout"
+	// SQLiteBusyTimeout is the longest a write waits for SQLite's write
+	// lock before failing as unavailable.
+	SQLiteBusyTimeout = 5 * time.Second
+)
+
+// mysqlConfig reads a go-sql-driver DSN and sets what the store needs:
+// UTC times, utf8mb4, and the I/O timeouts the DSN does not set, so that
+// a database that stops answering fails queries instead of hanging them.
+func mysqlConfig(driverDSN string) (*mysql.Config, error) {
+	cfg, err := mysql.ParseDSN(driverDSN)
+	if err != nil {
+		return nil, fmt.Errorf("store: parsing mysql dsn: %w", err)
+	}
+	cfg.ParseTime = true
+	cfg.Loc = time.UTC
+	if cfg.Params == nil {
+		cfg.Params = map[string]string{}
+	}
+	cfg.Params["charset"] = "utf8mb4"
+	cfg.Params["time_zone"] = "'+00:00'"
+	_, query, _ := strings.Cut(driverDSN, "?")
+	for _, t := range []struct {
+		param string
+		v     *time.Duration
+		def   time.Duration
+	}{
+		{"timeout", &cfg.Timeout, MySQLDialTimeout},
+		{"readTimeout", &cfg.ReadTimeout, MySQLReadTimeout},
+		{"writeTimeout", &cfg.WriteTimeout, MySQLWriteTimeout},
+	} {
+		if !hasParam(query, t.param) {
+			*t.v = t.def
+		}
+	}
+	return cfg, nil
+}
+
+// hasParam reports whether a DSN's query string sets param.
+func hasParam(query, param string) bool {
+	for kv := range strings.SplitSeq(query, "&") {
+		if k, _, _ := strings.Cut(kv, "="); k == param {
+			return true
+		}
+	}
+	return false
 }
 
 // parseDSN tells the dialect of dsn and the DSN its driver takes.
@@ -138,7 +272,7 @@ func (s *Store) SetListCacheTTL(d time.Duration) { s.lists.setTTL(d) }
 
 // Migrate brings the schema up to date and returns the versions it applied.
 func (s *Store) Migrate(ctx context.Context) ([]int, error) {
-	return schema.Migrate(ctx, s.db.DB, s.dialect)
+	return schema.Migrate(ctx, s.db.DB.DB, s.dialect)
 }
 
 // Dialect tells which kind of database the store talks to.
@@ -151,7 +285,7 @@ func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 func (s *Store) Close() error { return s.db.Close() }
 
 // DB returns the underlying pool, for tests and maintenance commands.
-func (s *Store) DB() *sqlx.DB { return s.db }
+func (s *Store) DB() *sqlx.DB { return s.db.DB }
 
 // isDuplicate reports whether err is a unique-constraint violation.
 func isDuplicate(err error) bool {
@@ -168,6 +302,11 @@ func isDuplicate(err error) bool {
 
 // inTx runs fn in a transaction, committing if fn returns nil.
 func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	release, err := s.db.turn(ctx) // a transaction here writes
+	if err != nil {
+		return err
+	}
+	defer release()
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)

@@ -45,6 +45,11 @@ type config struct {
 	RecordDir     string
 	RecordDays    string
 	RecordMaxGB   string
+	CallTimeout   time.Duration
+	ConnsPerIP    string
+	HeaderTimeout time.Duration
+	BodyTimeout   time.Duration
+	AuthTimeout   time.Duration
 	// ShowPublisherIP shows every user publishers' full addresses
 	// (rpc.Config.ShowPublisherIP).
 	ShowPublisherIP bool
@@ -78,6 +83,11 @@ func (c *config) settings() []setting {
 		{name: "token-ttl", env: "MOFANG_TOKEN_TTL", def: "2h", dur: &c.TokenTTL, usage: "lifetime of access tokens"},
 		{name: "publisher-grace", env: "MOFANG_PUBLISHER_GRACE", def: "10s", dur: &c.Grace, usage: "how long a stream whose publisher dropped waits for it to come back, viewers kept"},
 		{name: "shutdown-timeout", env: "MOFANG_SHUTDOWN_TIMEOUT", def: "10s", dur: &c.ShutdownWait, usage: "longest a graceful shutdown (SIGTERM) may take"},
+		{name: "call-timeout", env: "MOFANG_CALL_TIMEOUT", def: "5s", dur: &c.CallTimeout, usage: "deadline of an API request or batch; a database that does not answer within it gives errno 1021 (0: none)"},
+		{name: "conns-per-ip", env: "MOFANG_CONNS_PER_IP", def: "256", str: &c.ConnsPerIP, usage: "HTTP connections (players and websockets included) one IP address may hold at once (0: no cap)"},
+		{name: "http-header-timeout", env: "MOFANG_HTTP_HEADER_TIMEOUT", def: "10s", dur: &c.HeaderTimeout, usage: "longest an HTTP request's headers may take to arrive (0: no limit)"},
+		{name: "http-body-timeout", env: "MOFANG_HTTP_BODY_TIMEOUT", def: "15s", dur: &c.BodyTimeout, usage: "longest an API POST's body may take to arrive (0: no limit)"},
+		{name: "ws-auth-timeout", env: "MOFANG_WS_AUTH_TIMEOUT", def: "30s", dur: &c.AuthTimeout, usage: "how long a websocket opened without a valid token stays open (0: until it closes)"},
 		{name: "debug-addr", env: "MOFANG_DEBUG_ADDR", def: "", str: &c.DebugAddr, usage: "listen address of Go's pprof profiles, e.g. 127.0.0.1:6060 (empty: off; never expose it)"},
 		{name: "log-format", env: "MOFANG_LOG_FORMAT", def: "text", str: &c.LogFormat, usage: "log format: text or json"},
 		{name: "log-level", env: "MOFANG_LOG_LEVEL", def: "info", str: &c.LogLevel, usage: "log level: debug, info, warn or error"},
@@ -241,6 +251,15 @@ func (c *config) retention() (days int, maxBytes int64, err error) {
 		return 0, 0, fmt.Errorf("record-max-gb %q: want a number of GB", c.RecordMaxGB)
 	}
 	return days, int64(gb * (1 << 30)), nil
+}
+
+// connsPerIP returns the cap on HTTP connections per address (0: none).
+func (c *config) connsPerIP() (int, error) {
+	n, err := strconv.Atoi(c.ConnsPerIP)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("conns-per-ip %q: want a whole number (0: no cap)", c.ConnsPerIP)
+	}
+	return n, nil
 }
 
 // dbDSN returns the database DSN, defaulting to a file in the data folder.

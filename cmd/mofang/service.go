@@ -8,9 +8,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/mofang-live/mofang/cmd/mofang/web"
+	"github.com/mofang-live/mofang/internal/connlimit"
 	"github.com/mofang-live/mofang/media"
 	"github.com/mofang-live/mofang/rpc"
 	"github.com/mofang-live/mofang/rpc/token"
@@ -33,6 +36,7 @@ type service struct {
 
 	retentionDays  int
 	retentionBytes int64
+	connsPerIP     int // cap on HTTP connections per address, 0: none
 }
 
 // openStore opens the database named by dsn.
@@ -97,6 +101,11 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 		st.Close()
 		return nil, err
 	}
+	connsPerIP, err := cfg.connsPerIP()
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	mcfg := media.Config{
 		HLS:            cfg.HLS,
 		RecordDir:      cfg.recordDir(),
@@ -126,7 +135,7 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 	}
 
 	s := &service{cfg: cfg, log: log, store: st, engine: engine, signer: signer, ready: make(chan struct{}),
-		retentionDays: days, retentionBytes: maxBytes}
+		retentionDays: days, retentionBytes: maxBytes, connsPerIP: connsPerIP}
 	m := newMetrics(s)
 	s.api, err = rpc.New(rpc.Config{
 		Store:           st,
@@ -139,18 +148,28 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 		Ports:           ports,
 		AllowRecharge:   cfg.AllowRecharge,
 		ShowPublisherIP: cfg.ShowPublisherIP,
-		ObserveCall:     m.observeCall,
-		Version:         version,
-		Logger:          log.With("component", "rpc"),
+		CallTimeout:     offIfZero(cfg.CallTimeout),
+		Limits: rpc.Limits{
+			SocketsPerIP: offIfZero(connsPerIP), // websockets are HTTP connections too
+			AuthTimeout:  offIfZero(cfg.AuthTimeout),
+			BodyTimeout:  offIfZero(cfg.BodyTimeout),
+		},
+		ObserveCall: m.observeCall,
+		Version:     version,
+		Logger:      log.With("component", "rpc"),
 	})
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
 	s.metrics = m.handler()
+	// No ReadTimeout or WriteTimeout: HTTP-FLV, HLS's blocking reloads
+	// and websockets live long. Headers have ReadHeaderTimeout, API
+	// bodies rpc's BodyTimeout, idle keep-alive connections IdleTimeout,
+	// and one address holds at most connsPerIP connections (run).
 	s.http = &http.Server{
 		Handler:           s.routes(),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: cfg.HeaderTimeout,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -215,6 +234,9 @@ func (s *service) run(ctx context.Context) error {
 		s.engine.Close()
 		return fmt.Errorf("http listener: %w", err)
 	}
+	if s.connsPerIP > 0 {
+		ln = connlimit.New(s.connsPerIP).Listener(ln, s.refusedConn())
+	}
 	s.log.Info("listening", "http", ln.Addr().String(), "rtmp", addrString(s.engine.RTMPAddr()), "rtsp", addrString(s.engine.RTSPAddr()), "version", version)
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(ln) }()
@@ -269,6 +291,34 @@ func (s *service) run(ctx context.Context) error {
 	}
 	s.log.Info("stopped", "took", time.Since(start))
 	return nil
+}
+
+// refusedConn returns what the HTTP listener calls for each connection
+// over the per-address cap: a warning at most every 10 s, with how many
+// were refused since the last, so that a flood does not flood the log.
+func (s *service) refusedConn() func(netip.Addr) {
+	var mu sync.Mutex
+	var last time.Time
+	refused := 0
+	return func(ip netip.Addr) {
+		mu.Lock()
+		defer mu.Unlock()
+		refused++
+		if time.Since(last) < 10*time.Second {
+			return
+		}
+		s.log.Warn("HTTP connections refused: too many from one address", "ip", ip, "refused", refused, "cap", s.connsPerIP)
+		last, refused = time.Now(), 0
+	}
+}
+
+// offIfZero maps a setting's 0 ("none") to the API's negative "none"
+// (its 0 means "the default").
+func offIfZero[T int | time.Duration](v T) T {
+	if v == 0 {
+		return -1
+	}
+	return v
 }
 
 // addrString prints a listener address, "off" for none.
