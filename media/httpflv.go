@@ -71,15 +71,19 @@ func (e *Engine) serveHTTPFLV(w http.ResponseWriter, req *http.Request) {
 		e.serveHTTPFLVBuffered(w, req, s, remote)
 		return
 	}
-	nc, brw, err := hj.Hijack()
+	hc, brw, err := hj.Hijack()
 	if err != nil {
 		e.serveHTTPFLVBuffered(w, req, s, remote)
 		return
 	}
-	defer nc.Close()
+	// Close the connection as the HTTP server handed it over (a wrapper
+	// may give back a per-address slot on Close), but write to the socket
+	// underneath so that a batch is one writev.
+	defer hc.Close()
+	nc := socketOf(hc)
 	_ = brw // the request has no body; pipelined requests are ignored
 
-	c := e.newClient(ProtocolHTTPFLV, remote, func() { nc.Close() })
+	c := e.newClient(ProtocolHTTPFLV, remote, func() { hc.Close() })
 	defer e.removeClient(c)
 	if e.isClosed() {
 		return
@@ -125,10 +129,24 @@ func (e *Engine) serveHTTPFLV(w http.ResponseWriter, req *http.Request) {
 		end := net.Buffers{[]byte("0\r\n\r\n")}
 		(&connSink{conn: nc, wmu: &wmu, timeout: time.Second}).writeBuffers(&end) //nolint:errcheck
 	}
-	nc.Close()
+	hc.Close()
 	<-readDone
 	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, errStreamEnded) {
 		e.log.Debug("HTTP-FLV reader ended", "client", c.id, "err", err)
+	}
+}
+
+// socketOf returns the connection under the wrappers of nc that have an
+// Unwrap method (a listener's per-address cap, say): net.Buffers is
+// written with one writev only to a *net.TCPConn, and socket options need
+// it too.
+func socketOf(nc net.Conn) net.Conn {
+	for {
+		u, ok := nc.(interface{ Unwrap() net.Conn })
+		if !ok {
+			return nc
+		}
+		nc = u.Unwrap()
 	}
 }
 
