@@ -13,7 +13,6 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpmpeg4audio"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpsimpleaudio"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/opus"
 	"github.com/pion/rtp"
 
 	"github.com/mofang-live/mofang/media/flv"
@@ -81,8 +80,7 @@ func newRTSPOut(srv *rtspServer, s *stream) (*rtspOut, error) {
 	if hs.audio != nil {
 		a, err := flv.ParseAudioTag(hs.audio.body)
 		if err == nil && a.FourCC == flv.FourCCOpus && a.IsSequenceHeader() {
-			var h opus.IDHeader
-			if err := h.Unmarshal(a.Data); err == nil {
+			if h, err := flv.ParseOpusHead(a.Data); err == nil {
 				f := &format.Opus{PayloadTyp: 97, ChannelCount: int(h.ChannelCount)}
 				o.aMedia = &description.Media{Type: description.MediaTypeAudio, Formats: []format.Format{f}}
 				if o.oEnc, err = f.CreateEncoder(); err != nil {

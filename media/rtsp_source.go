@@ -15,7 +15,6 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpsimpleaudio"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/opus"
 	"github.com/pion/rtp"
 
 	"github.com/mofang-live/mofang/media/flv"
@@ -353,11 +352,12 @@ func (src *rtspSource) writeOpusConfig() {
 	if channels <= 0 {
 		channels = 2
 	}
-	head, err := opus.IDHeader{Version: 1, ChannelCount: uint8(channels), PreSkip: 3840, InputSampleRate: 48000}.Marshal()
-	if err != nil {
-		return
-	}
-	body := append([]byte{flv.SoundExHdr<<4 | flv.AudioSequenceStart, 'O', 'p', 'u', 's'}, head...)
+	// RTP carries no pre-skip: 3840 samples (80 ms) is RFC 7845's
+	// recommended decoder pre-roll for a decoder starting mid-stream, which
+	// every viewer of a live stream is. The fields are little-endian
+	// (mediacommon's opus.IDHeader.Marshal writes them big-endian).
+	body := []byte{flv.SoundExHdr<<4 | flv.AudioSequenceStart, 'O', 'p', 'u', 's'}
+	body = flv.AppendOpusHead(body, flv.OpusHead{ChannelCount: uint8(channels), PreSkip: 3840, InputSampleRate: 48000})
 	src.stream.writePacket(flv.TagAudio, 0, body)
 }
 

@@ -12,7 +12,6 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/opus"
 
 	"github.com/mofang-live/mofang/media/flv"
 )
@@ -330,8 +329,7 @@ func (s *stream) parseAudioConfig(a flv.AudioTag) {
 			s.info.channels = int(c.ChannelConfig)
 		}
 	case flv.FourCCOpus:
-		var h opus.IDHeader
-		if h.Unmarshal(a.Data) == nil {
+		if h, err := flv.ParseOpusHead(a.Data); err == nil {
 			s.info.audioRate = 48000
 			s.info.channels = int(h.ChannelCount)
 		}
