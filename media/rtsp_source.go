@@ -356,9 +356,37 @@ func (src *rtspSource) writeOpusConfig() {
 	// recommended decoder pre-roll for a decoder starting mid-stream, which
 	// every viewer of a live stream is. The fields are little-endian
 	// (mediacommon's opus.IDHeader.Marshal writes them big-endian).
+	h := flv.OpusHead{ChannelCount: uint8(channels), PreSkip: 3840, InputSampleRate: 48000}
+	if channels > 2 {
+		// multiopus: mapping family 1 with libopus' (and libwebrtc's)
+		// default layout, since the SDP does not give one gortsplib keeps.
+		if channels > len(opusSurround) {
+			src.e.log.Debug("RTSP source: Opus channel count not supported", "channels", channels)
+			return
+		}
+		m := opusSurround[channels-1]
+		h.ChannelMappingFamily, h.StreamCount, h.CoupledCount, h.ChannelMapping = 1, m.streams, m.coupled, m.mapping
+	}
 	body := []byte{flv.SoundExHdr<<4 | flv.AudioSequenceStart, 'O', 'p', 'u', 's'}
-	body = flv.AppendOpusHead(body, flv.OpusHead{ChannelCount: uint8(channels), PreSkip: 3840, InputSampleRate: 48000})
+	body = flv.AppendOpusHead(body, h)
 	src.stream.writePacket(flv.TagAudio, 0, body)
+}
+
+// opusSurround are the streams, coupled streams and channel mapping of
+// Opus mapping family 1 (Vorbis channel order) for 1 to 8 channels, as
+// libopus' surround encoder lays them out.
+var opusSurround = [8]struct {
+	streams, coupled uint8
+	mapping          []uint8
+}{
+	{1, 0, []uint8{0}},
+	{1, 1, []uint8{0, 1}},
+	{2, 1, []uint8{0, 2, 1}},
+	{2, 2, []uint8{0, 1, 2, 3}},
+	{3, 2, []uint8{0, 4, 1, 2, 3}},
+	{4, 2, []uint8{0, 4, 1, 2, 3, 5}},
+	{4, 3, []uint8{0, 4, 1, 2, 3, 5, 6}},
+	{5, 3, []uint8{0, 6, 1, 2, 3, 4, 5, 7}},
 }
 
 func (src *rtspSource) writeAAC(aus [][]byte, pts int64) {
