@@ -159,6 +159,9 @@ func (src *rtspSource) start(ss *gortsplib.ServerSession) {
 		})
 	}
 	if src.aFormat != nil {
+		src.mu.Lock()
+		src.writeAACConfig()
+		src.mu.Unlock()
 		ss.OnPacketRTP(src.aMedia, src.aFormat, func(pkt *rtp.Packet) {
 			pts, ok := ss.PacketPTS(src.aMedia, pkt)
 			if !ok {
@@ -389,15 +392,24 @@ var opusSurround = [8]struct {
 	{5, 3, []uint8{0, 6, 1, 2, 3, 4, 5, 7}},
 }
 
+// writeAACConfig publishes the AAC sequence header, from the SDP: like
+// the other configurations, before the first frame (a publisher taking a
+// stream back replaces the previous one's headers with what it sends
+// before its first frame).
+func (src *rtspSource) writeAACConfig() {
+	conf, err := src.aFormat.Config.Marshal()
+	if err != nil {
+		src.e.log.Debug("RTSP source: AAC config", "err", err)
+		return
+	}
+	src.stream.writePacket(flv.TagAudio, 0, append([]byte{0xaf, 0}, conf...))
+	src.aSent = true
+}
+
 func (src *rtspSource) writeAAC(aus [][]byte, pts int64) {
 	rate := int64(src.aFormat.ClockRate())
 	if !src.aSent {
-		conf, err := src.aFormat.Config.Marshal()
-		if err != nil {
-			return
-		}
-		src.stream.writePacket(flv.TagAudio, msTimestamp(pts, rate), append([]byte{0xaf, 0}, conf...))
-		src.aSent = true
+		return
 	}
 	for i, au := range aus {
 		body := make([]byte, 2+len(au))
