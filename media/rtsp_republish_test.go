@@ -10,6 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/base"
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
+
 	"github.com/mofang-live/mofang/media/flv"
 )
 
@@ -200,5 +204,74 @@ func TestRTSPRepublishHeaders(t *testing.T) {
 	}
 	if r := start(); r.waitKey {
 		t.Error("audio-only publisher: no key packet to start at")
+	}
+}
+
+// describeH264 returns the SPS that an RTSP DESCRIBE of url announces.
+func describeH264(t *testing.T, url string) []byte {
+	t.Helper()
+	u, err := base.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := gortsplib.Client{Scheme: u.Scheme, Host: u.Host}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	desc, _, err := c.Describe(u)
+	if err != nil {
+		t.Fatalf("DESCRIBE %s: %v", url, err)
+	}
+	var f *format.H264
+	if desc.FindFormat(&f) == nil {
+		t.Fatalf("no H.264 in %+v", desc)
+	}
+	sps, _ := f.SafeParams()
+	return sps
+}
+
+// TestRTSPRepublishVideoParams: a publisher back with other video
+// parameters only (High instead of Main, same audio) keeps the RTSP
+// viewers playing (new parameter sets in band) and new DESCRIBEs announce
+// the new SPS.
+func TestRTSPRepublishVideoParams(t *testing.T) {
+	needFFmpeg(t)
+	e := newTestEngine(t, Config{PublisherGrace: 30 * time.Second})
+	const name = "revideo"
+	url := rtspURL(e, "/live/"+name)
+	p := publishSettings(t, e, name, "main", 44100)
+	waitMedia(t, e, name)
+	if sps := describeH264(t, url); len(sps) < 2 || sps[1] != 77 {
+		t.Fatalf("SPS % x, want Main profile (77)", sps)
+	}
+	viewer := startFFmpeg(t, "-rtsp_transport", "tcp", "-i", url, "-f", "null", "-")
+	waitFor(t, 10*time.Second, "RTSP viewer", func() bool {
+		st, _ := e.Stream(name)
+		return st.Readers[ProtocolRTSP] == 1
+	})
+
+	p.kill()
+	waitFor(t, 10*time.Second, "publisher gone", func() bool {
+		st, _ := e.Stream(name)
+		return !st.Publishing
+	})
+	publishSettings(t, e, name, "high", 44100)
+	waitFor(t, 30*time.Second, "publisher back", func() bool {
+		st, _ := e.Stream(name)
+		return st.Publishing && st.VideoCodec == "h264"
+	})
+	waitFor(t, 10*time.Second, "High profile SPS in DESCRIBE", func() bool {
+		sps := describeH264(t, url)
+		return len(sps) > 1 && sps[1] == 100
+	})
+	time.Sleep(time.Second) // the viewer would be closed by now if the output were rebuilt
+	select {
+	case <-viewer.done:
+		t.Fatalf("the RTSP viewer was disconnected: %v %s", viewer.err, viewer.stderr.String())
+	default:
+	}
+	if st, _ := e.Stream(name); st.Readers[ProtocolRTSP] < 1 {
+		t.Errorf("RTSP viewers %v", st.Readers)
 	}
 }
