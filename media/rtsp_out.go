@@ -149,7 +149,10 @@ const rtspJoinMax = 256
 func newRTSPOut(srv *rtspServer, s *stream) (*rtspOut, error) {
 	o := &rtspOut{
 		srv: srv, s: s, lenSz: 4,
-		gopMax:  srv.srv.WriteQueueSize - rtspJoinMax,
+		// room in the write queue for the packets written directly
+		// while joining, and for those of the shared feed until the
+		// session's writer starts.
+		gopMax:  srv.srv.WriteQueueSize - 2*rtspJoinMax,
 		joining: map[*gortsplib.ServerSession]*rtspJoin{},
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),

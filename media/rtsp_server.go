@@ -37,8 +37,8 @@ type rtspSession struct {
 }
 
 // rtspWriteQueue is the number of RTP packets queued per RTSP session
-// (a power of two): a cached GOP of up to rtspWriteQueue-rtspJoinMax
-// packets (~2.5 MB) is given to readers joining mid-GOP.
+// (a power of two): a cached GOP of up to rtspWriteQueue-2*rtspJoinMax
+// packets (~2.2 MB) is given to readers joining mid-GOP.
 const rtspWriteQueue = 2048
 
 func newRTSPServer(e *Engine) (*rtspServer, error) {
