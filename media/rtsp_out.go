@@ -325,7 +325,7 @@ func (o *rtspOut) checkHeaders() bool {
 	o.hs = hs
 	tr := rtspTracksOf(hs)
 	if tr.layout() != o.layout {
-		o.s.log.Info("RTSP output rebuilt: the publisher's tracks or audio configuration changed; RTSP viewers reconnect")
+		o.s.log.Info("RTSP output closed: the publisher's tracks or audio configuration changed; its RTSP viewers are disconnected, new ones get the new description")
 		return false
 	}
 	if v := tr.video; v != nil {
