@@ -48,9 +48,7 @@ func (h *hub) publish(name string, c *client) (*stream, error) {
 		nReaders := len(s.readers)
 		s.mu.Unlock()
 
-		s.pubMu.Lock()
-		s.rebase = true
-		s.pubMu.Unlock()
+		s.takeover()
 
 		s.log.Info("publisher took the stream back", "client", c.id, "ip", c.ip(), "readers", nReaders)
 		return s, nil

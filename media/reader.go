@@ -141,11 +141,11 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// queueHeaders queues the metadata and sequence headers, the sequence
+// queueHeaders queues the metadata and sequence headers hs, the sequence
 // headers stamped with ts. Metadata is stamped 0: ffmpeg's FLV demuxer
 // takes an onMetaData tag with another timestamp for a data track.
-func (r *reader) queueHeaders(ts uint32) {
-	for _, p := range r.s.headers.Load().packets() {
+func (r *reader) queueHeaders(hs *headerSet, ts uint32) {
+	for _, p := range hs.packets() {
 		if p.typ == flv.TagScript {
 			r.queue(p.withTimestamp(0))
 			continue
@@ -155,9 +155,12 @@ func (r *reader) queueHeaders(ts uint32) {
 }
 
 // start positions the cursor at the newest key packet (the cached GOP) and
-// queues the headers before it.
+// queues the headers before it. The headers are loaded first: the stream
+// clears lastKey before it stores changed headers, so the GOP found next is
+// never older than them (and newer headers come in order from the ring).
 func (r *reader) start() {
 	s := r.s
+	hs := s.headers.Load()
 	w := s.writeSeq.Load()
 	k := s.lastKey.Load()
 	var ts uint32
@@ -176,7 +179,7 @@ func (r *reader) start() {
 			ts = p.ts
 		}
 	}
-	r.queueHeaders(ts)
+	r.queueHeaders(hs, ts)
 }
 
 // fellBehind moves a reader that lags too much to the newest key packet, or
@@ -201,15 +204,23 @@ func (r *reader) fellBehind(w uint64) error {
 	s.log.Info("reader fell behind, skipping to the next key frame", "client", r.c.id,
 		"protocol", r.c.protocol, "lag_packets", lag)
 
+	hs := s.headers.Load()
 	k := s.lastKey.Load()
 	if k > 0 && k-1 > r.cursor && w-(k-1) <= s.ringLen() {
 		if p := s.packetAt(k - 1); p != nil {
 			r.cursor, r.waitKey = k-1, false
-			r.queueHeaders(p.ts)
+			r.queueHeaders(hs, p.ts)
 			return nil
 		}
 	}
+	// no key frame to go to: wait for the next one, after the headers
+	// (they may have changed in the packets skipped).
 	r.cursor, r.waitKey = w, true
+	if w > 0 {
+		if p := s.packetAt(w - 1); p != nil {
+			r.queueHeaders(hs, p.ts)
+		}
+	}
 	return nil
 }
 

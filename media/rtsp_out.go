@@ -1,9 +1,11 @@
 package media
 
 import (
-	"errors"
+	"bytes"
 	"fmt"
+	"strconv"
 	"sync"
+	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
@@ -12,25 +14,90 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph265"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpmpeg4audio"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpsimpleaudio"
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/opus"
 	"github.com/pion/rtp"
 
 	"github.com/mofang-live/mofang/media/flv"
 )
 
-// rtspOut is the RTSP output of one stream: one goroutine reads the ring
+// rtspTracks are the tracks of a stream that RTSP carries, read from its
+// sequence headers: H.264 or H.265 video, AAC or Opus audio.
+type rtspTracks struct {
+	video *flv.VideoParams
+	audio *flv.AudioParams
+}
+
+func rtspTracksOf(hs *headerSet) rtspTracks {
+	var t rtspTracks
+	if hs.video != nil {
+		if v, err := flv.ParseVideoTag(hs.video.body); err == nil && v.IsSequenceHeader() {
+			if p, err := flv.ParseVideoParams(v); err == nil {
+				t.video = &p
+			}
+		}
+	}
+	if hs.audio != nil {
+		if a, err := flv.ParseAudioTag(hs.audio.body); err == nil && a.IsSequenceHeader() {
+			if p, err := flv.ParseAudioParams(a); err == nil {
+				t.audio = &p
+			}
+		}
+	}
+	return t
+}
+
+// layout identifies what a session description fixes for the life of an
+// RTSP session: the tracks, their codecs and the audio configuration
+// (its clock rate and channels). Video parameter sets are not part of it:
+// they travel in band too, so the description is reloaded instead.
+func (t rtspTracks) layout() string {
+	var b []byte
+	if t.video != nil {
+		b = strconv.AppendUint(b, uint64(t.video.FourCC), 16)
+	}
+	b = append(b, '/')
+	if t.audio != nil {
+		b = strconv.AppendUint(b, uint64(t.audio.FourCC), 16)
+		b = append(b, ':')
+		if t.audio.FourCC == flv.FourCCOpus {
+			b = strconv.AppendInt(b, int64(t.audio.Channels), 10)
+		} else {
+			b = append(b, t.audio.Raw...)
+		}
+	}
+	return string(b)
+}
+
+// rtspOut is the RTSP output of one stream. One goroutine reads the ring
 // like a reader, packetizes each frame into RTP once and hands it to a
-// gortsplib ServerStream, which sends it to every RTSP session.
+// gortsplib ServerStream, which sends it to every playing session.
+//
+// A session joining in the middle of a GOP first gets the RTP packets sent
+// since the newest key frame (kept in gop, the same packets with the same
+// sequence numbers), written to it alone, and then the shared feed. The
+// output goroutine writes the shared feed and the joins under mu, so a
+// joining session sees one continuous sequence: gortsplib adds it to the
+// shared feed some time after OnPlay; until then the goroutine writes each
+// packet to it directly, and it notices the switch from the session's
+// packet count (see join and feedJoiners).
+//
+// The description is made from the stream's sequence headers. New video
+// parameter sets (a publisher back with other settings) are reloaded into
+// it; another track layout or audio configuration closes the output and
+// its sessions, and the next DESCRIBE gets a new one.
 type rtspOut struct {
 	srv *rtspServer
 	s   *stream
 	ss  *gortsplib.ServerStream
 
+	layout string     // of the tracks the description was made from
+	hs     *headerSet // the stream's headers last looked at (goroutine only)
+
 	vMedia *description.Media
+	h264f  *format.H264
+	h265f  *format.H265
 	vEnc   *rtph264.Encoder
 	hEnc   *rtph265.Encoder
-	vps    []byte
+	vps    []byte // parameter sets put in band before key frames (goroutine only)
 	sps    []byte
 	pps    []byte
 	lenSz  int
@@ -40,70 +107,103 @@ type rtspOut struct {
 	oEnc   *rtpsimpleaudio.Encoder
 	aRate  int64
 
+	ntpBase time.Time // NTP time of timestamp 0 of the stream's timeline
+	gopMax  int       // packets gop may hold: what a session's write queue takes
+
+	mu      sync.Mutex
+	gop     []rtspPacket // sent since the newest key frame
+	gopOK   bool         // gop starts at a key frame
+	joining map[*gortsplib.ServerSession]*rtspJoin
+
 	stop    chan struct{}
 	done    chan struct{}
 	closeMu sync.Mutex
 	closed  bool
 }
 
+// rtspPacket is an RTP packet as sent on the shared feed.
+type rtspPacket struct {
+	media *description.Media
+	pkt   *rtp.Packet
+	ntp   time.Time
+}
+
+// rtspJoin is a session that got the cached GOP and is not yet part of
+// the shared feed.
+type rtspJoin struct {
+	medias map[*description.Media]bool // set up by the session
+	direct map[*description.Media]*rtspCount
+	extra  int // packets written directly after the cached GOP
+}
+
+// rtspCount counts the RTP packets written to a session directly on one media.
+type rtspCount struct {
+	packets, bytes uint64
+}
+
+// rtspJoinMax bounds the packets written directly to a session after its
+// cached GOP while waiting for gortsplib to add it to the shared feed
+// (normally a few, within milliseconds).
+const rtspJoinMax = 256
+
 func newRTSPOut(srv *rtspServer, s *stream) (*rtspOut, error) {
-	o := &rtspOut{srv: srv, s: s, stop: make(chan struct{}), done: make(chan struct{}), lenSz: 4}
-	hs := s.headers.Load()
+	o := &rtspOut{
+		srv: srv, s: s, lenSz: 4,
+		// room in the write queue for the packets written directly
+		// while joining, and for those of the shared feed until the
+		// session's writer starts.
+		gopMax:  srv.srv.WriteQueueSize - 2*rtspJoinMax,
+		joining: map[*gortsplib.ServerSession]*rtspJoin{},
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	// The headers are loaded before the goroutine looks at lastKey: the
+	// stream clears lastKey before it stores changed headers, so the GOP
+	// the goroutine starts with is never older than these headers.
+	o.hs = s.headers.Load()
+	tr := rtspTracksOf(o.hs)
+	o.layout = tr.layout()
 	desc := &description.Session{}
 
-	if hs.video != nil {
-		v, err := flv.ParseVideoTag(hs.video.body)
-		if err == nil && v.FourCC == flv.FourCCHEVC {
-			c, err := flv.ParseHEVCConfig(v.Data)
-			if err == nil && len(c.VPS) > 0 && len(c.SPS) > 0 && len(c.PPS) > 0 {
-				o.vps, o.sps, o.pps, o.lenSz = c.VPS[0], c.SPS[0], c.PPS[0], c.LengthSize
-				f := &format.H265{PayloadTyp: 96, VPS: o.vps, SPS: o.sps, PPS: o.pps}
-				o.vMedia = &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{f}}
-				if o.hEnc, err = f.CreateEncoder(); err != nil {
-					return nil, err
-				}
-				desc.Medias = append(desc.Medias, o.vMedia)
-			}
+	if v := tr.video; v != nil {
+		o.vps, o.sps, o.pps, o.lenSz = v.VPS, v.SPS, v.PPS, v.LengthSize
+		var f format.Format
+		var err error
+		if v.FourCC == flv.FourCCHEVC {
+			o.h265f = &format.H265{PayloadTyp: 96, VPS: v.VPS, SPS: v.SPS, PPS: v.PPS}
+			f = o.h265f
+			o.hEnc, err = o.h265f.CreateEncoder()
+		} else {
+			o.h264f = &format.H264{PayloadTyp: 96, SPS: v.SPS, PPS: v.PPS, PacketizationMode: 1}
+			f = o.h264f
+			o.vEnc, err = o.h264f.CreateEncoder()
 		}
-		if err == nil && v.FourCC == flv.FourCCAVC {
-			c, err := flv.ParseAVCConfig(v.Data)
-			if err == nil && len(c.SPS) > 0 && len(c.PPS) > 0 {
-				o.sps, o.pps, o.lenSz = c.SPS[0], c.PPS[0], c.LengthSize
-				f := &format.H264{PayloadTyp: 96, SPS: o.sps, PPS: o.pps, PacketizationMode: 1}
-				o.vMedia = &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{f}}
-				if o.vEnc, err = f.CreateEncoder(); err != nil {
-					return nil, err
-				}
-				desc.Medias = append(desc.Medias, o.vMedia)
-			}
+		if err != nil {
+			return nil, fmt.Errorf("RTSP video encoder: %w", err)
 		}
+		o.vMedia = &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{f}}
+		desc.Medias = append(desc.Medias, o.vMedia)
 	}
-	if hs.audio != nil {
-		a, err := flv.ParseAudioTag(hs.audio.body)
-		if err == nil && a.FourCC == flv.FourCCOpus && a.IsSequenceHeader() {
-			var h opus.IDHeader
-			if err := h.Unmarshal(a.Data); err == nil {
-				f := &format.Opus{PayloadTyp: 97, ChannelCount: int(h.ChannelCount)}
-				o.aMedia = &description.Media{Type: description.MediaTypeAudio, Formats: []format.Format{f}}
-				if o.oEnc, err = f.CreateEncoder(); err != nil {
-					return nil, err
-				}
-				o.aRate = 48000
-				desc.Medias = append(desc.Medias, o.aMedia)
-			}
+	if a := tr.audio; a != nil {
+		var f format.Format
+		var err error
+		if a.FourCC == flv.FourCCOpus {
+			of := &format.Opus{PayloadTyp: 97, ChannelCount: a.Channels}
+			f = of
+			o.oEnc, err = of.CreateEncoder()
+			o.aRate = 48000
+		} else {
+			conf := a.AAC
+			mf := &format.MPEG4Audio{PayloadTyp: 97, Config: &conf, SizeLength: 13, IndexLength: 3, IndexDeltaLength: 3}
+			f = mf
+			o.aEnc, err = mf.CreateEncoder()
+			o.aRate = int64(mf.ClockRate())
 		}
-		if err == nil && a.FourCC == flv.FourCCMP4A && a.IsSequenceHeader() {
-			var conf mpeg4audio.AudioSpecificConfig
-			if err := conf.Unmarshal(a.Data); err == nil {
-				f := &format.MPEG4Audio{PayloadTyp: 97, Config: &conf, SizeLength: 13, IndexLength: 3, IndexDeltaLength: 3}
-				o.aMedia = &description.Media{Type: description.MediaTypeAudio, Formats: []format.Format{f}}
-				if o.aEnc, err = f.CreateEncoder(); err != nil {
-					return nil, err
-				}
-				o.aRate = int64(f.ClockRate())
-				desc.Medias = append(desc.Medias, o.aMedia)
-			}
+		if err != nil {
+			return nil, fmt.Errorf("RTSP audio encoder: %w", err)
 		}
+		o.aMedia = &description.Media{Type: description.MediaTypeAudio, Formats: []format.Format{f}}
+		desc.Medias = append(desc.Medias, o.aMedia)
 	}
 	if len(desc.Medias) == 0 {
 		return nil, fmt.Errorf("%w: no H.264, H.265, AAC or Opus track to send over RTSP yet", ErrStreamNotFound)
@@ -116,12 +216,19 @@ func newRTSPOut(srv *rtspServer, s *stream) (*rtspOut, error) {
 	return o, nil
 }
 
+// staleFor reports whether the description cannot describe a stream with
+// headers hs (another track layout or audio configuration).
+func (o *rtspOut) staleFor(hs *headerSet) bool {
+	return rtspTracksOf(hs).layout() != o.layout
+}
+
 func (o *rtspOut) isClosed() bool {
 	o.closeMu.Lock()
 	defer o.closeMu.Unlock()
 	return o.closed
 }
 
+// close stops the output and closes its sessions.
 func (o *rtspOut) close() {
 	o.closeMu.Lock()
 	if o.closed {
@@ -151,7 +258,17 @@ func (o *rtspOut) run() {
 	} else {
 		cursor = s.writeSeq.Load()
 	}
+	if p := s.packetAt(cursor); p != nil {
+		o.ntpBase = time.Now().Add(-time.Duration(p.ts) * time.Millisecond)
+	} else if p := s.packetAt(cursor - 1); cursor > 0 && p != nil {
+		o.ntpBase = time.Now().Add(-time.Duration(p.ts) * time.Millisecond)
+	} else {
+		o.ntpBase = time.Now()
+	}
 	for {
+		if !o.checkHeaders() {
+			return
+		}
 		w := s.writeSeq.Load()
 		if cursor == w {
 			ch := s.notify.Load()
@@ -174,6 +291,9 @@ func (o *rtspOut) run() {
 			} else {
 				cursor, waitKey = w, true
 			}
+			o.mu.Lock()
+			o.resetGOP(false)
+			o.mu.Unlock()
 			continue
 		}
 		cursor++
@@ -183,13 +303,172 @@ func (o *rtspOut) run() {
 			}
 			waitKey = false
 		}
+		if p.key { // a video key frame, or audio in a stream without video
+			o.mu.Lock()
+			o.resetGOP(true)
+			o.mu.Unlock()
+		}
 		if err := o.writePacket(p); err != nil {
 			o.s.log.Debug("RTSP output", "err", err)
 		}
 	}
 }
 
-// writePacket packetizes one frame.
+// checkHeaders follows the stream's sequence headers: new video parameter
+// sets are reloaded into the description; it returns false when the
+// description no longer fits (the output must be rebuilt).
+func (o *rtspOut) checkHeaders() bool {
+	hs := o.s.headers.Load()
+	if hs == o.hs {
+		return true
+	}
+	o.hs = hs
+	tr := rtspTracksOf(hs)
+	if tr.layout() != o.layout {
+		o.s.log.Info("RTSP output closed: the publisher's tracks or audio configuration changed; its RTSP viewers are disconnected, new ones get the new description")
+		return false
+	}
+	if v := tr.video; v != nil {
+		switch {
+		case o.h264f != nil:
+			if sps, pps := o.h264f.SafeParams(); !bytes.Equal(sps, v.SPS) || !bytes.Equal(pps, v.PPS) {
+				o.h264f.SafeSetParams(v.SPS, v.PPS)
+				o.ss.ReloadDesc()
+			}
+		case o.h265f != nil:
+			if vps, sps, pps := o.h265f.SafeParams(); !bytes.Equal(vps, v.VPS) || !bytes.Equal(sps, v.SPS) || !bytes.Equal(pps, v.PPS) {
+				o.h265f.SafeSetParams(v.VPS, v.SPS, v.PPS)
+				o.ss.ReloadDesc()
+			}
+		}
+	}
+	return true
+}
+
+// resetGOP empties the cached GOP; ok tells whether a GOP starts now. mu is held.
+func (o *rtspOut) resetGOP(ok bool) {
+	clear(o.gop)
+	o.gop = o.gop[:0]
+	o.gopOK = ok
+}
+
+// join gives a session starting to play the cached GOP. It is called from
+// OnPlay, before gortsplib adds the session to the shared feed; the
+// packets wait in the session's write queue until its writer starts.
+func (o *rtspOut) join(ses *gortsplib.ServerSession) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if !o.gopOK || len(o.gop) == 0 {
+		return // no GOP yet: the session starts with the shared feed
+	}
+	j := &rtspJoin{medias: map[*description.Media]bool{}, direct: map[*description.Media]*rtspCount{}}
+	for _, m := range ses.Medias() {
+		j.medias[m] = true
+		j.direct[m] = &rtspCount{}
+	}
+	for _, c := range o.gop {
+		if !j.medias[c.media] {
+			continue
+		}
+		j.direct[c.media].add(c.pkt)
+		if err := ses.WritePacketRTPWithNTP(c.media, c.pkt, c.ntp); err != nil {
+			o.s.log.Warn("RTSP reader dropped: its write queue cannot take the GOP", "err", err, "packets", len(o.gop))
+			ses.Close()
+			return
+		}
+	}
+	o.joining[ses] = j
+}
+
+// leave forgets a session that closed.
+func (o *rtspOut) leave(ses *gortsplib.ServerSession) {
+	o.mu.Lock()
+	delete(o.joining, ses)
+	o.mu.Unlock()
+}
+
+// feedJoiners gives pkt, just written to the shared feed, to the joining
+// sessions that did not get it from there. mu is held.
+func (o *rtspOut) feedJoiners(c rtspPacket) {
+	for ses, j := range o.joining {
+		if !j.medias[c.media] {
+			continue
+		}
+		// The session is added to the shared feed after its state becomes
+		// Play, atomically with respect to a shared write: if what it was
+		// sent grew past what we wrote to it, the shared feed sent this one.
+		d := j.direct[c.media]
+		if ses.State() == gortsplib.ServerSessionStatePlay && d.less(ses, c.media) {
+			delete(o.joining, ses)
+			continue
+		}
+		d.add(c.pkt)
+		j.extra++
+		if err := ses.WritePacketRTPWithNTP(c.media, c.pkt, c.ntp); err != nil || j.extra > rtspJoinMax {
+			o.s.log.Warn("RTSP reader dropped: not added to the stream", "err", err, "packets", j.extra)
+			delete(o.joining, ses)
+			ses.Close()
+		}
+	}
+}
+
+func (d *rtspCount) add(pkt *rtp.Packet) {
+	d.packets++
+	d.bytes += uint64(pkt.MarshalSize())
+}
+
+// less reports whether gortsplib sent more RTP to session ses on media m
+// than was written to it directly. Its packet count is exact once it is
+// reported, which starts with the first packet whose PTS equals its DTS
+// (a key frame, any audio); before that, no RTCP was sent either, so the
+// media's byte count is RTP only.
+func (d *rtspCount) less(ses *gortsplib.ServerSession, m *description.Media) bool {
+	st := ses.Stats()
+	if st == nil {
+		return false
+	}
+	ms := st.Medias[m]
+	var n uint64
+	for _, f := range ms.Formats {
+		n += f.OutboundRTPPackets
+	}
+	if n > 0 {
+		return n > d.packets
+	}
+	return ms.OutboundBytes > d.bytes
+}
+
+// send writes the RTP packets of one frame to the shared feed, keeps them
+// for joining sessions and gives them to those not on the feed yet.
+func (o *rtspOut) send(m *description.Media, pkts []*rtp.Packet, ntp time.Time) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.gopOK && len(o.gop)+len(pkts) > o.gopMax {
+		o.s.log.Debug("RTSP output: GOP too long to cache, viewers joining now start without it", "packets", len(o.gop)+len(pkts))
+		o.resetGOP(false)
+	}
+	var firstErr error
+	for _, pkt := range pkts {
+		c := rtspPacket{media: m, pkt: pkt, ntp: ntp}
+		if err := o.ss.WritePacketRTPWithNTP(m, pkt, ntp); err != nil && firstErr == nil {
+			firstErr = err
+		}
+		if o.gopOK {
+			o.gop = append(o.gop, c)
+		}
+		if len(o.joining) > 0 {
+			o.feedJoiners(c)
+		}
+	}
+	return firstErr
+}
+
+// ntp returns the NTP time of a timestamp (ms) of the stream's timeline.
+func (o *rtspOut) ntp(ms int64) time.Time {
+	return o.ntpBase.Add(time.Duration(ms) * time.Millisecond)
+}
+
+// writePacket packetizes one frame and sends it.
 func (o *rtspOut) writePacket(p *packet) error {
 	switch p.typ {
 	case flv.TagVideo:
@@ -236,42 +515,36 @@ func (o *rtspOut) writePacket(p *packet) error {
 		if err != nil {
 			return err
 		}
-		pts := (int64(p.ts) + int64(v.CompositionTime)) * 90
+		pts := int64(p.ts) + int64(v.CompositionTime)
 		for _, pkt := range pkts {
-			pkt.Timestamp = uint32(pts)
-			if err := o.ss.WritePacketRTP(o.vMedia, pkt); err != nil {
-				return err
-			}
+			pkt.Timestamp = uint32(pts * 90)
 		}
+		return o.send(o.vMedia, pkts, o.ntp(pts))
 	case flv.TagAudio:
 		a, err := flv.ParseAudioTag(p.body)
 		if err != nil || a.IsSequenceHeader() || a.PacketType != flv.AudioCodedFrames || len(a.Data) == 0 {
 			return err
 		}
-		if o.oEnc != nil && a.FourCC == flv.FourCCOpus {
+		var pkts []*rtp.Packet
+		switch {
+		case o.oEnc != nil && a.FourCC == flv.FourCCOpus:
 			pkt, err := o.oEnc.Encode(a.Data)
 			if err != nil {
 				return err
 			}
-			pkt.Timestamp = uint32(int64(p.ts) * 48)
-			return o.ss.WritePacketRTP(o.aMedia, pkt)
-		}
-		if o.aEnc == nil || a.FourCC != flv.FourCCMP4A {
-			return nil
-		}
-		pkts, err := o.aEnc.Encode([][]byte{a.Data})
-		if err != nil {
-			return err
-		}
-		ts := int64(p.ts) * o.aRate / 1000
-		for _, pkt := range pkts {
-			pkt.Timestamp = uint32(ts)
-			if err := o.ss.WritePacketRTP(o.aMedia, pkt); err != nil {
+			pkts = []*rtp.Packet{pkt}
+		case o.aEnc != nil && a.FourCC == flv.FourCCMP4A:
+			if pkts, err = o.aEnc.Encode([][]byte{a.Data}); err != nil {
 				return err
 			}
+		default:
+			return nil
 		}
+		ts := uint32(int64(p.ts) * o.aRate / 1000)
+		for _, pkt := range pkts {
+			pkt.Timestamp = ts
+		}
+		return o.send(o.aMedia, pkts, o.ntp(int64(p.ts)))
 	}
 	return nil
 }
-
-var _ = errors.New

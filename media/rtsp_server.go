@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
@@ -31,7 +32,14 @@ type rtspSession struct {
 	src    *rtspSource // when publishing
 	out    *rtspOut    // when playing
 	reader bool
+
+	dropped atomic.Bool // too slow, closed
 }
+
+// rtspWriteQueue is the number of RTP packets queued per RTSP session
+// (a power of two): a cached GOP of up to rtspWriteQueue-2*rtspJoinMax
+// packets (~2.2 MB) is given to readers joining mid-GOP.
+const rtspWriteQueue = 2048
 
 func newRTSPServer(e *Engine) (*rtspServer, error) {
 	s := &rtspServer{e: e, outs: make(map[*stream]*rtspOut)}
@@ -42,7 +50,9 @@ func newRTSPServer(e *Engine) (*rtspServer, error) {
 		UDPRTCPAddress: e.cfg.RTSPUDPRTCPAddress,
 		ReadTimeout:    e.cfg.ReadTimeout,
 		WriteTimeout:   e.cfg.WriteTimeout,
-		WriteQueueSize: 512,
+		// a session's write queue holds the cached GOP a joining reader
+		// gets at once (rtspOut.join), then the live packets.
+		WriteQueueSize: rtspWriteQueue,
 		Listen: func(network, address string) (net.Listener, error) {
 			ln, err := net.Listen(network, address)
 			if err == nil {
@@ -102,9 +112,26 @@ func (s *rtspServer) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCt
 	if rs.src != nil {
 		s.e.hub.unpublish(rs.stream, rs.c)
 	}
+	if rs.out != nil {
+		rs.out.leave(ctx.Session)
+	}
 	if rs.reader {
 		rs.stream.removeReader(rs.c)
 	}
+}
+
+// OnStreamWriteError drops a reader whose write queue is full: it does not
+// read fast enough (or the network does not carry the stream).
+func (s *rtspServer) OnStreamWriteError(ctx *gortsplib.ServerHandlerOnStreamWriteErrorCtx) {
+	rs, ok := ctx.Session.UserData().(*rtspSession)
+	if !ok || !rs.dropped.CompareAndSwap(false, true) {
+		return
+	}
+	rs.stream.dropped.Add(1)
+	s.e.readersDropped.Add(1)
+	s.e.log.Warn("reader dropped: write queue full", "client", rs.c.id, "ip", rs.c.ip(),
+		"protocol", ProtocolRTSP, "stream", rs.stream.name, "err", ctx.Error)
+	ctx.Session.Close()
 }
 
 func connClient(conn *gortsplib.ServerConn) *client {
@@ -168,7 +195,13 @@ func (s *rtspServer) output(st *stream) (*rtspOut, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if o, ok := s.outs[st]; ok && !o.isClosed() {
-		return o, nil
+		if !o.staleFor(st.headers.Load()) {
+			return o, nil
+		}
+		// the publisher came back with other tracks or audio settings:
+		// the old description cannot describe them (its goroutine closes
+		// it too when it gets there).
+		go o.close()
 	}
 	o, err := newRTSPOut(s, st)
 	if err != nil {
@@ -266,6 +299,7 @@ func (s *rtspServer) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Respon
 		}
 		rs.reader = true
 		rs.c.setRole(RolePlay, rs.stream.name)
+		rs.out.join(ctx.Session)
 	}
 	return &base.Response{StatusCode: base.StatusOK}, nil
 }

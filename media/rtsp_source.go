@@ -15,7 +15,6 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpsimpleaudio"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/opus"
 	"github.com/pion/rtp"
 
 	"github.com/mofang-live/mofang/media/flv"
@@ -160,6 +159,9 @@ func (src *rtspSource) start(ss *gortsplib.ServerSession) {
 		})
 	}
 	if src.aFormat != nil {
+		src.mu.Lock()
+		src.writeAACConfig()
+		src.mu.Unlock()
 		ss.OnPacketRTP(src.aMedia, src.aFormat, func(pkt *rtp.Packet) {
 			pts, ok := ss.PacketPTS(src.aMedia, pkt)
 			if !ok {
@@ -353,23 +355,61 @@ func (src *rtspSource) writeOpusConfig() {
 	if channels <= 0 {
 		channels = 2
 	}
-	head, err := opus.IDHeader{Version: 1, ChannelCount: uint8(channels), PreSkip: 3840, InputSampleRate: 48000}.Marshal()
+	// RTP carries no pre-skip: 3840 samples (80 ms) is RFC 7845's
+	// recommended decoder pre-roll for a decoder starting mid-stream, which
+	// every viewer of a live stream is. The fields are little-endian
+	// (mediacommon's opus.IDHeader.Marshal writes them big-endian).
+	h := flv.OpusHead{ChannelCount: uint8(channels), PreSkip: 3840, InputSampleRate: 48000}
+	if channels > 2 {
+		// multiopus: mapping family 1 with libopus' (and libwebrtc's)
+		// default layout, since the SDP does not give one gortsplib keeps.
+		if channels > len(opusSurround) {
+			src.e.log.Debug("RTSP source: Opus channel count not supported", "channels", channels)
+			return
+		}
+		m := opusSurround[channels-1]
+		h.ChannelMappingFamily, h.StreamCount, h.CoupledCount, h.ChannelMapping = 1, m.streams, m.coupled, m.mapping
+	}
+	body := []byte{flv.SoundExHdr<<4 | flv.AudioSequenceStart, 'O', 'p', 'u', 's'}
+	body = flv.AppendOpusHead(body, h)
+	src.stream.writePacket(flv.TagAudio, 0, body)
+}
+
+// opusSurround are the streams, coupled streams and channel mapping of
+// Opus mapping family 1 (Vorbis channel order) for 1 to 8 channels, as
+// libopus' surround encoder lays them out.
+var opusSurround = [8]struct {
+	streams, coupled uint8
+	mapping          []uint8
+}{
+	{1, 0, []uint8{0}},
+	{1, 1, []uint8{0, 1}},
+	{2, 1, []uint8{0, 2, 1}},
+	{2, 2, []uint8{0, 1, 2, 3}},
+	{3, 2, []uint8{0, 4, 1, 2, 3}},
+	{4, 2, []uint8{0, 4, 1, 2, 3, 5}},
+	{4, 3, []uint8{0, 4, 1, 2, 3, 5, 6}},
+	{5, 3, []uint8{0, 6, 1, 2, 3, 4, 5, 7}},
+}
+
+// writeAACConfig publishes the AAC sequence header, from the SDP: like
+// the other configurations, before the first frame (a publisher taking a
+// stream back replaces the previous one's headers with what it sends
+// before its first frame).
+func (src *rtspSource) writeAACConfig() {
+	conf, err := src.aFormat.Config.Marshal()
 	if err != nil {
+		src.e.log.Debug("RTSP source: AAC config", "err", err)
 		return
 	}
-	body := append([]byte{flv.SoundExHdr<<4 | flv.AudioSequenceStart, 'O', 'p', 'u', 's'}, head...)
-	src.stream.writePacket(flv.TagAudio, 0, body)
+	src.stream.writePacket(flv.TagAudio, 0, append([]byte{0xaf, 0}, conf...))
+	src.aSent = true
 }
 
 func (src *rtspSource) writeAAC(aus [][]byte, pts int64) {
 	rate := int64(src.aFormat.ClockRate())
 	if !src.aSent {
-		conf, err := src.aFormat.Config.Marshal()
-		if err != nil {
-			return
-		}
-		src.stream.writePacket(flv.TagAudio, msTimestamp(pts, rate), append([]byte{0xaf, 0}, conf...))
-		src.aSent = true
+		return
 	}
 	for i, au := range aus {
 		body := make([]byte, 2+len(au))

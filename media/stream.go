@@ -1,6 +1,7 @@
 package media
 
 import (
+	"bytes"
 	"log/slog"
 	"net/netip"
 	"sync"
@@ -12,7 +13,6 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/opus"
 
 	"github.com/mofang-live/mofang/media/flv"
 )
@@ -78,6 +78,10 @@ type stream struct {
 	hasVideo bool
 	info     mediaInfo
 	meter    meter
+	// fresh is set when a publisher takes the stream back, until its
+	// first frame; sent records the headers it sent meanwhile.
+	fresh bool
+	sent  headerKinds
 
 	mu         sync.Mutex
 	publisher  *client
@@ -90,6 +94,55 @@ type stream struct {
 
 	sinks      atomic.Pointer[sinks] // HLS and recording, if any
 	hlsClients sync.Map              // *hls.Session → *client
+}
+
+// headerKinds is a set of header kinds.
+type headerKinds uint8
+
+const (
+	headerMeta headerKinds = 1 << iota
+	headerVideo
+	headerAudio
+)
+
+// takeover prepares the stream for a publisher taking it back: its clock
+// is rebased, and the headers and codec information of the previous
+// publisher are replaced by what the new one sends before its first
+// frame (see dropStaleHeaders).
+func (s *stream) takeover() {
+	s.pubMu.Lock()
+	defer s.pubMu.Unlock()
+	s.rebase = true
+	s.fresh = true
+	s.sent = 0
+	s.hasVideo = false
+	s.info = mediaInfo{}
+}
+
+// dropStaleHeaders, at the first frame of a publisher that took the
+// stream back, removes the headers of the previous publisher that the new
+// one did not replace (a track it does not have, metadata it does not
+// send). pubMu is held.
+func (s *stream) dropStaleHeaders() {
+	s.fresh = false
+	old := s.headers.Load()
+	nh := *old
+	if s.sent&headerMeta == 0 {
+		nh.meta = nil
+	}
+	if s.sent&headerVideo == 0 {
+		nh.video = nil
+	}
+	if s.sent&headerAudio == 0 {
+		nh.audio = nil
+	}
+	if nh == *old {
+		return
+	}
+	if nh.video != old.video || nh.audio != old.audio {
+		s.lastKey.Store(0) // the cached GOP goes with the removed headers
+	}
+	s.headers.Store(&nh)
 }
 
 // publisherRef remembers who published a stream.
@@ -209,6 +262,9 @@ func (s *stream) writePacket(typ uint8, ts uint32, body []byte) {
 	default:
 		return
 	}
+	if s.fresh && !p.header && typ != flv.TagScript {
+		s.dropStaleHeaders()
+	}
 
 	// timeline: a publisher taking a stream back restarts its clock; keep
 	// the readers' timestamps going forward.
@@ -238,13 +294,24 @@ func (s *stream) writePacket(typ uint8, ts uint32, body []byte) {
 	if p.header {
 		old := s.headers.Load()
 		nh := *old
+		var prev *packet
 		switch typ {
 		case flv.TagVideo:
-			nh.video = p
+			prev, nh.video = nh.video, p
+			s.sent |= headerVideo
 		case flv.TagAudio:
-			nh.audio = p
+			prev, nh.audio = nh.audio, p
+			s.sent |= headerAudio
 		default:
 			nh.meta = p
+			s.sent |= headerMeta
+		}
+		if typ != flv.TagScript && prev != nil && !bytes.Equal(prev.body, p.body) {
+			// other codec parameters (a publisher back with other
+			// settings): the cached GOP was coded with the old ones and
+			// must not be given with the new headers. Cleared first:
+			// readers load the headers, then lastKey.
+			s.lastKey.Store(0)
 		}
 		s.headers.Store(&nh)
 	}
@@ -330,8 +397,7 @@ func (s *stream) parseAudioConfig(a flv.AudioTag) {
 			s.info.channels = int(c.ChannelConfig)
 		}
 	case flv.FourCCOpus:
-		var h opus.IDHeader
-		if h.Unmarshal(a.Data) == nil {
+		if h, err := flv.ParseOpusHead(a.Data); err == nil {
 			s.info.audioRate = 48000
 			s.info.channels = int(h.ChannelCount)
 		}

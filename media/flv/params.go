@@ -82,11 +82,11 @@ func ParseAudioParams(a AudioTag) (AudioParams, error) {
 		p.ClockRate = p.AAC.SampleRate
 		return p, nil
 	case FourCCOpus:
-		// OpusHead: "OpusHead", version, channel count, ...
-		if len(a.Data) < 10 || string(a.Data[:8]) != "OpusHead" {
-			return AudioParams{}, fmt.Errorf("invalid OpusHead")
+		h, err := ParseOpusHead(a.Data)
+		if err != nil {
+			return AudioParams{}, err
 		}
-		return AudioParams{FourCC: a.FourCC, Raw: bytes.Clone(a.Data), Channels: int(a.Data[9]), ClockRate: 48000}, nil
+		return AudioParams{FourCC: a.FourCC, Raw: bytes.Clone(a.Data), Channels: int(h.ChannelCount), ClockRate: 48000}, nil
 	}
 	return AudioParams{}, fmt.Errorf("audio %q: %w", a.CodecName(), ErrUnsupportedCodec)
 }

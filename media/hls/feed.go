@@ -3,6 +3,7 @@ package hls
 import (
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
@@ -20,6 +21,9 @@ const (
 	// are replaced by it (FLV's millisecond rounding would jitter sample
 	// durations).
 	aacSnap = 50 * time.Millisecond
+	// probeFrames: without a frame rate in the SPS, video frames are
+	// buffered until this many give it (or ProbeDuration passes).
+	probeFrames = 8
 )
 
 const (
@@ -44,6 +48,7 @@ type input struct {
 
 	running bool // a generation is running with vcfg/aconf
 	pending []pendingFrame
+	grid    *frameGrid // video PTS on the frame grid; nil if the frame rate is unknown
 
 	// timeline: output ms = input ms + offset; kept across generations.
 	offset    int64
@@ -142,22 +147,76 @@ func (in *input) frame(typ uint8, ts uint32, body []byte) error {
 	}
 	in.pending = append(in.pending, pendingFrame{typ, ts, body})
 	span := time.Duration(int64(ts)-int64(in.pending[0].ts)) * time.Millisecond
-	if (in.vcfg == nil || in.aconf == nil) && span < in.m.cfg.ProbeDuration {
-		return nil
+	if span < in.m.cfg.ProbeDuration {
+		if in.vcfg == nil || in.aconf == nil {
+			return nil
+		}
+		if !in.vcfg.frame.known() {
+			if n, _ := in.pendingVideo(); n < probeFrames {
+				return nil // measure the frame rate first
+			}
+		}
 	}
 	return in.start()
+}
+
+// pendingVideo returns the number of video frames buffered and the span of
+// their timestamps (ms).
+func (in *input) pendingVideo() (int, int64) {
+	n := 0
+	var first, last uint32
+	for _, p := range in.pending {
+		if p.typ != flv.TagVideo {
+			continue
+		}
+		if n == 0 {
+			first = p.ts
+		}
+		last = p.ts
+		n++
+	}
+	return n, int64(last) - int64(first)
+}
+
+// frameDuration returns the video frame duration: the SPS's, unless the
+// frames buffered disagree with it, else measured on them.
+func (in *input) frameDuration() frameDuration {
+	if in.vcfg == nil {
+		return frameDuration{}
+	}
+	n, span := in.pendingVideo()
+	measured := measuredFrameDuration(span, n-1)
+	vui := in.vcfg.frame
+	if !vui.known() {
+		return measured
+	}
+	if measured.known() && math.Abs(measured.ticks()/vui.ticks()-1) > 0.05 {
+		in.m.log.Debug("hls: frame rate of the SPS does not match the timestamps, using the timestamps",
+			"sps_frame_ticks", vui.ticks(), "measured_frame_ticks", measured.ticks())
+		return measured
+	}
+	return vui
 }
 
 // start starts a generation with the known tracks and flushes the frames
 // buffered while probing.
 func (in *input) start() error {
 	var err error
+	// parts: a whole number of video frames, on a regular grid.
+	in.grid = nil
+	partMin, partDur := in.m.cfg.PartMinDuration, in.m.cfg.PartMinDuration
+	if f := in.frameDuration(); f.known() {
+		var n int
+		n, partMin = partFrames(f, in.m.cfg.PartMinDuration)
+		partDur = time.Duration(n) * f.duration()
+		in.grid = newFrameGrid(f)
+	}
 	if in.vcfg != nil && in.aconf != nil {
-		err = in.m.startGeneration(in.vcfg.track(), in.aconf.track())
+		err = in.m.startGeneration(in.vcfg.track(), in.aconf.track(), partMin, partDur)
 	} else if in.vcfg != nil {
-		err = in.m.startGeneration(in.vcfg.track(), nil)
+		err = in.m.startGeneration(in.vcfg.track(), nil, partMin, partDur)
 	} else {
-		err = in.m.startGeneration(nil, in.aconf.track())
+		err = in.m.startGeneration(nil, in.aconf.track(), in.m.cfg.PartMinDuration, in.m.cfg.PartMinDuration)
 	}
 	pending := in.pending
 	in.pending = nil
@@ -221,6 +280,9 @@ func (in *input) write(typ uint8, ts uint32, body []byte) error {
 			in.nalBuf = au[:0] // reuse the split buffer (gohlslib copies the NAL units)
 		}
 		pts := (t + int64(v.CompositionTime)) * 90
+		if in.grid != nil {
+			pts = in.grid.snap(pts)
+		}
 		ntp := in.ntpBase.Add(time.Duration(t) * time.Millisecond)
 		if key {
 			in.mirror(t)

@@ -23,6 +23,7 @@ type videoConfig struct {
 	fourCC        uint32
 	lengthSize    int
 	vps, sps, pps []byte
+	frame         frameDuration // from the SPS timing, if any
 }
 
 func (c *videoConfig) equal(o *videoConfig) bool {
@@ -45,7 +46,8 @@ func parseVideoConfig(v flv.VideoTag) (*videoConfig, error) {
 	if err != nil {
 		return nil, unsupported(err)
 	}
-	return &videoConfig{fourCC: p.FourCC, lengthSize: p.LengthSize, vps: p.VPS, sps: p.SPS, pps: p.PPS}, nil
+	return &videoConfig{fourCC: p.FourCC, lengthSize: p.LengthSize, vps: p.VPS, sps: p.SPS, pps: p.PPS,
+		frame: spsFrameDuration(p.FourCC, p.SPS)}, nil
 }
 
 // unsupported marks the codecs flv's parsers do not read as unsupported

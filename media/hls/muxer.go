@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/gohlslib/v2"
@@ -78,7 +80,10 @@ type Config struct {
 	// SegmentMinDuration is the minimum segment duration; a segment ends at
 	// the first key frame after it (default 1 s).
 	SegmentMinDuration time.Duration
-	// PartMinDuration is the minimum part duration (default 200 ms).
+	// PartMinDuration is the target part duration of Low-Latency HLS
+	// (default 200 ms). With video, parts are a whole number of frames,
+	// the number closest to it (one at least): 6 at 30 fps (200 ms), 5 at
+	// 25 fps (200 ms), 6 at 29.97 fps (200.2 ms).
 	PartMinDuration time.Duration
 	// SegmentMaxSize caps a segment's size in memory (default 50 MiB).
 	SegmentMaxSize uint64
@@ -152,6 +157,7 @@ type Muxer struct {
 	closed   bool
 	closedCh chan struct{}
 	maxSeg   time.Duration // longest segment seen, bounds _HLS_part
+	partDur  time.Duration // part duration of the current generation
 
 	sessions *sessions
 }
@@ -226,8 +232,9 @@ func (m *Muxer) signal() {
 	m.change = make(chan struct{})
 }
 
-// startGeneration starts a gohlslib muxer for the given tracks.
-func (m *Muxer) startGeneration(video, audio *gohlslib.Track) error {
+// startGeneration starts a gohlslib muxer for the given tracks, cutting
+// parts at partMin (see partFrames); parts last about partDur.
+func (m *Muxer) startGeneration(video, audio *gohlslib.Track, partMin, partDur time.Duration) error {
 	var tracks []*gohlslib.Track
 	if video != nil {
 		tracks = append(tracks, video)
@@ -235,14 +242,25 @@ func (m *Muxer) startGeneration(video, audio *gohlslib.Track) error {
 	if audio != nil {
 		tracks = append(tracks, audio)
 	}
+	var iosWarned atomic.Bool
 	hm := &gohlslib.Muxer{
 		Tracks:             tracks,
 		Variant:            m.cfg.Variant.gohlslib(),
 		SegmentCount:       m.cfg.SegmentCount,
 		SegmentMinDuration: m.segmentMin(),
-		PartMinDuration:    m.cfg.PartMinDuration,
+		PartMinDuration:    partMin,
 		SegmentMaxSize:     m.cfg.SegmentMaxSize,
 		OnEncodeError: func(err error) {
+			// gohlslib reports every change of the part or segment target
+			// ("... this will cause an error in iOS clients"). Parts are
+			// regular for a live with a steady frame rate; one whose
+			// timing is not (variable frame rate, dropped frames) would
+			// log it every few parts: the first one is a warning, the
+			// others go to debug.
+			if strings.Contains(err.Error(), "iOS clients") && iosWarned.Swap(true) {
+				m.log.Debug("hls: muxing", "err", err)
+				return
+			}
 			m.log.Warn("hls: muxing", "err", err)
 		},
 	}
@@ -259,6 +277,7 @@ func (m *Muxer) startGeneration(video, audio *gohlslib.Track) error {
 	old := m.gen
 	m.gen = g
 	m.gens++
+	m.partDur = partDur
 	m.signal()
 	m.mu.Unlock()
 	if old != nil {

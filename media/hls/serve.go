@@ -141,8 +141,12 @@ func (m *Muxer) checkBlockingParams(q url.Values) (int, string) {
 	}
 	m.mu.Lock()
 	seg := max(m.maxSeg, m.cfg.SegmentMinDuration)
+	partDur := m.cfg.PartMinDuration
+	if m.partDur > 0 {
+		partDur = min(partDur, m.partDur)
+	}
 	m.mu.Unlock()
-	if p > uint64(seg/m.cfg.PartMinDuration)+1+advancePartLimit {
+	if p > uint64(seg/partDur)+1+advancePartLimit {
 		return http.StatusBadRequest, "_HLS_part beyond the advance part limit"
 	}
 	return 0, ""
