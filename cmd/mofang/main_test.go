@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mofang-live/mofang/schema"
 )
 
 // startServe runs "mofang serve" in-process with a data folder and returns
@@ -192,8 +195,19 @@ func TestUserCommands(t *testing.T) {
 
 func TestMigrateCommand(t *testing.T) {
 	dsn := "sqlite:" + filepath.Join(t.TempDir(), "m.db")
+	ms, err := schema.Migrations(schema.SQLite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	versions := make([]int, len(ms))
+	for i, m := range ms {
+		versions[i] = m.Version
+	}
+	if len(versions) < 5 {
+		t.Fatalf("only %d migrations embedded", len(versions))
+	}
 	var out bytes.Buffer
-	for _, want := range []string{"applied migrations [1 2 3 4]", "schema is up to date"} {
+	for _, want := range []string{fmt.Sprintf("applied migrations %v", versions), "schema is up to date"} {
 		out.Reset()
 		if err := run(context.Background(), []string{"migrate", "--db", dsn}, nil, &out, io.Discard); err != nil {
 			t.Fatal(err)
