@@ -134,13 +134,9 @@ func (s *Server) NewInput(ctx context.Context, offer string, remote netip.AddrPo
 	pc.OnConnectionStateChange(in.onState)
 	pc.OnTrack(in.onTrack)
 	recv := webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}
+	var videoTr *webrtc.RTPTransceiver
 	if h264 || h265 {
-		tr, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, recv)
-		if err != nil {
-			return fail(err)
-		}
-		// H.264 first: RTMP, FLV and HLS players all play it.
-		if err := tr.SetCodecPreferences(serverVideoCodecs()); err != nil {
+		if videoTr, err = pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, recv); err != nil {
 			return fail(err)
 		}
 	}
@@ -151,6 +147,21 @@ func (s *Server) NewInput(ctx context.Context, offer string, remote netip.AddrPo
 	}
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
 		return fail(fmt.Errorf("%w: %v", ErrBadOffer, err))
+	}
+	if videoTr != nil && h264 && h265 {
+		// H.264 first: RTMP, FLV and HLS players all play it. The codecs
+		// are the negotiated ones, with the offer's payload types.
+		var prefs []webrtc.RTPCodecParameters
+		for _, mime := range []string{webrtc.MimeTypeH264, webrtc.MimeTypeH265} {
+			for _, c := range videoTr.Receiver().GetParameters().Codecs {
+				if strings.EqualFold(c.MimeType, mime) {
+					prefs = append(prefs, c)
+				}
+			}
+		}
+		if err := videoTr.SetCodecPreferences(prefs); err != nil {
+			return fail(fmt.Errorf("%w: %v", ErrNoCodec, err))
+		}
 	}
 	answer, err := pc.CreateAnswer(nil)
 	if err != nil {
