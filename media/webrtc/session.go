@@ -204,11 +204,6 @@ func (o *Output) newSession(ctx context.Context, info *offerInfo, si streamInfo,
 			s.closeWith(errConnectTimeout)
 		}
 	})
-	for i, t := range s.tracks {
-		if t != nil {
-			go s.readRTCP(i, t)
-		}
-	}
 	return s, pc.LocalDescription().SDP, nil
 }
 
@@ -332,15 +327,10 @@ func (s *Session) endpoint() string {
 	return ""
 }
 
-// readRTCP handles what the viewer reports about one track: NACKs are
+// readRTCP handles, once the track is bound, what the viewer reports about one track: NACKs are
 // queued for the writer, PLI/FIR forwarded to the source, receiver
 // reports kept for stats.
 func (s *Session) readRTCP(i int, t *sendTrack) {
-	select {
-	case <-t.bound:
-	case <-s.ctx.Done():
-		return
-	}
 	for {
 		pkts, _, err := t.sender.ReadRTCP()
 		if err != nil {
@@ -385,6 +375,11 @@ func (s *Session) run() {
 		case <-t.bound:
 		case <-s.ctx.Done():
 			return
+		}
+	}
+	for i, t := range s.tracks {
+		if t != nil {
+			go s.readRTCP(i, t)
 		}
 	}
 	o := s.out
