@@ -84,13 +84,16 @@ func (h *flvHandler) Close(err error) {
 }
 
 // publishClip publishes the test clip's H.264 and Opus over WHIP in real
-// time and ends the session.
+// time and ends the session. The files must exist (clipH264, clipOgg)
+// when it runs in another goroutine than the test's.
 func publishClip(t *testing.T, ctx context.Context, url string) {
 	t.Helper()
-	h264, ogg := clipH264(t), clipOgg(t)
+	h264 := filepath.Join(testdataDir, "clip.h264")
+	ogg := filepath.Join(testdataDir, "clip.ogg")
 	pub, err := client.Publish(ctx, client.PublisherConfig{URL: url})
 	if err != nil {
-		t.Fatal(err)
+		t.Error(err) // may run in a goroutine of the test
+		return
 	}
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -135,6 +138,8 @@ func TestWHIPPublishToFLV(t *testing.T) {
 	url := newHTTPFront(t, srv).addInput("pub", func() InputHandler { return h })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	clipH264(t)
+	clipOgg(t)
 	publishClip(t, ctx, url)
 	select {
 	case <-h.closed:

@@ -463,9 +463,9 @@ func (o *Output) NewSession(ctx context.Context, offer string, remote netip.Addr
 			return nil, "", fmt.Errorf("%w: the stream is H.265 and this player does not offer H.265", ErrNoCodec)
 		}
 	}
-	if si.audio != 0 {
-		audio = info.has("audio", "opus", "recv")
-	}
+	// Audio whenever the player takes Opus: a stream's audio may start a
+	// little after its video, and a silent track costs nothing.
+	audio = info.has("audio", "opus", "recv")
 	if !video && !audio {
 		return nil, "", fmt.Errorf("%w: the offer has no H.264, H.265 or Opus this stream can be played with", ErrNoCodec)
 	}
