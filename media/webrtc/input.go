@@ -118,7 +118,7 @@ func (s *Server) NewInput(ctx context.Context, offer string, remote netip.AddrPo
 	if !h264 && !h265 && !opus {
 		return nil, "", fmt.Errorf("%w: the offer sends no H.264, H.265 or Opus", ErrNoCodec)
 	}
-	pc, err := s.newPeerConnection()
+	pc, err := s.newPeerConnection(true)
 	if err != nil {
 		return nil, "", err
 	}

@@ -168,13 +168,14 @@ type resource interface {
 	endpoint() string
 }
 
-// Server owns what every WebRTC session shares: the pion API, the UDP (and
+// Server owns what every WebRTC session shares: the pion APIs, the UDP (and
 // TCP) port, the DTLS certificate and the table of live sessions.
 type Server struct {
-	cfg  Config
-	log  *slog.Logger
-	api  *webrtc.API
-	cert webrtc.Certificate
+	cfg        Config
+	log        *slog.Logger
+	apiPlay    *webrtc.API // WHEP viewers
+	apiPublish *webrtc.API // WHIP publishers
+	cert       webrtc.Certificate
 
 	udpConns []net.PacketConn
 	udpMux   ice.UDPMux
@@ -297,15 +298,24 @@ func (s *Server) buildAPI() error {
 		}
 	}
 
-	me := &webrtc.MediaEngine{}
-	if err := registerCodecs(me); err != nil {
+	// Two APIs on the same settings, so the same UDP (and TCP) port:
+	// viewers' peer connections need no interceptor (an Output answers
+	// NACKs from its shared ring, with no per-viewer copy, and writes its
+	// sender reports from the stream clock), which saves their goroutines
+	// and buffers; publishers' get NACKs for lost packets, receiver
+	// reports and transport-wide congestion control feedback, so that a
+	// browser raises its bit rate.
+	playME := &webrtc.MediaEngine{}
+	if err := registerCodecs(playME); err != nil {
 		return err
 	}
-	// Interceptors act on the streams a session receives (WHIP): NACKs
-	// for lost packets, receiver reports, and transport-wide congestion
-	// control feedback so that a browser publisher raises its bit rate.
-	// Outputs do their own NACK responses (from the shared ring, with no
-	// per-viewer copy) and sender reports (from the stream's clock).
+	s.apiPlay = webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(playME),
+		webrtc.WithInterceptorRegistry(&interceptor.Registry{}))
+
+	pubME := &webrtc.MediaEngine{}
+	if err := registerCodecs(pubME); err != nil {
+		return err
+	}
 	ir := &interceptor.Registry{}
 	gen, err := nack.NewGeneratorInterceptor(nack.GeneratorSize(512))
 	if err != nil {
@@ -317,16 +327,21 @@ func (s *Server) buildAPI() error {
 		return fmt.Errorf("webrtc: receiver reports: %w", err)
 	}
 	ir.Add(rr)
-	if err := webrtc.ConfigureTWCCSender(me, ir); err != nil {
+	if err := webrtc.ConfigureTWCCSender(pubME, ir); err != nil {
 		return fmt.Errorf("webrtc: TWCC: %w", err)
 	}
-	s.api = webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir))
+	s.apiPublish = webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(pubME), webrtc.WithInterceptorRegistry(ir))
 	return nil
 }
 
-// newPeerConnection creates a peer connection with the shared certificate.
-func (s *Server) newPeerConnection() (*webrtc.PeerConnection, error) {
-	pc, err := s.api.NewPeerConnection(webrtc.Configuration{
+// newPeerConnection creates a peer connection with the shared certificate,
+// for a viewer or a publisher.
+func (s *Server) newPeerConnection(publish bool) (*webrtc.PeerConnection, error) {
+	api := s.apiPlay
+	if publish {
+		api = s.apiPublish
+	}
+	pc, err := api.NewPeerConnection(webrtc.Configuration{
 		Certificates: []webrtc.Certificate{s.cert},
 		BundlePolicy: webrtc.BundlePolicyMaxBundle,
 	})

@@ -134,7 +134,7 @@ func (t *sendTrack) Kind() webrtc.RTPCodecType { return t.kind }
 
 func (o *Output) newSession(ctx context.Context, info *offerInfo, si streamInfo, offer string,
 	remote netip.AddrPort, video, audio bool) (*Session, string, error) {
-	pc, err := o.srv.newPeerConnection()
+	pc, err := o.srv.newPeerConnection(false)
 	if err != nil {
 		return nil, "", err
 	}
