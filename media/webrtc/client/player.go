@@ -27,7 +27,8 @@ type PlayerConfig struct {
 	// NoAudio and NoVideo leave a kind out of the offer.
 	NoAudio, NoVideo bool
 	// OnPacket, if set, receives every RTP packet ("video" or "audio"),
-	// decrypted, from the track's goroutine.
+	// decrypted, from the track's goroutine. The packet and its payload
+	// are reused after OnPacket returns: copy what you keep.
 	OnPacket func(kind string, pkt *rtp.Packet)
 }
 
