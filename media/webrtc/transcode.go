@@ -35,7 +35,8 @@ type tcFrame struct {
 // stdin from a bounded queue and a reader goroutine parsing its stdout.
 type transcoder struct {
 	cmd     *exec.Cmd
-	in      chan tcFrame
+	in      chan tcFrame  // never closed: push may race with close
+	quit    chan struct{} // closed by close: no more input
 	stopped chan struct{} // closed when both goroutines and the process are done
 	stop    sync.Once
 	cancel  context.CancelFunc
@@ -43,8 +44,27 @@ type transcoder struct {
 	log     *slog.Logger
 }
 
+// frames is what a transcoder's writer reads its input from: next blocks
+// for a frame and reports false once the transcoder is closed; pending
+// tells whether more frames are queued (to flush otherwise).
+type frames struct {
+	in   <-chan tcFrame
+	quit <-chan struct{}
+}
+
+func (f frames) next() (tcFrame, bool) {
+	select {
+	case fr := <-f.in:
+		return fr, true
+	case <-f.quit:
+		return tcFrame{}, false
+	}
+}
+
+func (f frames) pending() bool { return len(f.in) > 0 }
+
 func startFFmpeg(ctx context.Context, bin string, args []string, log *slog.Logger,
-	write func(w io.Writer, in <-chan tcFrame) error, read func(r io.Reader) error) (*transcoder, error) {
+	write func(w io.Writer, in frames) error, read func(r io.Reader) error) (*transcoder, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.WaitDelay = 2 * time.Second
@@ -64,13 +84,13 @@ func startFFmpeg(ctx context.Context, bin string, args []string, log *slog.Logge
 		cancel()
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
-	t := &transcoder{cmd: cmd, in: make(chan tcFrame, transcodeQueue), stopped: make(chan struct{}),
-		cancel: cancel, log: log}
+	t := &transcoder{cmd: cmd, in: make(chan tcFrame, transcodeQueue), quit: make(chan struct{}),
+		stopped: make(chan struct{}), cancel: cancel, log: log}
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		err := write(stdin, t.in)
+		err := write(stdin, frames{in: t.in, quit: t.quit})
 		_ = stdin.Close()
 		if err != nil && ctx.Err() == nil {
 			log.Debug("webrtc: transcoder input", "err", err)
@@ -101,7 +121,7 @@ func startFFmpeg(ctx context.Context, bin string, args []string, log *slog.Logge
 // dropped.
 func (t *transcoder) push(f tcFrame) bool {
 	select {
-	case <-t.stopped:
+	case <-t.quit:
 		return false
 	default:
 	}
@@ -118,7 +138,7 @@ func (t *transcoder) push(f tcFrame) bool {
 // not wait; <-t.stopped tells when everything is gone.
 func (t *transcoder) close() {
 	t.stop.Do(func() {
-		close(t.in)
+		close(t.quit)
 		go func() {
 			select {
 			case <-t.stopped:
@@ -156,7 +176,7 @@ func startAACToOpus(ctx context.Context, bin string, bitrate int, ascBody []byte
 		"-f", "ogg", "-page_duration", "1", "-flush_packets", "1", "pipe:1")
 	var base atomic.Int64 // first input ms, set before the first frame is written
 	base.Store(-1)
-	write := func(w io.Writer, in <-chan tcFrame) error {
+	write := func(w io.Writer, in frames) error {
 		bw := bufio.NewWriterSize(w, 16<<10)
 		if _, err := bw.Write(flv.FileHeader(true, false)); err != nil {
 			return err
@@ -165,7 +185,11 @@ func startAACToOpus(ctx context.Context, bin string, bitrate int, ascBody []byte
 			return err
 		}
 		var tag []byte
-		for f := range in {
+		for {
+			f, ok := in.next()
+			if !ok {
+				break
+			}
 			if base.Load() < 0 {
 				base.Store(int64(f.ts))
 			}
@@ -177,7 +201,7 @@ func startAACToOpus(ctx context.Context, bin string, bitrate int, ascBody []byte
 			if _, err := bw.Write(tag); err != nil {
 				return err
 			}
-			if len(in) == 0 {
+			if !in.pending() {
 				if err := bw.Flush(); err != nil {
 					return err
 				}
@@ -241,7 +265,7 @@ func startOpusToAAC(ctx context.Context, bin string, bitrate int, channels int, 
 	var base atomic.Int64
 	base.Store(-1)
 	const preSkip = 312
-	write := func(w io.Writer, in <-chan tcFrame) error {
+	write := func(w io.Writer, in frames) error {
 		ow := &oggWriter{w: w, serial: 0x6d6f6661}
 		if err := ow.writePacket(opusHead{channels: uint8(channels), preSkip: preSkip, inputSampleRate: 48000}.marshal(), 0, oggBOS); err != nil {
 			return err
@@ -250,7 +274,11 @@ func startOpusToAAC(ctx context.Context, bin string, bitrate int, channels int, 
 			return err
 		}
 		last := int64(-1)
-		for f := range in {
+		for {
+			f, ok := in.next()
+			if !ok {
+				return nil
+			}
 			pos := f.pos
 			if base.Load() < 0 {
 				base.Store(pos)
@@ -265,7 +293,6 @@ func startOpusToAAC(ctx context.Context, bin string, bitrate int, channels int, 
 				return err
 			}
 		}
-		return nil
 	}
 	read := func(r io.Reader) error {
 		fr := flv.Reader{R: bufio.NewReaderSize(r, 16<<10)}

@@ -181,3 +181,36 @@ func BenchmarkTranscodeOpusToAAC(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1e3, "latency-p50-ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1e3, "latency-p99-ms")
 }
+
+// TestTranscoderCloseWhilePushing: pushing (from WritePacket) while the
+// transcoder is being stopped (the last viewer left) drops frames, never
+// panics or blocks.
+func TestTranscoderCloseWhilePushing(t *testing.T) {
+	header, frames := aacTags(t)
+	for range 5 {
+		tc, err := startAACToOpus(context.Background(), "ffmpeg", 96000, header, testLogger(t), func(int64, []byte) {})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for i := 0; ; i++ {
+				select {
+				case <-tc.stopped:
+					return
+				default:
+				}
+				f := frames[i%len(frames)]
+				tc.push(tcFrame{ts: f.Timestamp, body: f.Body})
+			}
+		}()
+		time.Sleep(20 * time.Millisecond)
+		tc.close()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("push blocked or ffmpeg not stopped")
+		}
+	}
+}
