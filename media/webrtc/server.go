@@ -161,6 +161,7 @@ type resource interface {
 	ID() string
 	Close() error
 	AddICECandidates(frag []byte) error
+	Stats() Stats
 	// etag is the value of the ETag header of the session's resource.
 	etag() string
 	// endpoint is the URL path the session was created at ("" if not
@@ -420,6 +421,21 @@ func (s *Server) Sessions() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.resources)
+}
+
+// Stats returns the stats of every live session, WHEP and WHIP.
+func (s *Server) Stats() []Stats {
+	s.mu.Lock()
+	rs := make([]resource, 0, len(s.resources))
+	for _, r := range s.resources {
+		rs = append(rs, r)
+	}
+	s.mu.Unlock()
+	out := make([]Stats, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, r.Stats())
+	}
+	return out
 }
 
 // CloseSession ends the live session (WHEP or WHIP) with that id.
