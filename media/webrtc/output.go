@@ -28,10 +28,16 @@ const (
 	externalOpusHold = 2 * time.Second
 	// keyRequestInterval rate-limits OnKeyFrameRequest.
 	keyRequestInterval = time.Second
+	// transcodeRetry: after ffmpeg failed to start, it is not tried again
+	// for this long.
+	transcodeRetry = 10 * time.Second
 	// reanchorAfter: when a packet's timestamp is this far from where the
 	// stream clock puts it, the clock is reset (a pause, a jump).
 	reanchorAfter = 5 * time.Second
 )
+
+// errCodecChanged ends the sessions of a stream whose video codec changed.
+var errCodecChanged = errors.New("webrtc: the stream's video codec changed")
 
 // OutputConfig configures an Output.
 type OutputConfig struct {
@@ -86,6 +92,7 @@ type Output struct {
 	aacHeader  []byte // FLV body of the AAC sequence header
 	tcIdle     *time.Timer
 	lastKeyReq time.Time
+	tcFailed   time.Time // last transcoder start failure
 	warnedB    bool
 	warnedV    bool
 
@@ -205,7 +212,21 @@ func (o *Output) videoConfig(v flv.VideoTag) {
 		_, err = o.vp.configure(p)
 	}
 	o.mu.Lock()
-	defer o.mu.Unlock()
+	var stale []*Session
+	if err == nil && o.info.videoFourCC != 0 && o.info.videoFourCC != p.FourCC {
+		// a new publisher with another codec: the viewers negotiated the
+		// old one and must come again
+		for _, s := range o.sessions {
+			stale = append(stale, s)
+		}
+		o.lastKey.Store(0) // new viewers wait for a key frame of the new codec
+	}
+	defer func() {
+		o.mu.Unlock()
+		for _, s := range stale {
+			go s.closeWith(errCodecChanged)
+		}
+	}()
 	if o.info.firstMedia.IsZero() {
 		o.info.firstMedia = time.Now()
 	}
@@ -354,6 +375,9 @@ func (o *Output) WriteOpus(ts uint32, body []byte) {
 	if a.PacketType != flv.AudioCodedFrames || len(a.Data) == 0 {
 		return
 	}
+	if o.clock.Load() == nil { // an audio-only stream fed here alone
+		o.tick(ts)
+	}
 	o.extOpus.Store(time.Now().UnixNano())
 	o.setAudio(flv.FourCCOpus, 0)
 	o.pushOpus(int64(ts)*48, bytes.Clone(a.Data))
@@ -368,9 +392,13 @@ func (o *Output) startTranscoderLocked() {
 	if tc := o.tc.Load(); tc != nil && !tc.done() {
 		return
 	}
+	if time.Since(o.tcFailed) < transcodeRetry {
+		return
+	}
 	tc, err := startAACToOpus(o.ctx, o.srv.cfg.FFmpeg, o.srv.cfg.OpusBitrate, o.aacHeader, o.log, o.pushOpus)
 	if err != nil {
-		o.log.Error("webrtc: AAC to Opus transcoder", "err", err)
+		o.tcFailed = time.Now()
+		o.log.Error("webrtc: AAC to Opus transcoder; WebRTC viewers get no sound", "err", err)
 		return
 	}
 	o.log.Debug("webrtc: AAC to Opus transcoder started")

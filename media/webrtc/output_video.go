@@ -48,6 +48,7 @@ func (vp *videoPacketizer) configure(p flv.VideoParams) (changed bool, err error
 	}
 	if !vp.ok || p.FourCC != vp.params.FourCC {
 		vp.h264, vp.h265 = nil, nil
+		vp.sawKey = false
 		switch p.FourCC {
 		case flv.FourCCAVC:
 			vp.h264 = &rtph264.Encoder{PayloadType: 96, PacketizationMode: 1, PayloadMaxSize: rtpPayloadMax}

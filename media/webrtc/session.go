@@ -30,6 +30,8 @@ const (
 	nackWindow = 1024
 	// reportInterval is the period of RTCP sender reports.
 	reportInterval = time.Second
+	// bindWait bounds the wait for pion to bind a track once connected.
+	bindWait = 5 * time.Second
 )
 
 // errConnectTimeout closes a session that did not connect in time.
@@ -367,12 +369,19 @@ func (s *Session) readRTCP(i int, t *sendTrack) {
 // what the Output's rings hold, resends NACKed packets and sends sender
 // reports, until the session ends.
 func (s *Session) run() {
-	for _, t := range s.tracks {
+	// pion binds the tracks right after the DTLS handshake; a track it
+	// could not bind is left out
+	bindTimeout := time.NewTimer(bindWait)
+	defer bindTimeout.Stop()
+	for i, t := range s.tracks {
 		if t == nil {
 			continue
 		}
 		select {
 		case <-t.bound:
+		case <-bindTimeout.C:
+			s.tracks[i] = nil
+			bindTimeout.Reset(0)
 		case <-s.ctx.Done():
 			return
 		}
