@@ -140,6 +140,7 @@ func BenchmarkWHEPViewers(b *testing.B) {
 	var t0 time.Time
 	var sent0 uint64
 	var mReady runtime.MemStats
+	var mEnd runtime.MemStats
 	var elapsed time.Duration
 	var sent uint64
 	sentNow := func() (n uint64) {
@@ -174,6 +175,7 @@ func BenchmarkWHEPViewers(b *testing.B) {
 		case len(line) > 7 && line[:7] == "report ":
 			syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
 			pprof.StopCPUProfile()
+			runtime.ReadMemStats(&mEnd)
 			elapsed = time.Since(t0)
 			sent = sentNow() - sent0
 			if err := json.Unmarshal([]byte(line[7:]), &rep); err != nil {
@@ -202,6 +204,7 @@ func BenchmarkWHEPViewers(b *testing.B) {
 	b.Logf("server sent %d packets in %v, viewers received %d in %.1f s", sent, elapsed, rep.Packets, rep.Seconds)
 	if sent > 0 {
 		b.ReportMetric(100*float64(rep.Packets)/float64(sent), "received%")
+		b.ReportMetric(float64(mEnd.Mallocs-mReady.Mallocs)/float64(sent), "allocs/packet-sent")
 	}
 	b.ReportMetric(float64(rep.Bytes)*8/rep.Seconds/float64(rep.Connected)/1e6, "Mbit/s/viewer")
 	if n := len(rep.TTFF); n > 0 {

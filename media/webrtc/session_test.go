@@ -116,3 +116,29 @@ func TestSlowViewerSkipsToKeyFrame(t *testing.T) {
 		t.Errorf("retransmits = %d", s.st.retransmits.Load())
 	}
 }
+
+type nopWriter struct{}
+
+func (nopWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) { return 12 + len(payload), nil }
+func (nopWriter) Write(b []byte) (int, error)                         { return len(b), nil }
+
+// TestViewerPathAllocs: sending the ring's packets to a viewer allocates
+// nothing on our side (SRTP and the socket are pion's).
+func TestViewerPathAllocs(t *testing.T) {
+	srv := newTestServer(t, Config{})
+	out := srv.NewOutput(OutputConfig{Name: "allocs"})
+	defer out.Close()
+	feedStart(out, readTags(t, clipNoB(t)))
+	s, v, _ := testViewer(out)
+	defer s.cancel()
+	v.ws = nopWriter{}
+	k := out.lastKey.Load() - 1
+	n := out.video.written() - k
+	allocs := testing.AllocsPerRun(20, func() {
+		v.start(k)
+		s.drainVideo(v)
+	})
+	if allocs != 0 {
+		t.Errorf("%.1f allocations to send %d packets", allocs, n)
+	}
+}
