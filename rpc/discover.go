@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"encoding/json"
 	"reflect"
 	"sort"
 	"strconv"
@@ -148,11 +149,17 @@ func (s *Server) methodNames() []string {
 	return names
 }
 
-var roomIDType = reflect.TypeFor[RoomID]()
+var (
+	roomIDType     = reflect.TypeFor[RoomID]()
+	rawMessageType = reflect.TypeFor[json.RawMessage]()
+)
 
 // schemaOf returns the JSON schema of values of t as encoding/json
 // writes and reads them.
 func schemaOf(t reflect.Type, seen map[reflect.Type]bool) map[string]any {
+	if t == rawMessageType {
+		return map[string]any{} // any JSON value
+	}
 	if t == roomIDType {
 		return map[string]any{"oneOf": []any{
 			map[string]any{"type": "integer", "minimum": 1},
