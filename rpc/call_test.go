@@ -691,3 +691,31 @@ func TestCallRelay(t *testing.T) {
 		}
 	})
 }
+
+// FuzzPrivateStreamName feeds the media engine's stream names (anything a
+// client may put in a URL) to the checks of call and co-host streams:
+// nothing panics, and no name is taken with no call or co-host on.
+func FuzzPrivateStreamName(f *testing.F) {
+	e := newEnv(f, "sqlite")
+	for _, seed := range []string{
+		"call-0123456789abcdef-7", "call-0123456789abcdef-07", "call-0123456789ABCDEF-7", "call--7", "call-",
+		"room_000001-guest-8-0a1b2c3d", "-guest-8-0a1b2c3d", "x-guest--0a1b2c3d", "x-guest-8-0a1b2c3", "x-guest-9223372036854775808-0a1b2c3d",
+		"", "-", "call-0123456789abcdef-7-guest-1-00000000",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		private := rpc.IsPrivateStream(name)
+		if private && !strings.HasPrefix(name, "call-") && !strings.Contains(name, "-guest-") {
+			t.Fatalf("%q taken for a private stream", name)
+		}
+		if e.api.CallStream(name) {
+			t.Fatalf("CallStream(%q) with no call", name)
+		}
+		if _, ok := e.api.GuestStream(name); ok {
+			t.Fatalf("GuestStream(%q) with no co-host", name)
+		}
+		e.api.PrivateStreamPublishing(name, true)
+		e.api.PrivateStreamPublishing(name, false)
+	})
+}
