@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"encoding/json"
 	"reflect"
 	"sort"
 	"strconv"
@@ -115,6 +116,24 @@ func (s *Server) openRPC() *OpenRPC {
 			{Name: "events", Required: true, Schema: schemaOf(events.Field(1).Type, map[reflect.Type]bool{})},
 		},
 	}}
+	for _, n := range []struct {
+		name, desc string
+		params     reflect.Type
+	}{
+		{CallEventsMethod, "Sent by the server to the websockets of one party of a 1:1 call (Live.call.*), never called: " +
+			"invite, accept, answered, reject, hangup, timeout, signal (the other party's SDP or ICE data) and relay.", reflect.TypeFor[CallEvent]()},
+		{CohostEventsMethod, "Sent by the server to the websockets of one user in a room, never called: " +
+			"co-host invitations, requests and their answers (invite, request, accept, reject, cancel, timeout). " +
+			"The room hears of the co-host in \"cohost\" room events.", reflect.TypeFor[CohostEvent]()},
+	} {
+		on := OpenRPCNotification{Name: n.name, Description: n.desc, ParamStructure: "by-name"}
+		for i := range n.params.NumField() {
+			f := n.params.Field(i)
+			name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+			on.Params = append(on.Params, OpenRPCContent{Name: name, Required: !strings.Contains(opts, "omitempty"), Schema: schemaOf(f.Type, map[reflect.Type]bool{})})
+		}
+		doc.Notifications = append(doc.Notifications, on)
+	}
 	return doc
 }
 
@@ -130,11 +149,17 @@ func (s *Server) methodNames() []string {
 	return names
 }
 
-var roomIDType = reflect.TypeFor[RoomID]()
+var (
+	roomIDType     = reflect.TypeFor[RoomID]()
+	rawMessageType = reflect.TypeFor[json.RawMessage]()
+)
 
 // schemaOf returns the JSON schema of values of t as encoding/json
 // writes and reads them.
 func schemaOf(t reflect.Type, seen map[reflect.Type]bool) map[string]any {
+	if t == rawMessageType {
+		return map[string]any{} // any JSON value
+	}
 	if t == roomIDType {
 		return map[string]any{"oneOf": []any{
 			map[string]any{"type": "integer", "minimum": 1},

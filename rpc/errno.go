@@ -32,6 +32,11 @@ const (
 	ErrnoNoClient     Errno = 1019 // no such media client
 	ErrnoNoRecord     Errno = 1020 // no such recording
 	ErrnoUnavailable  Errno = 1021 // the database does not answer in time: try again later
+	ErrnoBusy         Errno = 1022 // the user (or you) is in another call
+	ErrnoNoCall       Errno = 1023 // no such call, or it has ended
+	ErrnoNotInRoom    Errno = 1024 // the user is not in this room (on any connection)
+	ErrnoCohostOn     Errno = 1025 // the room already has a co-host
+	ErrnoNoCohost     Errno = 1026 // no such co-host session, invitation or request
 )
 
 var errnoText = map[Errno]string{
@@ -57,6 +62,11 @@ var errnoText = map[Errno]string{
 	ErrnoNoClient:     "client does not exist",
 	ErrnoNoRecord:     "recording does not exist",
 	ErrnoUnavailable:  "the service is temporarily unavailable (database not answering), try again later",
+	ErrnoBusy:         "the user is in another call",
+	ErrnoNoCall:       "no such call, or it has ended",
+	ErrnoNotInRoom:    "the user is not in this room",
+	ErrnoCohostOn:     "the room already has a co-host",
+	ErrnoNoCohost:     "no such co-host session, invitation or request",
 }
 
 // Text returns the standard message of an errno.

@@ -310,6 +310,9 @@ type RoomData struct {
 	CreatedTime   int64     `json:"created_time"` // Unix seconds
 	// Play holds signed play URLs; absent once the room has ended.
 	Play *PlayURLs `json:"play,omitempty"`
+	// Cohosts are the room's co-hosts on now (Live.cohost), each with
+	// signed play URLs of its guest stream; absent with Play.
+	Cohosts []CohostInfo `json:"cohosts,omitempty"`
 }
 
 // PlayURLs are where to watch a room, each carrying the play sign.
@@ -356,6 +359,7 @@ func (a *liveAPI) StreamRead(ctx context.Context, p StreamReadParams) (*Reply[Ro
 	d.User.IP = a.s.ownerIP(viewer, r.UserID, d.User.IP)
 	if r.Status != store.RoomStopped {
 		d.Play = a.s.playURLs(ctx, r.Name, r.PasswordGen)
+		d.Cohosts = a.s.cohostsOf(ctx, r.ID, r.PasswordGen)
 	}
 	return &Reply[RoomData]{Status: ok(), Data: d}, nil
 }

@@ -27,8 +27,19 @@ func TestDiscoverNotifications(t *testing.T) {
 	if err := json.Unmarshal(resp.Result, &doc); err != nil {
 		t.Fatal(err)
 	}
-	if len(doc.Notifications) != 1 || doc.Notifications[0].Name != "Live.room.events" || doc.Notifications[0].Description == "" {
+	if len(doc.Notifications) != 3 || doc.Notifications[0].Name != "Live.room.events" || doc.Notifications[0].Description == "" ||
+		doc.Notifications[1].Name != "Live.call.events" || doc.Notifications[2].Name != "Live.cohost.events" {
 		t.Fatalf("x-notifications: %+v", doc.Notifications)
+	}
+	for _, n := range doc.Notifications[1:] {
+		if len(n.Params) < 3 || n.Params[0].Name != "type" || n.Description == "" {
+			t.Fatalf("%s params: %+v", n.Name, n.Params)
+		}
+		for _, p := range n.Params {
+			if p.Name == "data" && len(p.Schema) != 0 {
+				t.Fatalf("%s: data is any JSON, schema %v", n.Name, p.Schema)
+			}
+		}
 	}
 	n := doc.Notifications[0]
 	if len(n.Params) != 2 || n.Params[0].Name != "room_id" || n.Params[1].Name != "events" {

@@ -35,6 +35,9 @@ type JoinData struct {
 	Viewers   int            `json:"viewers"`
 	LookCount int64          `json:"look_count"`
 	Likes     int64          `json:"likes"`
+	// Cohosts are the room's co-hosts on now, with where to watch them;
+	// later changes come as "cohost" events.
+	Cohosts []CohostInfo `json:"cohosts"`
 }
 
 // RoomJoin enters a live room on this websocket: the connection then gets
@@ -85,6 +88,7 @@ func (a *liveAPI) RoomJoin(ctx context.Context, p JoinParams) (*Reply[JoinData],
 	}
 	return &Reply[JoinData]{Status: ok(), Data: &JoinData{
 		RoomID: formatRoomID(r.ID), Online: online, Viewers: len(online), LookCount: look, Likes: r.LikeCount,
+		Cohosts: a.s.cohostsOf(ctx, r.ID, r.PasswordGen),
 	}}, nil
 }
 

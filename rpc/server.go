@@ -117,6 +117,11 @@ type Config struct {
 	// for names not registered), duration, and whether it answered a
 	// JSON-RPC error. For metrics; it must be fast.
 	ObserveCall func(method string, d time.Duration, failed bool)
+	// Calls tunes 1:1 calls (Live.call.*) and co-hosts (Live.cohost.*):
+	// the STUN/TURN servers handed to callers, how long an invitation
+	// rings, and the limits on invitations and signalling; zero fields
+	// take defaults (see CallLimits).
+	Calls CallLimits
 	// Version is reported by Admin.server.stats.
 	Version string
 	Logger  *slog.Logger
@@ -182,6 +187,10 @@ type Server struct {
 	conns        map[*wsConn]struct{}
 	shuttingDown bool
 	slowSockets  atomic.Uint64
+
+	userSockets userSockets // websockets in rooms, by user
+	calls       callBook    // 1:1 calls
+	cohosts     cohostBook  // co-host sessions, invitations and requests
 }
 
 // New returns a Server with every MoFang method registered.
@@ -211,6 +220,7 @@ func New(cfg Config) (*Server, error) {
 	setDefault(&cfg.Ports.RTMP, 1935)
 	setDefault(&cfg.Ports.RTSP, 8554)
 	cfg.Limits.setDefaults()
+	cfg.Calls.setDefaults()
 
 	s := &Server{
 		cfg:     cfg,
@@ -230,6 +240,8 @@ func New(cfg Config) (*Server, error) {
 		{"Server", &serverAPI{s}},
 		{"User", &userAPI{s}},
 		{"Live", &liveAPI{s}},
+		{"Live", &callAPI{s}},
+		{"Live", &cohostAPI{s}},
 		{"Gift", &giftAPI{s}},
 		{"Admin", &adminAPI{s}},
 		{"rpc", &discoverAPI{s}},

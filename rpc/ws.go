@@ -280,10 +280,17 @@ func (w *wsConn) drop() {
 func (w *wsConn) join(roomID int64, u roomhub.User) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if _, in := w.rooms[roomID]; !in && len(w.rooms) >= w.s.cfg.Limits.RoomsPerSocket {
+	prev, in := w.rooms[roomID]
+	if !in && len(w.rooms) >= w.s.cfg.Limits.RoomsPerSocket {
 		return false
 	}
 	w.rooms[roomID] = u
+	if !in || prev.ID != u.ID {
+		if in {
+			w.s.userSockets.remove(prev.ID, w)
+		}
+		w.s.userSockets.add(u.ID, w)
+	}
 	return true
 }
 
@@ -296,15 +303,73 @@ func (w *wsConn) member(roomID int64) (roomhub.User, bool) {
 }
 
 // leave takes this connection out of a room; false if it was not in.
+// Whatever the user did in the room on this connection (a call, a
+// co-host session) hears of it (see Server.leftRoom).
 func (w *wsConn) leave(roomID int64) bool {
 	w.mu.Lock()
-	_, in := w.rooms[roomID]
+	u, in := w.rooms[roomID]
 	delete(w.rooms, roomID)
 	w.mu.Unlock()
 	if in {
+		w.s.userSockets.remove(u.ID, w)
 		w.s.rooms.Leave(roomID, w)
+		w.s.leftRoom(w, roomID, u.ID)
 	}
 	return in
+}
+
+// userSockets indexes the websockets in rooms by the user they joined
+// as, so that a message can go to one user's sockets only (calls,
+// co-host invitations) without going through a room's members.
+type userSockets struct {
+	mu sync.Mutex
+	by map[int64]map[*wsConn]int // user → sockets → rooms joined as the user
+}
+
+func (x *userSockets) add(uid int64, w *wsConn) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.by == nil {
+		x.by = map[int64]map[*wsConn]int{}
+	}
+	m := x.by[uid]
+	if m == nil {
+		m = map[*wsConn]int{}
+		x.by[uid] = m
+	}
+	m[w]++
+}
+
+func (x *userSockets) remove(uid int64, w *wsConn) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	m := x.by[uid]
+	if m == nil {
+		return
+	}
+	if m[w]--; m[w] <= 0 {
+		delete(m, w)
+	}
+	if len(m) == 0 {
+		delete(x.by, uid)
+	}
+}
+
+// inRoom returns the websockets on which a user joined a room.
+func (x *userSockets) inRoom(uid, roomID int64) []*wsConn {
+	x.mu.Lock()
+	conns := make([]*wsConn, 0, len(x.by[uid]))
+	for w := range x.by[uid] {
+		conns = append(conns, w)
+	}
+	x.mu.Unlock()
+	out := conns[:0]
+	for _, w := range conns {
+		if u, in := w.member(roomID); in && u.ID == uid {
+			out = append(out, w)
+		}
+	}
+	return out
 }
 
 func (w *wsConn) leaveAll() {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"sync/atomic"
 
 	"github.com/mofang-live/mofang/media"
 	"github.com/mofang-live/mofang/rpc"
@@ -14,10 +15,92 @@ import (
 )
 
 // mediaAuth decides who may publish and play: the media engine asks it,
-// and it answers from the rooms in the store and the URL signs.
+// and it answers from the rooms in the store, the URL signs, and the API
+// for the streams of calls and co-hosts (private).
 type mediaAuth struct {
-	store  *store.Store
-	signer *urlsign.Signer
+	store   *store.Store
+	signer  *urlsign.Signer
+	private *apiStreams // nil: no private streams
+}
+
+// privateStreams are the streams that belong to no room of their own: a
+// relayed 1:1 call's ("call-<call id>-<user id>") and a co-host's. The API
+// (*rpc.Server) knows them.
+type privateStreams interface {
+	// CallStream reports whether name is a party's stream of a call in
+	// progress whose relay was asked for.
+	CallStream(name string) bool
+	// GuestStream reports whether name is the stream of a co-host on
+	// now, and the stream of its room.
+	GuestStream(name string) (roomStream string, ok bool)
+	// PrivateStreamPublishing hears that such a stream started or
+	// stopped.
+	PrivateStreamPublishing(name string, live bool)
+}
+
+// apiStreams holds the privateStreams of the API, which is made after the
+// engine (it needs the engine's stats): until set, no private stream
+// exists.
+type apiStreams struct{ v atomic.Value }
+
+type streamsBox struct{ privateStreams }
+
+func (a *apiStreams) set(p privateStreams) { a.v.Store(streamsBox{p}) }
+
+func (a *apiStreams) get() privateStreams {
+	if a == nil {
+		return nil
+	}
+	b, _ := a.v.Load().(streamsBox)
+	return b.privateStreams
+}
+
+// authorizePrivate decides for a stream of a call or a co-host; handled
+// is false when the stream is none (then it is a room's, or unknown). A
+// call stream needs a sign of its own (publish or play, handed to the
+// call's parties only); a guest stream is published with its guest's
+// sign, while its room may publish, and played by its room's rules.
+func (a mediaAuth) authorizePrivate(ctx context.Context, req media.AuthRequest, action urlsign.Action) (handled bool, err error) {
+	p := a.private.get()
+	if p == nil {
+		return false, nil
+	}
+	sign := req.Query.Get("sign")
+	if p.CallStream(req.Stream) {
+		if err := a.signer.Check(action, req.Stream, sign); err != nil {
+			return true, signRefusal(string(action), err)
+		}
+		return true, nil
+	}
+	roomStream, ok := p.GuestStream(req.Stream)
+	if !ok {
+		return false, nil
+	}
+	room, err := a.store.RoomByName(ctx, roomStream)
+	if errors.Is(err, store.ErrNotFound) {
+		return true, errUnknownStream
+	}
+	if err != nil {
+		return true, fmt.Errorf("looking up the room of a guest stream: %w", err)
+	}
+	if action == urlsign.Publish {
+		switch {
+		case room.Status == store.RoomStopped:
+			return true, errRoomEnded
+		case room.IsBanned:
+			return true, errRoomBanned
+		}
+		if err := a.signer.Check(urlsign.Publish, req.Stream, sign); err != nil {
+			return true, signRefusal("publish", err)
+		}
+		return true, nil
+	}
+	if room.HasPassword() {
+		if err := a.signer.CheckGen(urlsign.Play, req.Stream, room.PasswordGen, sign); err != nil {
+			return true, signRefusal("play", err)
+		}
+	}
+	return true, nil
 }
 
 // Refusals the media engine passes on to clients: they name no secret.
@@ -36,8 +119,12 @@ func signRefusal(what string, err error) error {
 }
 
 // AuthorizePublish admits a publisher to a stream that Live.stream created,
-// not deleted, not stopped, with a valid publish sign.
+// not deleted, not stopped, with a valid publish sign; or to a stream of
+// a call or a co-host (authorizePrivate).
 func (a mediaAuth) AuthorizePublish(ctx context.Context, req media.AuthRequest) error {
+	if handled, err := a.authorizePrivate(ctx, req, urlsign.Publish); handled {
+		return err
+	}
 	room, err := a.store.RoomByName(ctx, req.Stream)
 	if errors.Is(err, store.ErrNotFound) {
 		return errUnknownStream
@@ -60,8 +147,12 @@ func (a mediaAuth) AuthorizePublish(ctx context.Context, req media.AuthRequest) 
 // AuthorizePlay admits a viewer of a known room; a room with a password
 // also needs a valid play sign (which Live.stream.read gives only with
 // the password) of the room's current password generation: a sign handed
-// out before the password last changed is refused.
+// out before the password last changed is refused. Streams of calls and
+// co-hosts: see authorizePrivate.
 func (a mediaAuth) AuthorizePlay(ctx context.Context, req media.AuthRequest) error {
+	if handled, err := a.authorizePrivate(ctx, req, urlsign.Play); handled {
+		return err
+	}
 	room, err := a.store.RoomByName(ctx, req.Stream)
 	if errors.Is(err, store.ErrNotFound) {
 		return errUnknownStream
@@ -80,17 +171,37 @@ func (a mediaAuth) AuthorizePlay(ctx context.Context, req media.AuthRequest) err
 // roomEvents keeps the rooms' status in step with their streams: live
 // while published, then back to not started (a stopped room stays
 // stopped).
+// The streams of calls and co-hosts have no room: the API hears of them.
 type roomEvents struct {
-	store *store.Store
-	log   *slog.Logger
+	store   *store.Store
+	log     *slog.Logger
+	private *apiStreams
 }
 
 func (r roomEvents) PublishStarted(ctx context.Context, s media.StreamInfo) {
+	if r.privateStream(s.Name, true) {
+		return
+	}
 	r.set(ctx, s, store.RoomLive)
 }
 
 func (r roomEvents) PublishStopped(ctx context.Context, s media.StreamInfo) {
+	if r.privateStream(s.Name, false) {
+		return
+	}
 	r.set(ctx, s, store.RoomIdle)
+}
+
+// privateStream tells the API of a call or co-host stream; false for
+// other streams.
+func (r roomEvents) privateStream(name string, live bool) bool {
+	if !rpc.IsPrivateStream(name) {
+		return false
+	}
+	if p := r.private.get(); p != nil {
+		p.PrivateStreamPublishing(name, live)
+	}
+	return true
 }
 
 func (r roomEvents) set(ctx context.Context, s media.StreamInfo, status store.RoomStatus) {

@@ -106,6 +106,7 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 		st.Close()
 		return nil, err
 	}
+	private := &apiStreams{} // the API's, once it exists
 	mcfg := media.Config{
 		HLS:            cfg.HLS,
 		RecordDir:      cfg.recordDir(),
@@ -117,8 +118,8 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 		DisableRTSP:    cfg.RTSPAddr == "",
 		DisableRTSPUDP: cfg.RTSPUDP == "",
 		PublisherGrace: cfg.Grace,
-		Authorizer:     mediaAuth{store: st, signer: signer},
-		Events:         roomEvents{store: st, log: log.With("component", "rooms")},
+		Authorizer:     mediaAuth{store: st, signer: signer, private: private},
+		Events:         roomEvents{store: st, log: log.With("component", "rooms"), private: private},
 		Logger:         log.With("component", "media"),
 	}
 	if cfg.RTSPUDP != "" {
@@ -162,6 +163,7 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 		st.Close()
 		return nil, err
 	}
+	private.set(s.api)
 	s.metrics = m.handler()
 	// No ReadTimeout or WriteTimeout: HTTP-FLV, HLS's blocking reloads
 	// and websockets live long. Headers have ReadHeaderTimeout, API

@@ -38,7 +38,10 @@ type User struct {
 // (User, Gift, Count, Coin), "join" and "leave" (User, Viewers), "online"
 // (Online, Viewers: the first event a member gets), "end" (the live ended),
 // "reenter" (Reason: this member was taken out of the room and must join
-// again; sent to it alone, see Notice).
+// again; sent to it alone, see Notice), "cohost" (State "on": User is now
+// the room's co-host, Play where to watch the guest; "live": the guest's
+// stream started, Play again; "off": the co-host session ended, User the
+// guest, Reason why).
 type Event struct {
 	Seq     uint64     `json:"seq"`
 	Type    string     `json:"type"`
@@ -52,6 +55,19 @@ type Event struct {
 	Online  []User     `json:"online,omitempty"`
 	Viewers int        `json:"viewers,omitempty"` // distinct users online
 	Reason  string     `json:"reason,omitempty"`
+	State   string     `json:"state,omitempty"`
+	Play    *Play      `json:"play,omitempty"`
+}
+
+// Play is where to watch a stream that is not a room's own (a co-host's):
+// its URLs, each carrying the play sign.
+type Play struct {
+	Stream  string `json:"stream"`
+	WHEP    string `json:"whep"` // WebRTC: POST an SDP offer
+	FLV     string `json:"flv"`
+	HLS     string `json:"hls"`
+	Sign    string `json:"sign"`
+	Expires int64  `json:"expires"` // Unix seconds
 }
 
 // GiftEvent names the gift of a "gift" event.
