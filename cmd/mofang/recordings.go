@@ -98,8 +98,12 @@ func repairRecords(ctx context.Context, st *store.Store, dir string, log *slog.L
 }
 
 // recordsOn tells the engine whether a stream's room records its lives.
+// Calls' and co-hosts' streams belong to no room and are never recorded.
 func recordsOn(st *store.Store, log *slog.Logger) func(string) bool {
 	return func(stream string) bool {
+		if rpc.IsPrivateStream(stream) {
+			return false
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		room, err := st.RoomByName(ctx, stream)
