@@ -1,4 +1,4 @@
-package media
+package hub
 
 import (
 	"context"
@@ -21,8 +21,8 @@ const (
 )
 
 // Authorizer decides whether a client may publish or play. It is implemented
-// by the application; the engine calls it before accepting a publisher or a
-// reader. A non-nil error refuses the client. A refusal made with Refusal
+// by the application; the hub calls it, for the protocol servers, before
+// accepting a publisher or a reader. A non-nil error refuses the client. A refusal made with Refusal
 // (or any error wrapping a *RefusalError) sends its reason to the client;
 // any other error is taken as the Authorizer failing: it is logged in full,
 // and the client is told only "service unavailable".
@@ -69,7 +69,7 @@ type StreamInfo struct {
 	StoppedAt time.Time
 }
 
-// Errors returned by the engine when refusing clients. They can be matched
+// Errors returned by the hub when refusing clients. They can be matched
 // with errors.Is.
 var (
 	// ErrAlreadyPublishing refuses a second publisher on a live stream.
@@ -78,7 +78,7 @@ var (
 	ErrStreamNotFound = errors.New("stream not found")
 	// ErrInvalidStreamName refuses a malformed stream name or path.
 	ErrInvalidStreamName = errors.New("invalid stream name")
-	// ErrClosed is returned after Close.
+	// ErrClosed is returned after Close (of the hub or the engine).
 	ErrClosed = errors.New("media engine closed")
 )
 
@@ -96,6 +96,7 @@ type RefusalError struct {
 // "unknown stream" or "the room is banned".
 func Refusal(reason string) error { return &RefusalError{Reason: reason} }
 
+// Error returns the reason and the cause.
 func (e *RefusalError) Error() string {
 	if e.Err == nil {
 		return e.Reason
@@ -103,34 +104,48 @@ func (e *RefusalError) Error() string {
 	return e.Reason + ": " + e.Err.Error()
 }
 
+// Unwrap returns the cause.
 func (e *RefusalError) Unwrap() error { return e.Err }
 
 // reasonUnavailable is what a client is told when the Authorizer failed
 // rather than refused.
 const reasonUnavailable = "service unavailable"
 
+// AuthorizePublish asks the Authorizer whether req may publish (see
+// authorize).
+func (h *Hub) AuthorizePublish(req AuthRequest) error { return h.authorize(true, req) }
+
+// AuthorizePlay asks the Authorizer whether req may play (see authorize).
+func (h *Hub) AuthorizePlay(req AuthRequest) error { return h.authorize(false, req) }
+
+// CountRefusal counts, in Counters.ClientsRefused, a client refused by a
+// protocol server for a reason of its own (bad name, unknown stream,
+// second publisher, over a limit). Refusals of the Authorizer are counted
+// by AuthorizePublish and AuthorizePlay.
+func (h *Hub) CountRefusal() { h.refused.Add(1) }
+
 // authorize calls the Authorizer with a timeout. A refusal is returned as
 // it is; any other error is logged and returned wrapped in a
 // *RefusalError that tells the client only that the service is
-// unavailable.
-func (e *Engine) authorize(publish bool, req AuthRequest) error {
-	ctx, cancel := context.WithTimeout(e.ctx, e.cfg.AuthTimeout)
+// unavailable. Either is counted as a refusal.
+func (h *Hub) authorize(publish bool, req AuthRequest) error {
+	ctx, cancel := context.WithTimeout(h.ctx, h.cfg.AuthTimeout)
 	defer cancel()
 	var err error
 	if publish {
-		err = e.cfg.Authorizer.AuthorizePublish(ctx, req)
+		err = h.cfg.Authorizer.AuthorizePublish(ctx, req)
 	} else {
-		err = e.cfg.Authorizer.AuthorizePlay(ctx, req)
+		err = h.cfg.Authorizer.AuthorizePlay(ctx, req)
 	}
 	if err == nil {
 		return nil
 	}
-	e.refused.Add(1)
+	h.refused.Add(1)
 	var r *RefusalError
 	if errors.As(err, &r) {
 		return err
 	}
-	e.log.Warn("authorizer failed", "stream", req.Stream, "protocol", req.Protocol,
+	h.log.Warn("authorizer failed", "stream", req.Stream, "protocol", req.Protocol,
 		"ip", req.RemoteIP, "publish", publish, "err", err)
 	return &RefusalError{Reason: reasonUnavailable, Err: err}
 }
@@ -147,12 +162,12 @@ type nopEvents struct{}
 func (nopEvents) PublishStarted(context.Context, StreamInfo) {}
 func (nopEvents) PublishStopped(context.Context, StreamInfo) {}
 
-// publicReason returns a short reason for a refusal that is safe to send to a
+// PublicReason returns a short reason for a refusal that is safe to send to a
 // client: the Reason of the *RefusalError in err's chain (the Authorizer's
 // refusals, and its failures as "service unavailable"), else the text of
 // err, which is then one of the engine's own errors; cut before any query
 // string or new line and to 120 bytes.
-func publicReason(err error) string {
+func PublicReason(err error) string {
 	var s string
 	if r := (*RefusalError)(nil); errors.As(err, &r) {
 		s = r.Reason

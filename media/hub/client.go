@@ -1,10 +1,9 @@
-package media
+package hub
 
 import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,8 +19,10 @@ const (
 	RolePlay    Role = "play"
 )
 
-// client is one connection of any protocol, as seen by stats.
-type client struct {
+// Client is one connection (or session) of any protocol, as seen by stats
+// and kicks. Create it with Hub.NewClient, release it with
+// Hub.RemoveClient.
+type Client struct {
 	id          string
 	remote      netip.AddrPort
 	protocol    Protocol
@@ -40,28 +41,60 @@ type client struct {
 	meter  meter // bytes sent (readers), for the 10 s bitrate
 }
 
+// ClientInfo describes a client to register with Hub.NewClient.
+type ClientInfo struct {
+	// Protocol is the client's protocol.
+	Protocol Protocol
+	// Remote is the client's address.
+	Remote netip.AddrPort
+	// Close, if set, closes the client's connection: it is called by
+	// kicks and by Hub.Close. A client without it cannot be kicked.
+	Close func()
+	// ID, if set, replaces the ID the hub gives ("<protocol>-<n>").
+	ID string
+	// ConnectedAt, if set, replaces the time of registration.
+	ConnectedAt time.Time
+	// ByteCounts, if set, gives the bytes received from and sent to the
+	// client, replacing the hub's counters, for protocols whose library
+	// counts them (RTSP, HLS).
+	ByteCounts func() (in, out uint64)
+}
+
+// ID returns the client's ID ("rtmp-12", "http-flv-40").
+func (c *Client) ID() string { return c.id }
+
+// Protocol returns the client's protocol.
+func (c *Client) Protocol() Protocol { return c.protocol }
+
 // addOut counts bytes sent to the client.
-func (c *client) addOut(n int) {
+func (c *Client) addOut(n int) {
 	c.bytesOut.Add(uint64(n))
 	c.mu.Lock()
 	c.meter.add(time.Now(), n)
 	c.mu.Unlock()
 }
 
-func (c *client) ip() netip.Addr { return c.remote.Addr() }
+// AddBytesOut counts n bytes sent to the client outside its Reader
+// (protocol messages), in its and the hub's byte counters.
+func (c *Client) AddBytesOut(n int) { c.bytesOut.Add(uint64(n)) }
 
-func (c *client) setRole(role Role, stream string) {
+// IP returns the client's IP address.
+func (c *Client) IP() netip.Addr { return c.remote.Addr() }
+
+// SetRole records what the client does, on which stream (logged for
+// players: "play started").
+func (c *Client) SetRole(role Role, stream string) {
 	c.mu.Lock()
 	c.role, c.stream = role, stream
 	c.mu.Unlock()
 	if role == RolePlay {
-		c.log.Info("play started", "client", c.id, "ip", c.ip(), "protocol", c.protocol, "path", "/"+appName+"/"+stream)
+		c.log.Info("play started", "client", c.id, "ip", c.IP(), "protocol", c.protocol, "path", "/"+AppName+"/"+stream)
 	}
 }
 
-// addrPortOf returns the address of a net.Addr (TCP/UDP) or of a
+// AddrPortOf returns the address of a net.Addr (TCP/UDP) or of a
 // "host:port" string.
-func addrPortOf(a net.Addr) netip.AddrPort {
+func AddrPortOf(a net.Addr) netip.AddrPort {
 	switch t := a.(type) {
 	case *net.TCPAddr:
 		return t.AddrPort()
@@ -75,49 +108,46 @@ func addrPortOf(a net.Addr) netip.AddrPort {
 	return ap
 }
 
-// newClient registers a client; release it with removeClient.
-func (e *Engine) newClient(proto Protocol, remote netip.AddrPort, closer func()) *client {
-	c := e.makeClient(proto, remote, closer)
-	e.addClient(c)
+// NewClient registers a client for stats and kicks; release it with
+// RemoveClient.
+func (h *Hub) NewClient(info ClientInfo) *Client {
+	c := &Client{
+		id:          h.newClientID(info.Protocol),
+		remote:      netip.AddrPortFrom(info.Remote.Addr().Unmap(), info.Remote.Port()),
+		protocol:    info.Protocol,
+		connectedAt: time.Now(),
+		closer:      info.Close,
+		log:         h.log,
+		byteCounts:  info.ByteCounts,
+	}
+	if info.ID != "" {
+		c.id = info.ID
+	}
+	if !info.ConnectedAt.IsZero() {
+		c.connectedAt = info.ConnectedAt
+	}
+	h.clientsMu.Lock()
+	h.clients[c] = struct{}{}
+	h.clientsMu.Unlock()
 	return c
 }
 
-// makeClient builds a client without registering it, for callers that
-// set more of it first (stats read its fields without a lock).
-func (e *Engine) makeClient(proto Protocol, remote netip.AddrPort, closer func()) *client {
-	return &client{
-		id:          string(proto) + "-" + strconv.FormatUint(e.nextID.Add(1), 10),
-		remote:      netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port()),
-		protocol:    proto,
-		connectedAt: time.Now(),
-		closer:      closer,
-		log:         e.log,
-	}
-}
-
-// addClient registers a client for stats.
-func (e *Engine) addClient(c *client) {
-	e.clientsMu.Lock()
-	e.clients[c] = struct{}{}
-	e.clientsMu.Unlock()
-}
-
-// removeClient releases a client and logs its session: one line per
+// RemoveClient releases a client and logs its session: one line per
 // publish or play with its duration and bytes (never its URL query,
 // which holds the sign).
-func (e *Engine) removeClient(c *client) {
+func (h *Hub) RemoveClient(c *Client) {
 	in, out := c.bytesIn.Load(), c.bytesOut.Load()
 	if c.byteCounts != nil {
 		in, out = c.byteCounts()
 	}
-	e.clientsMu.Lock()
-	_, ok := e.clients[c]
+	h.clientsMu.Lock()
+	_, ok := h.clients[c]
 	if ok {
-		delete(e.clients, c)
-		e.goneBytesIn += in
-		e.goneBytesOut += out
+		delete(h.clients, c)
+		h.goneBytesIn += in
+		h.goneBytesOut += out
 	}
-	e.clientsMu.Unlock()
+	h.clientsMu.Unlock()
 	if !ok {
 		return
 	}
@@ -131,15 +161,15 @@ func (e *Engine) removeClient(c *client) {
 	if role == RolePublish {
 		what = "publish stopped"
 	}
-	e.log.Info(what, "client", c.id, "ip", c.ip(), "protocol", c.protocol, "path", "/"+appName+"/"+stream,
+	h.log.Info(what, "client", c.id, "ip", c.IP(), "protocol", c.protocol, "path", "/"+AppName+"/"+stream,
 		"duration", time.Since(c.connectedAt).Round(time.Millisecond), "bytes_in", in, "bytes_out", out)
 }
 
 // clientByID returns the connected client with that ID, or nil.
-func (e *Engine) clientByID(id string) *client {
-	e.clientsMu.Lock()
-	defer e.clientsMu.Unlock()
-	for c := range e.clients {
+func (h *Hub) clientByID(id string) *Client {
+	h.clientsMu.Lock()
+	defer h.clientsMu.Unlock()
+	for c := range h.clients {
 		if c.id == id {
 			return c
 		}
@@ -147,21 +177,30 @@ func (e *Engine) clientByID(id string) *client {
 	return nil
 }
 
-// countingConn counts the bytes of a connection into its client and
-// serializes writes with the reader fan-out, which writes to Conn directly.
-type countingConn struct {
+// CountingConn counts the bytes of a connection into its client and
+// serializes writes with the reader fan-out, which writes to the
+// connection directly (under the same lock, see ConnSink).
+type CountingConn struct {
 	net.Conn
-	c   *client
+	c   *Client
 	wmu *sync.Mutex
 }
 
-func (cc *countingConn) Read(b []byte) (int, error) {
+// NewCountingConn returns nc counting into c, its writes under wmu.
+func NewCountingConn(nc net.Conn, c *Client, wmu *sync.Mutex) *CountingConn {
+	return &CountingConn{Conn: nc, c: c, wmu: wmu}
+}
+
+// Read reads from the connection and counts the bytes received.
+func (cc *CountingConn) Read(b []byte) (int, error) {
 	n, err := cc.Conn.Read(b)
 	cc.c.bytesIn.Add(uint64(n))
 	return n, err
 }
 
-func (cc *countingConn) Write(b []byte) (int, error) {
+// Write writes to the connection under the write lock and counts the
+// bytes sent.
+func (cc *CountingConn) Write(b []byte) (int, error) {
 	cc.wmu.Lock()
 	n, err := cc.Conn.Write(b)
 	cc.wmu.Unlock()

@@ -1,4 +1,4 @@
-package media
+package hub
 
 import (
 	"context"
@@ -12,14 +12,6 @@ import (
 	"github.com/mofang-live/mofang/media/flv"
 )
 
-// outFormat is the framing a reader receives.
-type outFormat uint8
-
-const (
-	formatRTMP outFormat = iota
-	formatFLV
-)
-
 // Limits of one batched write.
 const (
 	maxBatchBufs  = 128
@@ -27,42 +19,49 @@ const (
 	skipWindow    = 30 * time.Second
 )
 
-var (
-	errStreamEnded   = errors.New("stream ended")
-	errReaderTooSlow = errors.New("reader too slow")
-)
+// ErrStreamEnded is returned by Reader.Run and Cursor.Next once the
+// stream has ended.
+var ErrStreamEnded = errors.New("stream ended")
 
-// sink is where a reader writes its batches.
-type sink interface {
-	// writeBuffers writes bufs (consuming it) and returns the bytes written.
-	writeBuffers(bufs *net.Buffers) (int64, error)
+var errReaderTooSlow = errors.New("reader too slow")
+
+// Sink is where a reader writes its batches.
+type Sink interface {
+	// WriteBuffers writes bufs (consuming it) and returns the bytes written.
+	WriteBuffers(bufs *net.Buffers) (int64, error)
 }
 
-// connSink writes batches with one writev on a connection, under the lock
-// shared with the protocol's control messages.
-type connSink struct {
-	conn    net.Conn
-	wmu     *sync.Mutex
-	timeout time.Duration
+// ConnSink writes batches with one writev on a connection, under the lock
+// shared with the protocol's control messages. Conn must be the socket
+// itself (a *net.TCPConn) for net.Buffers to be one writev.
+type ConnSink struct {
+	// Conn is the connection written to.
+	Conn net.Conn
+	// Lock is held during each write; the protocol holds it too around
+	// its own writes.
+	Lock *sync.Mutex
+	// Timeout bounds each write.
+	Timeout time.Duration
 }
 
-func (cs *connSink) writeBuffers(bufs *net.Buffers) (int64, error) {
-	cs.wmu.Lock()
-	defer cs.wmu.Unlock()
-	if err := cs.conn.SetWriteDeadline(time.Now().Add(cs.timeout)); err != nil {
+// WriteBuffers writes bufs with one writev within Timeout.
+func (cs *ConnSink) WriteBuffers(bufs *net.Buffers) (int64, error) {
+	cs.Lock.Lock()
+	defer cs.Lock.Unlock()
+	if err := cs.Conn.SetWriteDeadline(time.Now().Add(cs.Timeout)); err != nil {
 		return 0, err
 	}
-	return bufs.WriteTo(cs.conn)
+	return bufs.WriteTo(cs.Conn)
 }
 
-// reader sends one stream to one client. It holds a cursor into the
+// Reader sends one stream to one client. It holds a cursor into the
 // stream's ring, never a copy of the media: the framed bytes of every packet
-// are shared by all readers of the same format.
-type reader struct {
-	s       *stream
-	c       *client
-	format  outFormat
-	sink    sink
+// are shared by all readers of the same framing.
+type Reader struct {
+	s       *Stream
+	c       *Client
+	framer  Framer
+	sink    Sink
 	chunked bool // HTTP/1.1 chunked framing of each batch
 
 	cursor     uint64
@@ -79,18 +78,16 @@ type reader struct {
 
 var crlf = []byte("\r\n")
 
-func newReader(s *stream, c *client, format outFormat, sk sink, chunked bool) *reader {
-	return &reader{s: s, c: c, format: format, sink: sk, chunked: chunked}
+// NewReader returns a reader of s for client c that frames packets with f
+// and writes them to sk; chunked wraps every batch in an HTTP/1.1 chunk.
+// Run it; a reader allocates nothing per packet.
+func NewReader(s *Stream, c *Client, f Framer, sk Sink, chunked bool) *Reader {
+	return &Reader{s: s, c: c, framer: f, sink: sk, chunked: chunked}
 }
 
 // queue appends the framed bytes of p.
-func (r *reader) queue(p *packet) {
-	var bufs [][]byte
-	if r.format == formatRTMP {
-		bufs = p.rtmpBufs()
-	} else {
-		bufs = p.flvBufs()
-	}
+func (r *Reader) queue(p *Packet) {
+	bufs := p.Framed(r.framer)
 	for _, b := range bufs {
 		r.arr[1+r.n] = b
 		r.n++
@@ -98,15 +95,17 @@ func (r *reader) queue(p *packet) {
 	}
 }
 
-// queueRaw appends bytes that belong to this reader only (headers).
-func (r *reader) queueRaw(b []byte) {
+// QueueRaw queues bytes that belong to this reader only (a protocol's
+// prefix, such as the FLV file header), written before the stream by
+// Run's first write. b must stay unmodified until then.
+func (r *Reader) QueueRaw(b []byte) {
 	r.arr[1+r.n] = b
 	r.n++
 	r.size += len(b)
 }
 
 // flush writes what is queued with one system call (writev).
-func (r *reader) flush() error {
+func (r *Reader) flush() error {
 	if r.n == 0 {
 		return nil
 	}
@@ -119,7 +118,7 @@ func (r *reader) flush() error {
 		first, last = 0, last+1
 	}
 	bufs := net.Buffers(r.arr[first:last])
-	n, err := r.sink.writeBuffers(&bufs)
+	n, err := r.sink.WriteBuffers(&bufs)
 	clear(r.arr[:last])
 	r.n, r.size = 0, 0
 	r.c.addOut(int(n))
@@ -127,8 +126,8 @@ func (r *reader) flush() error {
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
 			r.s.dropped.Add(1)
-			r.s.h.e.readersDropped.Add(1)
-			r.s.log.Warn("reader dropped: write timed out", "client", r.c.id, "ip", r.c.ip(), "protocol", r.c.protocol)
+			r.s.h.readersDropped.Add(1)
+			r.s.log.Warn("reader dropped: write timed out", "client", r.c.id, "ip", r.c.IP(), "protocol", r.c.protocol)
 			return fmt.Errorf("%w: %w", errReaderTooSlow, err)
 		}
 		return err
@@ -144,7 +143,7 @@ func isTimeout(err error) bool {
 // queueHeaders queues the metadata and sequence headers hs, the sequence
 // headers stamped with ts. Metadata is stamped 0: ffmpeg's FLV demuxer
 // takes an onMetaData tag with another timestamp for a data track.
-func (r *reader) queueHeaders(hs *headerSet, ts uint32) {
+func (r *Reader) queueHeaders(hs *Headers, ts uint32) {
 	for _, p := range hs.packets() {
 		if p.typ == flv.TagScript {
 			r.queue(p.withTimestamp(0))
@@ -158,7 +157,7 @@ func (r *reader) queueHeaders(hs *headerSet, ts uint32) {
 // queues the headers before it. The headers are loaded first: the stream
 // clears lastKey before it stores changed headers, so the GOP found next is
 // never older than them (and newer headers come in order from the ring).
-func (r *reader) start() {
+func (r *Reader) start() {
 	s := r.s
 	hs := s.headers.Load()
 	w := s.writeSeq.Load()
@@ -184,7 +183,7 @@ func (r *reader) start() {
 
 // fellBehind moves a reader that lags too much to the newest key packet, or
 // drops it if it keeps lagging.
-func (r *reader) fellBehind(w uint64) error {
+func (r *Reader) fellBehind(w uint64) error {
 	s := r.s
 	now := time.Now()
 	if now.Sub(r.skipWindow) > skipWindow {
@@ -192,12 +191,12 @@ func (r *reader) fellBehind(w uint64) error {
 	}
 	r.skips++
 	s.fellBehind.Add(1)
-	s.h.e.readersFellBehind.Add(1)
+	s.h.readersFellBehind.Add(1)
 	lag := w - r.cursor
-	if r.skips > s.h.e.cfg.MaxReaderSkips {
+	if r.skips > s.h.cfg.MaxReaderSkips {
 		s.dropped.Add(1)
-		s.h.e.readersDropped.Add(1)
-		s.log.Warn("reader dropped: stays behind", "client", r.c.id, "ip", r.c.ip(),
+		s.h.readersDropped.Add(1)
+		s.log.Warn("reader dropped: stays behind", "client", r.c.id, "ip", r.c.IP(),
 			"protocol", r.c.protocol, "lag_packets", lag, "skips", r.skips)
 		return errReaderTooSlow
 	}
@@ -224,11 +223,13 @@ func (r *reader) fellBehind(w uint64) error {
 	return nil
 }
 
-// run sends the stream until ctx ends, the stream ends, a write fails or the
-// reader is too slow. The caller has queued any protocol prefix.
-func (r *reader) run(ctx context.Context) error {
+// Run sends the stream until ctx ends, the stream ends (ErrStreamEnded), a
+// write fails or the reader is too slow. The caller has queued any
+// protocol prefix (QueueRaw). The first write carries the headers and the
+// cached GOP.
+func (r *Reader) Run(ctx context.Context) error {
 	s := r.s
-	cfg := &s.h.e.cfg
+	cfg := &s.h.cfg
 	queueLimit := uint64(cfg.ReaderQueue)
 	r.start()
 
@@ -247,7 +248,7 @@ func (r *reader) run(ctx context.Context) error {
 			case <-ctx.Done():
 				return ctx.Err()
 			case <-s.done:
-				return errStreamEnded
+				return ErrStreamEnded
 			}
 			if cfg.WriteCoalesce > 0 {
 				// let packets pile up so that one writev carries many

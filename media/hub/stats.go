@@ -1,4 +1,4 @@
-package media
+package hub
 
 import (
 	"net/netip"
@@ -82,7 +82,7 @@ type ClientStats struct {
 	ConnectedAt time.Time
 }
 
-// Counters are engine-wide totals since New.
+// Counters are hub-wide totals since New.
 type Counters struct {
 	// BytesIn and BytesOut count every byte received from and sent to
 	// clients, present and gone.
@@ -97,20 +97,20 @@ type Counters struct {
 	ClientsRefused uint64
 }
 
-// Counters returns engine-wide totals.
-func (e *Engine) Counters() Counters {
+// Counters returns hub-wide totals.
+func (h *Hub) Counters() Counters {
 	c := Counters{
-		ReadersFellBehind: e.readersFellBehind.Load(),
-		ReadersDropped:    e.readersDropped.Load(),
-		ClientsRefused:    e.refused.Load(),
+		ReadersFellBehind: h.readersFellBehind.Load(),
+		ReadersDropped:    h.readersDropped.Load(),
+		ClientsRefused:    h.refused.Load(),
 	}
-	e.clientsMu.Lock()
-	c.BytesIn, c.BytesOut = e.goneBytesIn, e.goneBytesOut
-	cs := make([]*client, 0, len(e.clients))
-	for cl := range e.clients {
+	h.clientsMu.Lock()
+	c.BytesIn, c.BytesOut = h.goneBytesIn, h.goneBytesOut
+	cs := make([]*Client, 0, len(h.clients))
+	for cl := range h.clients {
 		cs = append(cs, cl)
 	}
-	e.clientsMu.Unlock()
+	h.clientsMu.Unlock()
 	for _, cl := range cs {
 		in, out := cl.bytesIn.Load(), cl.bytesOut.Load()
 		if cl.byteCounts != nil {
@@ -122,53 +122,20 @@ func (e *Engine) Counters() Counters {
 	return c
 }
 
-// Streams returns the stats of every stream, sorted by name. Streams in
-// their grace period are included with Live and Publishing false.
-func (e *Engine) Streams() []StreamStats {
-	ss := e.hub.list()
-	out := make([]StreamStats, 0, len(ss))
-	for _, s := range ss {
-		out = append(out, e.streamStats(s))
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
-}
-
-// Stream returns the stats of the stream called name (without "/live/").
-func (e *Engine) Stream(name string) (StreamStats, bool) {
-	s := e.hub.get(name)
-	if s == nil {
-		return StreamStats{}, false
-	}
-	return e.streamStats(s), true
-}
-
-// streamStats adds what the RTSP server sent to a stream's stats.
-func (e *Engine) streamStats(s *stream) StreamStats {
-	st := s.stats()
-	e.mu.Lock()
-	rtsp := e.rtsp
-	e.mu.Unlock()
-	if rtsp != nil {
-		st.BytesOut += rtsp.bytesSent(s)
-	}
-	return st
-}
-
 // Clients returns every connected client, sorted by connection time.
-func (e *Engine) Clients() []ClientStats {
-	e.clientsMu.Lock()
-	cs := make([]*client, 0, len(e.clients))
-	for c := range e.clients {
+func (h *Hub) Clients() []ClientStats {
+	h.clientsMu.Lock()
+	cs := make([]*Client, 0, len(h.clients))
+	for c := range h.clients {
 		cs = append(cs, c)
 	}
-	e.clientsMu.Unlock()
+	h.clientsMu.Unlock()
 	now := time.Now()
 	out := make([]ClientStats, 0, len(cs))
 	for _, c := range cs {
 		cst := c.stats(now)
 		if cst.Role == RolePublish || (cst.Role == RolePlay && c.protocol == ProtocolRTSP) {
-			if s := e.hub.get(cst.Stream); s != nil {
+			if s := h.Stream(cst.Stream); s != nil {
 				s.pubMu.Lock()
 				cst.Bitrate = s.meter.bitsPerSecond(now, s.startedAt)
 				s.pubMu.Unlock()
@@ -185,7 +152,7 @@ func (e *Engine) Clients() []ClientStats {
 	return out
 }
 
-func (c *client) stats(now time.Time) ClientStats {
+func (c *Client) stats(now time.Time) ClientStats {
 	c.mu.Lock()
 	stream, role := c.stream, c.role
 	bitrate := c.meter.bitsPerSecond(now, c.connectedAt)
@@ -206,12 +173,14 @@ func (c *client) stats(now time.Time) ClientStats {
 		cs.BytesIn, cs.BytesOut = c.byteCounts()
 	}
 	if stream != "" {
-		cs.Path = "/" + appName + "/" + stream
+		cs.Path = "/" + AppName + "/" + stream
 	}
 	return cs
 }
 
-func (s *stream) stats() StreamStats {
+// Stats returns the stream's stats. BytesOut counts what the hub's
+// Readers sent; a protocol that sends otherwise (RTSP, HLS) adds its own.
+func (s *Stream) Stats() StreamStats {
 	now := time.Now()
 	st := StreamStats{
 		Name:              s.name,

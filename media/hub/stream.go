@@ -1,4 +1,4 @@
-package media
+package hub
 
 import (
 	"bytes"
@@ -17,15 +17,16 @@ import (
 	"github.com/mofang-live/mofang/media/flv"
 )
 
-// headerSet holds the packets a reader needs before any frame: metadata and
-// the audio and video sequence headers. It is replaced, never modified.
-type headerSet struct {
-	meta, video, audio *packet
+// Headers holds the packets a reader needs before any frame: metadata and
+// the audio and video sequence headers, each nil when the stream has none.
+// A stream replaces its Headers, never modifies them: read, never write.
+type Headers struct {
+	Meta, Video, Audio *Packet
 }
 
-func (h *headerSet) packets() []*packet {
-	out := make([]*packet, 0, 3)
-	for _, p := range []*packet{h.meta, h.video, h.audio} {
+func (h *Headers) packets() []*Packet {
+	out := make([]*Packet, 0, 3)
+	for _, p := range []*Packet{h.Meta, h.Video, h.Audio} {
 		if p != nil {
 			out = append(out, p)
 		}
@@ -41,16 +42,16 @@ type mediaInfo struct {
 	audioRate, channels    int
 }
 
-// stream is one path /live/<name>: at most one publisher, any number of
+// Stream is one path /live/<name>: at most one publisher, any number of
 // readers. Packets go into a ring that is both the GOP cache and the queue of
 // every reader: the publisher writes a slot and moves writeSeq on, never
 // waiting; each reader keeps its own cursor into the ring.
-type stream struct {
+type Stream struct {
 	name string
-	h    *hub
+	h    *Hub
 	log  *slog.Logger
 
-	ring     []atomic.Pointer[packet]
+	ring     []atomic.Pointer[Packet]
 	mask     uint64
 	writeSeq atomic.Uint64 // seq of the next packet
 	lastKey  atomic.Uint64 // seq+1 of the newest key packet, 0 if none
@@ -59,7 +60,7 @@ type stream struct {
 	// on tick, so that each of their writes carries many packets.
 	notify  atomic.Pointer[chan struct{}]
 	tick    atomic.Pointer[chan struct{}]
-	headers atomic.Pointer[headerSet]
+	headers atomic.Pointer[Headers]
 	done    chan struct{} // closed when the stream ends
 
 	bytesIn      atomic.Uint64
@@ -84,16 +85,13 @@ type stream struct {
 	sent  headerKinds
 
 	mu         sync.Mutex
-	publisher  *client
+	publisher  *Client
 	lastPub    publisherRef
 	pubSince   time.Time // when the current (or last) publisher started
 	graceTimer *time.Timer
 	ended      bool
 	startedAt  time.Time
-	readers    map[*client]struct{}
-
-	sinks      atomic.Pointer[sinks] // HLS and recording, if any
-	hlsClients sync.Map              // *hls.Session → *client
+	readers    map[*Client]struct{}
 }
 
 // headerKinds is a set of header kinds.
@@ -109,7 +107,7 @@ const (
 // is rebased, and the headers and codec information of the previous
 // publisher are replaced by what the new one sends before its first
 // frame (see dropStaleHeaders).
-func (s *stream) takeover() {
+func (s *Stream) takeover() {
 	s.pubMu.Lock()
 	defer s.pubMu.Unlock()
 	s.rebase = true
@@ -123,23 +121,23 @@ func (s *stream) takeover() {
 // stream back, removes the headers of the previous publisher that the new
 // one did not replace (a track it does not have, metadata it does not
 // send). pubMu is held.
-func (s *stream) dropStaleHeaders() {
+func (s *Stream) dropStaleHeaders() {
 	s.fresh = false
 	old := s.headers.Load()
 	nh := *old
 	if s.sent&headerMeta == 0 {
-		nh.meta = nil
+		nh.Meta = nil
 	}
 	if s.sent&headerVideo == 0 {
-		nh.video = nil
+		nh.Video = nil
 	}
 	if s.sent&headerAudio == 0 {
-		nh.audio = nil
+		nh.Audio = nil
 	}
 	if nh == *old {
 		return
 	}
-	if nh.video != old.video || nh.audio != old.audio {
+	if nh.Video != old.Video || nh.Audio != old.Audio {
 		s.lastKey.Store(0) // the cached GOP goes with the removed headers
 	}
 	s.headers.Store(&nh)
@@ -152,33 +150,75 @@ type publisherRef struct {
 	protocol Protocol
 }
 
-func newStream(h *hub, name string) *stream {
-	size := h.e.cfg.RingSize
-	s := &stream{
+func newStream(h *Hub, name string) *Stream {
+	size := h.cfg.RingSize
+	s := &Stream{
 		name:      name,
 		h:         h,
-		log:       h.e.log.With("stream", name),
-		ring:      make([]atomic.Pointer[packet], size),
+		log:       h.log.With("stream", name),
+		ring:      make([]atomic.Pointer[Packet], size),
 		mask:      uint64(size - 1),
 		done:      make(chan struct{}),
 		startedAt: time.Now(),
 		pubSince:  time.Now(),
-		readers:   make(map[*client]struct{}),
+		readers:   make(map[*Client]struct{}),
 	}
 	ch := make(chan struct{})
 	s.notify.Store(&ch)
-	s.headers.Store(&headerSet{})
+	s.headers.Store(&Headers{})
 	return s
 }
 
-func (s *stream) path() string { return "/" + appName + "/" + s.name }
+func (s *Stream) path() string { return "/" + AppName + "/" + s.name }
+
+// Name returns the stream's name, without "/live/".
+func (s *Stream) Name() string { return s.name }
+
+// Logger returns the hub's logger with the stream's name.
+func (s *Stream) Logger() *slog.Logger { return s.log }
+
+// Headers returns the stream's metadata and sequence headers as they are
+// now. Readers that start load them before the ring: a stream clears its
+// GOP before it stores changed headers, so the GOP found next is never
+// older than them.
+func (s *Stream) Headers() *Headers { return s.headers.Load() }
+
+// Done is closed when the stream ends.
+func (s *Stream) Done() <-chan struct{} { return s.done }
+
+// LastKey returns the newest key packet still in the ring (the start of
+// the cached GOP), or nil.
+func (s *Stream) LastKey() *Packet {
+	k := s.lastKey.Load()
+	if k == 0 {
+		return nil
+	}
+	return s.packetAt(k - 1)
+}
+
+// Last returns the newest packet still in the ring, or nil.
+func (s *Stream) Last() *Packet {
+	w := s.writeSeq.Load()
+	if w == 0 {
+		return nil
+	}
+	return s.packetAt(w - 1)
+}
+
+// CountDroppedReader counts a reader that its protocol disconnected for
+// being too slow (RTSP: its write queue overflowed), in the stream's and
+// the hub's ReadersDropped.
+func (s *Stream) CountDroppedReader() {
+	s.dropped.Add(1)
+	s.h.readersDropped.Add(1)
+}
 
 // ringLen is the number of packets the ring holds.
-func (s *stream) ringLen() uint64 { return uint64(len(s.ring)) }
+func (s *Stream) ringLen() uint64 { return uint64(len(s.ring)) }
 
 // packetAt returns the packet with sequence number seq, or nil if it was
 // overwritten or not written yet.
-func (s *stream) packetAt(seq uint64) *packet {
+func (s *Stream) packetAt(seq uint64) *Packet {
 	p := s.ring[seq&s.mask].Load()
 	if p == nil || p.seq != seq {
 		return nil
@@ -186,8 +226,8 @@ func (s *stream) packetAt(seq uint64) *packet {
 	return p
 }
 
-// info returns a StreamInfo for events.
-func (s *stream) streamInfo() StreamInfo {
+// streamInfo returns a StreamInfo for events.
+func (s *Stream) streamInfo() StreamInfo {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return StreamInfo{
@@ -200,21 +240,23 @@ func (s *stream) streamInfo() StreamInfo {
 	}
 }
 
-// isPublisher reports whether c is the current publisher.
-func (s *stream) isPublisher(c *client) bool {
+// IsPublisher reports whether c is the current publisher.
+func (s *Stream) IsPublisher(c *Client) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.publisher == c
 }
 
-// writePacket classifies a message of the publisher c, puts it on the
-// stream's timeline and publishes it to the readers. body must not be
-// modified afterwards. It never blocks on readers.
-func (s *stream) writePacket(typ uint8, ts uint32, body []byte) {
+// WritePacket classifies a message of the publisher (an FLV tag body of
+// type typ: flv.TagAudio, flv.TagVideo or flv.TagScript, with its DTS in
+// milliseconds), puts it on the stream's timeline and publishes it to the
+// readers. body must not be modified afterwards. It never blocks on
+// readers.
+func (s *Stream) WritePacket(typ uint8, ts uint32, body []byte) {
 	s.pubMu.Lock()
 	defer s.pubMu.Unlock()
 
-	p := &packet{typ: typ, body: body}
+	p := &Packet{typ: typ, body: body}
 	switch typ {
 	case flv.TagVideo:
 		v, err := flv.ParseVideoTag(body)
@@ -294,16 +336,16 @@ func (s *stream) writePacket(typ uint8, ts uint32, body []byte) {
 	if p.header {
 		old := s.headers.Load()
 		nh := *old
-		var prev *packet
+		var prev *Packet
 		switch typ {
 		case flv.TagVideo:
-			prev, nh.video = nh.video, p
+			prev, nh.Video = nh.Video, p
 			s.sent |= headerVideo
 		case flv.TagAudio:
-			prev, nh.audio = nh.audio, p
+			prev, nh.Audio = nh.Audio, p
 			s.sent |= headerAudio
 		default:
-			nh.meta = p
+			nh.Meta = p
 			s.sent |= headerMeta
 		}
 		if typ != flv.TagScript && prev != nil && !bytes.Equal(prev.body, p.body) {
@@ -356,7 +398,7 @@ func isKeyFrame(v flv.VideoTag) bool {
 }
 
 // parseVideoConfig reads codec, size and frame rate from a video sequence header.
-func (s *stream) parseVideoConfig(v flv.VideoTag) {
+func (s *Stream) parseVideoConfig(v flv.VideoTag) {
 	s.info.videoCodec = v.CodecName()
 	switch v.FourCC {
 	case flv.FourCCAVC:
@@ -387,7 +429,7 @@ func (s *stream) parseVideoConfig(v flv.VideoTag) {
 }
 
 // parseAudioConfig reads codec, sample rate and channels from an audio sequence header.
-func (s *stream) parseAudioConfig(a flv.AudioTag) {
+func (s *Stream) parseAudioConfig(a flv.AudioTag) {
 	s.info.audioCodec = a.CodecName()
 	switch a.FourCC {
 	case flv.FourCCMP4A:
@@ -406,7 +448,7 @@ func (s *stream) parseAudioConfig(a flv.AudioTag) {
 
 // parseMetadata reads an onMetaData script body and reports whether it is
 // metadata (a header) rather than another script message.
-func (s *stream) parseMetadata(body []byte) bool {
+func (s *Stream) parseMetadata(body []byte) bool {
 	d, err := amf0.Unmarshal(body)
 	if err != nil || len(d) < 2 {
 		return false
@@ -438,8 +480,9 @@ func (s *stream) parseMetadata(body []byte) bool {
 	return true
 }
 
-// addReader registers the reading client c; it fails once the stream has ended.
-func (s *stream) addReader(c *client) bool {
+// AddReader registers the reading client c, for stats; it fails once the
+// stream has ended. Readers and Cursors do not need it: it says who watches.
+func (s *Stream) AddReader(c *Client) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ended {
@@ -449,7 +492,8 @@ func (s *stream) addReader(c *client) bool {
 	return true
 }
 
-func (s *stream) removeReader(c *client) {
+// RemoveReader unregisters the reading client c.
+func (s *Stream) RemoveReader(c *Client) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.readers, c)
