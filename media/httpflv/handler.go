@@ -1,16 +1,25 @@
-package media
+// Package httpflv serves live streams of the hub as HTTP-FLV: GET
+// /live/<name>.flv answers with the FLV header, the metadata, the sequence
+// headers and the cached GOP at once, then the live stream. On HTTP/1.1
+// the connection is hijacked and every batch of FLV tags is one chunk of
+// the chunked body, written with one writev; HTTP/2 (or a ResponseWriter
+// that cannot be hijacked) goes through the ResponseWriter.
+package httpflv
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/mofang-live/mofang/media/flv"
+	"github.com/mofang-live/mofang/media/hub"
 )
 
 const httpFLVResponseHead = "HTTP/1.1 200 OK\r\n" +
@@ -21,9 +30,93 @@ const httpFLVResponseHead = "HTTP/1.1 200 OK\r\n" +
 	"Connection: close\r\n" +
 	"\r\n"
 
-// serveHTTPFLV serves GET /live/<name>.flv: the FLV header, metadata,
+// Config configures a Handler. Zero values take the documented defaults.
+type Config struct {
+	// WriteTimeout bounds every write to a viewer; a viewer whose write
+	// does not finish in time is dropped as too slow (default 10 s).
+	WriteTimeout time.Duration
+	// SocketSendBuffer, if positive, sets the kernel send buffer
+	// (SO_SNDBUF) of every viewer's connection.
+	SocketSendBuffer int
+	// Logger receives the handler's logs (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// Handler serves GET /live/<name>.flv (or <name>.flv, the prefix
+// stripped) from the streams of a hub. Create it with New.
+type Handler struct {
+	h   *hub.Hub
+	cfg Config
+	log *slog.Logger
+
+	// ctx ends with Close: viewers are disconnected, new ones refused.
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// New returns a handler of the streams of h.
+func New(h *hub.Hub, cfg Config) *Handler {
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = 10 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Handler{h: h, cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel}
+}
+
+// Close ends the viewers' sessions; requests that come later are closed
+// at once.
+func (fh *Handler) Close() { fh.cancel() }
+
+// Framer returns the FLV tag framing of hub packets: the 11-byte tag
+// header, the body, and the 4-byte PreviousTagSize, built once per packet
+// and shared by every viewer.
+func Framer() hub.Framer {
+	return hub.Framer{Framing: hub.FramingFLV, Build: buildTag}
+}
+
+func buildTag(p *hub.Packet, s *hub.Scratch) [][]byte {
+	body := p.Body()
+	flv.PutTagHeader(s.Header[:flv.TagHeaderSize], p.Type(), len(body), p.Timestamp())
+	flv.PutPrevTagSize(s.Header[flv.TagHeaderSize:], len(body))
+	s.Bufs[0] = s.Header[:flv.TagHeaderSize]
+	s.Bufs[1] = body
+	s.Bufs[2] = s.Header[flv.TagHeaderSize : flv.TagHeaderSize+flv.PrevTagSizeSize]
+	return s.Bufs[:]
+}
+
+// parsePath extracts the stream name from the path of an HTTP-FLV
+// request: "/live/<name>.flv", or "<name>.flv" when the prefix was stripped.
+func parsePath(p string) (string, error) {
+	p = strings.TrimPrefix(p, "/")
+	p = strings.TrimPrefix(p, hub.AppName+"/")
+	name, ok := strings.CutSuffix(p, ".flv")
+	if !ok || !hub.ValidStreamName(name) {
+		return "", fmt.Errorf("%w: %q", hub.ErrInvalidStreamName, p)
+	}
+	return name, nil
+}
+
+// fileHeader returns the FLV file header for a stream with headers hs.
+func fileHeader(hs *hub.Headers) []byte {
+	return flv.FileHeader(hs.Audio != nil || hs.Video == nil, hs.Video != nil || hs.Audio == nil)
+}
+
+// tuneConn applies socket options to a viewer's connection.
+func (fh *Handler) tuneConn(nc net.Conn) {
+	if fh.cfg.SocketSendBuffer <= 0 {
+		return
+	}
+	if tc, ok := nc.(*net.TCPConn); ok {
+		tc.SetWriteBuffer(fh.cfg.SocketSendBuffer) //nolint:errcheck
+	}
+}
+
+// ServeHTTP serves GET /live/<name>.flv: the FLV header, metadata,
 // sequence headers and the cached GOP at once, then the live stream.
-func (e *Engine) serveHTTPFLV(w http.ResponseWriter, req *http.Request) {
+func (fh *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	h := w.Header()
 	h.Set("Access-Control-Allow-Origin", "*")
 	switch req.Method {
@@ -39,21 +132,21 @@ func (e *Engine) serveHTTPFLV(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 
-	name, err := parseHTTPFLVPath(req.URL.Path)
+	name, err := parsePath(req.URL.Path)
 	if err != nil {
 		http.Error(w, "not found", http.StatusNotFound)
 		return
 	}
 	remote, _ := netip.ParseAddrPort(req.RemoteAddr)
-	areq := AuthRequest{Stream: name, Query: req.URL.Query(), RemoteIP: remote.Addr().Unmap(), Protocol: ProtocolHTTPFLV}
-	if err := e.authorize(false, areq); err != nil {
-		e.log.Info("HTTP-FLV play refused", "stream", name, "ip", areq.RemoteIP, "err", err)
-		http.Error(w, "forbidden: "+publicReason(err), http.StatusForbidden)
+	areq := hub.AuthRequest{Stream: name, Query: req.URL.Query(), RemoteIP: remote.Addr().Unmap(), Protocol: hub.ProtocolHTTPFLV}
+	if err := fh.h.AuthorizePlay(areq); err != nil {
+		fh.log.Info("HTTP-FLV play refused", "stream", name, "ip", areq.RemoteIP, "err", err)
+		http.Error(w, "forbidden: "+hub.PublicReason(err), http.StatusForbidden)
 		return
 	}
-	s := e.hub.get(name)
+	s := fh.h.Stream(name)
 	if s == nil {
-		e.refused.Add(1)
+		fh.h.CountRefusal()
 		http.Error(w, "stream not found", http.StatusNotFound)
 		return
 	}
@@ -68,12 +161,12 @@ func (e *Engine) serveHTTPFLV(w http.ResponseWriter, req *http.Request) {
 		hj, _ = w.(http.Hijacker)
 	}
 	if hj == nil {
-		e.serveHTTPFLVBuffered(w, req, s, remote)
+		fh.serveBuffered(w, req, s, remote)
 		return
 	}
 	hc, brw, err := hj.Hijack()
 	if err != nil {
-		e.serveHTTPFLVBuffered(w, req, s, remote)
+		fh.serveBuffered(w, req, s, remote)
 		return
 	}
 	// Close the connection as the HTTP server handed it over (a wrapper
@@ -83,33 +176,32 @@ func (e *Engine) serveHTTPFLV(w http.ResponseWriter, req *http.Request) {
 	nc := socketOf(hc)
 	_ = brw // the request has no body; pipelined requests are ignored
 
-	c := e.newClient(ProtocolHTTPFLV, remote, func() { hc.Close() })
-	defer e.removeClient(c)
-	if e.isClosed() {
+	c := fh.h.NewClient(hub.ClientInfo{Protocol: hub.ProtocolHTTPFLV, Remote: remote, Close: func() { hc.Close() }})
+	defer fh.h.RemoveClient(c)
+	if fh.ctx.Err() != nil {
 		return
 	}
 	nc.SetDeadline(time.Time{}) //nolint:errcheck
-	e.tuneConn(nc)
+	fh.tuneConn(nc)
 
-	ctx, cancel := context.WithCancel(e.ctx)
+	ctx, cancel := context.WithCancel(fh.ctx)
 	defer cancel()
 	var wmu sync.Mutex
-	r := newReader(s, c, formatFLV, &connSink{conn: nc, wmu: &wmu, timeout: e.cfg.WriteTimeout}, true)
-	if !s.addReader(r.c) {
+	r := hub.NewReader(s, c, Framer(), &hub.ConnSink{Conn: nc, Lock: &wmu, Timeout: fh.cfg.WriteTimeout}, true)
+	if !s.AddReader(c) {
 		return
 	}
-	defer s.removeReader(r.c)
-	c.setRole(RolePlay, name)
+	defer s.RemoveReader(c)
+	c.SetRole(hub.RolePlay, name)
 
 	// the response head goes out unframed; the FLV header opens the first chunk.
 	head := net.Buffers{[]byte(httpFLVResponseHead)}
-	n, err := (&connSink{conn: nc, wmu: &wmu, timeout: e.cfg.WriteTimeout}).writeBuffers(&head)
-	c.bytesOut.Add(uint64(n))
+	n, err := (&hub.ConnSink{Conn: nc, Lock: &wmu, Timeout: fh.cfg.WriteTimeout}).WriteBuffers(&head)
+	c.AddBytesOut(int(n))
 	if err != nil {
 		return
 	}
-	hs := s.headers.Load()
-	r.queueRaw(flv.FileHeader(hs.audio != nil || hs.video == nil, hs.video != nil || hs.audio == nil))
+	r.QueueRaw(fileHeader(s.Headers()))
 
 	// the client sends nothing more; a read returns when it leaves.
 	readDone := make(chan struct{})
@@ -123,16 +215,16 @@ func (e *Engine) serveHTTPFLV(w http.ResponseWriter, req *http.Request) {
 			}
 		}
 	}()
-	err = r.run(ctx)
-	if errors.Is(err, errStreamEnded) {
+	err = r.Run(ctx)
+	if errors.Is(err, hub.ErrStreamEnded) {
 		// end the chunked body cleanly so that players see the end of the stream.
 		end := net.Buffers{[]byte("0\r\n\r\n")}
-		(&connSink{conn: nc, wmu: &wmu, timeout: time.Second}).writeBuffers(&end) //nolint:errcheck
+		(&hub.ConnSink{Conn: nc, Lock: &wmu, Timeout: time.Second}).WriteBuffers(&end) //nolint:errcheck
 	}
 	hc.Close()
 	<-readDone
-	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, errStreamEnded) {
-		e.log.Debug("HTTP-FLV reader ended", "client", c.id, "err", err)
+	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, hub.ErrStreamEnded) {
+		fh.log.Debug("HTTP-FLV reader ended", "client", c.ID(), "err", err)
 	}
 }
 
@@ -158,7 +250,7 @@ type rwSink struct {
 	timeout time.Duration
 }
 
-func (ws *rwSink) writeBuffers(bufs *net.Buffers) (int64, error) {
+func (ws *rwSink) WriteBuffers(bufs *net.Buffers) (int64, error) {
 	ws.rc.SetWriteDeadline(time.Now().Add(ws.timeout)) //nolint:errcheck
 	var n int64
 	for _, b := range *bufs {
@@ -172,12 +264,12 @@ func (ws *rwSink) writeBuffers(bufs *net.Buffers) (int64, error) {
 	return n, ws.rc.Flush()
 }
 
-func (e *Engine) serveHTTPFLVBuffered(w http.ResponseWriter, req *http.Request, s *stream, remote netip.AddrPort) {
+func (fh *Handler) serveBuffered(w http.ResponseWriter, req *http.Request, s *hub.Stream, remote netip.AddrPort) {
 	ctx, cancel := context.WithCancel(req.Context())
 	defer cancel()
-	c := e.newClient(ProtocolHTTPFLV, remote, cancel)
-	defer e.removeClient(c)
-	stop := context.AfterFunc(e.ctx, cancel)
+	c := fh.h.NewClient(hub.ClientInfo{Protocol: hub.ProtocolHTTPFLV, Remote: remote, Close: cancel})
+	defer fh.h.RemoveClient(c)
+	stop := context.AfterFunc(fh.ctx, cancel)
 	defer stop()
 
 	h := w.Header()
@@ -186,18 +278,17 @@ func (e *Engine) serveHTTPFLVBuffered(w http.ResponseWriter, req *http.Request, 
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
 	if err := rc.Flush(); err != nil {
-		e.log.Info("HTTP-FLV: response writer cannot flush", "err", err)
+		fh.log.Info("HTTP-FLV: response writer cannot flush", "err", err)
 		return
 	}
-	r := newReader(s, c, formatFLV, &rwSink{w: w, rc: rc, timeout: e.cfg.WriteTimeout}, false)
-	if !s.addReader(r.c) {
+	r := hub.NewReader(s, c, Framer(), &rwSink{w: w, rc: rc, timeout: fh.cfg.WriteTimeout}, false)
+	if !s.AddReader(c) {
 		return
 	}
-	defer s.removeReader(r.c)
-	c.setRole(RolePlay, s.name)
-	hs := s.headers.Load()
-	r.queueRaw(flv.FileHeader(hs.audio != nil || hs.video == nil, hs.video != nil || hs.audio == nil))
-	if err := r.run(ctx); err != nil && !errors.Is(err, context.Canceled) {
-		e.log.Debug("HTTP-FLV reader ended", "client", c.id, "err", fmt.Errorf("%w", err))
+	defer s.RemoveReader(c)
+	c.SetRole(hub.RolePlay, s.Name())
+	r.QueueRaw(fileHeader(s.Headers()))
+	if err := r.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		fh.log.Debug("HTTP-FLV reader ended", "client", c.ID(), "err", fmt.Errorf("%w", err))
 	}
 }

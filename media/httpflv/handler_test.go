@@ -1,4 +1,4 @@
-package media
+package httpflv
 
 import (
 	"context"
@@ -11,39 +11,72 @@ import (
 	"time"
 
 	"github.com/mofang-live/mofang/media/flv"
+	"github.com/mofang-live/mofang/media/hub"
+	"github.com/mofang-live/mofang/media/internal/mediatest"
 )
 
-func newFLVServer(t testing.TB, e *Engine) *httptest.Server {
+// newTestHub returns a hub logging to the test log, closed at the end of
+// the test.
+func newTestHub(t testing.TB, cfg hub.Config) *hub.Hub {
 	t.Helper()
-	mux := http.NewServeMux()
-	mux.Handle("/live/", e.HTTPHandler())
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return srv
-}
-
-func TestHTTPFLVPlay(t *testing.T) {
-	needFFmpeg(t)
-	e := newTestEngine(t, Config{})
-	srv := newFLVServer(t, e)
-	publishClip(t, rtmpURL(e, "/live/room2"))
-	waitLive(t, e, "room2")
-
-	ss, err := ffprobe(t, srv.URL+"/live/room2.flv")
+	if cfg.Logger == nil {
+		cfg.Logger = mediatest.Logger(t)
+	}
+	h, err := hub.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkClipStreams(t, ss)
+	t.Cleanup(h.Close)
+	return h
+}
+
+// newFLVServer serves the streams of h at /live/<name>.flv.
+func newFLVServer(t testing.TB, h *hub.Hub, cfg Config) *httptest.Server {
+	t.Helper()
+	if cfg.Logger == nil {
+		cfg.Logger = mediatest.Logger(t)
+	}
+	fh := New(h, cfg)
+	mux := http.NewServeMux()
+	mux.Handle("/live/", fh)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	t.Cleanup(fh.Close)
+	return srv
+}
+
+type denyAll struct{}
+
+func (denyAll) AuthorizePublish(context.Context, hub.AuthRequest) error {
+	return hub.Refusal("invalid sign")
+}
+
+func (denyAll) AuthorizePlay(context.Context, hub.AuthRequest) error {
+	return hub.Refusal("invalid sign")
+}
+
+func TestHTTPFLVPlay(t *testing.T) {
+	mediatest.NeedFFmpeg(t)
+	h := newTestHub(t, hub.Config{})
+	srv := newFLVServer(t, h, Config{})
+	mediatest.PublishClip(t, h, "room2")
+	mediatest.WaitLive(t, h, "room2")
+
+	ss, err := mediatest.ProbeStreams(t, srv.URL+"/live/room2.flv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mediatest.CheckClipStreams(t, ss)
 }
 
 // TestHTTPFLVFirstFrame checks the response head and that a reader joining
 // mid-stream gets metadata, sequence headers and a key frame at once.
 func TestHTTPFLVFirstFrame(t *testing.T) {
-	needFFmpeg(t)
-	e := newTestEngine(t, Config{})
-	srv := newFLVServer(t, e)
-	publishClip(t, rtmpURL(e, "/live/room3"))
-	waitLive(t, e, "room3")
+	mediatest.NeedFFmpeg(t)
+	h := newTestHub(t, hub.Config{})
+	srv := newFLVServer(t, h, Config{})
+	mediatest.PublishClip(t, h, "room3")
+	mediatest.WaitLive(t, h, "room3")
 	time.Sleep(1500 * time.Millisecond) // mid-GOP (GOP is 1 s)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -111,8 +144,8 @@ func TestHTTPFLVFirstFrame(t *testing.T) {
 }
 
 func TestHTTPFLVErrors(t *testing.T) {
-	e := newTestEngine(t, Config{Authorizer: denyAll{}})
-	srv := newFLVServer(t, e)
+	h := newTestHub(t, hub.Config{Authorizer: denyAll{}})
+	srv := newFLVServer(t, h, Config{})
 	for _, c := range []struct {
 		method, path string
 		code         int
@@ -141,8 +174,8 @@ func TestHTTPFLVErrors(t *testing.T) {
 		}
 	}
 
-	e2 := newTestEngine(t, Config{})
-	srv2 := newFLVServer(t, e2)
+	h2 := newTestHub(t, hub.Config{})
+	srv2 := newFLVServer(t, h2, Config{})
 	res, err := http.Get(srv2.URL + "/live/nosuch.flv")
 	if err != nil {
 		t.Fatal(err)
@@ -156,11 +189,11 @@ func TestHTTPFLVErrors(t *testing.T) {
 // TestSlowReader opens a reader that never reads: the publisher and a
 // normal reader are not slowed down and the slow one is dropped.
 func TestSlowReader(t *testing.T) {
-	needFFmpeg(t)
-	e := newTestEngine(t, Config{WriteTimeout: 2 * time.Second, ReaderQueue: 64, RingSize: 512, SocketSendBuffer: 32 << 10})
-	srv := newFLVServer(t, e)
-	publishClip(t, rtmpURL(e, "/live/slow"))
-	waitLive(t, e, "slow")
+	mediatest.NeedFFmpeg(t)
+	h := newTestHub(t, hub.Config{ReaderQueue: 64, RingSize: 512})
+	srv := newFLVServer(t, h, Config{WriteTimeout: 2 * time.Second, SocketSendBuffer: 32 << 10})
+	mediatest.PublishClip(t, h, "slow")
+	mediatest.WaitLive(t, h, "slow")
 
 	// the slow reader: tiny receive buffer, never reads.
 	addr := strings.TrimPrefix(srv.URL, "http://")
@@ -187,11 +220,11 @@ func TestSlowReader(t *testing.T) {
 		got <- n
 	}()
 
-	waitFor(t, 20*time.Second, "slow reader dropped", func() bool {
-		return e.Counters().ReadersDropped >= 1
+	mediatest.WaitFor(t, 20*time.Second, "slow reader dropped", func() bool {
+		return h.Counters().ReadersDropped >= 1
 	})
-	st, _ := e.Stream("slow")
-	if st.ReaderCount != 1 || st.Readers[ProtocolHTTPFLV] != 1 {
+	st := h.Stream("slow").Stats()
+	if st.ReaderCount != 1 || st.Readers[hub.ProtocolHTTPFLV] != 1 {
 		t.Errorf("readers after drop: %+v", st.Readers)
 	}
 	if !st.Live || st.BitrateIn < 100000 {
@@ -202,22 +235,24 @@ func TestSlowReader(t *testing.T) {
 	if n < 200000 {
 		t.Errorf("normal reader got only %d bytes", n)
 	}
-	t.Logf("normal reader got %d bytes; counters %+v", n, e.Counters())
+	t.Logf("normal reader got %d bytes; counters %+v", n, h.Counters())
 }
 
 // TestHTTPFLVOverHTTP2 covers the path for servers that cannot hijack the
 // connection (HTTP/2): the stream goes through the ResponseWriter.
 func TestHTTPFLVOverHTTP2(t *testing.T) {
-	needFFmpeg(t)
-	e := newTestEngine(t, Config{})
+	mediatest.NeedFFmpeg(t)
+	h := newTestHub(t, hub.Config{})
+	fh := New(h, Config{Logger: mediatest.Logger(t)})
+	defer fh.Close()
 	mux := http.NewServeMux()
-	mux.Handle("/live/", e.HTTPHandler())
+	mux.Handle("/live/", fh)
 	srv := httptest.NewUnstartedServer(mux)
 	srv.EnableHTTP2 = true
 	srv.StartTLS()
 	defer srv.Close()
-	publishClip(t, rtmpURL(e, "/live/h2"))
-	waitLive(t, e, "h2")
+	mediatest.PublishClip(t, h, "h2")
+	mediatest.WaitLive(t, h, "h2")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -248,8 +283,20 @@ func TestHTTPFLVOverHTTP2(t *testing.T) {
 	if key == 0 {
 		t.Error("no key frame")
 	}
-	st, _ := e.Stream("h2")
-	if st.Readers[ProtocolHTTPFLV] != 1 {
+	st := h.Stream("h2").Stats()
+	if st.Readers[hub.ProtocolHTTPFLV] != 1 {
 		t.Errorf("readers %v", st.Readers)
 	}
+}
+
+func FuzzParseHTTPFLVPath(f *testing.F) {
+	f.Add("/live/room.flv")
+	f.Add("room.flv")
+	f.Add("/live/.flv")
+	f.Fuzz(func(t *testing.T, p string) {
+		name, err := parsePath(p)
+		if err == nil && !hub.ValidStreamName(name) {
+			t.Fatalf("accepted %q", name)
+		}
+	})
 }

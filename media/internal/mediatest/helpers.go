@@ -1,4 +1,4 @@
-package media
+package mediatest
 
 import (
 	"bytes"
@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -16,27 +18,24 @@ import (
 	"time"
 
 	"github.com/mofang-live/mofang/media/flv"
-	"github.com/mofang-live/mofang/media/internal/mediatest"
+	"github.com/mofang-live/mofang/media/hub"
 )
 
-// testClip is the H.264+AAC clip the tests publish.
-func testClip(t testing.TB) string { return mediatest.ClipPath(t) }
-
-// needFFmpeg fails t unless ffmpeg and ffprobe are installed.
-func needFFmpeg(t testing.TB) {
+// NeedFFmpeg fails t unless ffmpeg and ffprobe are installed.
+func NeedFFmpeg(t testing.TB) {
 	t.Helper()
-	mediatest.NeedTool(t, "ffmpeg")
-	mediatest.NeedTool(t, "ffprobe")
+	NeedTool(t, "ffmpeg")
+	NeedTool(t, "ffprobe")
 }
 
-// testLogger writes engine logs to the test log.
-type testLogWriter struct {
+// logWriter writes logs to the test log until the test has ended.
+type logWriter struct {
 	mu   sync.Mutex
 	t    testing.TB
 	done bool
 }
 
-func (w *testLogWriter) Write(b []byte) (int, error) {
+func (w *logWriter) Write(b []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if !w.done {
@@ -45,100 +44,146 @@ func (w *testLogWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-func newTestEngine(t testing.TB, cfg Config) *Engine {
-	t.Helper()
-	if cfg.RTMPAddress == "" {
-		cfg.RTMPAddress = "127.0.0.1:0"
-	}
-	if cfg.RTSPAddress == "" {
-		cfg.RTSPAddress = "127.0.0.1:0"
-	}
-	if cfg.RTSPUDPRTPAddress == "" && !cfg.DisableRTSPUDP {
-		cfg.RTSPUDPRTPAddress, cfg.RTSPUDPRTCPAddress = freeUDPPair(t)
-	}
-	lw := &testLogWriter{t: t}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(lw, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	}
-	e, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+// Logger returns a logger (level info) that writes to t's log, and drops
+// what comes after the test's cleanups that were registered after the
+// call (so: call it first, then register the Close of what logs to it).
+func Logger(t testing.TB) *slog.Logger {
+	lw := &logWriter{t: t}
 	t.Cleanup(func() {
-		e.Close()
 		lw.mu.Lock()
 		lw.done = true
 		lw.mu.Unlock()
 	})
-	return e
+	return slog.New(slog.NewTextHandler(lw, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
-func rtmpURL(e *Engine, pathAndQuery string) string {
-	return "rtmp://" + e.RTMPAddr().String() + pathAndQuery
+// Proc is a running ffmpeg.
+type Proc struct {
+	cmd *exec.Cmd
+	// Stderr is what ffmpeg logged.
+	Stderr *LockedBuffer
+	// Done is closed when ffmpeg has exited; Err is then its exit error.
+	Done chan struct{}
+	Err  error
+	// fed, if set, is closed when Publish is done with the stream.
+	fed chan struct{}
 }
 
-// ffmpegProc is a running ffmpeg.
-type ffmpegProc struct {
-	cmd    *exec.Cmd
-	stderr *lockedBuffer
-	done   chan struct{}
-	err    error
-}
-
-type lockedBuffer struct {
+// LockedBuffer is a bytes.Buffer safe for concurrent use.
+type LockedBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
+// Write appends p.
+func (l *LockedBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
-func (l *lockedBuffer) String() string {
+// String returns what was written.
+func (l *LockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
 }
 
-// startFFmpeg runs ffmpeg with args; it is killed at the end of the test.
-func startFFmpeg(t testing.TB, args ...string) *ffmpegProc {
+// StartFFmpeg runs ffmpeg with args; it is killed at the end of the test.
+func StartFFmpeg(t testing.TB, args ...string) *Proc {
+	t.Helper()
+	return startFFmpeg(t, nil, args...)
+}
+
+func startFFmpeg(t testing.TB, stdout *os.File, args ...string) *Proc {
 	t.Helper()
 	args = append([]string{"-hide_banner", "-loglevel", "error", "-nostdin"}, args...)
 	cmd := exec.Command("ffmpeg", args...)
-	p := &ffmpegProc{cmd: cmd, stderr: &lockedBuffer{}, done: make(chan struct{})}
-	cmd.Stderr = p.stderr
+	p := &Proc{cmd: cmd, Stderr: &LockedBuffer{}, Done: make(chan struct{})}
+	cmd.Stderr = p.Stderr
+	if stdout != nil {
+		cmd.Stdout = stdout
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
+		p.Err = cmd.Wait()
+		close(p.Done)
 	}()
-	t.Cleanup(p.kill)
+	t.Cleanup(p.Kill)
 	return p
 }
 
-func (p *ffmpegProc) kill() {
+// Kill kills ffmpeg and waits for it to exit (and, for Publish, for the
+// stream to be unpublished).
+func (p *Proc) Kill() {
 	select {
-	case <-p.done:
-		return
+	case <-p.Done:
 	default:
+		p.cmd.Process.Kill() //nolint:errcheck
+		<-p.Done
 	}
-	p.cmd.Process.Kill() //nolint:errcheck
-	<-p.done
+	if p.fed != nil {
+		<-p.fed
+	}
 }
 
-// publishClip publishes the clip in a loop, at real time, as RTMP.
-func publishClip(t testing.TB, url string) *ffmpegProc {
-	return startFFmpeg(t, "-re", "-stream_loop", "-1", "-i", testClip(t), "-c", "copy", "-f", "flv", url)
+// Publish runs ffmpeg with args (its input and codec options) writing FLV
+// to a pipe, and publishes the tags to stream name of h as they come: the
+// same message bodies an RTMP publisher sends (ffmpeg's FLV has no
+// "@setDataFrame" wrapper to remove), so a protocol package's tests get
+// the stream of an RTMP publisher without RTMP. The publisher is
+// registered as an RTMP client of 127.0.0.1. When ffmpeg exits (Kill),
+// the stream is unpublished.
+func Publish(t testing.TB, h *hub.Hub, name string, args ...string) *Proc {
+	t.Helper()
+	NeedTool(t, "ffmpeg")
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := h.NewClient(hub.ClientInfo{Protocol: hub.ProtocolRTMP, Remote: netip.MustParseAddrPort("127.0.0.1:1"),
+		Close: func() { pr.Close() }})
+	s, err := h.Publish(name, c)
+	if err != nil {
+		pr.Close()
+		pw.Close()
+		h.RemoveClient(c)
+		t.Fatalf("publish %s: %v", name, err)
+	}
+	c.SetRole(hub.RolePublish, name)
+	p := startFFmpeg(t, pw, append(args, "-f", "flv", "pipe:1")...)
+	pw.Close()
+	p.fed = make(chan struct{})
+	go func() {
+		defer close(p.fed)
+		defer h.RemoveClient(c)
+		defer h.Unpublish(s, c)
+		defer pr.Close()
+		fr := &flv.Reader{R: pr}
+		for {
+			tag, err := fr.ReadTag()
+			if err != nil {
+				return
+			}
+			if len(tag.Body) == 0 && tag.Type != flv.TagScript {
+				continue
+			}
+			s.WritePacket(tag.Type, tag.Timestamp, tag.Body)
+		}
+	}()
+	return p
 }
 
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+// PublishClip publishes the test clip in a loop, at real time, with Publish.
+func PublishClip(t testing.TB, h *hub.Hub, name string) *Proc {
+	t.Helper()
+	return Publish(t, h, name, "-re", "-stream_loop", "-1", "-i", ClipPath(t), "-c", "copy")
+}
+
+// WaitFor polls cond every 50 ms until it holds, failing t after timeout.
+func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
@@ -149,14 +194,19 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 	}
 }
 
-// waitLive waits until stream name has video and audio headers.
-func waitLive(t testing.TB, e *Engine, name string) {
+// WaitLive waits until stream name of h is live with video and audio
+// headers and 100 kB received.
+func WaitLive(t testing.TB, h *hub.Hub, name string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		st, ok := e.Stream(name)
-		if ok && st.Live && st.VideoCodec != "" && st.AudioCodec != "" && st.BytesIn > 100000 {
-			return
+		var st hub.StreamStats
+		s := h.Stream(name)
+		if s != nil {
+			st = s.Stats()
+			if st.Live && st.VideoCodec != "" && st.AudioCodec != "" && st.BytesIn > 100000 {
+				return
+			}
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("stream %s not live after 10 s: %+v", name, st)
@@ -165,16 +215,22 @@ func waitLive(t testing.TB, e *Engine, name string) {
 	}
 }
 
-type probeStream struct {
-	CodecType  string `json:"codec_type"`
-	CodecName  string `json:"codec_name"`
-	Width      int    `json:"width"`
-	Height     int    `json:"height"`
-	SampleRate string `json:"sample_rate"`
+// WaitMedia waits until stream name of h has video and audio and a key
+// frame (generous: ffmpeg encodes live on a loaded machine).
+func WaitMedia(t testing.TB, h *hub.Hub, name string) {
+	t.Helper()
+	WaitFor(t, 30*time.Second, "stream "+name+" with video and audio", func() bool {
+		s := h.Stream(name)
+		if s == nil {
+			return false
+		}
+		st := s.Stats()
+		return st.Publishing && st.VideoCodec != "" && st.AudioCodec != "" && s.LastKey() != nil
+	})
 }
 
-// ffprobe reads url and returns its streams.
-func ffprobe(t testing.TB, url string, extra ...string) ([]probeStream, error) {
+// ProbeStreams reads url with ffprobe and returns its streams.
+func ProbeStreams(t testing.TB, url string, extra ...string) ([]ProbeStream, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
@@ -188,7 +244,7 @@ func ffprobe(t testing.TB, url string, extra ...string) ([]probeStream, error) {
 		return nil, fmt.Errorf("ffprobe %s: %w: %s", url, err, stderr.String())
 	}
 	var res struct {
-		Streams []probeStream `json:"streams"`
+		Streams []ProbeStream `json:"streams"`
 	}
 	if err := json.Unmarshal(out, &res); err != nil {
 		return nil, err
@@ -196,7 +252,8 @@ func ffprobe(t testing.TB, url string, extra ...string) ([]probeStream, error) {
 	return res.Streams, nil
 }
 
-func checkClipStreams(t testing.TB, ss []probeStream) {
+// CheckClipStreams checks that ss are the test clip's: H.264 640x360 and AAC.
+func CheckClipStreams(t testing.TB, ss []ProbeStream) {
 	t.Helper()
 	var v, a bool
 	for _, s := range ss {
@@ -218,13 +275,8 @@ func checkClipStreams(t testing.TB, ss []probeStream) {
 	}
 }
 
-// discard reads r until it fails.
-func discard(r io.Reader) { io.Copy(io.Discard, r) } //nolint:errcheck
-
-var _ = net.Dial
-
-// flvCounter reads an HTTP-FLV stream in the background.
-type flvCounter struct {
+// FLVCounter reads an HTTP-FLV stream in the background.
+type FLVCounter struct {
 	mu        sync.Mutex
 	n         int64
 	lastVideo int64
@@ -233,9 +285,11 @@ type flvCounter struct {
 	done      bool
 }
 
-func startFLVCounter(t testing.TB, ctx context.Context, url string) *flvCounter {
+// StartFLVCounter gets url and reads its FLV tags until ctx ends or the
+// stream does.
+func StartFLVCounter(t testing.TB, ctx context.Context, url string) *FLVCounter {
 	t.Helper()
-	c := &flvCounter{lastVideo: -1}
+	c := &FLVCounter{lastVideo: -1}
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -271,32 +325,36 @@ func startFLVCounter(t testing.TB, ctx context.Context, url string) *flvCounter 
 	return c
 }
 
-func (c *flvCounter) bytes() int64 {
+// Bytes returns the tag body bytes read.
+func (c *FLVCounter) Bytes() int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.n
 }
 
-func (c *flvCounter) err() error {
+// Err returns the read error, if the stream did not end cleanly.
+func (c *FLVCounter) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.readErr
 }
 
-func (c *flvCounter) isDone() bool {
+// IsDone reports whether the stream has ended.
+func (c *FLVCounter) IsDone() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.done
 }
 
-func (c *flvCounter) nonMonotonic() bool {
+// NonMonotonic reports whether video timestamps went backwards.
+func (c *FLVCounter) NonMonotonic() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.backwards
 }
 
-// freeUDPPair finds two free consecutive UDP ports on 127.0.0.1, the first even.
-func freeUDPPair(t testing.TB) (string, string) {
+// FreeUDPPair finds two free consecutive UDP ports on 127.0.0.1, the first even.
+func FreeUDPPair(t testing.TB) (string, string) {
 	t.Helper()
 	for range 100 {
 		c, err := net.ListenPacket("udp", "127.0.0.1:0")
@@ -324,8 +382,4 @@ func freeUDPPair(t testing.TB) (string, string) {
 	}
 	t.Fatal("no free UDP port pair")
 	return "", ""
-}
-
-func rtspURL(e *Engine, pathAndQuery string) string {
-	return "rtsp://" + e.RTSPAddr().String() + pathAndQuery
 }
