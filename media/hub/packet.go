@@ -1,6 +1,9 @@
 package hub
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // Framing names an output format whose framed bytes a packet builds once
 // and shares with every reader of that format.
@@ -51,9 +54,11 @@ type Packet struct {
 	framed [numFramings]framedSlot
 }
 
-// framedSlot is a packet's cache of one framing.
+// framedSlot is a packet's cache of one framing, built once (as by a
+// sync.Once, with the check of the fast path inlined into Framed).
 type framedSlot struct {
-	once    sync.Once
+	done    atomic.Bool
+	mu      sync.Mutex
 	bufs    [][]byte
 	scratch Scratch
 }
@@ -87,6 +92,17 @@ func (p *Packet) withTimestamp(ts uint32) *Packet {
 // use and shared afterwards.
 func (p *Packet) Framed(f Framer) [][]byte {
 	sl := &p.framed[f.Framing]
-	sl.once.Do(func() { sl.bufs = f.Build(p, &sl.scratch) })
+	if !sl.done.Load() {
+		sl.build(p, f)
+	}
 	return sl.bufs
+}
+
+func (sl *framedSlot) build(p *Packet, f Framer) {
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	if !sl.done.Load() {
+		sl.bufs = f.Build(p, &sl.scratch)
+		sl.done.Store(true)
+	}
 }

@@ -1,4 +1,4 @@
-package media
+package rtmp
 
 import (
 	"bufio"
@@ -13,12 +13,12 @@ import (
 // byte received. Sizes above the largest message (2^24-1) are valid and
 // mean the same as it; a size with the top bit set is invalid.
 const (
-	rtmpMinChunkSize = 128
-	rtmpMaxChunkSize = 0xffffff
+	minChunkSize = 128
+	maxChunkSize = 0xffffff
 )
 
-// rtmpLimits bounds what one connection's incoming messages may hold.
-type rtmpLimits struct {
+// limits bounds what one connection's incoming messages may hold.
+type limits struct {
 	// maxMessage is the largest message accepted.
 	maxMessage int
 	// maxBuffered is the most bytes held in partly received messages,
@@ -36,20 +36,20 @@ type rtmpLimits struct {
 // small messages are all a client needs. An admitted publisher sends media
 // (the largest messages are key frames).
 var (
-	rtmpCommandLimits = rtmpLimits{maxMessage: 64 << 10, maxBuffered: 256 << 10, prealloc: 64 << 10, maxStreams: 64}
-	rtmpMediaLimits   = rtmpLimits{maxMessage: 10 << 20, maxBuffered: 20 << 20, prealloc: 1 << 20, maxStreams: 64}
+	commandLimits = limits{maxMessage: 64 << 10, maxBuffered: 256 << 10, prealloc: 64 << 10, maxStreams: 64}
+	mediaLimits   = limits{maxMessage: 10 << 20, maxBuffered: 20 << 20, prealloc: 1 << 20, maxStreams: 64}
 )
 
-// rtmpReadStep is the most read into a message body at once, so that
+// readStep is the most read into a message body at once, so that
 // memory is committed no faster than bytes arrive.
-const rtmpReadStep = 64 << 10
+const readStep = 64 << 10
 
-// errRTMPLimit is wrapped by the errors of a peer exceeding rtmpLimits or
+// errLimit is wrapped by the errors of a peer exceeding limits or
 // setting an invalid chunk size.
-var errRTMPLimit = errors.New("RTMP limit exceeded")
+var errLimit = errors.New("RTMP limit exceeded")
 
-// rtmpMessage is one incoming RTMP message. Body is owned by the caller.
-type rtmpMessage struct {
+// rawMessage is one incoming RTMP message. Body is owned by the caller.
+type rawMessage struct {
 	ChunkStreamID   uint32
 	Timestamp       uint32 // milliseconds
 	Type            uint8
@@ -57,8 +57,8 @@ type rtmpMessage struct {
 	Body            []byte
 }
 
-// rtmpChunkStream is the state of one incoming chunk stream.
-type rtmpChunkStream struct {
+// chunkStream is the state of one incoming chunk stream.
+type chunkStream struct {
 	hasHeader bool // a type 0 chunk has been received
 	timestamp uint32
 	delta     uint32
@@ -71,7 +71,7 @@ type rtmpChunkStream struct {
 	body   []byte // received bytes of the message
 }
 
-// rtmpChunkReader reassembles RTMP messages from chunks, within limits: a
+// chunkReader reassembles RTMP messages from chunks, within limits: a
 // message's body is allocated as its bytes arrive (never ahead of them by
 // more than limits.prealloc), the bytes held in partly received messages
 // are bounded, and so are the chunk streams and the chunk size. It sends
@@ -80,48 +80,48 @@ type rtmpChunkStream struct {
 // It replaces gortmplib's rawmessage.Reader, which stores one fragment per
 // chunk and accepts any chunk size: with a chunk size of 0 every 1-byte
 // chunk header adds an empty fragment, a memory flood bounded by nothing.
-type rtmpChunkReader struct {
+type chunkReader struct {
 	r     *bufio.Reader
 	count func() uint64 // bytes read from the connection, for acks
 	onAck func(uint32) error
 
-	lim       rtmpLimits
+	lim       limits
 	chunkSize uint32
 	ackWindow uint32
 	lastAck   uint32
 	buffered  int // bytes allocated to partly received messages
-	streams   map[uint32]*rtmpChunkStream
+	streams   map[uint32]*chunkStream
 	hdr       [16]byte
 }
 
-// newRTMPChunkReader reads chunks from r. count returns the bytes read
+// newChunkReader reads chunks from r. count returns the bytes read
 // from the connection so far (it may be nil: no acknowledgements).
-func newRTMPChunkReader(r io.Reader, count func() uint64, onAck func(uint32) error, lim rtmpLimits) *rtmpChunkReader {
-	return &rtmpChunkReader{
+func newChunkReader(r io.Reader, count func() uint64, onAck func(uint32) error, lim limits) *chunkReader {
+	return &chunkReader{
 		r:         bufio.NewReader(r),
 		count:     count,
 		onAck:     onAck,
 		lim:       lim,
-		chunkSize: rtmpMinChunkSize,
-		streams:   make(map[uint32]*rtmpChunkStream),
+		chunkSize: minChunkSize,
+		streams:   make(map[uint32]*chunkStream),
 	}
 }
 
 // setLimits changes the limits of the messages to come.
-func (r *rtmpChunkReader) setLimits(lim rtmpLimits) { r.lim = lim }
+func (r *chunkReader) setLimits(lim limits) { r.lim = lim }
 
 // setChunkSize applies a peer's SetChunkSize.
-func (r *rtmpChunkReader) setChunkSize(v uint32) error {
-	if v&0x80000000 != 0 || v < rtmpMinChunkSize {
-		return fmt.Errorf("%w: invalid chunk size %d", errRTMPLimit, v)
+func (r *chunkReader) setChunkSize(v uint32) error {
+	if v&0x80000000 != 0 || v < minChunkSize {
+		return fmt.Errorf("%w: invalid chunk size %d", errLimit, v)
 	}
-	r.chunkSize = min(v, rtmpMaxChunkSize)
+	r.chunkSize = min(v, maxChunkSize)
 	return nil
 }
 
 // setWindowAckSize applies a peer's window acknowledgement size (0: no
 // acknowledgements). Tiny windows are raised so that acks stay rare.
-func (r *rtmpChunkReader) setWindowAckSize(v uint32) {
+func (r *chunkReader) setWindowAckSize(v uint32) {
 	if v != 0 && v < 4096 {
 		v = 4096
 	}
@@ -129,20 +129,20 @@ func (r *rtmpChunkReader) setWindowAckSize(v uint32) {
 }
 
 // abort drops the partly received message of chunk stream csid.
-func (r *rtmpChunkReader) abort(csid uint32) {
+func (r *chunkReader) abort(csid uint32) {
 	if cs := r.streams[csid]; cs != nil && cs.active {
 		r.drop(cs)
 	}
 }
 
-func (r *rtmpChunkReader) drop(cs *rtmpChunkStream) {
+func (r *chunkReader) drop(cs *chunkStream) {
 	r.buffered -= cap(cs.body)
 	cs.body = nil
 	cs.active = false
 }
 
 // Read returns the next complete message.
-func (r *rtmpChunkReader) Read() (rtmpMessage, error) {
+func (r *chunkReader) Read() (rawMessage, error) {
 	for {
 		msg, ok, err := r.readChunk()
 		if err != nil || ok {
@@ -151,7 +151,7 @@ func (r *rtmpChunkReader) Read() (rtmpMessage, error) {
 	}
 }
 
-func (r *rtmpChunkReader) readFull(n int) ([]byte, error) {
+func (r *chunkReader) readFull(n int) ([]byte, error) {
 	b := r.hdr[:n]
 	_, err := io.ReadFull(r.r, b)
 	return b, err
@@ -160,46 +160,46 @@ func (r *rtmpChunkReader) readFull(n int) ([]byte, error) {
 func be24(b []byte) uint32 { return uint32(b[0])<<16 | uint32(b[1])<<8 | uint32(b[2]) }
 
 // readChunk reads one chunk; it returns a message when the chunk completes one.
-func (r *rtmpChunkReader) readChunk() (rtmpMessage, bool, error) {
+func (r *chunkReader) readChunk() (rawMessage, bool, error) {
 	b0, err := r.r.ReadByte()
 	if err != nil {
-		return rtmpMessage{}, false, err
+		return rawMessage{}, false, err
 	}
 	format, csid := b0>>6, uint32(b0&0x3f)
 	switch csid {
 	case 0:
 		b, err := r.readFull(1)
 		if err != nil {
-			return rtmpMessage{}, false, err
+			return rawMessage{}, false, err
 		}
 		csid = 64 + uint32(b[0])
 	case 1:
 		b, err := r.readFull(2)
 		if err != nil {
-			return rtmpMessage{}, false, err
+			return rawMessage{}, false, err
 		}
 		csid = 64 + uint32(b[0]) + uint32(b[1])<<8
 	}
 	cs := r.streams[csid]
 	if cs == nil {
 		if len(r.streams) >= r.lim.maxStreams {
-			return rtmpMessage{}, false, fmt.Errorf("%w: more than %d chunk streams", errRTMPLimit, r.lim.maxStreams)
+			return rawMessage{}, false, fmt.Errorf("%w: more than %d chunk streams", errLimit, r.lim.maxStreams)
 		}
-		cs = &rtmpChunkStream{}
+		cs = &chunkStream{}
 		r.streams[csid] = cs
 	}
 	if format != 0 && !cs.hasHeader {
-		return rtmpMessage{}, false, fmt.Errorf("chunk stream %d: type %d chunk without a previous header", csid, format)
+		return rawMessage{}, false, fmt.Errorf("chunk stream %d: type %d chunk without a previous header", csid, format)
 	}
 	if format != 3 && cs.active {
-		return rtmpMessage{}, false, fmt.Errorf("chunk stream %d: type %d chunk inside a message", csid, format)
+		return rawMessage{}, false, fmt.Errorf("chunk stream %d: type %d chunk inside a message", csid, format)
 	}
 
 	switch format {
 	case 0:
 		h, err := r.readFull(11)
 		if err != nil {
-			return rtmpMessage{}, false, err
+			return rawMessage{}, false, err
 		}
 		cs.timestamp, cs.length, cs.typ = be24(h), be24(h[3:]), h[6]
 		cs.msid = binary.LittleEndian.Uint32(h[7:])
@@ -207,7 +207,7 @@ func (r *rtmpChunkReader) readChunk() (rtmpMessage, bool, error) {
 		cs.extTS = cs.timestamp == 0xffffff
 		if cs.extTS {
 			if h, err = r.readFull(4); err != nil {
-				return rtmpMessage{}, false, err
+				return rawMessage{}, false, err
 			}
 			cs.timestamp = binary.BigEndian.Uint32(h)
 		}
@@ -219,7 +219,7 @@ func (r *rtmpChunkReader) readChunk() (rtmpMessage, bool, error) {
 		}
 		h, err := r.readFull(n)
 		if err != nil {
-			return rtmpMessage{}, false, err
+			return rawMessage{}, false, err
 		}
 		delta := be24(h)
 		if format == 1 {
@@ -228,7 +228,7 @@ func (r *rtmpChunkReader) readChunk() (rtmpMessage, bool, error) {
 		cs.extTS = delta == 0xffffff
 		if cs.extTS {
 			if h, err = r.readFull(4); err != nil {
-				return rtmpMessage{}, false, err
+				return rawMessage{}, false, err
 			}
 			delta = binary.BigEndian.Uint32(h)
 		}
@@ -237,7 +237,7 @@ func (r *rtmpChunkReader) readChunk() (rtmpMessage, bool, error) {
 	case 3:
 		if cs.extTS {
 			if _, err := r.readFull(4); err != nil {
-				return rtmpMessage{}, false, err
+				return rawMessage{}, false, err
 			}
 		}
 		if !cs.active {
@@ -247,20 +247,20 @@ func (r *rtmpChunkReader) readChunk() (rtmpMessage, bool, error) {
 
 	if !cs.active {
 		if int(cs.length) > r.lim.maxMessage {
-			return rtmpMessage{}, false, fmt.Errorf("%w: message of %d bytes (type %d) exceeds %d", errRTMPLimit, cs.length, cs.typ, r.lim.maxMessage)
+			return rawMessage{}, false, fmt.Errorf("%w: message of %d bytes (type %d) exceeds %d", errLimit, cs.length, cs.typ, r.lim.maxMessage)
 		}
 		cs.active = true
 	}
 	if err := r.readBody(cs, int(min(cs.length-uint32(len(cs.body)), r.chunkSize))); err != nil {
-		return rtmpMessage{}, false, err
+		return rawMessage{}, false, err
 	}
 	if err := r.ack(); err != nil {
-		return rtmpMessage{}, false, err
+		return rawMessage{}, false, err
 	}
 	if len(cs.body) < int(cs.length) {
-		return rtmpMessage{}, false, nil
+		return rawMessage{}, false, nil
 	}
-	msg := rtmpMessage{
+	msg := rawMessage{
 		ChunkStreamID:   csid,
 		Timestamp:       cs.timestamp,
 		Type:            cs.typ,
@@ -273,14 +273,14 @@ func (r *rtmpChunkReader) readChunk() (rtmpMessage, bool, error) {
 
 // readBody appends n bytes of the connection to the message of cs, growing
 // its buffer as the bytes arrive, within the connection's budget.
-func (r *rtmpChunkReader) readBody(cs *rtmpChunkStream, n int) error {
+func (r *chunkReader) readBody(cs *chunkStream, n int) error {
 	for n > 0 {
-		step := min(n, rtmpReadStep)
+		step := min(n, readStep)
 		l := len(cs.body)
 		if cap(cs.body)-l < step {
 			c := min(max(2*cap(cs.body), l+step, r.lim.prealloc), int(cs.length))
 			if r.buffered-cap(cs.body)+c > r.lim.maxBuffered {
-				return fmt.Errorf("%w: more than %d bytes in partly received messages", errRTMPLimit, r.lim.maxBuffered)
+				return fmt.Errorf("%w: more than %d bytes in partly received messages", errLimit, r.lim.maxBuffered)
 			}
 			nb := make([]byte, l, c)
 			copy(nb, cs.body)
@@ -297,7 +297,7 @@ func (r *rtmpChunkReader) readBody(cs *rtmpChunkStream, n int) error {
 }
 
 // ack sends an acknowledgement once the peer's window has been received.
-func (r *rtmpChunkReader) ack() error {
+func (r *chunkReader) ack() error {
 	if r.ackWindow == 0 || r.count == nil || r.onAck == nil {
 		return nil
 	}

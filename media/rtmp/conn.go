@@ -1,4 +1,4 @@
-package media
+package rtmp
 
 import (
 	"context"
@@ -17,97 +17,100 @@ import (
 	"github.com/bluenviron/gortmplib/pkg/message"
 
 	"github.com/mofang-live/mofang/media/flv"
+	"github.com/mofang-live/mofang/media/hub"
 )
 
 // RTMP message types handled here.
 const (
-	rtmpTypeSetChunkSize  = 1
-	rtmpTypeAbort         = 2
-	rtmpTypeAck           = 3
-	rtmpTypeUserControl   = 4
-	rtmpTypeWindowAckSize = 5
-	rtmpTypeCommandAMF3   = 17
-	rtmpTypeDataAMF0      = 18
-	rtmpTypeCommandAMF0   = 20
+	typeSetChunkSize  = 1
+	typeAbort         = 2
+	typeAck           = 3
+	typeUserControl   = 4
+	typeWindowAckSize = 5
+	typeCommandAMF3   = 17
+	typeDataAMF0      = 18
+	typeCommandAMF0   = 20
 )
 
 // gortmplib writes the message stream ID big endian; this is stream 1 on the wire.
-const rtmpMsgStreamID1 = 0x1000000
+const msgStreamID1 = 0x1000000
 
-// rtmpAdmitTimeouts is how many ReadTimeouts a connection has, from its
+// admitTimeouts is how many ReadTimeouts a connection has, from its
 // accept, to finish the handshake and ask to publish or play; messages do
 // not extend it.
-const rtmpAdmitTimeouts = 3
+const admitTimeouts = 3
 
-// rtmpPlayerIdleTimeouts is how many ReadTimeouts a player may stay
+// playerIdleTimeouts is how many ReadTimeouts a player may stay
 // silent. Players are sent a ping every ReadTimeout, and answer it (ffmpeg,
 // librtmp, gortmplib do); they also send acknowledgements.
-const rtmpPlayerIdleTimeouts = 6
+const playerIdleTimeouts = 6
 
-// rtmpConn is one RTMP connection. gortmplib does the handshake and the
-// AMF0 coding and frames outgoing messages; rtmpChunkReader reassembles
+// conn is one RTMP connection. gortmplib does the handshake and the
+// AMF0 coding and frames outgoing messages; chunkReader reassembles
 // incoming messages within limits; this type runs the command exchange, so
 // it sees the app, tcUrl and stream key as sent and can refuse with the
 // proper status codes. Publishers' message bodies are taken as they are
 // (they are the FLV tag bodies); players are fed by a reader that writes
 // shared chunks.
-type rtmpConn struct {
-	e   *Engine
+type conn struct {
+	srv *Server
+	h   *hub.Hub
 	nc  net.Conn
-	wmu sync.Mutex // held by every write: writeMsg and the reader's connSink
-	cc  *countingConn
-	c   *client
+	wmu sync.Mutex // held by every write: writeMsg and the reader's ConnSink
+	cc  *hub.CountingConn
+	c   *hub.Client
 
 	// release gives back the connection's slot among its address's
 	// connections not yet admitted (Config.MaxPendingPerIP).
 	release func()
 
-	br *rtmpChunkReader
+	br *chunkReader
 	mw *message.Writer // used under wmu only, through writeMsg
 
 	app, tcURL string
 }
 
-// rtmpOut counts the bytes written to a connection. Its writes come from
-// the message writer under rtmpConn.wmu.
-type rtmpOut struct {
+// outCounter counts the bytes written to a connection. Its writes come from
+// the message writer under conn.wmu.
+type outCounter struct {
 	nc net.Conn
-	c  *client
+	c  *hub.Client
 }
 
-func (o *rtmpOut) Write(b []byte) (int, error) {
+func (o *outCounter) Write(b []byte) (int, error) {
 	n, err := o.nc.Write(b)
-	o.c.bytesOut.Add(uint64(n))
+	o.c.AddBytesOut(n)
 	return n, err
 }
 
-// rtmpCommand is a parsed AMF0 command.
-type rtmpCommand struct {
+// command is a parsed AMF0 command.
+type command struct {
 	name string
 	txn  float64
 	args []any // after the command object
 	obj  any
 }
 
-// newRTMPConn returns the session of nc; release gives back its pending slot.
-func newRTMPConn(e *Engine, nc net.Conn, release func()) *rtmpConn {
-	rc := &rtmpConn{e: e, nc: nc, release: release}
-	rc.c = e.newClient(ProtocolRTMP, addrPortOf(nc.RemoteAddr()), func() { nc.Close() })
-	rc.cc = &countingConn{Conn: nc, c: rc.c, wmu: &rc.wmu}
+// newConn returns the session of nc; release gives back its pending slot.
+func newConn(srv *Server, nc net.Conn, release func()) *conn {
+	rc := &conn{srv: srv, h: srv.h, nc: nc, release: release}
+	rc.c = srv.h.NewClient(hub.ClientInfo{Protocol: hub.ProtocolRTMP, Remote: hub.AddrPortOf(nc.RemoteAddr()), Close: func() { nc.Close() }})
+	rc.cc = hub.NewCountingConn(nc, rc.c, &rc.wmu)
 	return rc
 }
 
-func (rc *rtmpConn) run() {
-	defer rc.e.removeClient(rc.c)
+// run serves the connection until it ends; ctx ending ends a player.
+func (rc *conn) run(ctx context.Context) {
+	defer rc.h.RemoveClient(rc.c)
 	defer rc.release()
 	defer rc.nc.Close()
-	log := rc.e.log.With("client", rc.c.id, "ip", rc.c.ip())
-	err := rc.serve()
+	log := rc.srv.log.With("client", rc.c.ID(), "ip", rc.c.IP())
+	err := rc.serve(ctx)
 	switch {
-	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), errors.Is(err, errStreamEnded):
+	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), errors.Is(err, hub.ErrStreamEnded):
 		log.Debug("RTMP connection closed", "err", err)
-	case errors.Is(err, errRTMPLimit):
-		rc.e.refused.Add(1)
+	case errors.Is(err, errLimit):
+		rc.h.CountRefusal()
 		log.Warn("RTMP connection closed: invalid or oversized input", "err", err)
 	default:
 		log.Info("RTMP connection closed", "err", err)
@@ -124,11 +127,11 @@ func readDeadline(timeout time.Duration, admitBy time.Time) time.Time {
 	return d
 }
 
-func (rc *rtmpConn) serve() error {
-	timeout := rc.e.cfg.ReadTimeout
+func (rc *conn) serve(ctx context.Context) error {
+	timeout := rc.srv.cfg.ReadTimeout
 	// The handshake and the commands up to publish or play must be done
 	// by admitBy, however busy the client keeps the connection.
-	admitBy := time.Now().Add(rtmpAdmitTimeouts * timeout)
+	admitBy := time.Now().Add(admitTimeouts * timeout)
 	if err := rc.nc.SetDeadline(readDeadline(timeout, admitBy)); err != nil {
 		return err
 	}
@@ -143,11 +146,11 @@ func (rc *rtmpConn) serve() error {
 	if keyIn != nil {
 		return errors.New("handshake: encrypted RTMP (RTMPE) is not supported")
 	}
-	bcw := bytecounter.NewWriter(&rtmpOut{nc: rc.nc, c: rc.c})
+	bcw := bytecounter.NewWriter(&outCounter{nc: rc.nc, c: rc.c})
 	rc.mw = message.NewWriter(bcw, bcw, false)
-	rc.br = newRTMPChunkReader(bcr, bcr.Count, func(count uint32) error {
+	rc.br = newChunkReader(bcr, bcr.Count, func(count uint32) error {
 		return rc.writeMsg(&message.Acknowledge{Value: count})
-	}, rtmpCommandLimits)
+	}, commandLimits)
 
 	for {
 		if err := rc.nc.SetReadDeadline(readDeadline(timeout, admitBy)); err != nil {
@@ -178,7 +181,7 @@ func (rc *rtmpConn) serve() error {
 		case "publish":
 			return rc.onPublish(cmd)
 		case "play":
-			return rc.onPlay(cmd)
+			return rc.onPlay(ctx, cmd)
 		case "deleteStream", "closeStream", "FCUnpublish":
 			return nil
 		}
@@ -186,42 +189,42 @@ func (rc *rtmpConn) serve() error {
 }
 
 // handleMessage handles protocol control messages and returns commands.
-func (rc *rtmpConn) handleMessage(raw rtmpMessage) (rtmpCommand, bool, error) {
+func (rc *conn) handleMessage(raw rawMessage) (command, bool, error) {
 	switch raw.Type {
-	case rtmpTypeSetChunkSize:
+	case typeSetChunkSize:
 		if len(raw.Body) < 4 {
-			return rtmpCommand{}, false, errors.New("invalid SetChunkSize")
+			return command{}, false, errors.New("invalid SetChunkSize")
 		}
 		if err := rc.br.setChunkSize(binary.BigEndian.Uint32(raw.Body)); err != nil {
-			return rtmpCommand{}, false, err
+			return command{}, false, err
 		}
-	case rtmpTypeAbort:
+	case typeAbort:
 		if len(raw.Body) >= 4 {
 			rc.br.abort(binary.BigEndian.Uint32(raw.Body))
 		}
-	case rtmpTypeWindowAckSize:
+	case typeWindowAckSize:
 		if len(raw.Body) >= 4 {
 			rc.br.setWindowAckSize(binary.BigEndian.Uint32(raw.Body))
 		}
-	case rtmpTypeUserControl:
+	case typeUserControl:
 		if len(raw.Body) == 6 && binary.BigEndian.Uint16(raw.Body) == uint16(message.UserControlTypePingRequest) {
 			err := rc.writeMsg(&message.UserControlPingResponse{ServerTime: binary.BigEndian.Uint32(raw.Body[2:])})
-			return rtmpCommand{}, false, err
+			return command{}, false, err
 		}
-	case rtmpTypeCommandAMF0, rtmpTypeCommandAMF3:
-		cmd, err := parseRTMPCommand(raw.Type, raw.Body)
+	case typeCommandAMF0, typeCommandAMF3:
+		cmd, err := parseCommand(raw.Type, raw.Body)
 		if err != nil {
 			return cmd, false, err
 		}
 		return cmd, true, nil
 	}
-	return rtmpCommand{}, false, nil
+	return command{}, false, nil
 }
 
-// parseRTMPCommand decodes an AMF0 command (or an AMF3 command carrying AMF0).
-func parseRTMPCommand(typ uint8, body []byte) (rtmpCommand, error) {
-	var cmd rtmpCommand
-	if typ == rtmpTypeCommandAMF3 {
+// parseCommand decodes an AMF0 command (or an AMF3 command carrying AMF0).
+func parseCommand(typ uint8, body []byte) (command, error) {
+	var cmd command
+	if typ == typeCommandAMF3 {
 		if len(body) < 1 {
 			return cmd, errors.New("empty AMF3 command")
 		}
@@ -250,16 +253,16 @@ func parseRTMPCommand(typ uint8, body []byte) (rtmpCommand, error) {
 
 // writeMsg writes a message, within WriteTimeout. It is safe to call from
 // the player's goroutines while the reader writes media.
-func (rc *rtmpConn) writeMsg(m message.Message) error {
+func (rc *conn) writeMsg(m message.Message) error {
 	rc.wmu.Lock()
 	defer rc.wmu.Unlock()
-	if err := rc.nc.SetWriteDeadline(time.Now().Add(rc.e.cfg.WriteTimeout)); err != nil {
+	if err := rc.nc.SetWriteDeadline(time.Now().Add(rc.srv.cfg.WriteTimeout)); err != nil {
 		return err
 	}
 	return rc.mw.Write(m)
 }
 
-func (rc *rtmpConn) writeCommand(csid byte, msid uint32, name string, txn float64, args ...any) error {
+func (rc *conn) writeCommand(csid byte, msid uint32, name string, txn float64, args ...any) error {
 	return rc.writeMsg(&message.CommandAMF0{
 		ChunkStreamID:   csid,
 		MessageStreamID: msid,
@@ -278,11 +281,11 @@ func statusObject(level, code, description string) amf0.Object {
 }
 
 // writeStatus sends an onStatus on stream 1.
-func (rc *rtmpConn) writeStatus(txn float64, level, code, description string) error {
-	return rc.writeCommand(5, rtmpMsgStreamID1, "onStatus", txn, nil, statusObject(level, code, description))
+func (rc *conn) writeStatus(txn float64, level, code, description string) error {
+	return rc.writeCommand(5, msgStreamID1, "onStatus", txn, nil, statusObject(level, code, description))
 }
 
-func (rc *rtmpConn) onConnect(cmd rtmpCommand) error {
+func (rc *conn) onConnect(cmd command) error {
 	var obj amf0.Object
 	switch o := cmd.obj.(type) {
 	case amf0.Object:
@@ -301,8 +304,8 @@ func (rc *rtmpConn) onConnect(cmd rtmpCommand) error {
 
 	app, _, _ := strings.Cut(rc.app, "?")
 	app, _, _ = strings.Cut(strings.Trim(app, "/"), "/")
-	if app != appName && app != "" {
-		rc.e.refused.Add(1)
+	if app != hub.AppName && app != "" {
+		rc.h.CountRefusal()
 		err := rc.writeCommand(3, 0, "_error", cmd.txn, nil,
 			statusObject("error", "NetConnection.Connect.Rejected", "unknown application; use rtmp://host/live"))
 		rc.drain()
@@ -315,7 +318,7 @@ func (rc *rtmpConn) onConnect(cmd rtmpCommand) error {
 	for _, m := range []message.Message{
 		&message.SetWindowAckSize{Value: 2500000},
 		&message.SetPeerBandwidth{Value: 2500000, Type: 2},
-		&message.SetChunkSize{Value: rtmpOutChunkSize},
+		&message.SetChunkSize{Value: outChunkSize},
 	} {
 		if err := rc.writeMsg(m); err != nil {
 			return err
@@ -336,14 +339,14 @@ func (rc *rtmpConn) onConnect(cmd rtmpCommand) error {
 
 // drain gives the peer a moment to read a refusal before the connection is
 // closed, so that the close does not reset it away.
-func (rc *rtmpConn) drain() {
+func (rc *conn) drain() {
 	rc.nc.SetReadDeadline(time.Now().Add(2 * time.Second)) //nolint:errcheck
 	io.Copy(io.Discard, rc.nc)                             //nolint:errcheck
 }
 
 // refuse sends an error onStatus and closes after a moment.
-func (rc *rtmpConn) refuse(txn float64, code string, err error) error {
-	werr := rc.writeStatus(txn, "error", code, publicReason(err))
+func (rc *conn) refuse(txn float64, code string, err error) error {
+	werr := rc.writeStatus(txn, "error", code, hub.PublicReason(err))
 	rc.drain()
 	if werr != nil {
 		return werr
@@ -351,7 +354,7 @@ func (rc *rtmpConn) refuse(txn float64, code string, err error) error {
 	return fmt.Errorf("refused (%s): %w", code, err)
 }
 
-func (rc *rtmpConn) streamKey(cmd rtmpCommand) string {
+func (rc *conn) streamKey(cmd command) string {
 	if len(cmd.args) > 0 {
 		if s, ok := cmd.args[0].(string); ok {
 			return s
@@ -360,26 +363,26 @@ func (rc *rtmpConn) streamKey(cmd rtmpCommand) string {
 	return ""
 }
 
-func (rc *rtmpConn) onPublish(cmd rtmpCommand) error {
-	e := rc.e
-	name, q, err := parseRTMPTarget(rc.app, rc.tcURL, rc.streamKey(cmd))
+func (rc *conn) onPublish(cmd command) error {
+	h := rc.h
+	name, q, err := parseTarget(rc.app, rc.tcURL, rc.streamKey(cmd))
 	if err != nil {
-		e.refused.Add(1)
+		h.CountRefusal()
 		return rc.refuse(cmd.txn, "NetStream.Publish.BadName", err)
 	}
-	req := AuthRequest{Stream: name, Query: q, RemoteIP: rc.c.ip(), Protocol: ProtocolRTMP}
-	if err := e.authorize(true, req); err != nil {
+	req := hub.AuthRequest{Stream: name, Query: q, RemoteIP: rc.c.IP(), Protocol: hub.ProtocolRTMP}
+	if err := h.AuthorizePublish(req); err != nil {
 		return rc.refuse(cmd.txn, "NetStream.Publish.Unauthorized", err)
 	}
-	s, err := e.hub.publish(name, rc.c)
+	s, err := h.Publish(name, rc.c)
 	if err != nil {
-		e.refused.Add(1)
+		h.CountRefusal()
 		return rc.refuse(cmd.txn, "NetStream.Publish.BadName", err)
 	}
-	defer e.hub.unpublish(s, rc.c)
+	defer h.Unpublish(s, rc.c)
 	rc.release()
-	rc.br.setLimits(rtmpMediaLimits)
-	rc.c.setRole(RolePublish, name)
+	rc.br.setLimits(mediaLimits)
+	rc.c.SetRole(hub.RolePublish, name)
 
 	if err := rc.writeStatus(cmd.txn, "status", "NetStream.Publish.Start", "publishing "+name); err != nil {
 		return err
@@ -388,8 +391,8 @@ func (rc *rtmpConn) onPublish(cmd rtmpCommand) error {
 }
 
 // readPublisher reads media messages and hands their bodies to the stream.
-func (rc *rtmpConn) readPublisher(s *stream) error {
-	timeout := rc.e.cfg.ReadTimeout
+func (rc *conn) readPublisher(s *hub.Stream) error {
+	timeout := rc.srv.cfg.ReadTimeout
 	// the read deadline is moved at most every timeout/4 (a system call).
 	var lastDeadline time.Time
 	for {
@@ -409,10 +412,10 @@ func (rc *rtmpConn) readPublisher(s *stream) error {
 			if len(raw.Body) == 0 {
 				continue
 			}
-			s.writePacket(raw.Type, ts, raw.Body)
-		case rtmpTypeDataAMF0:
+			s.WritePacket(raw.Type, ts, raw.Body)
+		case typeDataAMF0:
 			if body := metadataBody(raw.Body); body != nil {
-				s.writePacket(flv.TagScript, ts, body)
+				s.WritePacket(flv.TagScript, ts, body)
 			}
 		default:
 			cmd, ok, err := rc.handleMessage(raw)
@@ -447,21 +450,21 @@ func metadataBody(body []byte) []byte {
 	return body
 }
 
-func (rc *rtmpConn) onPlay(cmd rtmpCommand) error {
-	e := rc.e
-	name, q, err := parseRTMPTarget(rc.app, rc.tcURL, rc.streamKey(cmd))
+func (rc *conn) onPlay(ctx context.Context, cmd command) error {
+	h := rc.h
+	name, q, err := parseTarget(rc.app, rc.tcURL, rc.streamKey(cmd))
 	if err != nil {
-		e.refused.Add(1)
+		h.CountRefusal()
 		return rc.refuse(cmd.txn, "NetStream.Play.StreamNotFound", err)
 	}
-	req := AuthRequest{Stream: name, Query: q, RemoteIP: rc.c.ip(), Protocol: ProtocolRTMP}
-	if err := e.authorize(false, req); err != nil {
+	req := hub.AuthRequest{Stream: name, Query: q, RemoteIP: rc.c.IP(), Protocol: hub.ProtocolRTMP}
+	if err := h.AuthorizePlay(req); err != nil {
 		return rc.refuse(cmd.txn, "NetStream.Play.Failed", err)
 	}
-	s := e.hub.get(name)
+	s := h.Stream(name)
 	if s == nil {
-		e.refused.Add(1)
-		return rc.refuse(cmd.txn, "NetStream.Play.StreamNotFound", fmt.Errorf("%w: %s", ErrStreamNotFound, name))
+		h.CountRefusal()
+		return rc.refuse(cmd.txn, "NetStream.Play.StreamNotFound", fmt.Errorf("%w: %s", hub.ErrStreamNotFound, name))
 	}
 
 	for _, m := range []message.Message{
@@ -483,20 +486,20 @@ func (rc *rtmpConn) onPlay(cmd rtmpCommand) error {
 		}
 	}
 
-	ctx, cancel := context.WithCancel(e.ctx)
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	r := newReader(s, rc.c, formatRTMP, &connSink{conn: rc.nc, wmu: &rc.wmu, timeout: e.cfg.WriteTimeout}, false)
-	if !s.addReader(r.c) {
-		return errStreamEnded
+	r := hub.NewReader(s, rc.c, Framer(), &hub.ConnSink{Conn: rc.nc, Lock: &rc.wmu, Timeout: rc.srv.cfg.WriteTimeout}, false)
+	if !s.AddReader(rc.c) {
+		return hub.ErrStreamEnded
 	}
-	defer s.removeReader(r.c)
+	defer s.RemoveReader(rc.c)
 	rc.release()
-	rc.c.setRole(RolePlay, name)
+	rc.c.SetRole(hub.RolePlay, name)
 
 	// a player sends little (acks, ping responses, deleteStream); reading
 	// it tells us at once when it leaves, and a player silent for longer
 	// than idle is gone. The pings make players talk.
-	idle := rtmpPlayerIdleTimeouts * e.cfg.ReadTimeout
+	idle := playerIdleTimeouts * rc.srv.cfg.ReadTimeout
 	readDone := make(chan struct{})
 	go func() {
 		defer close(readDone)
@@ -505,12 +508,12 @@ func (rc *rtmpConn) onPlay(cmd rtmpCommand) error {
 		switch {
 		case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
 		case isTimeout(err) && ctx.Err() == nil:
-			e.log.Info("RTMP player silent, disconnected", "client", rc.c.id, "ip", rc.c.ip(), "idle", idle)
-		case errors.Is(err, errRTMPLimit):
-			e.refused.Add(1)
-			e.log.Warn("RTMP player closed: invalid or oversized input", "client", rc.c.id, "ip", rc.c.ip(), "err", err)
+			rc.srv.log.Info("RTMP player silent, disconnected", "client", rc.c.ID(), "ip", rc.c.IP(), "idle", idle)
+		case errors.Is(err, errLimit):
+			h.CountRefusal()
+			rc.srv.log.Warn("RTMP player closed: invalid or oversized input", "client", rc.c.ID(), "ip", rc.c.IP(), "err", err)
 		default:
-			e.log.Debug("RTMP player read ended", "client", rc.c.id, "err", err)
+			rc.srv.log.Debug("RTMP player read ended", "client", rc.c.ID(), "err", err)
 		}
 	}()
 	pingDone := make(chan struct{})
@@ -518,8 +521,8 @@ func (rc *rtmpConn) onPlay(cmd rtmpCommand) error {
 		defer close(pingDone)
 		rc.pingPlayer(ctx)
 	}()
-	err = r.run(ctx)
-	if errors.Is(err, errStreamEnded) {
+	err = r.Run(ctx)
+	if errors.Is(err, hub.ErrStreamEnded) {
 		rc.writeEndOfStream(name)
 	}
 	rc.nc.Close()
@@ -534,7 +537,7 @@ func (rc *rtmpConn) onPlay(cmd rtmpCommand) error {
 
 // readPlayer reads a player's messages until it leaves (nil), stays silent
 // for idle, or fails.
-func (rc *rtmpConn) readPlayer(idle time.Duration) error {
+func (rc *conn) readPlayer(idle time.Duration) error {
 	for {
 		if err := rc.nc.SetReadDeadline(time.Now().Add(idle)); err != nil {
 			return err
@@ -555,9 +558,9 @@ func (rc *rtmpConn) readPlayer(idle time.Duration) error {
 
 // pingPlayer sends a ping request every ReadTimeout until ctx ends, so
 // that a player answers even when it has nothing else to send.
-func (rc *rtmpConn) pingPlayer(ctx context.Context) {
+func (rc *conn) pingPlayer(ctx context.Context) {
 	start := time.Now()
-	t := time.NewTicker(rc.e.cfg.ReadTimeout)
+	t := time.NewTicker(rc.srv.cfg.ReadTimeout)
 	defer t.Stop()
 	for {
 		select {
@@ -576,14 +579,19 @@ func (rc *rtmpConn) pingPlayer(ctx context.Context) {
 // onStatus NetStream.Play.UnpublishNotify, framed like media packets (type 0
 // chunk on the data chunk stream) because the player's reader goroutine may
 // use the message writer concurrently.
-func (rc *rtmpConn) writeEndOfStream(name string) {
+func (rc *conn) writeEndOfStream(name string) {
 	body, err := amf0.Data{"onStatus", float64(0), nil,
 		statusObject("status", "NetStream.Play.UnpublishNotify", name+" is now unpublished")}.Marshal()
 	if err != nil {
 		return
 	}
-	p := &packet{typ: rtmpTypeCommandAMF0, body: body}
-	bufs := net.Buffers(p.rtmpBufs())
-	sink := &connSink{conn: rc.nc, wmu: &rc.wmu, timeout: time.Second}
-	sink.writeBuffers(&bufs) //nolint:errcheck
+	var scratch hub.Scratch
+	bufs := net.Buffers(frame(typeCommandAMF0, 0, body, &scratch))
+	sink := &hub.ConnSink{Conn: rc.nc, Lock: &rc.wmu, Timeout: time.Second}
+	sink.WriteBuffers(&bufs) //nolint:errcheck
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

@@ -1,7 +1,8 @@
-package media
+package rtmp
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"log/slog"
 	"net"
@@ -11,6 +12,8 @@ import (
 	"github.com/bluenviron/gortmplib/pkg/amf0"
 	"github.com/bluenviron/gortmplib/pkg/bytecounter"
 	"github.com/bluenviron/gortmplib/pkg/message"
+
+	"github.com/mofang-live/mofang/media/hub"
 )
 
 // rtmpFuzzSeeds are chunk sequences a hostile client may send after the
@@ -28,12 +31,12 @@ func rtmpFuzzSeeds(tb testing.TB) [][]byte {
 	var seeds [][]byte
 	for _, size := range []uint32{0, 1, 127, 128, 4096, 0xffffff, 0x7fffffff, 1 << 31, 0xffffffff} {
 		seeds = append(seeds,
-			cat(rtmpControlMsg(rtmpTypeSetChunkSize, size), chunk0(3, rtmpTypeCommandAMF0, 0, 1000), flood),
-			cat(publish, rtmpControlMsg(rtmpTypeSetChunkSize, size), chunk0(6, flvTagVideo, 1, 10<<20), flood))
+			cat(rtmpControlMsg(typeSetChunkSize, size), chunk0(3, typeCommandAMF0, 0, 1000), flood),
+			cat(publish, rtmpControlMsg(typeSetChunkSize, size), chunk0(6, flvTagVideo, 1, 10<<20), flood))
 	}
 	// huge message lengths, before and after publish.
 	seeds = append(seeds,
-		cat(chunk0(3, rtmpTypeCommandAMF0, 0, 0xffffff), make([]byte, 128)),
+		cat(chunk0(3, typeCommandAMF0, 0, 0xffffff), make([]byte, 128)),
 		cat(publish, chunk0(6, flvTagVideo, 1, 0xffffff), make([]byte, 128), []byte{0xc6}, make([]byte, 128)))
 	// many chunk streams holding partial messages, in the 1, 2 and 3 byte forms.
 	var many []byte
@@ -52,21 +55,21 @@ func rtmpFuzzSeeds(tb testing.TB) [][]byte {
 	}
 	seeds = append(seeds, many, cat(publish, many))
 	// abort of a partial message, then its chunk stream reused.
-	abort := rtmpControlMsg(rtmpTypeAbort, 6)
+	abort := rtmpControlMsg(typeAbort, 6)
 	seeds = append(seeds, cat(publish, chunk0(6, flvTagVideo, 1, 1000), make([]byte, 128), abort,
 		rtmpMsg(6, flvTagVideo, 1, []byte{0x17, 0, 0, 0, 0})))
 	// type 1, 2, 3 headers, extended timestamps, a tiny ack window.
 	ext := chunk0(4, flvTagAudio, 1, 4)
 	ext[1], ext[2], ext[3] = 0xff, 0xff, 0xff
-	seeds = append(seeds, cat(publish, rtmpControlMsg(rtmpTypeWindowAckSize, 1),
+	seeds = append(seeds, cat(publish, rtmpControlMsg(typeWindowAckSize, 1),
 		ext, []byte{0x01, 0, 0, 0}, []byte{0xaf, 0, 0x12, 0x10},
 		[]byte{0x44, 0, 0, 10, 0, 0, 2, flvTagAudio, 0xaf, 1},
 		[]byte{0x84, 0xff, 0xff, 0xff, 0, 0, 0, 40, 0xaf, 1},
 		[]byte{0xc4, 0, 0, 0, 50, 0xaf, 1},
 		[]byte{0xc5}, []byte{0x85, 0, 0, 1}))
 	// a ping request and user control messages of odd sizes.
-	seeds = append(seeds, cat(rtmpMsg(2, rtmpTypeUserControl, 0, []byte{0, 6, 0, 0, 0, 1}),
-		rtmpMsg(2, rtmpTypeUserControl, 0, []byte{0, 6}), rtmpMsg(2, rtmpTypeSetChunkSize, 0, []byte{0})))
+	seeds = append(seeds, cat(rtmpMsg(2, typeUserControl, 0, []byte{0, 6, 0, 0, 0, 1}),
+		rtmpMsg(2, typeUserControl, 0, []byte{0, 6}), rtmpMsg(2, typeSetChunkSize, 0, []byte{0})))
 	return seeds
 }
 
@@ -88,21 +91,21 @@ func FuzzRTMPChunkReader(f *testing.F) {
 		f.Add(s, true)
 	}
 	f.Fuzz(func(t *testing.T, data []byte, small bool) {
-		lim := rtmpCommandLimits
+		lim := commandLimits
 		if small {
-			lim = rtmpLimits{maxMessage: 4096, maxBuffered: 8192, prealloc: 1000, maxStreams: 8}
+			lim = limits{maxMessage: 4096, maxBuffered: 8192, prealloc: 1000, maxStreams: 8}
 		}
-		e := &Engine{cfg: Config{WriteTimeout: time.Second}}
+		srv := &Server{cfg: Config{WriteTimeout: time.Second}}
 		bcw := bytecounter.NewWriter(io.Discard)
-		rc := &rtmpConn{e: e, nc: nopConn{}, mw: message.NewWriter(bcw, bcw, false)}
+		rc := &conn{srv: srv, nc: nopConn{}, mw: message.NewWriter(bcw, bcw, false)}
 		in := bytes.NewReader(data)
 		acks := 0
-		rc.br = newRTMPChunkReader(in, func() uint64 { return uint64(len(data) - in.Len()) },
+		rc.br = newChunkReader(in, func() uint64 { return uint64(len(data) - in.Len()) },
 			func(uint32) error { acks++; return nil }, lim)
 		for {
 			msg, err := rc.br.Read()
 			if r := rc.br; r.buffered < 0 || r.buffered > lim.maxBuffered || len(r.streams) > lim.maxStreams ||
-				r.chunkSize < rtmpMinChunkSize || r.chunkSize > rtmpMaxChunkSize {
+				r.chunkSize < minChunkSize || r.chunkSize > maxChunkSize {
 				t.Fatalf("limits broken: buffered %d, streams %d, chunk size %d", r.buffered, len(r.streams), r.chunkSize)
 			}
 			held := 0
@@ -140,18 +143,18 @@ func FuzzRTMPSession(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		e, err := New(Config{DisableRTMP: true, DisableRTSP: true, HLS: "off", PublisherGrace: -1,
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		log := slog.New(slog.NewTextHandler(io.Discard, nil))
+		h, err := hub.New(hub.Config{PublisherGrace: -1, Logger: log})
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer e.Close()
-		srv, cli := net.Pipe()
-		rc := newRTMPConn(e, srv, func() {})
+		defer h.Close()
+		srvConn, cli := net.Pipe()
+		rc := newConn(newServer(h, Config{Logger: log}), srvConn, func() {})
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			rc.run()
+			rc.run(context.Background())
 		}()
 		go io.Copy(io.Discard, cli)  //nolint:errcheck
 		cli.Write(rtmpFuzzHandshake) //nolint:errcheck

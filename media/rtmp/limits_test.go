@@ -1,4 +1,4 @@
-package media
+package rtmp
 
 import (
 	"bufio"
@@ -20,6 +20,9 @@ import (
 
 	"github.com/bluenviron/gortmplib/pkg/amf0"
 	"github.com/bluenviron/gortmplib/pkg/handshake"
+
+	"github.com/mofang-live/mofang/media/hub"
+	"github.com/mofang-live/mofang/media/internal/mediatest"
 )
 
 // rawRTMP is a hand-driven RTMP client: it sends what the test tells it,
@@ -31,13 +34,13 @@ type rawRTMP struct {
 	closed chan struct{}
 	got    atomic.Uint64 // bytes received
 	keep   bool          // keep received bytes in recv
-	recv   lockedBuffer
+	recv   mediatest.LockedBuffer
 }
 
-// dialRTMPRaw connects to e and does the plain handshake.
-func dialRTMPRaw(t *testing.T, e *Engine) *rawRTMP {
+// dialRTMPRaw connects to s and does the plain handshake.
+func dialRTMPRaw(t *testing.T, s *Server) *rawRTMP {
 	t.Helper()
-	nc, err := net.DialTimeout("tcp", e.RTMPAddr().String(), 5*time.Second)
+	nc, err := net.DialTimeout("tcp", s.Addr().String(), 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,12 +114,12 @@ func rtmpCommandMsg(t testing.TB, csid byte, msid uint32, d ...any) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return rtmpMsg(csid, rtmpTypeCommandAMF0, msid, body)
+	return rtmpMsg(csid, typeCommandAMF0, msid, body)
 }
 
 // play sends what a player sends up to play (chunk size 4096 first).
 func (c *rawRTMP) play(name string) {
-	c.write(rtmpControlMsg(rtmpTypeSetChunkSize, 4096),
+	c.write(rtmpControlMsg(typeSetChunkSize, 4096),
 		rtmpCommandMsg(c.t, 3, 0, "connect", float64(1), amf0.Object{{Key: "app", Value: "live"}, {Key: "tcUrl", Value: "rtmp://127.0.0.1/live"}}),
 		rtmpCommandMsg(c.t, 3, 0, "createStream", float64(2), nil),
 		rtmpCommandMsg(c.t, 8, 1, "play", float64(3), nil, name))
@@ -132,10 +135,10 @@ func liveHeap() uint64 {
 	return m.HeapAlloc
 }
 
-func rtmpBytesIn(e *Engine) uint64 {
+func rtmpBytesIn(h *hub.Hub) uint64 {
 	var n uint64
-	for _, c := range e.Clients() {
-		if c.Protocol == ProtocolRTMP {
+	for _, c := range h.Clients() {
+		if c.Protocol == hub.ProtocolRTMP {
 			n += c.BytesIn
 		}
 	}
@@ -150,10 +153,10 @@ func TestRTMPChunkSizeFlood(t *testing.T) {
 	const flood = 2 << 20
 	for _, size := range []uint32{0, 1, 127, 1 << 31, 0xffffffff} {
 		t.Run(strconv.FormatUint(uint64(size), 10), func(t *testing.T) {
-			e := newTestEngine(t, Config{DisableRTSP: true, ReadTimeout: 30 * time.Second})
+			h, e := newTestEnv(t, hub.Config{}, Config{ReadTimeout: 30 * time.Second})
 			c := dialRTMPRaw(t, e)
 			before := liveHeap()
-			c.write(rtmpControlMsg(rtmpTypeSetChunkSize, size), chunk0(3, rtmpTypeCommandAMF0, 0, 10<<20))
+			c.write(rtmpControlMsg(typeSetChunkSize, size), chunk0(3, typeCommandAMF0, 0, 10<<20))
 			wrote := make(chan struct{})
 			go func() {
 				defer close(wrote)
@@ -163,7 +166,7 @@ func TestRTMPChunkSizeFlood(t *testing.T) {
 			closed := c.isClosed(5 * time.Second)
 			if !closed {
 				// let the server take in the flood before measuring.
-				waitFor(t, 20*time.Second, "server reading the flood", func() bool { return rtmpBytesIn(e) >= flood })
+				mediatest.WaitFor(t, 20*time.Second, "server reading the flood", func() bool { return rtmpBytesIn(h) >= flood })
 			}
 			<-wrote
 			grown := int64(liveHeap()) - int64(before)
@@ -192,7 +195,7 @@ func TestRTMPPartialMessageFlood(t *testing.T) {
 		{"many small messages", 60000, 59904},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			e := newTestEngine(t, Config{DisableRTSP: true, ReadTimeout: 30 * time.Second})
+			h, e := newTestEnv(t, hub.Config{}, Config{ReadTimeout: 30 * time.Second})
 			rc := dialRTMPRaw(t, e)
 			before := liveHeap()
 			const streams = 60
@@ -213,8 +216,8 @@ func TestRTMPPartialMessageFlood(t *testing.T) {
 			}()
 			closed := rc.isClosed(5 * time.Second)
 			if !closed {
-				waitFor(t, 20*time.Second, "server reading the messages", func() bool {
-					return rtmpBytesIn(e) >= uint64(streams*(c.partial-256))
+				mediatest.WaitFor(t, 20*time.Second, "server reading the messages", func() bool {
+					return rtmpBytesIn(h) >= uint64(streams*(c.partial-256))
 				})
 			}
 			<-wrote
@@ -237,11 +240,11 @@ const flvTagVideo = 9
 // and never asks to publish or play: the server must close it once the
 // handshake and command phase has run out of time, however active it is.
 func TestRTMPAdmissionDeadline(t *testing.T) {
-	e := newTestEngine(t, Config{DisableRTSP: true, ReadTimeout: 500 * time.Millisecond})
+	_, e := newTestEnv(t, hub.Config{}, Config{ReadTimeout: 500 * time.Millisecond})
 	c := dialRTMPRaw(t, e)
 	start := time.Now()
 	for i := 0; i < 100; i++ {
-		c.write(rtmpControlMsg(rtmpTypeAck, uint32(i)))
+		c.write(rtmpControlMsg(typeAck, uint32(i)))
 		c.flush()
 		if c.isClosed(200 * time.Millisecond) {
 			t.Logf("closed after %v", time.Since(start))
@@ -255,14 +258,14 @@ func TestRTMPAdmissionDeadline(t *testing.T) {
 // ping responses) is disconnected, while ffmpeg playing for longer than the
 // idle timeout is not.
 func TestRTMPPlayerIdle(t *testing.T) {
-	needFFmpeg(t)
-	e := newTestEngine(t, Config{DisableRTSP: true, ReadTimeout: 500 * time.Millisecond})
+	mediatest.NeedFFmpeg(t)
+	h, e := newTestEnv(t, hub.Config{}, Config{ReadTimeout: 500 * time.Millisecond})
 	publishClip(t, rtmpURL(e, "/live/idle"))
-	waitLive(t, e, "idle")
+	mediatest.WaitLive(t, h, "idle")
 
 	silent := dialRTMPRaw(t, e)
 	silent.play("idle")
-	waitFor(t, 10*time.Second, "silent player receiving", func() bool { return silent.got.Load() > 100000 })
+	mediatest.WaitFor(t, 10*time.Second, "silent player receiving", func() bool { return silent.got.Load() > 100000 })
 	start := time.Now()
 	if !silent.isClosed(20 * time.Second) {
 		t.Errorf("a player that sends nothing is still connected after %v", time.Since(start))
@@ -304,21 +307,21 @@ func lastProgressTime(out string) time.Duration {
 // TestRTMPPendingPerIP checks the cap on connections of one address that
 // have not been admitted to publish or play.
 func TestRTMPPendingPerIP(t *testing.T) {
-	needFFmpeg(t)
-	e := newTestEngine(t, Config{DisableRTSP: true, MaxPendingPerIP: 3, ReadTimeout: 30 * time.Second})
+	mediatest.NeedFFmpeg(t)
+	h, e := newTestEnv(t, hub.Config{}, Config{MaxPendingPerIP: 3, ReadTimeout: 30 * time.Second})
 	// an admitted publisher and player hold no slot.
 	publishClip(t, rtmpURL(e, "/live/capped"))
-	waitLive(t, e, "capped")
+	mediatest.WaitLive(t, h, "capped")
 	player := dialRTMPRaw(t, e)
 	player.play("capped")
-	waitFor(t, 10*time.Second, "player receiving", func() bool { return player.got.Load() > 10000 })
+	mediatest.WaitFor(t, 10*time.Second, "player receiving", func() bool { return player.got.Load() > 10000 })
 
 	var pending []*rawRTMP
 	for i := 0; i < 3; i++ {
 		pending = append(pending, dialRTMPRaw(t, e))
 	}
-	refusedBefore := e.Counters().ClientsRefused
-	nc, err := net.DialTimeout("tcp", e.RTMPAddr().String(), 5*time.Second)
+	refusedBefore := h.Counters().ClientsRefused
+	nc, err := net.DialTimeout("tcp", e.Addr().String(), 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,13 +332,13 @@ func TestRTMPPendingPerIP(t *testing.T) {
 	} else if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
 		t.Fatalf("a 4th pending connection was not closed: %v", err)
 	}
-	if got := e.Counters().ClientsRefused; got != refusedBefore+1 {
+	if got := h.Counters().ClientsRefused; got != refusedBefore+1 {
 		t.Errorf("ClientsRefused %d, want %d", got, refusedBefore+1)
 	}
 
 	// a slot is given back when its connection closes.
 	pending[0].nc.Close()
-	waitFor(t, 5*time.Second, "slot released", func() bool {
+	mediatest.WaitFor(t, 5*time.Second, "slot released", func() bool {
 		return e.pending.Count(netip.MustParseAddr("127.0.0.1")) == 2
 	})
 	dialRTMPRaw(t, e)
@@ -362,17 +365,17 @@ func BenchmarkRTMPChunkReader(b *testing.B) {
 		}
 		msg = append(msg, make([]byte, min(chunk, size-off))...)
 	}
-	data := append(rtmpControlMsg(rtmpTypeSetChunkSize, chunk), bytes.Repeat(msg, 64)...)
+	data := append(rtmpControlMsg(typeSetChunkSize, chunk), bytes.Repeat(msg, 64)...)
 	b.SetBytes(int64(64 * size))
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		r := newRTMPChunkReader(bytes.NewReader(data), nil, nil, rtmpMediaLimits)
+		r := newChunkReader(bytes.NewReader(data), nil, nil, mediaLimits)
 		for {
 			m, err := r.Read()
 			if err != nil {
 				break
 			}
-			if m.Type == rtmpTypeSetChunkSize {
+			if m.Type == typeSetChunkSize {
 				r.setChunkSize(binary.BigEndian.Uint32(m.Body)) //nolint:errcheck
 			}
 		}
