@@ -1,4 +1,4 @@
-package media
+package rtsp
 
 import (
 	"bytes"
@@ -11,50 +11,38 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mofang-live/mofang/media/hub"
+	"github.com/mofang-live/mofang/media/internal/mediatest"
 )
 
-// publishLongGOP publishes a live encode over RTMP: 640x360 30 fps H.264
-// with a key frame every 2 s (B-frames on) and 44.1 kHz AAC.
-func publishLongGOP(t *testing.T, e *Engine, name string) {
+// publishLongGOP publishes a live encode as an RTMP publisher would
+// (mediatest.Publish): 640x360 30 fps H.264 with a key frame every 2 s
+// (B-frames on) and 44.1 kHz AAC.
+func publishLongGOP(t *testing.T, h *hub.Hub, name string) {
 	t.Helper()
-	startFFmpeg(t, "-re", "-f", "lavfi", "-i", "testsrc=size=640x360:rate=30",
+	mediatest.Publish(t, h, name, "-re", "-f", "lavfi", "-i", "testsrc=size=640x360:rate=30",
 		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
 		"-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
 		"-g", "60", "-keyint_min", "60", "-sc_threshold", "0",
-		"-c:a", "aac", "-b:a", "64k", "-f", "flv", rtmpURL(e, "/live/"+name))
-	waitMedia(t, e, name)
-}
-
-// waitMedia waits until stream name has video and audio and a key frame
-// (generous: ffmpeg encodes live on a loaded machine).
-func waitMedia(t *testing.T, e *Engine, name string) {
-	t.Helper()
-	waitFor(t, 30*time.Second, "stream "+name+" with video and audio", func() bool {
-		st, ok := e.Stream(name)
-		s := e.hub.get(name)
-		return ok && st.Publishing && st.VideoCodec != "" && st.AudioCodec != "" && s != nil && s.lastKey.Load() > 0
-	})
+		"-c:a", "aac", "-b:a", "64k")
+	mediatest.WaitMedia(t, h, name)
 }
 
 // waitMidGOP waits until the newest packet of stream name is between from
 // and to after its newest key frame.
-func waitMidGOP(t *testing.T, e *Engine, name string, from, to time.Duration) {
+func waitMidGOP(t *testing.T, h *hub.Hub, name string, from, to time.Duration) {
 	t.Helper()
-	s := e.hub.get(name)
+	s := h.Stream(name)
 	if s == nil {
 		t.Fatalf("no stream %s", name)
 	}
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
-		k := s.lastKey.Load()
-		w := s.writeSeq.Load()
-		if k > 0 && w > 0 {
-			kp, np := s.packetAt(k-1), s.packetAt(w-1)
-			if kp != nil && np != nil {
-				d := time.Duration(int64(np.ts)-int64(kp.ts)) * time.Millisecond
-				if d >= from && d <= to {
-					return
-				}
+		if kp, np := s.LastKey(), s.Last(); kp != nil && np != nil {
+			d := time.Duration(int64(np.Timestamp())-int64(kp.Timestamp())) * time.Millisecond
+			if d >= from && d <= to {
+				return
 			}
 		}
 		time.Sleep(5 * time.Millisecond)
@@ -138,16 +126,16 @@ func checkFirstKey(t *testing.T, who string, pkts []probePacket) {
 // viewer (which creates the stream's RTSP output), later ones, over TCP
 // and UDP, one at a time and several at once.
 func TestRTSPJoinAtKeyFrame(t *testing.T) {
-	needFFmpeg(t)
-	e := newTestEngine(t, Config{})
-	publishLongGOP(t, e, "gop")
+	mediatest.NeedFFmpeg(t)
+	h, e := newTestEnv(t, hub.Config{})
+	publishLongGOP(t, h, "gop")
 	url := rtspURL(e, "/live/gop")
 	for i, tr := range []string{"tcp", "tcp", "tcp", "udp"} {
-		waitMidGOP(t, e, "gop", 900*time.Millisecond, 1300*time.Millisecond)
+		waitMidGOP(t, h, "gop", 900*time.Millisecond, 1300*time.Millisecond)
 		checkFirstKey(t, fmt.Sprintf("viewer %d (%s)", i, tr), probePackets(t, url, tr, 20))
 	}
 	for _, tr := range []string{"tcp", "udp"} {
-		waitMidGOP(t, e, "gop", 900*time.Millisecond, 1300*time.Millisecond)
+		waitMidGOP(t, h, "gop", 900*time.Millisecond, 1300*time.Millisecond)
 		if out := decodeErrors(t, url, tr, 3*time.Second); out != "" {
 			t.Errorf("decoding a viewer that joined mid-GOP over %s:\n%s", tr, out)
 		}
@@ -157,8 +145,8 @@ func TestRTSPJoinAtKeyFrame(t *testing.T) {
 	// gortsplib v5.6.5 races (data race, server_stream.go:256 vs
 	// server_session.go:1116) when a UDP session sets up while another
 	// session sets up its second track.
-	playing := startFFmpeg(t, "-rtsp_transport", "tcp", "-i", url, "-f", "null", "-")
-	waitMidGOP(t, e, "gop", 900*time.Millisecond, 1300*time.Millisecond)
+	playing := mediatest.StartFFmpeg(t, "-rtsp_transport", "tcp", "-i", url, "-f", "null", "-")
+	waitMidGOP(t, h, "gop", 900*time.Millisecond, 1300*time.Millisecond)
 	var wg sync.WaitGroup
 	outs := make([]string, 4)
 	for i := range outs {
@@ -174,8 +162,8 @@ func TestRTSPJoinAtKeyFrame(t *testing.T) {
 			t.Errorf("viewer %d of 4 joining at once:\n%s", i, out)
 		}
 	}
-	playing.kill()
-	if out := playing.stderr.String(); out != "" {
+	playing.Kill()
+	if out := playing.Stderr.String(); out != "" {
 		t.Errorf("viewer playing while others joined:\n%s", out)
 	}
 }

@@ -1,7 +1,8 @@
-package media
+package rtsp
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"strconv"
 	"sync"
@@ -17,26 +18,27 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/mofang-live/mofang/media/flv"
+	"github.com/mofang-live/mofang/media/hub"
 )
 
-// rtspTracks are the tracks of a stream that RTSP carries, read from its
+// tracks are the tracks of a stream that RTSP carries, read from its
 // sequence headers: H.264 or H.265 video, AAC or Opus audio.
-type rtspTracks struct {
+type tracks struct {
 	video *flv.VideoParams
 	audio *flv.AudioParams
 }
 
-func rtspTracksOf(hs *headerSet) rtspTracks {
-	var t rtspTracks
-	if hs.video != nil {
-		if v, err := flv.ParseVideoTag(hs.video.body); err == nil && v.IsSequenceHeader() {
+func tracksOf(hs *hub.Headers) tracks {
+	var t tracks
+	if hs.Video != nil {
+		if v, err := flv.ParseVideoTag(hs.Video.Body()); err == nil && v.IsSequenceHeader() {
 			if p, err := flv.ParseVideoParams(v); err == nil {
 				t.video = &p
 			}
 		}
 	}
-	if hs.audio != nil {
-		if a, err := flv.ParseAudioTag(hs.audio.body); err == nil && a.IsSequenceHeader() {
+	if hs.Audio != nil {
+		if a, err := flv.ParseAudioTag(hs.Audio.Body()); err == nil && a.IsSequenceHeader() {
 			if p, err := flv.ParseAudioParams(a); err == nil {
 				t.audio = &p
 			}
@@ -49,7 +51,7 @@ func rtspTracksOf(hs *headerSet) rtspTracks {
 // RTSP session: the tracks, their codecs and the audio configuration
 // (its clock rate and channels). Video parameter sets are not part of it:
 // they travel in band too, so the description is reloaded instead.
-func (t rtspTracks) layout() string {
+func (t tracks) layout() string {
 	var b []byte
 	if t.video != nil {
 		b = strconv.AppendUint(b, uint64(t.video.FourCC), 16)
@@ -67,8 +69,8 @@ func (t rtspTracks) layout() string {
 	return string(b)
 }
 
-// rtspOut is the RTSP output of one stream. One goroutine reads the ring
-// like a reader, packetizes each frame into RTP once and hands it to a
+// output is the RTSP output of one stream. One goroutine reads the stream
+// with a hub Cursor, packetizes each frame into RTP once and hands it to a
 // gortsplib ServerStream, which sends it to every playing session.
 //
 // A session joining in the middle of a GOP first gets the RTP packets sent
@@ -84,13 +86,13 @@ func (t rtspTracks) layout() string {
 // parameter sets (a publisher back with other settings) are reloaded into
 // it; another track layout or audio configuration closes the output and
 // its sessions, and the next DESCRIBE gets a new one.
-type rtspOut struct {
-	srv *rtspServer
-	s   *stream
+type output struct {
+	srv *Server
+	s   *hub.Stream
 	ss  *gortsplib.ServerStream
 
-	layout string     // of the tracks the description was made from
-	hs     *headerSet // the stream's headers last looked at (goroutine only)
+	layout string       // of the tracks the description was made from
+	hs     *hub.Headers // the stream's headers last looked at (goroutine only)
 
 	vMedia *description.Media
 	h264f  *format.H264
@@ -111,57 +113,58 @@ type rtspOut struct {
 	gopMax  int       // packets gop may hold: what a session's write queue takes
 
 	mu      sync.Mutex
-	gop     []rtspPacket // sent since the newest key frame
-	gopOK   bool         // gop starts at a key frame
-	joining map[*gortsplib.ServerSession]*rtspJoin
+	gop     []rtpPacket // sent since the newest key frame
+	gopOK   bool        // gop starts at a key frame
+	joining map[*gortsplib.ServerSession]*joiner
 
-	stop    chan struct{}
+	ctx     context.Context // ends with close
+	stop    context.CancelFunc
 	done    chan struct{}
 	closeMu sync.Mutex
 	closed  bool
 }
 
-// rtspPacket is an RTP packet as sent on the shared feed.
-type rtspPacket struct {
+// rtpPacket is an RTP packet as sent on the shared feed.
+type rtpPacket struct {
 	media *description.Media
 	pkt   *rtp.Packet
 	ntp   time.Time
 }
 
-// rtspJoin is a session that got the cached GOP and is not yet part of
+// joiner is a session that got the cached GOP and is not yet part of
 // the shared feed.
-type rtspJoin struct {
+type joiner struct {
 	medias map[*description.Media]bool // set up by the session
-	direct map[*description.Media]*rtspCount
+	direct map[*description.Media]*rtpCount
 	extra  int // packets written directly after the cached GOP
 }
 
-// rtspCount counts the RTP packets written to a session directly on one media.
-type rtspCount struct {
+// rtpCount counts the RTP packets written to a session directly on one media.
+type rtpCount struct {
 	packets, bytes uint64
 }
 
-// rtspJoinMax bounds the packets written directly to a session after its
+// joinMax bounds the packets written directly to a session after its
 // cached GOP while waiting for gortsplib to add it to the shared feed
 // (normally a few, within milliseconds).
-const rtspJoinMax = 256
+const joinMax = 256
 
-func newRTSPOut(srv *rtspServer, s *stream) (*rtspOut, error) {
-	o := &rtspOut{
+func newOutput(srv *Server, s *hub.Stream) (*output, error) {
+	o := &output{
 		srv: srv, s: s, lenSz: 4,
 		// room in the write queue for the packets written directly
 		// while joining, and for those of the shared feed until the
 		// session's writer starts.
-		gopMax:  srv.srv.WriteQueueSize - 2*rtspJoinMax,
-		joining: map[*gortsplib.ServerSession]*rtspJoin{},
-		stop:    make(chan struct{}),
+		gopMax:  srv.srv.WriteQueueSize - 2*joinMax,
+		joining: map[*gortsplib.ServerSession]*joiner{},
 		done:    make(chan struct{}),
 	}
-	// The headers are loaded before the goroutine looks at lastKey: the
-	// stream clears lastKey before it stores changed headers, so the GOP
+	o.ctx, o.stop = context.WithCancel(context.Background())
+	// The headers are loaded before the goroutine makes its cursor: the
+	// stream clears its GOP before it stores changed headers, so the GOP
 	// the goroutine starts with is never older than these headers.
-	o.hs = s.headers.Load()
-	tr := rtspTracksOf(o.hs)
+	o.hs = s.Headers()
+	tr := tracksOf(o.hs)
 	o.layout = tr.layout()
 	desc := &description.Session{}
 
@@ -206,10 +209,12 @@ func newRTSPOut(srv *rtspServer, s *stream) (*rtspOut, error) {
 		desc.Medias = append(desc.Medias, o.aMedia)
 	}
 	if len(desc.Medias) == 0 {
-		return nil, fmt.Errorf("%w: no H.264, H.265, AAC or Opus track to send over RTSP yet", ErrStreamNotFound)
+		o.stop()
+		return nil, fmt.Errorf("%w: no H.264, H.265, AAC or Opus track to send over RTSP yet", hub.ErrStreamNotFound)
 	}
 	o.ss = &gortsplib.ServerStream{Server: srv.srv, Desc: desc}
 	if err := o.ss.Initialize(); err != nil {
+		o.stop()
 		return nil, fmt.Errorf("RTSP stream: %w", err)
 	}
 	go o.run()
@@ -218,31 +223,31 @@ func newRTSPOut(srv *rtspServer, s *stream) (*rtspOut, error) {
 
 // staleFor reports whether the description cannot describe a stream with
 // headers hs (another track layout or audio configuration).
-func (o *rtspOut) staleFor(hs *headerSet) bool {
-	return rtspTracksOf(hs).layout() != o.layout
+func (o *output) staleFor(hs *hub.Headers) bool {
+	return tracksOf(hs).layout() != o.layout
 }
 
-func (o *rtspOut) isClosed() bool {
+func (o *output) isClosed() bool {
 	o.closeMu.Lock()
 	defer o.closeMu.Unlock()
 	return o.closed
 }
 
 // close stops the output and closes its sessions.
-func (o *rtspOut) close() {
+func (o *output) close() {
 	o.closeMu.Lock()
 	if o.closed {
 		o.closeMu.Unlock()
 		return
 	}
 	o.closed = true
-	close(o.stop)
+	o.stop()
 	o.closeMu.Unlock()
 	<-o.done
 	o.ss.Close()
 }
 
-func (o *rtspOut) run() {
+func (o *output) run() {
 	defer close(o.done)
 	defer func() {
 		go func() {
@@ -251,65 +256,44 @@ func (o *rtspOut) run() {
 		}()
 	}()
 	s := o.s
-	var cursor uint64
+	// the cursor starts at the cached GOP's key frame, or waits for one.
+	cur := s.NewCursor(hub.FromKey)
 	waitKey := true
-	if k := s.lastKey.Load(); k > 0 && s.packetAt(k-1) != nil {
-		cursor, waitKey = k-1, false
-	} else {
-		cursor = s.writeSeq.Load()
-	}
-	if p := s.packetAt(cursor); p != nil {
-		o.ntpBase = time.Now().Add(-time.Duration(p.ts) * time.Millisecond)
-	} else if p := s.packetAt(cursor - 1); cursor > 0 && p != nil {
-		o.ntpBase = time.Now().Add(-time.Duration(p.ts) * time.Millisecond)
+	if p := cur.Peek(); p != nil {
+		o.ntpBase = time.Now().Add(-time.Duration(p.Timestamp()) * time.Millisecond)
+	} else if p := s.Last(); p != nil {
+		o.ntpBase = time.Now().Add(-time.Duration(p.Timestamp()) * time.Millisecond)
 	} else {
 		o.ntpBase = time.Now()
 	}
 	for {
+		p, skipped, err := cur.Next(o.ctx)
+		if err != nil { // closed, or the stream ended
+			return
+		}
 		if !o.checkHeaders() {
 			return
 		}
-		w := s.writeSeq.Load()
-		if cursor == w {
-			ch := s.notify.Load()
-			if s.writeSeq.Load() != cursor {
-				continue
-			}
-			select {
-			case <-*ch:
-			case <-o.stop:
-				return
-			case <-s.done:
-				return
-			}
-			continue
-		}
-		p := s.packetAt(cursor)
-		if p == nil { // overwritten: jump to the newest key frame
-			if k := s.lastKey.Load(); k > 0 && s.packetAt(k-1) != nil && k-1 > cursor {
-				cursor = k - 1
-			} else {
-				cursor, waitKey = w, true
-			}
+		if skipped > 0 { // overwritten: the cursor jumped to the newest key frame
+			waitKey = true
 			o.mu.Lock()
 			o.resetGOP(false)
 			o.mu.Unlock()
 			continue
 		}
-		cursor++
 		if waitKey {
-			if !p.key {
+			if !p.Key() {
 				continue
 			}
 			waitKey = false
 		}
-		if p.key { // a video key frame, or audio in a stream without video
+		if p.Key() { // a video key frame, or audio in a stream without video
 			o.mu.Lock()
 			o.resetGOP(true)
 			o.mu.Unlock()
 		}
 		if err := o.writePacket(p); err != nil {
-			o.s.log.Debug("RTSP output", "err", err)
+			o.s.Logger().Debug("RTSP output", "err", err)
 		}
 	}
 }
@@ -317,15 +301,15 @@ func (o *rtspOut) run() {
 // checkHeaders follows the stream's sequence headers: new video parameter
 // sets are reloaded into the description; it returns false when the
 // description no longer fits (the output must be rebuilt).
-func (o *rtspOut) checkHeaders() bool {
-	hs := o.s.headers.Load()
+func (o *output) checkHeaders() bool {
+	hs := o.s.Headers()
 	if hs == o.hs {
 		return true
 	}
 	o.hs = hs
-	tr := rtspTracksOf(hs)
+	tr := tracksOf(hs)
 	if tr.layout() != o.layout {
-		o.s.log.Info("RTSP output closed: the publisher's tracks or audio configuration changed; its RTSP viewers are disconnected, new ones get the new description")
+		o.s.Logger().Info("RTSP output closed: the publisher's tracks or audio configuration changed; its RTSP viewers are disconnected, new ones get the new description")
 		return false
 	}
 	if v := tr.video; v != nil {
@@ -346,7 +330,7 @@ func (o *rtspOut) checkHeaders() bool {
 }
 
 // resetGOP empties the cached GOP; ok tells whether a GOP starts now. mu is held.
-func (o *rtspOut) resetGOP(ok bool) {
+func (o *output) resetGOP(ok bool) {
 	clear(o.gop)
 	o.gop = o.gop[:0]
 	o.gopOK = ok
@@ -355,16 +339,16 @@ func (o *rtspOut) resetGOP(ok bool) {
 // join gives a session starting to play the cached GOP. It is called from
 // OnPlay, before gortsplib adds the session to the shared feed; the
 // packets wait in the session's write queue until its writer starts.
-func (o *rtspOut) join(ses *gortsplib.ServerSession) {
+func (o *output) join(ses *gortsplib.ServerSession) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if !o.gopOK || len(o.gop) == 0 {
 		return // no GOP yet: the session starts with the shared feed
 	}
-	j := &rtspJoin{medias: map[*description.Media]bool{}, direct: map[*description.Media]*rtspCount{}}
+	j := &joiner{medias: map[*description.Media]bool{}, direct: map[*description.Media]*rtpCount{}}
 	for _, m := range ses.Medias() {
 		j.medias[m] = true
-		j.direct[m] = &rtspCount{}
+		j.direct[m] = &rtpCount{}
 	}
 	for _, c := range o.gop {
 		if !j.medias[c.media] {
@@ -372,7 +356,7 @@ func (o *rtspOut) join(ses *gortsplib.ServerSession) {
 		}
 		j.direct[c.media].add(c.pkt)
 		if err := ses.WritePacketRTPWithNTP(c.media, c.pkt, c.ntp); err != nil {
-			o.s.log.Warn("RTSP reader dropped: its write queue cannot take the GOP", "err", err, "packets", len(o.gop))
+			o.s.Logger().Warn("RTSP reader dropped: its write queue cannot take the GOP", "err", err, "packets", len(o.gop))
 			ses.Close()
 			return
 		}
@@ -381,7 +365,7 @@ func (o *rtspOut) join(ses *gortsplib.ServerSession) {
 }
 
 // leave forgets a session that closed.
-func (o *rtspOut) leave(ses *gortsplib.ServerSession) {
+func (o *output) leave(ses *gortsplib.ServerSession) {
 	o.mu.Lock()
 	delete(o.joining, ses)
 	o.mu.Unlock()
@@ -389,7 +373,7 @@ func (o *rtspOut) leave(ses *gortsplib.ServerSession) {
 
 // feedJoiners gives pkt, just written to the shared feed, to the joining
 // sessions that did not get it from there. mu is held.
-func (o *rtspOut) feedJoiners(c rtspPacket) {
+func (o *output) feedJoiners(c rtpPacket) {
 	for ses, j := range o.joining {
 		if !j.medias[c.media] {
 			continue
@@ -404,15 +388,15 @@ func (o *rtspOut) feedJoiners(c rtspPacket) {
 		}
 		d.add(c.pkt)
 		j.extra++
-		if err := ses.WritePacketRTPWithNTP(c.media, c.pkt, c.ntp); err != nil || j.extra > rtspJoinMax {
-			o.s.log.Warn("RTSP reader dropped: not added to the stream", "err", err, "packets", j.extra)
+		if err := ses.WritePacketRTPWithNTP(c.media, c.pkt, c.ntp); err != nil || j.extra > joinMax {
+			o.s.Logger().Warn("RTSP reader dropped: not added to the stream", "err", err, "packets", j.extra)
 			delete(o.joining, ses)
 			ses.Close()
 		}
 	}
 }
 
-func (d *rtspCount) add(pkt *rtp.Packet) {
+func (d *rtpCount) add(pkt *rtp.Packet) {
 	d.packets++
 	d.bytes += uint64(pkt.MarshalSize())
 }
@@ -422,7 +406,7 @@ func (d *rtspCount) add(pkt *rtp.Packet) {
 // reported, which starts with the first packet whose PTS equals its DTS
 // (a key frame, any audio); before that, no RTCP was sent either, so the
 // media's byte count is RTP only.
-func (d *rtspCount) less(ses *gortsplib.ServerSession, m *description.Media) bool {
+func (d *rtpCount) less(ses *gortsplib.ServerSession, m *description.Media) bool {
 	st := ses.Stats()
 	if st == nil {
 		return false
@@ -440,16 +424,16 @@ func (d *rtspCount) less(ses *gortsplib.ServerSession, m *description.Media) boo
 
 // send writes the RTP packets of one frame to the shared feed, keeps them
 // for joining sessions and gives them to those not on the feed yet.
-func (o *rtspOut) send(m *description.Media, pkts []*rtp.Packet, ntp time.Time) error {
+func (o *output) send(m *description.Media, pkts []*rtp.Packet, ntp time.Time) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.gopOK && len(o.gop)+len(pkts) > o.gopMax {
-		o.s.log.Debug("RTSP output: GOP too long to cache, viewers joining now start without it", "packets", len(o.gop)+len(pkts))
+		o.s.Logger().Debug("RTSP output: GOP too long to cache, viewers joining now start without it", "packets", len(o.gop)+len(pkts))
 		o.resetGOP(false)
 	}
 	var firstErr error
 	for _, pkt := range pkts {
-		c := rtspPacket{media: m, pkt: pkt, ntp: ntp}
+		c := rtpPacket{media: m, pkt: pkt, ntp: ntp}
 		if err := o.ss.WritePacketRTPWithNTP(m, pkt, ntp); err != nil && firstErr == nil {
 			firstErr = err
 		}
@@ -464,15 +448,15 @@ func (o *rtspOut) send(m *description.Media, pkts []*rtp.Packet, ntp time.Time) 
 }
 
 // ntp returns the NTP time of a timestamp (ms) of the stream's timeline.
-func (o *rtspOut) ntp(ms int64) time.Time {
+func (o *output) ntp(ms int64) time.Time {
 	return o.ntpBase.Add(time.Duration(ms) * time.Millisecond)
 }
 
 // writePacket packetizes one frame and sends it.
-func (o *rtspOut) writePacket(p *packet) error {
-	switch p.typ {
+func (o *output) writePacket(p *hub.Packet) error {
+	switch p.Type() {
 	case flv.TagVideo:
-		v, err := flv.ParseVideoTag(p.body)
+		v, err := flv.ParseVideoTag(p.Body())
 		if err != nil {
 			return err
 		}
@@ -504,7 +488,7 @@ func (o *rtspOut) writePacket(p *packet) error {
 		if err != nil {
 			return err
 		}
-		if p.key {
+		if p.Key() {
 			if o.hEnc != nil {
 				nalus = append([][]byte{o.vps, o.sps, o.pps}, nalus...)
 			} else {
@@ -515,13 +499,13 @@ func (o *rtspOut) writePacket(p *packet) error {
 		if err != nil {
 			return err
 		}
-		pts := int64(p.ts) + int64(v.CompositionTime)
+		pts := int64(p.Timestamp()) + int64(v.CompositionTime)
 		for _, pkt := range pkts {
 			pkt.Timestamp = uint32(pts * 90)
 		}
 		return o.send(o.vMedia, pkts, o.ntp(pts))
 	case flv.TagAudio:
-		a, err := flv.ParseAudioTag(p.body)
+		a, err := flv.ParseAudioTag(p.Body())
 		if err != nil || a.IsSequenceHeader() || a.PacketType != flv.AudioCodedFrames || len(a.Data) == 0 {
 			return err
 		}
@@ -540,11 +524,11 @@ func (o *rtspOut) writePacket(p *packet) error {
 		default:
 			return nil
 		}
-		ts := uint32(int64(p.ts) * o.aRate / 1000)
+		ts := uint32(int64(p.Timestamp()) * o.aRate / 1000)
 		for _, pkt := range pkts {
 			pkt.Timestamp = ts
 		}
-		return o.send(o.aMedia, pkts, o.ntp(int64(p.ts)))
+		return o.send(o.aMedia, pkts, o.ntp(int64(p.Timestamp())))
 	}
 	return nil
 }

@@ -1,9 +1,9 @@
-package media
+package rtsp
 
 import (
 	"bytes"
 	"errors"
-	"fmt"
+	"log/slog"
 	"sync"
 
 	"github.com/bluenviron/gortsplib/v5"
@@ -18,15 +18,16 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/mofang-live/mofang/media/flv"
+	"github.com/mofang-live/mofang/media/hub"
 )
 
-// rtspSource turns the RTP packets of an RTSP publisher into FLV/RTMP
+// source turns the RTP packets of an RTSP publisher into FLV/RTMP
 // message bodies: H.264 access units become AVCC frames (parameter sets go to
 // the sequence header), H.265 ones Enhanced RTMP "hvc1" frames, AAC access
 // units raw AAC frames.
-type rtspSource struct {
-	e      *Engine
-	stream *stream
+type source struct {
+	log    *slog.Logger
+	stream *hub.Stream
 
 	mu sync.Mutex // callbacks of the two medias come from different goroutines
 
@@ -52,8 +53,8 @@ type rtspSource struct {
 	oDec    *rtpsimpleaudio.Decoder
 }
 
-func newRTSPSource(e *Engine, desc *description.Session) (*rtspSource, error) {
-	src := &rtspSource{e: e}
+func newSource(log *slog.Logger, desc *description.Session) (*source, error) {
+	src := &source{log: log}
 	var h264f *format.H264
 	if m := desc.FindFormat(&h264f); m != nil {
 		dec, err := h264f.CreateDecoder()
@@ -99,7 +100,7 @@ func newRTSPSource(e *Engine, desc *description.Session) (*rtspSource, error) {
 }
 
 // start registers the packet callbacks of a recording session.
-func (src *rtspSource) start(ss *gortsplib.ServerSession) {
+func (src *source) start(ss *gortsplib.ServerSession) {
 	if src.hFormat != nil {
 		src.mu.Lock()
 		src.writeHEVCConfig()
@@ -155,7 +156,7 @@ func (src *rtspSource) start(ss *gortsplib.ServerSession) {
 			copy(body[5:], frame)
 			src.mu.Lock()
 			defer src.mu.Unlock()
-			src.stream.writePacket(flv.TagAudio, msTimestamp(pts, 48000), body)
+			src.stream.WritePacket(flv.TagAudio, msTimestamp(pts, 48000), body)
 		})
 	}
 	if src.aFormat != nil {
@@ -179,7 +180,7 @@ func (src *rtspSource) start(ss *gortsplib.ServerSession) {
 }
 
 // writeVideoConfig publishes the AVC sequence header for the current SPS/PPS.
-func (src *rtspSource) writeVideoConfig() {
+func (src *source) writeVideoConfig() {
 	if len(src.sps) < 4 || len(src.pps) == 0 {
 		return
 	}
@@ -188,10 +189,10 @@ func (src *rtspSource) writeVideoConfig() {
 	if err != nil {
 		return
 	}
-	src.stream.writePacket(flv.TagVideo, 0, body)
+	src.stream.WritePacket(flv.TagVideo, 0, body)
 }
 
-func (src *rtspSource) writeH264(au [][]byte, pts int64) {
+func (src *source) writeH264(au [][]byte, pts int64) {
 	size := 0
 	idr := false
 	filtered := au[:0:0]
@@ -241,7 +242,7 @@ func (src *rtspSource) writeH264(au [][]byte, pts int64) {
 	}
 	dts, err := src.dts.Extract(dtsAU, pts)
 	if err != nil {
-		src.e.log.Debug("RTSP source: DTS", "err", err)
+		src.log.Debug("RTSP source: DTS", "err", err)
 		return
 	}
 	body := make([]byte, 5, 5+size)
@@ -257,24 +258,24 @@ func (src *rtspSource) writeH264(au [][]byte, pts int64) {
 		body = append(body, byte(l>>24), byte(l>>16), byte(l>>8), byte(l))
 		body = append(body, nalu...)
 	}
-	src.stream.writePacket(flv.TagVideo, msTimestamp(dts, 90000), body)
+	src.stream.WritePacket(flv.TagVideo, msTimestamp(dts, 90000), body)
 }
 
 // writeHEVCConfig publishes the Enhanced RTMP H.265 sequence start.
-func (src *rtspSource) writeHEVCConfig() {
+func (src *source) writeHEVCConfig() {
 	if len(src.vps) == 0 || len(src.sps) == 0 || len(src.pps) == 0 {
 		return
 	}
 	body := []byte{0x80 | flv.FrameKey<<4 | flv.VideoSequenceStart, 'h', 'v', 'c', '1'}
 	body, err := flv.AppendHEVCConfig(body, src.vps, src.sps, src.pps)
 	if err != nil {
-		src.e.log.Debug("RTSP source: HEVC config", "err", err)
+		src.log.Debug("RTSP source: HEVC config", "err", err)
 		return
 	}
-	src.stream.writePacket(flv.TagVideo, 0, body)
+	src.stream.WritePacket(flv.TagVideo, 0, body)
 }
 
-func (src *rtspSource) writeH265(au [][]byte, pts int64) {
+func (src *source) writeH265(au [][]byte, pts int64) {
 	size := 0
 	irap := false
 	filtered := au[:0:0]
@@ -328,7 +329,7 @@ func (src *rtspSource) writeH265(au [][]byte, pts int64) {
 	}
 	dts, err := src.hDTS.Extract(dtsAU, pts)
 	if err != nil {
-		src.e.log.Debug("RTSP source: DTS", "err", err)
+		src.log.Debug("RTSP source: DTS", "err", err)
 		return
 	}
 	frameType := flv.FrameInter
@@ -345,12 +346,12 @@ func (src *rtspSource) writeH265(au [][]byte, pts int64) {
 		body = append(body, byte(l>>24), byte(l>>16), byte(l>>8), byte(l))
 		body = append(body, nalu...)
 	}
-	src.stream.writePacket(flv.TagVideo, msTimestamp(dts, 90000), body)
+	src.stream.WritePacket(flv.TagVideo, msTimestamp(dts, 90000), body)
 }
 
 // writeOpusConfig publishes the Enhanced RTMP Opus sequence start (an
 // OpusHead identification header).
-func (src *rtspSource) writeOpusConfig() {
+func (src *source) writeOpusConfig() {
 	channels := src.oFormat.ChannelCount
 	if channels <= 0 {
 		channels = 2
@@ -364,7 +365,7 @@ func (src *rtspSource) writeOpusConfig() {
 		// multiopus: mapping family 1 with libopus' (and libwebrtc's)
 		// default layout, since the SDP does not give one gortsplib keeps.
 		if channels > len(opusSurround) {
-			src.e.log.Debug("RTSP source: Opus channel count not supported", "channels", channels)
+			src.log.Debug("RTSP source: Opus channel count not supported", "channels", channels)
 			return
 		}
 		m := opusSurround[channels-1]
@@ -372,7 +373,7 @@ func (src *rtspSource) writeOpusConfig() {
 	}
 	body := []byte{flv.SoundExHdr<<4 | flv.AudioSequenceStart, 'O', 'p', 'u', 's'}
 	body = flv.AppendOpusHead(body, h)
-	src.stream.writePacket(flv.TagAudio, 0, body)
+	src.stream.WritePacket(flv.TagAudio, 0, body)
 }
 
 // opusSurround are the streams, coupled streams and channel mapping of
@@ -396,17 +397,17 @@ var opusSurround = [8]struct {
 // the other configurations, before the first frame (a publisher taking a
 // stream back replaces the previous one's headers with what it sends
 // before its first frame).
-func (src *rtspSource) writeAACConfig() {
+func (src *source) writeAACConfig() {
 	conf, err := src.aFormat.Config.Marshal()
 	if err != nil {
-		src.e.log.Debug("RTSP source: AAC config", "err", err)
+		src.log.Debug("RTSP source: AAC config", "err", err)
 		return
 	}
-	src.stream.writePacket(flv.TagAudio, 0, append([]byte{0xaf, 0}, conf...))
+	src.stream.WritePacket(flv.TagAudio, 0, append([]byte{0xaf, 0}, conf...))
 	src.aSent = true
 }
 
-func (src *rtspSource) writeAAC(aus [][]byte, pts int64) {
+func (src *source) writeAAC(aus [][]byte, pts int64) {
 	rate := int64(src.aFormat.ClockRate())
 	if !src.aSent {
 		return
@@ -415,7 +416,7 @@ func (src *rtspSource) writeAAC(aus [][]byte, pts int64) {
 		body := make([]byte, 2+len(au))
 		body[0], body[1] = 0xaf, 1
 		copy(body[2:], au)
-		src.stream.writePacket(flv.TagAudio, msTimestamp(pts+int64(i)*1024, rate), body)
+		src.stream.WritePacket(flv.TagAudio, msTimestamp(pts+int64(i)*1024, rate), body)
 	}
 }
 
@@ -427,5 +428,3 @@ func msTimestamp(v, clockRate int64) uint32 {
 	}
 	return uint32(v * 1000 / clockRate)
 }
-
-var _ = fmt.Sprintf
