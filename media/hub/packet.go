@@ -35,8 +35,10 @@ type Scratch struct {
 // slices where they fit. Build is called once per packet and framing; its
 // result is shared by every reader and must not be modified.
 type Framer struct {
+	// Framing is the packet's cache slot for this framing.
 	Framing Framing
-	Build   func(p *Packet, s *Scratch) [][]byte
+	// Build frames p.
+	Build func(p *Packet, s *Scratch) [][]byte
 }
 
 // Packet is one media message (audio, video or script data) of a stream. Its

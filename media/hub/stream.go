@@ -21,7 +21,10 @@ import (
 // the audio and video sequence headers, each nil when the stream has none.
 // A stream replaces its Headers, never modifies them: read, never write.
 type Headers struct {
-	Meta, Video, Audio *Packet
+	// Meta is the onMetaData script packet.
+	Meta *Packet
+	// Video and Audio are the sequence headers (codec configurations).
+	Video, Audio *Packet
 }
 
 func (h *Headers) packets() []*Packet {
