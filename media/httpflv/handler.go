@@ -70,23 +70,6 @@ func New(h *hub.Hub, cfg Config) *Handler {
 // at once.
 func (fh *Handler) Close() { fh.cancel() }
 
-// Framer returns the FLV tag framing of hub packets: the 11-byte tag
-// header, the body, and the 4-byte PreviousTagSize, built once per packet
-// and shared by every viewer.
-func Framer() hub.Framer {
-	return hub.Framer{Framing: hub.FramingFLV, Build: buildTag}
-}
-
-func buildTag(p *hub.Packet, s *hub.Scratch) [][]byte {
-	body := p.Body()
-	flv.PutTagHeader(s.Header[:flv.TagHeaderSize], p.Type(), len(body), p.Timestamp())
-	flv.PutPrevTagSize(s.Header[flv.TagHeaderSize:], len(body))
-	s.Bufs[0] = s.Header[:flv.TagHeaderSize]
-	s.Bufs[1] = body
-	s.Bufs[2] = s.Header[flv.TagHeaderSize : flv.TagHeaderSize+flv.PrevTagSizeSize]
-	return s.Bufs[:]
-}
-
 // parsePath extracts the stream name from the path of an HTTP-FLV
 // request: "/live/<name>.flv", or "<name>.flv" when the prefix was stripped.
 func parsePath(p string) (string, error) {
