@@ -1,6 +1,8 @@
-// Package media is the embedded media engine of MoFang Live: a stream hub
-// with a GOP cache and a non-blocking fan-out, an RTMP server (publish and
-// play), an HTTP-FLV handler and live stats.
+// Package media is the embedded media engine of MoFang Live. It wires the
+// stream hub (media/hub: streams, GOP cache, non-blocking fan-out, clients,
+// stats, auth, events) to one server per protocol (media/rtmp,
+// media/rtsp, media/httpflv) and to the sinks each stream feeds (media/hls,
+// media/record), and serves HTTP-FLV and HLS under one handler.
 //
 // Data moves one way, publisher → stream → readers. Each media message is
 // framed once per output format and the bytes are shared by every reader of
@@ -14,14 +16,17 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/mofang-live/mofang/internal/connlimit"
 	"github.com/mofang-live/mofang/media/hls"
+	"github.com/mofang-live/mofang/media/httpflv"
+	"github.com/mofang-live/mofang/media/hub"
 	"github.com/mofang-live/mofang/media/record"
+	"github.com/mofang-live/mofang/media/rtmp"
+	"github.com/mofang-live/mofang/media/rtsp"
 )
 
 // Config configures an Engine. Zero values take the documented defaults.
@@ -111,6 +116,8 @@ type Config struct {
 	WriteCoalesce time.Duration
 }
 
+// setDefaults sets the engine's own defaults; the hub and the servers
+// set those of their settings (the same as documented above).
 func (c *Config) setDefaults() {
 	if c.RTMPAddress == "" {
 		c.RTMPAddress = ":1935"
@@ -123,15 +130,6 @@ func (c *Config) setDefaults() {
 	} else if c.RTSPUDPRTPAddress == "" && c.RTSPUDPRTCPAddress == "" {
 		c.RTSPUDPRTPAddress, c.RTSPUDPRTCPAddress = ":8000", ":8001"
 	}
-	if c.PublisherGrace == 0 {
-		c.PublisherGrace = 10 * time.Second
-	}
-	if c.Authorizer == nil {
-		c.Authorizer = allowAll{}
-	}
-	if c.Events == nil {
-		c.Events = nopEvents{}
-	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -141,31 +139,8 @@ func (c *Config) setDefaults() {
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = 10 * time.Second
 	}
-	if c.AuthTimeout <= 0 {
-		c.AuthTimeout = 5 * time.Second
-	}
 	if c.MaxPendingPerIP == 0 {
 		c.MaxPendingPerIP = 16
-	}
-	if c.RingSize <= 0 {
-		c.RingSize = 1024
-	}
-	size := 16
-	for size < c.RingSize {
-		size <<= 1
-	}
-	c.RingSize = size
-	if c.ReaderQueue <= 0 {
-		c.ReaderQueue = 256
-	}
-	if c.ReaderQueue > c.RingSize {
-		c.ReaderQueue = c.RingSize
-	}
-	if c.WriteCoalesce == 0 {
-		c.WriteCoalesce = 100 * time.Millisecond
-	}
-	if c.MaxReaderSkips <= 0 {
-		c.MaxReaderSkips = 3
 	}
 	if c.HLS == "" {
 		c.HLS = "lowlatency"
@@ -174,66 +149,60 @@ func (c *Config) setDefaults() {
 
 // Engine is the media engine. Create it with New, then Start it.
 type Engine struct {
-	cfg    Config
-	log    *slog.Logger
-	events EventSink
-	hub    *hub
+	cfg Config
+	log *slog.Logger
+	hub *hub.Hub
+	flv *httpflv.Handler
 
+	// ctx ends with Close: the RTMP server's sessions derive from it.
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	wg     sync.WaitGroup // the RTMP server, until its sessions end
 
-	mu           sync.Mutex
-	started      bool
-	closed       bool
-	eventsClosed bool
-	rtmp         *rtmpServer
-	rtsp         *rtspServer
-
-	clientsMu    sync.Mutex
-	clients      map[*client]struct{}
-	goneBytesIn  uint64 // bytes of clients that left
-	goneBytesOut uint64
-	nextID       atomic.Uint64
-
-	eventCh   chan func()
-	eventDone chan struct{}
-
-	readersFellBehind atomic.Uint64
-	readersDropped    atomic.Uint64
-	refused           atomic.Uint64
-
-	// pending caps per address the connections not admitted yet.
-	pending *connlimit.Limiter
+	mu      sync.Mutex
+	started bool
+	closed  bool
+	rtmp    *rtmp.Server
+	rtsp    *rtsp.Server
 
 	closeDone chan struct{} // closed when Close has finished
 
 	recorder *record.Recorder // nil: no recording
 	sinksWG  sync.WaitGroup   // streams' HLS and recording feeders
+	sinks    sync.Map         // *hub.Stream → *sinks
 	hlsAuth  authCache
 }
 
 // New returns an engine configured by cfg. It opens nothing; call Start.
 func New(cfg Config) (*Engine, error) {
 	cfg.setDefaults()
-	if cfg.ReaderQueue < 1 || cfg.RingSize < 16 {
-		return nil, fmt.Errorf("invalid queue sizes (ring %d, reader queue %d)", cfg.RingSize, cfg.ReaderQueue)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &Engine{
 		cfg:       cfg,
 		log:       cfg.Logger,
-		events:    cfg.Events,
 		ctx:       ctx,
 		cancel:    cancel,
-		clients:   make(map[*client]struct{}),
-		eventCh:   make(chan func(), 1024),
-		eventDone: make(chan struct{}),
 		closeDone: make(chan struct{}),
-		pending:   connlimit.New(cfg.MaxPendingPerIP),
+	}
+	h, err := hub.New(hub.Config{
+		PublisherGrace: cfg.PublisherGrace,
+		RingSize:       cfg.RingSize,
+		ReaderQueue:    cfg.ReaderQueue,
+		MaxReaderSkips: cfg.MaxReaderSkips,
+		WriteCoalesce:  cfg.WriteCoalesce,
+		AuthTimeout:    cfg.AuthTimeout,
+		Authorizer:     cfg.Authorizer,
+		Events:         cfg.Events,
+		Logger:         cfg.Logger,
+		OnStreamStart:  e.startSinks,
+	})
+	if err != nil {
+		cancel()
+		return nil, err
 	}
 	if cfg.HLS != "off" {
 		if _, err := hls.ParseVariant(cfg.HLS); err != nil {
+			h.Close()
 			cancel()
 			return nil, fmt.Errorf("HLS variant: %w", err)
 		}
@@ -241,37 +210,15 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.RecordDir != "" {
 		rec, err := record.New(record.Config{Dir: cfg.RecordDir, Sink: cfg.Recordings, SegmentDuration: cfg.RecordSegment, Logger: cfg.Logger})
 		if err != nil {
+			h.Close()
 			cancel()
 			return nil, fmt.Errorf("recorder: %w", err)
 		}
 		e.recorder = rec
 	}
-	e.hub = newHub(e)
-	go e.runEvents()
+	e.hub = h
+	e.flv = httpflv.New(h, httpflv.Config{WriteTimeout: cfg.WriteTimeout, SocketSendBuffer: cfg.SocketSendBuffer, Logger: cfg.Logger})
 	return e, nil
-}
-
-// runEvents delivers events in order, off the media path.
-func (e *Engine) runEvents() {
-	defer close(e.eventDone)
-	for f := range e.eventCh {
-		f()
-	}
-}
-
-// emit queues an event call. Streams ended by Close still report
-// PublishStopped; later events are dropped.
-func (e *Engine) emit(f func()) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.eventsClosed {
-		return
-	}
-	select {
-	case e.eventCh <- f:
-	default:
-		e.log.Error("event queue full, dropping event")
-	}
 }
 
 // Start opens the listeners and returns once they listen. ctx bounds the
@@ -286,7 +233,14 @@ func (e *Engine) Start(ctx context.Context) error {
 		return errors.New("media engine already started")
 	}
 	if !e.cfg.DisableRTMP {
-		s, err := newRTMPServer(e, e.cfg.RTMPAddress)
+		s, err := rtmp.New(e.hub, rtmp.Config{
+			Address:          e.cfg.RTMPAddress,
+			ReadTimeout:      e.cfg.ReadTimeout,
+			WriteTimeout:     e.cfg.WriteTimeout,
+			MaxPendingPerIP:  e.cfg.MaxPendingPerIP,
+			SocketSendBuffer: e.cfg.SocketSendBuffer,
+			Logger:           e.log,
+		})
 		if err != nil {
 			return err
 		}
@@ -294,14 +248,21 @@ func (e *Engine) Start(ctx context.Context) error {
 		e.wg.Add(1)
 		go func() {
 			defer e.wg.Done()
-			s.run()
+			s.Serve(e.ctx)
 		}()
 	}
 	if !e.cfg.DisableRTSP {
-		s, err := newRTSPServer(e)
+		s, err := rtsp.New(e.hub, rtsp.Config{
+			Address:        e.cfg.RTSPAddress,
+			UDPRTPAddress:  e.cfg.RTSPUDPRTPAddress,
+			UDPRTCPAddress: e.cfg.RTSPUDPRTCPAddress,
+			ReadTimeout:    e.cfg.ReadTimeout,
+			WriteTimeout:   e.cfg.WriteTimeout,
+			Logger:         e.log,
+		})
 		if err != nil {
 			if e.rtmp != nil {
-				e.rtmp.close() //nolint:errcheck
+				e.rtmp.Close() //nolint:errcheck
 				e.rtmp = nil
 			}
 			return err
@@ -339,21 +300,17 @@ func (e *Engine) Close() error {
 	e.mu.Unlock()
 
 	e.cancel()
+	e.flv.Close()
 	var err error
 	if rtmp != nil {
-		err = rtmp.close()
+		err = rtmp.Close()
 	}
 	if rtsp != nil {
-		rtsp.close()
+		rtsp.Close()
 	}
-	e.hub.close()
-	e.clientsMu.Lock()
-	for c := range e.clients {
-		if c.closer != nil {
-			c.closer()
-		}
-	}
-	e.clientsMu.Unlock()
+	// ends every stream (their PublishStopped is delivered) and
+	// disconnects every client.
+	e.hub.Close()
 
 	done := make(chan struct{})
 	go func() {
@@ -380,11 +337,6 @@ func (e *Engine) Close() error {
 	if e.recorder != nil {
 		e.recorder.Close()
 	}
-	e.mu.Lock()
-	e.eventsClosed = true
-	close(e.eventCh)
-	e.mu.Unlock()
-	<-e.eventDone
 	return err
 }
 
@@ -399,7 +351,7 @@ func (e *Engine) rtmpAddrLocked() net.Addr {
 	if e.rtmp == nil {
 		return nil
 	}
-	return e.rtmp.ln.Addr()
+	return e.rtmp.Addr()
 }
 
 // RTSPAddr returns the bound RTSP (TCP) address, or nil if RTSP is not listening.
@@ -410,10 +362,10 @@ func (e *Engine) RTSPAddr() net.Addr {
 }
 
 func (e *Engine) rtspAddrLocked() net.Addr {
-	if e.rtsp == nil || e.rtsp.ln == nil {
+	if e.rtsp == nil {
 		return nil
 	}
-	return e.rtsp.ln.Addr()
+	return e.rtsp.Addr()
 }
 
 // HTTPHandler returns the handler of GET /live/<name>.flv (HTTP-FLV) and
@@ -427,69 +379,59 @@ func (e *Engine) HTTPHandler() http.Handler {
 				return
 			}
 		}
-		e.serveHTTPFLV(w, req)
+		e.flv.ServeHTTP(w, req)
 	})
-}
-
-// track runs f in a goroutine that Close waits for.
-func (e *Engine) track(f func()) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
-		return false
-	}
-	e.wg.Add(1)
-	go func() {
-		defer e.wg.Done()
-		f()
-	}()
-	return true
-}
-
-func (e *Engine) isClosed() bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.closed
-}
-
-// tuneConn applies socket options to a client connection.
-func (e *Engine) tuneConn(nc net.Conn) {
-	if e.cfg.SocketSendBuffer <= 0 {
-		return
-	}
-	if tc, ok := nc.(*net.TCPConn); ok {
-		tc.SetWriteBuffer(e.cfg.SocketSendBuffer) //nolint:errcheck
-	}
 }
 
 // KickStream disconnects the publisher of stream name and ends the stream at
 // once, without grace: its readers are disconnected and PublishStopped is
 // reported. It returns false if there is no such stream.
-func (e *Engine) KickStream(name string) bool {
-	s := e.hub.get(name)
-	if s == nil {
-		return false
-	}
-	s.mu.Lock()
-	pub := s.publisher
-	s.publisher = nil
-	s.mu.Unlock()
-	if pub != nil && pub.closer != nil {
-		pub.closer()
-	}
-	e.hub.end(s, "kicked")
-	return true
-}
+func (e *Engine) KickStream(name string) bool { return e.hub.KickStream(name) }
 
 // KickClient disconnects the client with that ID (see ClientStats.ID). A
 // publisher kicked this way may come back within the grace period; use
 // KickStream to end a stream. It returns false if there is no such client.
-func (e *Engine) KickClient(id string) bool {
-	c := e.clientByID(id)
-	if c == nil || c.closer == nil {
-		return false
+func (e *Engine) KickClient(id string) bool { return e.hub.KickClient(id) }
+
+// Counters returns engine-wide totals.
+func (e *Engine) Counters() Counters { return e.hub.Counters() }
+
+// Clients returns every connected client, sorted by connection time.
+func (e *Engine) Clients() []ClientStats { return e.hub.Clients() }
+
+// Streams returns the stats of every stream, sorted by name. Streams in
+// their grace period are included with Live and Publishing false.
+func (e *Engine) Streams() []StreamStats {
+	ss := e.hub.List()
+	out := make([]StreamStats, 0, len(ss))
+	for _, s := range ss {
+		out = append(out, e.streamStats(s))
 	}
-	e.log.Info("client kicked", "client", id, "ip", c.ip())
-	c.closer()
-	return true
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Stream returns the stats of the stream called name (without "/live/").
+func (e *Engine) Stream(name string) (StreamStats, bool) {
+	s := e.hub.Stream(name)
+	if s == nil {
+		return StreamStats{}, false
+	}
+	return e.streamStats(s), true
+}
+
+// streamStats adds what the RTSP server and the HLS sessions sent to a
+// stream's stats.
+func (e *Engine) streamStats(s *hub.Stream) StreamStats {
+	st := s.Stats()
+	e.mu.Lock()
+	rtsp := e.rtsp
+	e.mu.Unlock()
+	if rtsp != nil {
+		st.BytesOut += rtsp.BytesSent(s)
+	}
+	if sk := e.sinksOf(s); sk != nil {
+		st.BytesOut += sk.hlsBytesOut.Load()
+	}
+	return st
 }

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mofang-live/mofang/media/hub"
 )
 
 func TestStartErrors(t *testing.T) {
@@ -86,8 +88,9 @@ func TestKickStream(t *testing.T) {
 	e := newSilentEngine(t, Config{Events: ev, DisableRTMP: true, DisableRTSP: true})
 	closed := make(chan struct{})
 	var once sync.Once
-	pub := e.newClient(ProtocolRTMP, netip.MustParseAddrPort("127.0.0.1:9"), func() { once.Do(func() { close(closed) }) })
-	s, err := e.hub.publish("kick", pub)
+	pub := e.hub.NewClient(hub.ClientInfo{Protocol: ProtocolRTMP, Remote: netip.MustParseAddrPort("127.0.0.1:9"),
+		Close: func() { once.Do(func() { close(closed) }) }})
+	s, err := e.hub.Publish("kick", pub)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,13 +103,13 @@ func TestKickStream(t *testing.T) {
 		t.Fatal("publisher connection not closed")
 	}
 	select {
-	case <-s.done:
+	case <-s.Done():
 	default:
 		t.Fatal("stream not ended at once")
 	}
 	if _, ok := e.Stream("kick"); ok {
 		t.Error("kicked stream still listed")
 	}
-	e.hub.unpublish(s, pub) // the publisher's session ends afterwards
+	e.hub.Unpublish(s, pub) // the publisher's session ends afterwards
 	waitFor(t, time.Second, "events", func() bool { return ev.String() == "start kick,stop kick" })
 }

@@ -9,6 +9,8 @@ import (
 	"github.com/bluenviron/gortmplib"
 	"github.com/bluenviron/gortmplib/pkg/amf0"
 	"github.com/bluenviron/gortmplib/pkg/message"
+
+	"github.com/mofang-live/mofang/media/internal/mediatest"
 )
 
 // rtmpPlayer plays a stream with gortmplib's client until ctx ends.
@@ -78,7 +80,7 @@ func TestStatsFollowClients(t *testing.T) {
 		results = append(results, res)
 	}
 	flvCtx, flvCancel := context.WithCancel(ctx)
-	var counters []*flvCounter
+	var counters []*mediatest.FLVCounter
 	for range nFLV {
 		counters = append(counters, startFLVCounter(t, flvCtx, srv.URL+"/live/stats.flv"))
 	}
@@ -140,7 +142,7 @@ func TestStatsFollowClients(t *testing.T) {
 
 	waitFor(t, 5*time.Second, "HTTP-FLV readers receiving", func() bool {
 		for _, c := range counters {
-			if c.bytes() == 0 {
+			if c.Bytes() == 0 {
 				return false
 			}
 		}
@@ -158,7 +160,7 @@ func TestStatsFollowClients(t *testing.T) {
 
 	// the publisher stops: not live at once, ended after the grace period,
 	// the remaining players are disconnected.
-	pub.kill()
+	pub.Kill()
 	waitFor(t, 2*time.Second, "stream not live", func() bool {
 		st, ok := e.Stream("stats")
 		return !ok || !st.Live

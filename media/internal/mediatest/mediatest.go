@@ -1,6 +1,8 @@
-// Package mediatest gives the media packages' tests the test clip as FLV
-// tags, made once per process by ffmpeg. ffmpeg and ffprobe are required:
-// their absence fails the test, it is not skipped.
+// Package mediatest gives the media packages' tests the test clip (as a
+// file, or as FLV tags made once per process by ffmpeg), ffmpeg and
+// ffprobe runners, a publisher that feeds a hub stream from ffmpeg, and
+// waits and readers shared by the packages' tests. ffmpeg and ffprobe are
+// required: their absence fails the test, it is not skipped.
 package mediatest
 
 import (
@@ -87,10 +89,11 @@ func ClipTags(t testing.TB, args ...string) []flv.Tag {
 
 // ProbeStream is one stream as ffprobe reports it.
 type ProbeStream struct {
-	CodecType string `json:"codec_type"`
-	CodecName string `json:"codec_name"`
-	Width     int    `json:"width"`
-	Height    int    `json:"height"`
+	CodecType  string `json:"codec_type"`
+	CodecName  string `json:"codec_name"`
+	Width      int    `json:"width"`
+	Height     int    `json:"height"`
+	SampleRate string `json:"sample_rate"`
 }
 
 // ProbeResult is what Probe reads.

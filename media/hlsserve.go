@@ -1,0 +1,115 @@
+package media
+
+import (
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mofang-live/mofang/media/hls"
+	"github.com/mofang-live/mofang/media/hub"
+)
+
+// hlsSessionOpen counts an HLS player as a client of the stream.
+func (e *Engine) hlsSessionOpen(s *hub.Stream, sk *sinks, ses *hls.Session) {
+	remote, _ := netip.ParseAddrPort(ses.RemoteAddr)
+	if !remote.IsValid() {
+		if a, err := netip.ParseAddr(ses.RemoteAddr); err == nil {
+			remote = netip.AddrPortFrom(a, 0)
+		}
+	}
+	c := e.hub.NewClient(hub.ClientInfo{
+		Protocol:    hub.ProtocolHLS,
+		Remote:      remote,
+		ID:          "hls-" + ses.ID,
+		ConnectedAt: ses.Created,
+		ByteCounts:  func() (uint64, uint64) { return 0, ses.BytesSent() },
+	})
+	c.SetRole(hub.RolePlay, s.Name())
+	s.AddReader(c)
+	sk.hlsClients.Store(ses, c)
+}
+
+// hlsSessionClose stops counting an HLS player.
+func (e *Engine) hlsSessionClose(s *hub.Stream, sk *sinks, ses *hls.Session) {
+	v, ok := sk.hlsClients.LoadAndDelete(ses)
+	if !ok {
+		return
+	}
+	c := v.(*hub.Client)
+	s.RemoveReader(c)
+	sk.hlsBytesOut.Add(ses.BytesSent())
+	e.hub.RemoveClient(c)
+}
+
+// serveHLS serves /live/<name>/<file>: playlists, segments and parts, each
+// request authorized as a play (the sign travels in every URL).
+func (e *Engine) serveHLS(w http.ResponseWriter, req *http.Request, name, file string) {
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	if req.Method == http.MethodOptions {
+		w.Header().Set("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	remote, _ := netip.ParseAddrPort(req.RemoteAddr)
+	areq := AuthRequest{Stream: name, Query: req.URL.Query(), RemoteIP: remote.Addr().Unmap(), Protocol: ProtocolHLS}
+	if err := e.hlsAuth.authorize(e.hub, areq); err != nil {
+		http.Error(w, "forbidden: "+hub.PublicReason(err), http.StatusForbidden)
+		return
+	}
+	var sk *sinks
+	if s := e.hub.Stream(name); s != nil {
+		sk = e.sinksOf(s)
+	}
+	if sk == nil || sk.hls == nil {
+		e.hub.CountRefusal()
+		http.Error(w, "stream not found", http.StatusNotFound)
+		return
+	}
+	sk.hls.Handle(w, req, file)
+}
+
+// splitHLSPath splits "/live/<name>/<file>" (or "<name>/<file>").
+func splitHLSPath(p string) (name, file string, ok bool) {
+	p = strings.TrimPrefix(strings.TrimPrefix(p, "/"), hub.AppName+"/")
+	name, file, ok = strings.Cut(p, "/")
+	if !ok || name == "" || file == "" || strings.Contains(file, "/") || !hub.ValidStreamName(name) {
+		return "", "", false
+	}
+	return name, file, true
+}
+
+// authCache remembers play authorizations of HLS requests for a few
+// seconds: a player makes several requests a second, each carrying the
+// same sign, and the Authorizer may ask a database.
+type authCache struct {
+	mu      sync.Mutex
+	entries map[string]authEntry
+}
+
+type authEntry struct {
+	err error
+	at  time.Time
+}
+
+const authCacheTTL = 10 * time.Second
+
+func (a *authCache) authorize(h *hub.Hub, req AuthRequest) error {
+	key := req.Stream + "?" + req.Query.Get("sign")
+	now := time.Now()
+	a.mu.Lock()
+	if en, ok := a.entries[key]; ok && now.Sub(en.at) < authCacheTTL {
+		a.mu.Unlock()
+		return en.err
+	}
+	a.mu.Unlock()
+	err := h.AuthorizePlay(req)
+	a.mu.Lock()
+	if a.entries == nil || len(a.entries) > 10_000 {
+		a.entries = map[string]authEntry{}
+	}
+	a.entries[key] = authEntry{err: err, at: now}
+	a.mu.Unlock()
+	return err
+}

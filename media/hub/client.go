@@ -1,0 +1,209 @@
+package hub
+
+import (
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Role says what a client does.
+type Role string
+
+// Roles.
+const (
+	RoleNone    Role = ""
+	RolePublish Role = "publish"
+	RolePlay    Role = "play"
+)
+
+// Client is one connection (or session) of any protocol, as seen by stats
+// and kicks. Create it with Hub.NewClient, release it with
+// Hub.RemoveClient.
+type Client struct {
+	id          string
+	remote      netip.AddrPort
+	protocol    Protocol
+	connectedAt time.Time
+	closer      func() // closes the connection
+	log         *slog.Logger
+	// byteCounts, if set, replaces bytesIn/bytesOut (RTSP: gortsplib counts).
+	byteCounts func() (in, out uint64)
+
+	bytesIn  atomic.Uint64
+	bytesOut atomic.Uint64
+
+	mu     sync.Mutex
+	stream string
+	role   Role
+	meter  meter // bytes sent (readers), for the 10 s bitrate
+}
+
+// ClientInfo describes a client to register with Hub.NewClient.
+type ClientInfo struct {
+	// Protocol is the client's protocol.
+	Protocol Protocol
+	// Remote is the client's address.
+	Remote netip.AddrPort
+	// Close, if set, closes the client's connection: it is called by
+	// kicks and by Hub.Close. A client without it cannot be kicked.
+	Close func()
+	// ID, if set, replaces the ID the hub gives ("<protocol>-<n>").
+	ID string
+	// ConnectedAt, if set, replaces the time of registration.
+	ConnectedAt time.Time
+	// ByteCounts, if set, gives the bytes received from and sent to the
+	// client, replacing the hub's counters, for protocols whose library
+	// counts them (RTSP, HLS).
+	ByteCounts func() (in, out uint64)
+}
+
+// ID returns the client's ID ("rtmp-12", "http-flv-40").
+func (c *Client) ID() string { return c.id }
+
+// Protocol returns the client's protocol.
+func (c *Client) Protocol() Protocol { return c.protocol }
+
+// addOut counts bytes sent to the client.
+func (c *Client) addOut(n int) {
+	c.bytesOut.Add(uint64(n))
+	c.mu.Lock()
+	c.meter.add(time.Now(), n)
+	c.mu.Unlock()
+}
+
+// AddBytesOut counts n bytes sent to the client outside its Reader
+// (protocol messages), in its and the hub's byte counters.
+func (c *Client) AddBytesOut(n int) { c.bytesOut.Add(uint64(n)) }
+
+// IP returns the client's IP address.
+func (c *Client) IP() netip.Addr { return c.remote.Addr() }
+
+// SetRole records what the client does, on which stream (logged for
+// players: "play started").
+func (c *Client) SetRole(role Role, stream string) {
+	c.mu.Lock()
+	c.role, c.stream = role, stream
+	c.mu.Unlock()
+	if role == RolePlay {
+		c.log.Info("play started", "client", c.id, "ip", c.IP(), "protocol", c.protocol, "path", "/"+AppName+"/"+stream)
+	}
+}
+
+// AddrPortOf returns the address of a net.Addr (TCP/UDP) or of a
+// "host:port" string.
+func AddrPortOf(a net.Addr) netip.AddrPort {
+	switch t := a.(type) {
+	case *net.TCPAddr:
+		return t.AddrPort()
+	case *net.UDPAddr:
+		return t.AddrPort()
+	}
+	if a == nil {
+		return netip.AddrPort{}
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return ap
+}
+
+// NewClient registers a client for stats and kicks; release it with
+// RemoveClient.
+func (h *Hub) NewClient(info ClientInfo) *Client {
+	c := &Client{
+		id:          h.newClientID(info.Protocol),
+		remote:      netip.AddrPortFrom(info.Remote.Addr().Unmap(), info.Remote.Port()),
+		protocol:    info.Protocol,
+		connectedAt: time.Now(),
+		closer:      info.Close,
+		log:         h.log,
+		byteCounts:  info.ByteCounts,
+	}
+	if info.ID != "" {
+		c.id = info.ID
+	}
+	if !info.ConnectedAt.IsZero() {
+		c.connectedAt = info.ConnectedAt
+	}
+	h.clientsMu.Lock()
+	h.clients[c] = struct{}{}
+	h.clientsMu.Unlock()
+	return c
+}
+
+// RemoveClient releases a client and logs its session: one line per
+// publish or play with its duration and bytes (never its URL query,
+// which holds the sign).
+func (h *Hub) RemoveClient(c *Client) {
+	in, out := c.bytesIn.Load(), c.bytesOut.Load()
+	if c.byteCounts != nil {
+		in, out = c.byteCounts()
+	}
+	h.clientsMu.Lock()
+	_, ok := h.clients[c]
+	if ok {
+		delete(h.clients, c)
+		h.goneBytesIn += in
+		h.goneBytesOut += out
+	}
+	h.clientsMu.Unlock()
+	if !ok {
+		return
+	}
+	c.mu.Lock()
+	role, stream := c.role, c.stream
+	c.mu.Unlock()
+	if role == RoleNone {
+		return
+	}
+	what := "play stopped"
+	if role == RolePublish {
+		what = "publish stopped"
+	}
+	h.log.Info(what, "client", c.id, "ip", c.IP(), "protocol", c.protocol, "path", "/"+AppName+"/"+stream,
+		"duration", time.Since(c.connectedAt).Round(time.Millisecond), "bytes_in", in, "bytes_out", out)
+}
+
+// clientByID returns the connected client with that ID, or nil.
+func (h *Hub) clientByID(id string) *Client {
+	h.clientsMu.Lock()
+	defer h.clientsMu.Unlock()
+	for c := range h.clients {
+		if c.id == id {
+			return c
+		}
+	}
+	return nil
+}
+
+// CountingConn counts the bytes of a connection into its client and
+// serializes writes with the reader fan-out, which writes to the
+// connection directly (under the same lock, see ConnSink).
+type CountingConn struct {
+	net.Conn
+	c   *Client
+	wmu *sync.Mutex
+}
+
+// NewCountingConn returns nc counting into c, its writes under wmu.
+func NewCountingConn(nc net.Conn, c *Client, wmu *sync.Mutex) *CountingConn {
+	return &CountingConn{Conn: nc, c: c, wmu: wmu}
+}
+
+// Read reads from the connection and counts the bytes received.
+func (cc *CountingConn) Read(b []byte) (int, error) {
+	n, err := cc.Conn.Read(b)
+	cc.c.bytesIn.Add(uint64(n))
+	return n, err
+}
+
+// Write writes to the connection under the write lock and counts the
+// bytes sent.
+func (cc *CountingConn) Write(b []byte) (int, error) {
+	cc.wmu.Lock()
+	n, err := cc.Conn.Write(b)
+	cc.wmu.Unlock()
+	cc.c.bytesOut.Add(uint64(n))
+	return n, err
+}
