@@ -47,6 +47,7 @@ type config struct {
 	RecordMaxGB   string
 	CallTimeout   time.Duration
 	ConnsPerIP    string
+	RTMPPending   string
 	HeaderTimeout time.Duration
 	BodyTimeout   time.Duration
 	AuthTimeout   time.Duration
@@ -85,6 +86,7 @@ func (c *config) settings() []setting {
 		{name: "shutdown-timeout", env: "MOFANG_SHUTDOWN_TIMEOUT", def: "10s", dur: &c.ShutdownWait, usage: "longest a graceful shutdown (SIGTERM) may take"},
 		{name: "call-timeout", env: "MOFANG_CALL_TIMEOUT", def: "5s", dur: &c.CallTimeout, usage: "deadline of an API request or batch; a database that does not answer within it gives errno 1021 (0: none)"},
 		{name: "conns-per-ip", env: "MOFANG_CONNS_PER_IP", def: "256", str: &c.ConnsPerIP, usage: "HTTP connections (players and websockets included) one IP address may hold at once (0: no cap)"},
+		{name: "rtmp-pending-per-ip", env: "MOFANG_RTMP_PENDING_PER_IP", def: "16", str: &c.RTMPPending, usage: "RTMP connections one IP address may hold before they publish or play (0: no cap)"},
 		{name: "http-header-timeout", env: "MOFANG_HTTP_HEADER_TIMEOUT", def: "10s", dur: &c.HeaderTimeout, usage: "longest an HTTP request's headers may take to arrive (0: no limit)"},
 		{name: "http-body-timeout", env: "MOFANG_HTTP_BODY_TIMEOUT", def: "15s", dur: &c.BodyTimeout, usage: "longest an API POST's body may take to arrive (0: no limit)"},
 		{name: "ws-auth-timeout", env: "MOFANG_WS_AUTH_TIMEOUT", def: "30s", dur: &c.AuthTimeout, usage: "how long a websocket opened without a valid token stays open (0: until it closes)"},
@@ -258,6 +260,19 @@ func (c *config) connsPerIP() (int, error) {
 	n, err := strconv.Atoi(c.ConnsPerIP)
 	if err != nil || n < 0 {
 		return 0, fmt.Errorf("conns-per-ip %q: want a whole number (0: no cap)", c.ConnsPerIP)
+	}
+	return n, nil
+}
+
+// rtmpPendingPerIP returns the cap on RTMP connections per address not
+// yet admitted, as media.Config takes it (negative: none).
+func (c *config) rtmpPendingPerIP() (int, error) {
+	n, err := strconv.Atoi(c.RTMPPending)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("rtmp-pending-per-ip %q: want a whole number (0: no cap)", c.RTMPPending)
+	}
+	if n == 0 {
+		return -1, nil
 	}
 	return n, nil
 }

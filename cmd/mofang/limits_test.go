@@ -167,3 +167,20 @@ func readUntilClosed(c net.Conn) chan struct{} {
 	}()
 	return done
 }
+
+// --rtmp-pending-per-ip 0 turns the RTMP cap off (the engine takes a
+// negative number for that; its 0 means the default, 16).
+func TestRTMPPendingFlag(t *testing.T) {
+	for in, want := range map[string]int{"16": 16, "3": 3, "0": -1} {
+		c := &config{RTMPPending: in}
+		got, err := c.rtmpPendingPerIP()
+		if err != nil || got != want {
+			t.Errorf("rtmp-pending-per-ip %s: %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"-1", "x", ""} {
+		if _, err := (&config{RTMPPending: bad}).rtmpPendingPerIP(); err == nil {
+			t.Errorf("rtmp-pending-per-ip %q accepted", bad)
+		}
+	}
+}

@@ -107,20 +107,26 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 		return nil, err
 	}
 	private := &apiStreams{} // the API's, once it exists
+	pending, err := cfg.rtmpPendingPerIP()
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	mcfg := media.Config{
-		HLS:            cfg.HLS,
-		RecordDir:      cfg.recordDir(),
-		Record:         recordsOn(st, log),
-		Recordings:     recordRows{store: st, log: log},
-		RTMPAddress:    cfg.RTMPAddr,
-		DisableRTMP:    cfg.RTMPAddr == "",
-		RTSPAddress:    cfg.RTSPAddr,
-		DisableRTSP:    cfg.RTSPAddr == "",
-		DisableRTSPUDP: cfg.RTSPUDP == "",
-		PublisherGrace: cfg.Grace,
-		Authorizer:     mediaAuth{store: st, signer: signer, private: private},
-		Events:         roomEvents{store: st, log: log.With("component", "rooms"), private: private},
-		Logger:         log.With("component", "media"),
+		MaxPendingPerIP: pending,
+		HLS:             cfg.HLS,
+		RecordDir:       cfg.recordDir(),
+		Record:          recordsOn(st, log),
+		Recordings:      recordRows{store: st, log: log},
+		RTMPAddress:     cfg.RTMPAddr,
+		DisableRTMP:     cfg.RTMPAddr == "",
+		RTSPAddress:     cfg.RTSPAddr,
+		DisableRTSP:     cfg.RTSPAddr == "",
+		DisableRTSPUDP:  cfg.RTSPUDP == "",
+		PublisherGrace:  cfg.Grace,
+		Authorizer:      mediaAuth{store: st, signer: signer, private: private},
+		Events:          roomEvents{store: st, log: log.With("component", "rooms"), private: private},
+		Logger:          log.With("component", "media"),
 	}
 	if cfg.RTSPUDP != "" {
 		mcfg.RTSPUDPRTPAddress = cfg.RTSPUDP
