@@ -32,8 +32,11 @@ vet:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 
+# The allocation tests run without -race first (the race detector
+# allocates on its own), then everything under -race.
 test:
 	@. ./.ci/setup.sh && $(MAKE) --no-print-directory web vet && \
+		$(GO) test -count=1 -run 'Allocs' ./media/... && \
 		$(GO) test -race -count=1 -timeout 12m ./...
 
 # Short fuzzing of every fuzz target (the seed corpora run in `make test`).
