@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -168,7 +167,8 @@ func whipPublish(t testing.TB, ctx context.Context, url string, header http.Head
 
 // TestWHIPPlaysEverywhere: a WHIP publisher (H.264 + Opus) is a stream
 // like any other: live with the publisher's address, played back over
-// RTMP, HTTP-FLV and HLS with H.264 and AAC, recorded, and over WHEP.
+// RTMP, HTTP-FLV and HLS with H.264 and AAC, over WHEP, recorded, and
+// kicked.
 func TestWHIPPlaysEverywhere(t *testing.T) {
 	needFFmpeg(t)
 	sink := &recSink{}
@@ -225,8 +225,14 @@ func TestWHIPPlaysEverywhere(t *testing.T) {
 	}
 	p.Close()
 
-	if err := pub.Close(); err != nil {
-		t.Errorf("WHIP DELETE: %v", err)
+	// an admin's kick ends the WHIP session and the stream
+	if !e.KickStream("whip") {
+		t.Fatal("KickStream of the WHIP stream failed")
+	}
+	select {
+	case <-pub.Failed():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the kicked WHIP publisher's connection stays up")
 	}
 	waitFor(t, 30*time.Second, "the WHIP stream ended and its recording finished", func() bool {
 		_, ok := e.Stream("whip")
@@ -242,7 +248,7 @@ func TestWHIPPlaysEverywhere(t *testing.T) {
 	}
 }
 
-// whepStatus posts offer to url and returns the status and body.
+// postSDP posts offer to url and returns the status and body.
 func postSDP(t testing.TB, url, offer string) (int, string) {
 	t.Helper()
 	resp, err := http.Post(url, "application/sdp", strings.NewReader(offer))
@@ -333,5 +339,3 @@ func isStatus(err error, code int) bool {
 	se, ok := err.(*client.StatusError)
 	return ok && se.Code == code
 }
-
-var _ = strconv.Itoa

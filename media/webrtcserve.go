@@ -255,9 +255,12 @@ func (e *Engine) serveWHIP(w http.ResponseWriter, req *http.Request, srv *webrtc
 	p.c = e.hub.NewClient(hub.ClientInfo{
 		Protocol: hub.ProtocolWebRTC,
 		Remote:   remote,
+		// Asynchronous: Input.Close waits for the handler's Close, which
+		// removes the client, and the hub may call this with its client
+		// table locked.
 		Close: func() {
 			if in := p.in.Load(); in != nil {
-				in.Close() //nolint:errcheck
+				go in.Close() //nolint:errcheck
 			}
 		},
 		ByteCounts: func() (uint64, uint64) {
