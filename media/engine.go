@@ -2,7 +2,8 @@
 // stream hub (media/hub: streams, GOP cache, non-blocking fan-out, clients,
 // stats, auth, events) to one server per protocol (media/rtmp,
 // media/rtsp, media/httpflv) and to the sinks each stream feeds (media/hls,
-// media/record), and serves HTTP-FLV and HLS under one handler.
+// media/record), and serves HTTP-FLV, HLS and WebRTC (WHEP/WHIP,
+// media/webrtc) under one handler.
 //
 // Data moves one way, publisher → stream → readers. Each media message is
 // framed once per output format and the bytes are shared by every reader of
@@ -27,6 +28,7 @@ import (
 	"github.com/mofang-live/mofang/media/record"
 	"github.com/mofang-live/mofang/media/rtmp"
 	"github.com/mofang-live/mofang/media/rtsp"
+	"github.com/mofang-live/mofang/media/webrtc"
 )
 
 // Config configures an Engine. Zero values take the documented defaults.
@@ -45,6 +47,21 @@ type Config struct {
 	RTSPUDPRTPAddress  string
 	RTSPUDPRTCPAddress string
 	DisableRTSPUDP     bool
+
+	// WebRTCUDPAddress is the one UDP address of every WebRTC session's
+	// media, WHEP viewers and WHIP publishers (default ":8189").
+	// WebRTCTCPAddress, if set, is a TCP address for ICE over TCP, for
+	// networks that block UDP. DisableWebRTC turns WebRTC off: the WHEP
+	// and WHIP endpoints answer 404.
+	WebRTCUDPAddress string
+	WebRTCTCPAddress string
+	DisableWebRTC    bool
+	// WebRTCPublicIPs are the server's public addresses behind a 1:1 NAT,
+	// announced to WebRTC peers next to the local ones.
+	WebRTCPublicIPs []string
+	// ICEServers are the STUN/TURN servers handed to WHIP/WHEP clients
+	// (Link headers); the server itself needs none.
+	ICEServers []ICEServer
 
 	// PublisherGrace is how long a stream whose publisher dropped waits,
 	// readers attached, for a publisher to take it back (default 10 s;
@@ -164,6 +181,8 @@ type Engine struct {
 	closed  bool
 	rtmp    *rtmp.Server
 	rtsp    *rtsp.Server
+	rtc     *webrtc.Server
+	rtcs    rtcState
 
 	closeDone chan struct{} // closed when Close has finished
 
@@ -269,6 +288,27 @@ func (e *Engine) Start(ctx context.Context) error {
 		}
 		e.rtsp = s
 	}
+	if !e.cfg.DisableWebRTC {
+		s, err := webrtc.New(webrtc.Config{
+			UDPAddress: e.cfg.WebRTCUDPAddress,
+			TCPAddress: e.cfg.WebRTCTCPAddress,
+			PublicIPs:  e.cfg.WebRTCPublicIPs,
+			ICEServers: e.cfg.ICEServers,
+			Logger:     e.log,
+		})
+		if err != nil {
+			if e.rtmp != nil {
+				e.rtmp.Close() //nolint:errcheck
+				e.rtmp = nil
+			}
+			if e.rtsp != nil {
+				e.rtsp.Close()
+				e.rtsp = nil
+			}
+			return err
+		}
+		e.rtc = s
+	}
 	e.started = true
 	if ctx != nil && ctx.Done() != nil {
 		go func() {
@@ -279,7 +319,7 @@ func (e *Engine) Start(ctx context.Context) error {
 			}
 		}()
 	}
-	e.log.Info("media engine started", "rtmp", e.rtmpAddrLocked(), "rtsp", e.rtspAddrLocked())
+	e.log.Info("media engine started", "rtmp", e.rtmpAddrLocked(), "rtsp", e.rtspAddrLocked(), "webrtc", e.webRTCAddrLocked())
 	return nil
 }
 
@@ -296,7 +336,7 @@ func (e *Engine) Close() error {
 	}
 	e.closed = true
 	defer close(e.closeDone)
-	rtmp, rtsp := e.rtmp, e.rtsp
+	rtmp, rtsp, rtc := e.rtmp, e.rtsp, e.rtc
 	e.mu.Unlock()
 
 	e.cancel()
@@ -308,6 +348,10 @@ func (e *Engine) Close() error {
 	if rtsp != nil {
 		rtsp.Close()
 	}
+	if rtc != nil {
+		// ends every WHEP and WHIP session (WHIP publishers unpublish)
+		rtc.Close() //nolint:errcheck
+	}
 	// ends every stream (their PublishStopped is delivered) and
 	// disconnects every client.
 	e.hub.Close()
@@ -315,6 +359,7 @@ func (e *Engine) Close() error {
 	done := make(chan struct{})
 	go func() {
 		e.wg.Wait()
+		e.rtcs.wg.Wait() // WHEP outputs' feeders and sessions' clients
 		close(done)
 	}()
 	select {
@@ -368,11 +413,34 @@ func (e *Engine) rtspAddrLocked() net.Addr {
 	return e.rtsp.Addr()
 }
 
-// HTTPHandler returns the handler of GET /live/<name>.flv (HTTP-FLV) and
+// WebRTCAddr returns the bound WebRTC UDP address, or nil if WebRTC is
+// off (or listens on every interface through several sockets).
+func (e *Engine) WebRTCAddr() net.Addr {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.webRTCAddrLocked()
+}
+
+func (e *Engine) webRTCAddrLocked() net.Addr {
+	if e.rtc == nil {
+		return nil
+	}
+	return e.rtc.UDPAddr()
+}
+
+// HTTPHandler returns the handler of GET /live/<name>.flv (HTTP-FLV),
 // /live/<name>/<file> (HLS: index.m3u8, its playlists, segments and
-// parts). It also accepts the paths with the "/live/" prefix stripped.
+// parts), and WebRTC: POST /live/<name>/whep (WHEP) and /live/<name>/whip
+// (WHIP) with an SDP offer, OPTIONS of both, and PATCH, DELETE and
+// OPTIONS of the sessions they create, /live/<name>/whep/<id> and
+// /live/<name>/whip/<id>. It also accepts the paths with the "/live/"
+// prefix stripped.
 func (e *Engine) HTTPHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if name, kind, id, ok := splitWebRTCPath(req.URL.Path); ok {
+			e.serveWebRTC(w, req, name, kind, id)
+			return
+		}
 		if !strings.HasSuffix(req.URL.Path, ".flv") {
 			if name, file, ok := splitHLSPath(req.URL.Path); ok {
 				e.serveHLS(w, req, name, file)
@@ -420,8 +488,8 @@ func (e *Engine) Stream(name string) (StreamStats, bool) {
 	return e.streamStats(s), true
 }
 
-// streamStats adds what the RTSP server and the HLS sessions sent to a
-// stream's stats.
+// streamStats adds what the RTSP server, the HLS and the WHEP sessions
+// sent to a stream's stats, and what its WHEP output knows of B-frames.
 func (e *Engine) streamStats(s *hub.Stream) StreamStats {
 	st := s.Stats()
 	e.mu.Lock()
@@ -433,5 +501,7 @@ func (e *Engine) streamStats(s *hub.Stream) StreamStats {
 	if sk := e.sinksOf(s); sk != nil {
 		st.BytesOut += sk.hlsBytesOut.Load()
 	}
+	st.BytesOut += e.rtcBytesOut(s)
+	st.BFrames = st.BFrames || e.rtcBFrames(s)
 	return st
 }

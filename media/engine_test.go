@@ -18,7 +18,7 @@ func TestStartErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	e, err := New(Config{RTMPAddress: ln.Addr().String(), DisableRTSP: true})
+	e, err := New(Config{RTMPAddress: ln.Addr().String(), DisableRTSP: true, DisableWebRTC: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,7 @@ func TestStartErrors(t *testing.T) {
 }
 
 func TestStartContextCloses(t *testing.T) {
-	e, err := New(Config{RTMPAddress: "127.0.0.1:0", DisableRTSP: true})
+	e, err := New(Config{RTMPAddress: "127.0.0.1:0", DisableRTSP: true, DisableWebRTC: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func TestStartContextCloses(t *testing.T) {
 
 func TestCloseReportsStoppedStreams(t *testing.T) {
 	ev := &events{}
-	e, err := New(Config{Events: ev, DisableRTMP: true, DisableRTSP: true})
+	e, err := New(Config{Events: ev, DisableRTMP: true, DisableRTSP: true, DisableWebRTC: true})
 	if err != nil {
 		t.Fatal(err)
 	}

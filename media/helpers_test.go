@@ -33,6 +33,9 @@ func newTestEngine(t testing.TB, cfg Config) *Engine {
 	if cfg.RTSPAddress == "" {
 		cfg.RTSPAddress = "127.0.0.1:0"
 	}
+	if cfg.WebRTCUDPAddress == "" {
+		cfg.WebRTCUDPAddress = "127.0.0.1:0"
+	}
 	if cfg.RTSPUDPRTPAddress == "" && !cfg.DisableRTSPUDP {
 		cfg.RTSPUDPRTPAddress, cfg.RTSPUDPRTCPAddress = mediatest.FreeUDPPair(t)
 	}
@@ -53,6 +56,9 @@ func newTestEngine(t testing.TB, cfg Config) *Engine {
 func newSilentEngine(t testing.TB, cfg Config) *Engine {
 	t.Helper()
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if cfg.WebRTCUDPAddress == "" {
+		cfg.WebRTCUDPAddress = "127.0.0.1:0"
+	}
 	e, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)

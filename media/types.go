@@ -1,6 +1,9 @@
 package media
 
-import "github.com/mofang-live/mofang/media/hub"
+import (
+	"github.com/mofang-live/mofang/media/hub"
+	"github.com/mofang-live/mofang/media/webrtc"
+)
 
 // The engine's API types are the hub's; they are named here too so that
 // the engine's users (cmd/mofang, rpc/) need only this package.
@@ -27,6 +30,8 @@ type (
 	// RefusalError is an Authorizer's refusal of a client, with a reason
 	// meant for the client.
 	RefusalError = hub.RefusalError
+	// ICEServer is a STUN or TURN server handed to WebRTC clients.
+	ICEServer = webrtc.ICEServer
 )
 
 // Protocols.
@@ -35,7 +40,13 @@ const (
 	ProtocolRTSP    = hub.ProtocolRTSP
 	ProtocolHTTPFLV = hub.ProtocolHTTPFLV
 	ProtocolHLS     = hub.ProtocolHLS
+	ProtocolWebRTC  = hub.ProtocolWebRTC
 )
+
+// BFramesWarning tells a publisher whose stream has B-frames (see
+// StreamStats.BFrames) why WebRTC viewers cannot play it and how to turn
+// them off in OBS; WHEP viewers of such a stream are refused with it.
+var BFramesWarning = webrtc.ErrBFrames.Error()
 
 // Roles.
 const (

@@ -47,7 +47,10 @@ type AdminStream struct {
 	FellBehind  uint64         `json:"readers_fell_behind"`
 	Dropped     uint64         `json:"readers_dropped"`
 	StartedAt   int64          `json:"started_at"` // Unix seconds
-	Room        *AdminRoom     `json:"room,omitempty"`
+	// BFrames is true when the stream's video has B-frames: WebRTC
+	// viewers are refused until the publisher turns them off.
+	BFrames bool       `json:"bframes"`
+	Room    *AdminRoom `json:"room,omitempty"`
 }
 
 // AdminClientID names a publisher in AdminStream.

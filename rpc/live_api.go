@@ -88,8 +88,11 @@ type PublishURLs struct {
 	URL       string `json:"url"`        // the whole RTMP URL, for ffmpeg
 	Server    string `json:"server"`     // OBS "Server"
 	StreamKey string `json:"stream_key"` // OBS "Stream Key": name?sign=...
-	Sign      string `json:"sign"`
-	Expires   int64  `json:"expires"` // Unix seconds
+	// WHIP is the WebRTC publish URL (WHIP: POST an SDP offer to it), for
+	// a browser or OBS's WHIP output; absent when WebRTC is off.
+	WHIP    string `json:"whip,omitempty"`
+	Sign    string `json:"sign"`
+	Expires int64  `json:"expires"` // Unix seconds
 }
 
 // Stream creates the caller's room on first call, or renames it and sets
@@ -310,6 +313,11 @@ type RoomData struct {
 	CreatedTime   int64     `json:"created_time"` // Unix seconds
 	// Play holds signed play URLs; absent once the room has ended.
 	Play *PlayURLs `json:"play,omitempty"`
+	// BFrames is true while the live stream's video has B-frames, which
+	// WebRTC (WHEP) players cannot play; Warning then tells the publisher
+	// how to turn them off in OBS.
+	BFrames bool   `json:"bframes"`
+	Warning string `json:"warning,omitempty"`
 	// Cohosts are the room's co-hosts on now (Live.cohost), each with
 	// signed play URLs of its guest stream; absent with Play.
 	Cohosts []CohostInfo `json:"cohosts,omitempty"`
@@ -317,10 +325,13 @@ type RoomData struct {
 
 // PlayURLs are where to watch a room, each carrying the play sign.
 type PlayURLs struct {
-	FLV     string `json:"flv"`
-	HLS     string `json:"hls"`
-	RTMP    string `json:"rtmp"`
-	RTSP    string `json:"rtsp"`
+	FLV  string `json:"flv"`
+	HLS  string `json:"hls"`
+	RTMP string `json:"rtmp"`
+	RTSP string `json:"rtsp"`
+	// WHEP is the WebRTC play URL (WHEP: POST an SDP offer to it); absent
+	// when WebRTC is off.
+	WHEP    string `json:"whep,omitempty"`
 	Sign    string `json:"sign"`
 	Expires int64  `json:"expires"` // Unix seconds
 }
@@ -352,6 +363,7 @@ func (a *liveAPI) StreamRead(ctx context.Context, p StreamReadParams) (*Reply[Ro
 	}
 	if ls, live := a.s.cfg.Live.LiveStream(r.Name); live {
 		d.Status, d.ClientsNumber = true, ls.Clients
+		d.BFrames, d.Warning = ls.BFrames, ls.Warning
 		if ls.PublisherIP != "" {
 			d.User.IP = ls.PublisherIP
 		}
@@ -418,7 +430,11 @@ func (s *Server) publishURLs(ctx context.Context, stream string) *PublishURLs {
 	sign, exp := s.cfg.Signer.Sign(urlsign.Publish, stream, s.cfg.PublishSignTTL)
 	server := "rtmp://" + hostPort(s.mediaHost(ctx), s.cfg.Ports.RTMP, 1935) + "/live"
 	key := stream + "?sign=" + sign
-	return &PublishURLs{URL: server + "/" + key, Server: server, StreamKey: key, Sign: sign, Expires: exp.Unix()}
+	pu := &PublishURLs{URL: server + "/" + key, Server: server, StreamKey: key, Sign: sign, Expires: exp.Unix()}
+	if !s.cfg.DisableWebRTC {
+		pu.WHIP = "http://" + hostPort(s.mediaHost(ctx), s.cfg.Ports.HTTP, 80) + "/live/" + stream + "/whip?sign=" + sign
+	}
+	return pu
 }
 
 // playURLs signs the play URLs of a stream for the caller, for the room's
@@ -429,7 +445,7 @@ func (s *Server) playURLs(ctx context.Context, stream string, gen int64) *PlayUR
 	host := s.mediaHost(ctx)
 	q := "?sign=" + sign
 	web := "http://" + hostPort(host, s.cfg.Ports.HTTP, 80) + "/live/" + stream
-	return &PlayURLs{
+	pu := &PlayURLs{
 		FLV:     web + ".flv" + q,
 		HLS:     web + "/index.m3u8" + q,
 		RTMP:    "rtmp://" + hostPort(host, s.cfg.Ports.RTMP, 1935) + "/live/" + stream + q,
@@ -437,6 +453,10 @@ func (s *Server) playURLs(ctx context.Context, stream string, gen int64) *PlayUR
 		Sign:    sign,
 		Expires: exp.Unix(),
 	}
+	if !s.cfg.DisableWebRTC {
+		pu.WHEP = web + "/whep" + q
+	}
+	return pu
 }
 
 // ownerIP is what viewer sees of the address of a room's owner (or

@@ -55,6 +55,11 @@ type LiveStats interface {
 type LiveStream struct {
 	Clients     int    // readers of every protocol
 	PublisherIP string // the publisher's address
+	// BFrames is true when the stream's video has B-frames, which WebRTC
+	// (WHEP) viewers cannot play; Warning then tells the publisher how to
+	// turn them off.
+	BFrames bool
+	Warning string
 }
 
 // nothingLive is the LiveStats of a server without a media engine.
@@ -81,6 +86,10 @@ type Config struct {
 	// host the client used to reach the API.
 	PublicHost string
 	Ports      Ports
+	// DisableWebRTC leaves the WHIP and WHEP URLs out of Live.stream and
+	// Live.stream.read (the media engine serves no WebRTC). WHIP and WHEP
+	// are served on Ports.HTTP.
+	DisableWebRTC bool
 	// RefreshTTL is how long a refresh token lives (default 30 days).
 	RefreshTTL time.Duration
 	// PublishSignTTL and PlaySignTTL are how long media URL signs live

@@ -29,6 +29,10 @@ type config struct {
 	RTMPAddr      string
 	RTSPAddr      string
 	RTSPUDP       string
+	WebRTCAddr    string
+	WebRTCTCPAddr string
+	WebRTCIPs     string
+	ICEServers    string
 	DB            string
 	DataDir       string
 	JWTSecret     string
@@ -72,6 +76,10 @@ func (c *config) settings() []setting {
 		{name: "rtmp", env: "MOFANG_RTMP_ADDR", def: ":1935", str: &c.RTMPAddr, usage: "RTMP listen address (empty: off)"},
 		{name: "rtsp", env: "MOFANG_RTSP_ADDR", def: ":8554", str: &c.RTSPAddr, usage: "RTSP listen address (empty: off)"},
 		{name: "rtsp-udp", env: "MOFANG_RTSP_UDP", def: ":8000", str: &c.RTSPUDP, usage: "RTSP's UDP transport: the RTP address, RTCP on the next port (empty: TCP only)"},
+		{name: "webrtc-addr", env: "MOFANG_WEBRTC_ADDR", def: ":8189", str: &c.WebRTCAddr, usage: "UDP address of every WebRTC session's media (WHEP playback, WHIP publishing at /live/<stream>/whep and /whip on the HTTP port; empty: WebRTC off)"},
+		{name: "webrtc-tcp-addr", env: "MOFANG_WEBRTC_TCP_ADDR", def: "", str: &c.WebRTCTCPAddr, usage: "TCP address for WebRTC's ICE over TCP, for networks that block UDP (empty: off)"},
+		{name: "webrtc-public-ip", env: "MOFANG_WEBRTC_PUBLIC_IP", def: "", str: &c.WebRTCIPs, usage: "the server's public IP addresses behind a 1:1 NAT, comma-separated, announced to WebRTC peers"},
+		{name: "ice-server", env: "MOFANG_ICE_SERVER", def: "", str: &c.ICEServers, usage: "STUN/TURN servers handed to WebRTC clients and callers, comma-separated: stun:host:port, turn:user:password@host:port?transport=udp"},
 		{name: "data", env: "MOFANG_DATA_DIR", def: "data", str: &c.DataDir, usage: "folder for the embedded database and generated secrets"},
 		{name: "db", env: "MOFANG_DB", def: "", str: &c.DB, usage: "database: sqlite:PATH, or mysql://user:pass@tcp(host:3306)/db, or a plain MySQL DSN (default sqlite:<data>/mofang.db)"},
 		{name: "jwt-secret", env: "MOFANG_JWT_SECRET", def: "", str: &c.JWTSecret, usage: "secret that signs access tokens, 32+ bytes (default: generated and kept in <data>/jwt.secret)"},
@@ -214,6 +222,9 @@ func (c *config) print(w io.Writer) {
 			v = s.dur.String()
 		case s.flag != nil:
 			v = strconv.FormatBool(*s.flag)
+		}
+		if s.name == "ice-server" {
+			v = strconv.Quote(maskICECredentials(*s.str))
 		}
 		if secretSettings[s.name] {
 			if *s.str == "" {
@@ -372,4 +383,69 @@ func port(addr string) (int, error) {
 		return 0, fmt.Errorf("listen address %q: bad port", addr)
 	}
 	return n, nil
+}
+
+// iceServers parses the ice-server setting: comma-separated stun:, turn:
+// or turns: URLs; a TURN URL may carry its long-term credentials before
+// the host, turn:user:password@host:port.
+func (c *config) iceServers() ([]iceServer, error) {
+	var out []iceServer
+	for _, f := range strings.Split(c.ICEServers, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		scheme, rest, ok := strings.Cut(f, ":")
+		if !ok || (scheme != "stun" && scheme != "turn" && scheme != "turns") || rest == "" {
+			return nil, fmt.Errorf("ice-server %q: want stun:, turn: or turns: URLs", maskICECredentials(f))
+		}
+		s := iceServer{URL: f}
+		if at := strings.LastIndex(rest, "@"); at >= 0 {
+			if scheme == "stun" {
+				return nil, fmt.Errorf("ice-server %q: a STUN server takes no credentials", maskICECredentials(f))
+			}
+			user, pass, ok := strings.Cut(rest[:at], ":")
+			if !ok || user == "" {
+				return nil, fmt.Errorf("ice-server %q: credentials must be user:password@", maskICECredentials(f))
+			}
+			s.URL, s.Username, s.Credential = scheme+":"+rest[at+1:], user, pass
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// iceServer is one parsed ice-server entry.
+type iceServer struct {
+	URL, Username, Credential string
+}
+
+// maskICECredentials hides the passwords of an ice-server setting.
+func maskICECredentials(v string) string {
+	parts := strings.Split(v, ",")
+	for i, f := range parts {
+		if at := strings.LastIndex(f, "@"); at >= 0 {
+			if scheme, rest, ok := strings.Cut(f[:at], ":"); ok {
+				user, _, _ := strings.Cut(rest, ":")
+				parts[i] = scheme + ":" + user + ":***" + f[at:]
+			}
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+// publicIPs parses the webrtc-public-ip setting.
+func (c *config) publicIPs() ([]string, error) {
+	var out []string
+	for _, f := range strings.Split(c.WebRTCIPs, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if net.ParseIP(f) == nil {
+			return nil, fmt.Errorf("webrtc-public-ip %q: not an IP address", f)
+		}
+		out = append(out, f)
+	}
+	return out, nil
 }

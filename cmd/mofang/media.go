@@ -228,7 +228,10 @@ func (l liveStats) LiveStream(name string) (rpc.LiveStream, bool) {
 	if !ok || !st.Live {
 		return rpc.LiveStream{}, false
 	}
-	ls := rpc.LiveStream{Clients: st.ReaderCount}
+	ls := rpc.LiveStream{Clients: st.ReaderCount, BFrames: st.BFrames}
+	if st.BFrames {
+		ls.Warning = media.BFramesWarning
+	}
 	ls.PublisherIP = ipString(st.PublisherIP)
 	return ls, true
 }
@@ -260,7 +263,7 @@ func (m mediaAdmin) Streams() []rpc.AdminStream {
 			BitrateIn: s.BitrateIn, BytesIn: s.BytesIn, BytesOut: s.BytesOut,
 			Readers: readers, ReaderCount: s.ReaderCount,
 			FellBehind: s.ReadersFellBehind, Dropped: s.ReadersDropped,
-			StartedAt: s.StartedAt.Unix(),
+			StartedAt: s.StartedAt.Unix(), BFrames: s.BFrames,
 		}
 		if s.PublisherID != "" {
 			a.Publisher = &rpc.AdminClientID{ID: s.PublisherID, IP: ipString(s.PublisherIP), Protocol: string(s.Protocol), Since: s.PublisherSince.Unix()}

@@ -106,6 +106,22 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 		st.Close()
 		return nil, err
 	}
+	ice, err := cfg.iceServers()
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	publicIPs, err := cfg.publicIPs()
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	var mediaICE []media.ICEServer
+	var callICE []rpc.ICEServer
+	for _, s := range ice {
+		mediaICE = append(mediaICE, media.ICEServer{URLs: []string{s.URL}, Username: s.Username, Credential: s.Credential})
+		callICE = append(callICE, rpc.ICEServer{URLs: []string{s.URL}, Username: s.Username, Credential: s.Credential})
+	}
 	private := &apiStreams{} // the API's, once it exists
 	pending, err := cfg.rtmpPendingPerIP()
 	if err != nil {
@@ -123,10 +139,17 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 		RTSPAddress:     cfg.RTSPAddr,
 		DisableRTSP:     cfg.RTSPAddr == "",
 		DisableRTSPUDP:  cfg.RTSPUDP == "",
-		PublisherGrace:  cfg.Grace,
-		Authorizer:      mediaAuth{store: st, signer: signer, private: private},
-		Events:          roomEvents{store: st, log: log.With("component", "rooms"), private: private},
-		Logger:          log.With("component", "media"),
+		DisableWebRTC:   cfg.WebRTCAddr == "",
+		// WebRTC: the UDP port of every session's media, ICE over TCP,
+		// the public addresses, the STUN/TURN servers for clients.
+		WebRTCUDPAddress: cfg.WebRTCAddr,
+		WebRTCTCPAddress: cfg.WebRTCTCPAddr,
+		WebRTCPublicIPs:  publicIPs,
+		ICEServers:       mediaICE,
+		PublisherGrace:   cfg.Grace,
+		Authorizer:       mediaAuth{store: st, signer: signer, private: private},
+		Events:           roomEvents{store: st, log: log.With("component", "rooms"), private: private},
+		Logger:           log.With("component", "media"),
 	}
 	if cfg.RTSPUDP != "" {
 		mcfg.RTSPUDPRTPAddress = cfg.RTSPUDP
@@ -153,9 +176,11 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 		RecordFiles:     recordFiles(engine),
 		PublicHost:      cfg.PublicHost,
 		Ports:           ports,
+		DisableWebRTC:   cfg.WebRTCAddr == "",
 		AllowRecharge:   cfg.AllowRecharge,
 		ShowPublisherIP: cfg.ShowPublisherIP,
 		CallTimeout:     offIfZero(cfg.CallTimeout),
+		Calls:           rpc.CallLimits{ICEServers: callICE},
 		Limits: rpc.Limits{
 			SocketsPerIP: offIfZero(connsPerIP), // websockets are HTTP connections too
 			AuthTimeout:  offIfZero(cfg.AuthTimeout),
@@ -245,7 +270,7 @@ func (s *service) run(ctx context.Context) error {
 	if s.connsPerIP > 0 {
 		ln = connlimit.New(s.connsPerIP).Listener(ln, s.refusedConn())
 	}
-	s.log.Info("listening", "http", ln.Addr().String(), "rtmp", addrString(s.engine.RTMPAddr()), "rtsp", addrString(s.engine.RTSPAddr()), "version", version)
+	s.log.Info("listening", "http", ln.Addr().String(), "rtmp", addrString(s.engine.RTMPAddr()), "rtsp", addrString(s.engine.RTSPAddr()), "webrtc", s.cfg.WebRTCAddr, "version", version)
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(ln) }()
 	if s.cfg.DebugAddr != "" {

@@ -18,6 +18,8 @@ const (
 	ProtocolRTSP    Protocol = "rtsp"
 	ProtocolHTTPFLV Protocol = "http-flv"
 	ProtocolHLS     Protocol = "hls"
+	// ProtocolWebRTC is a WHEP viewer or a WHIP publisher.
+	ProtocolWebRTC Protocol = "webrtc"
 )
 
 // Authorizer decides whether a client may publish or play. It is implemented

@@ -38,6 +38,10 @@ type StreamStats struct {
 	// AudioSampleRate and AudioChannels come from the AAC configuration.
 	AudioSampleRate int
 	AudioChannels   int
+	// BFrames is true when the stream's video has B-frames (frames
+	// presented before frames decoded earlier, or an H.264 SPS announcing
+	// reordered frames), which WebRTC players cannot show in order.
+	BFrames bool
 	// BitrateIn is the incoming bitrate in bit/s over the last 10 s.
 	BitrateIn int64
 	// BytesIn is the media payload received since the stream started.
@@ -209,6 +213,7 @@ func (s *Stream) Stats() StreamStats {
 	st.VideoCodec, st.AudioCodec = s.info.videoCodec, s.info.audioCodec
 	st.Width, st.Height, st.FPS = s.info.width, s.info.height, s.info.fps
 	st.AudioSampleRate, st.AudioChannels = s.info.audioRate, s.info.channels
+	st.BFrames = s.info.bframes
 	st.BitrateIn = s.meter.bitsPerSecond(now, st.StartedAt)
 	s.pubMu.Unlock()
 

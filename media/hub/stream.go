@@ -43,6 +43,11 @@ type mediaInfo struct {
 	width, height          int
 	fps                    float64
 	audioRate, channels    int
+	// B-frame detection (see StreamStats.BFrames): maxPTS is the latest
+	// presentation time of a frame so far.
+	bframes  bool
+	maxPTS   int64
+	anyFrame bool
 }
 
 // Stream is one path /live/<name>: at most one publisher, any number of
@@ -276,6 +281,7 @@ func (s *Stream) WritePacket(typ uint8, ts uint32, body []byte) {
 			s.parseVideoConfig(v)
 		} else {
 			p.key = isKeyFrame(v)
+			s.detectBFrames(ts, v)
 			if v.Enhanced && v.FrameType == 0 && (v.PacketType == flv.VideoCodedFrames || v.PacketType == flv.VideoCodedFramesX) {
 				// some muxers (gortmplib's) leave the frame type of enhanced
 				// frames at 0; fill it in so that players see key frames.
@@ -400,9 +406,44 @@ func isKeyFrame(v flv.VideoTag) bool {
 	return false
 }
 
-// parseVideoConfig reads codec, size and frame rate from a video sequence header.
+// detectBFrames notes a frame presented before a frame decoded earlier
+// (DTS ts + composition time): a B-frame. pubMu is held.
+func (s *Stream) detectBFrames(ts uint32, v flv.VideoTag) {
+	if s.info.bframes || (v.PacketType != flv.VideoCodedFrames && v.PacketType != flv.VideoCodedFramesX) {
+		return
+	}
+	pts := int64(ts) + int64(v.CompositionTime)
+	if s.info.anyFrame && pts < s.info.maxPTS {
+		s.info.bframes = true
+	}
+	if !s.info.anyFrame || pts > s.info.maxPTS {
+		s.info.maxPTS = pts
+	}
+	s.info.anyFrame = true
+}
+
+// OutputTimestamp maps a timestamp of the current publisher to the
+// stream's timeline, as WritePacket does (a publisher that took the
+// stream back is rebased), for media that reaches an output by another
+// way than the stream (a WHIP publisher's own Opus).
+func (s *Stream) OutputTimestamp(ts uint32) uint32 {
+	s.pubMu.Lock()
+	defer s.pubMu.Unlock()
+	if s.rebase { // its first packet is not written yet
+		return ts
+	}
+	out := int64(ts) + s.tsOffset
+	if out < 0 {
+		out = 0
+	}
+	return uint32(out)
+}
+
+// parseVideoConfig reads codec, size and frame rate from a video sequence
+// header; a new one starts the B-frame detection afresh.
 func (s *Stream) parseVideoConfig(v flv.VideoTag) {
 	s.info.videoCodec = v.CodecName()
+	s.info.bframes, s.info.anyFrame = false, false
 	switch v.FourCC {
 	case flv.FourCCAVC:
 		c, err := flv.ParseAVCConfig(v.Data)
@@ -415,6 +456,9 @@ func (s *Stream) parseVideoConfig(v flv.VideoTag) {
 			if fps := sps.FPS(); fps > 0 {
 				s.info.fps = fps
 			}
+			// x264 announces B-frames in the VUI (baseline has none)
+			s.info.bframes = sps.ProfileIdc != 66 && sps.VUI != nil && sps.VUI.BitstreamRestriction != nil &&
+				sps.VUI.BitstreamRestriction.MaxNumReorderFrames > 0
 		}
 	case flv.FourCCHEVC:
 		c, err := flv.ParseHEVCConfig(v.Data)

@@ -27,9 +27,10 @@ func TestRunSmall(t *testing.T) {
 	clip := filepath.Join(filepath.Dir(file), "..", "..", "testdata", "clip.mp4")
 
 	e, err := media.New(media.Config{
-		RTMPAddress: "127.0.0.1:0",
-		DisableRTSP: true,
-		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		RTMPAddress:   "127.0.0.1:0",
+		DisableRTSP:   true,
+		DisableWebRTC: true,
+		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -126,20 +126,28 @@ func (s *Server) writeAnswer(w http.ResponseWriter, r *http.Request, res resourc
 // ServeWHEP answers a request to the WHEP endpoint of out: POST with an
 // SDP offer creates a Session (201 Created, the answer, its Location
 // <request path>/<id>), OPTIONS tells what the endpoint takes. The request
-// context bounds the negotiation only.
-func (s *Server) ServeWHEP(w http.ResponseWriter, r *http.Request, out *Output) {
+// context bounds the negotiation only. It returns the Session, or nil
+// when the request did not create one (the response, an error or the
+// answer to OPTIONS, is written). out is not used for other methods than
+// POST and may be nil for them.
+func (s *Server) ServeWHEP(w http.ResponseWriter, r *http.Request, out *Output) *Session {
 	offer, remote, ok := s.readOffer(w, r)
 	if !ok {
-		return
+		return nil
+	}
+	if out == nil {
+		writeError(w, ErrClosed)
+		return nil
 	}
 	sess, answer, err := out.NewSession(r.Context(), offer, remote)
 	if err != nil {
 		writeError(w, err)
-		return
+		return nil
 	}
 	ep := strings.TrimSuffix(r.URL.Path, "/")
 	sess.ep.Store(&ep)
 	s.writeAnswer(w, r, sess, answer)
+	return sess
 }
 
 // ServeSession answers a request to a session resource (WHEP or WHIP):
@@ -198,10 +206,15 @@ func (s *Server) ServeSession(w http.ResponseWriter, r *http.Request, id string)
 // creates an Input that feeds h (201 Created, the answer, its Location
 // <request path>/<id>), OPTIONS tells what the endpoint takes. It returns
 // the Input, or nil when the request did not create one (the response,
-// an error, is written; h is not called).
+// an error, is written; h is not called). h is not used for other
+// methods than POST and may be nil for them.
 func (s *Server) ServeWHIP(w http.ResponseWriter, r *http.Request, h InputHandler, opts InputOptions) *Input {
 	offer, remote, ok := s.readOffer(w, r)
 	if !ok {
+		return nil
+	}
+	if h == nil {
+		writeError(w, ErrClosed)
 		return nil
 	}
 	in, answer, err := s.NewInput(r.Context(), offer, remote, h, opts)
