@@ -4,10 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,14 +19,11 @@ import (
 // sends it: responses, room events, and the notifications of calls and
 // co-hosts meant for its user alone.
 type peer struct {
-	t      testing.TB
-	name   string
-	id     int64
-	c      *websocket.Conn
-	nextID atomic.Int64
-
-	mu      sync.Mutex
-	waiting map[string]chan response
+	t    testing.TB
+	name string
+	id   int64
+	c    *websocket.Conn
+	pending
 
 	room   chan peerRoomEvent
 	calls  chan callEvent
@@ -81,18 +75,9 @@ type cohostEvent struct {
 // dialPeer opens a websocket as a user.
 func (e *env) dialPeer(name, tok string, id int64) *peer {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	url := "ws" + strings.TrimPrefix(e.url, "http") + "/"
-	c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"jwt " + tok}}})
-	if err != nil {
-		e.t.Fatalf("dial websocket: %v", err)
-	}
-	c.SetReadLimit(1 << 20)
-	p := &peer{t: e.t, name: name, id: id, c: c, waiting: map[string]chan response{},
+	p := &peer{t: e.t, name: name, id: id, c: e.wsDial(tok, false),
 		room: make(chan peerRoomEvent, 1000), calls: make(chan callEvent, 1000), cohost: make(chan cohostEvent, 1000)}
 	go p.readLoop()
-	e.t.Cleanup(func() { c.CloseNow() })
 	return p
 }
 
@@ -132,15 +117,7 @@ func (p *peer) readLoop() {
 			}
 			p.cohost <- ev
 		case "":
-			var r response
-			json.Unmarshal(data, &r)
-			p.mu.Lock()
-			ch := p.waiting[string(msg.ID)]
-			delete(p.waiting, string(msg.ID))
-			p.mu.Unlock()
-			if ch != nil {
-				ch <- r
-			}
+			p.deliver(msg.ID, data)
 		default:
 			panic(fmt.Sprintf("unknown notification %s", data))
 		}
@@ -150,15 +127,8 @@ func (p *peer) readLoop() {
 // rpc makes a call and returns the whole response.
 func (p *peer) rpc(method string, params any) response {
 	p.t.Helper()
-	id := fmt.Sprint(p.nextID.Add(1))
-	ch := make(chan response, 1)
-	p.mu.Lock()
-	p.waiting[`"`+id+`"`] = ch
-	p.mu.Unlock()
-	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": id, "method": method, "params": params})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := p.c.Write(ctx, websocket.MessageText, body); err != nil {
+	ch, err := p.send(p.c, method, params)
+	if err != nil {
 		p.t.Fatalf("%s %s: write: %v", p.name, method, err)
 	}
 	select {

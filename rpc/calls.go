@@ -182,15 +182,7 @@ func newCallID() string {
 
 // validCallID reports whether id has the shape of a call id.
 func validCallID(id string) bool {
-	if len(id) != callIDLen {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		if c := id[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return true
+	return len(id) == callIDLen && isLowerHex(id)
 }
 
 // callStreamName is the stream a party of a relayed call publishes:

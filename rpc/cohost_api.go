@@ -46,21 +46,47 @@ type CohostData struct {
 	TimeoutMS int64 `json:"timeout_ms,omitempty"`
 }
 
-// cohostRoomOf loads a room for a co-host method. A status other than ok
+// cohostMember checks that the caller is a member of room id (as member
+// does) and loads the room, which must be live and not banned, for the
+// co-host methods that make or take an offer. A status other than ok
 // means the caller must answer with it.
-func (s *Server) cohostRoomOf(ctx context.Context, id RoomID) (store.RoomWithOwner, Status, error) {
-	r, err := s.cfg.Store.RoomByID(ctx, int64(id))
+func (s *Server) cohostMember(ctx context.Context, id RoomID) (roomhub.User, store.RoomWithOwner, Status, error) {
+	var r store.RoomWithOwner
+	u, st, err := s.member(ctx, id)
+	if err != nil || st.Errno != ErrnoOK {
+		return u, r, st, err
+	}
+	r, err = s.cfg.Store.RoomByID(ctx, int64(id))
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return r, fail(ErrnoNoRoom), nil
+		return u, r, fail(ErrnoNoRoom), nil
 	case err != nil:
-		return r, Status{}, err
+		return u, r, Status{}, err
 	case r.Status == store.RoomStopped:
-		return r, fail(ErrnoRoomStopped), nil
+		return u, r, fail(ErrnoRoomStopped), nil
 	case r.IsBanned:
-		return r, failf(ErrnoForbidden, "the room is banned"), nil
+		return u, r, failf(ErrnoForbidden, "the room is banned"), nil
 	}
-	return r, ok(), nil
+	return u, r, ok(), nil
+}
+
+// cohostLogin checks that the caller is logged in and loads room id, for
+// the co-host methods that end an offer or a session. A status other than
+// ok means the caller must answer with it.
+func (s *Server) cohostLogin(ctx context.Context, id RoomID) (int64, store.RoomWithOwner, Status, error) {
+	var r store.RoomWithOwner
+	uid, st, err := s.loginID(ctx)
+	if err != nil || st.Errno != ErrnoOK {
+		return uid, r, st, err
+	}
+	r, err = s.cfg.Store.RoomByID(ctx, int64(id))
+	if errors.Is(err, store.ErrNotFound) {
+		return uid, r, fail(ErrnoNoRoom), nil
+	}
+	if err != nil {
+		return uid, r, Status{}, err
+	}
+	return uid, r, ok(), nil
 }
 
 // offerLocked records an invitation or request of viewer v in a room,
@@ -84,11 +110,7 @@ func (s *Server) offerLocked(cr *cohostRoom, v roomhub.User, invite bool) bool {
 // there (only theirs) get a Live.cohost.events "invite".
 func (a *cohostAPI) CohostInvite(ctx context.Context, p CohostUserParams) (*Reply[CohostData], error) {
 	s := a.s
-	u, st, err := s.member(ctx, p.RoomID)
-	if err != nil || st.Errno != ErrnoOK {
-		return &Reply[CohostData]{Status: st}, err
-	}
-	r, st, err := s.cohostRoomOf(ctx, p.RoomID)
+	u, r, st, err := s.cohostMember(ctx, p.RoomID)
 	if err != nil || st.Errno != ErrnoOK {
 		return &Reply[CohostData]{Status: st}, err
 	}
@@ -128,11 +150,7 @@ func (a *cohostAPI) CohostInvite(ctx context.Context, p CohostUserParams) (*Repl
 // websocket; the host's websockets in the room get a "request".
 func (a *cohostAPI) CohostRequest(ctx context.Context, p RoomParams) (*Reply[CohostData], error) {
 	s := a.s
-	u, st, err := s.member(ctx, p.RoomID)
-	if err != nil || st.Errno != ErrnoOK {
-		return &Reply[CohostData]{Status: st}, err
-	}
-	r, st, err := s.cohostRoomOf(ctx, p.RoomID)
+	u, r, st, err := s.cohostMember(ctx, p.RoomID)
 	if err != nil || st.Errno != ErrnoOK {
 		return &Reply[CohostData]{Status: st}, err
 	}
@@ -174,11 +192,7 @@ func (a *cohostAPI) CohostRequest(ctx context.Context, p RoomParams) (*Reply[Coh
 // to watch it. One co-host at a time: errno 1025 while one is on.
 func (a *cohostAPI) CohostAccept(ctx context.Context, p CohostAnswerParams) (*Reply[CohostData], error) {
 	s := a.s
-	u, st, err := s.member(ctx, p.RoomID)
-	if err != nil || st.Errno != ErrnoOK {
-		return &Reply[CohostData]{Status: st}, err
-	}
-	r, st, err := s.cohostRoomOf(ctx, p.RoomID)
+	u, r, st, err := s.cohostMember(ctx, p.RoomID)
 	if err != nil || st.Errno != ErrnoOK {
 		return &Reply[CohostData]{Status: st}, err
 	}
@@ -237,16 +251,9 @@ func (a *cohostAPI) CohostAccept(ctx context.Context, p CohostAnswerParams) (*Re
 // "reject" or "cancel".
 func (a *cohostAPI) CohostReject(ctx context.Context, p CohostAnswerParams) (*Reply[struct{}], error) {
 	s := a.s
-	uid, st, err := s.loginID(ctx)
+	uid, r, st, err := s.cohostLogin(ctx, p.RoomID)
 	if err != nil || st.Errno != ErrnoOK {
 		return &Reply[struct{}]{Status: st}, err
-	}
-	r, err := s.cfg.Store.RoomByID(ctx, int64(p.RoomID))
-	if errors.Is(err, store.ErrNotFound) {
-		return &Reply[struct{}]{Status: fail(ErrnoNoRoom)}, nil
-	}
-	if err != nil {
-		return nil, err
 	}
 	host := uid == r.UserID
 	viewer := uid
@@ -282,16 +289,9 @@ func (a *cohostAPI) CohostReject(ctx context.Context, p CohostAnswerParams) (*Re
 // stream ends.
 func (a *cohostAPI) CohostEnd(ctx context.Context, p RoomParams) (*Reply[struct{}], error) {
 	s := a.s
-	uid, st, err := s.loginID(ctx)
+	uid, r, st, err := s.cohostLogin(ctx, p.RoomID)
 	if err != nil || st.Errno != ErrnoOK {
 		return &Reply[struct{}]{Status: st}, err
-	}
-	r, err := s.cfg.Store.RoomByID(ctx, int64(p.RoomID))
-	if errors.Is(err, store.ErrNotFound) {
-		return &Reply[struct{}]{Status: fail(ErrnoNoRoom)}, nil
-	}
-	if err != nil {
-		return nil, err
 	}
 	b := &s.cohosts
 	b.mu.Lock()

@@ -134,6 +134,7 @@ func parseGuestStream(name string) (uid int64, ok bool) {
 	return parseUserID(digits)
 }
 
+// isLowerHex reports whether s is made of lower-case hex digits only.
 func isLowerHex(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {

@@ -17,14 +17,51 @@ import (
 // wsClient is a test's websocket client of the API: calls with named
 // params, and a feed of the room events it receives.
 type wsClient struct {
-	t      testing.TB
-	c      *websocket.Conn
-	nextID atomic.Int64
+	t testing.TB
+	c *websocket.Conn
+	pending
 
+	events chan roomEvent
+	closed chan struct{}
+}
+
+// pending matches the responses that come on a websocket to the requests
+// sent on it.
+type pending struct {
+	nextID  atomic.Int64
 	mu      sync.Mutex
 	waiting map[string]chan response
-	events  chan roomEvent
-	closed  chan struct{}
+}
+
+// send writes a request on c and returns the channel its response will
+// come on.
+func (p *pending) send(c *websocket.Conn, method string, params any) (chan response, error) {
+	id := fmt.Sprint(p.nextID.Add(1))
+	ch := make(chan response, 1)
+	p.mu.Lock()
+	if p.waiting == nil {
+		p.waiting = map[string]chan response{}
+	}
+	p.waiting[`"`+id+`"`] = ch // as the response's raw id
+	p.mu.Unlock()
+	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": id, "method": method, "params": params})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return ch, c.Write(ctx, websocket.MessageText, body)
+}
+
+// deliver hands the response in message data, of request id, to its
+// sender.
+func (p *pending) deliver(id json.RawMessage, data []byte) {
+	var r response
+	json.Unmarshal(data, &r)
+	p.mu.Lock()
+	ch := p.waiting[string(id)]
+	delete(p.waiting, string(id))
+	p.mu.Unlock()
+	if ch != nil {
+		ch <- r
+	}
 }
 
 // roomEvent is one event of a Live.room.events notification.
@@ -48,9 +85,10 @@ type roomEvent struct {
 	Viewers int   `json:"viewers"`
 }
 
-// dialWS opens a websocket to the endpoint with a token in the header
-// (or, when query is true, in the URL as browsers do).
-func (e *env) dialWS(tok string, query bool) *wsClient {
+// wsDial opens a websocket to the endpoint with a token in the header
+// (or, when query is true, in the URL as browsers do), closed at the end
+// of the test.
+func (e *env) wsDial(tok string, query bool) *websocket.Conn {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -66,9 +104,16 @@ func (e *env) dialWS(tok string, query bool) *wsClient {
 		e.t.Fatalf("dial websocket: %v", err)
 	}
 	c.SetReadLimit(1 << 20)
-	w := &wsClient{t: e.t, c: c, waiting: map[string]chan response{}, events: make(chan roomEvent, 10000), closed: make(chan struct{})}
-	go w.readLoop()
 	e.t.Cleanup(func() { c.CloseNow() })
+	return c
+}
+
+// dialWS opens a websocket to the endpoint with a token in the header
+// (or, when query is true, in the URL as browsers do).
+func (e *env) dialWS(tok string, query bool) *wsClient {
+	e.t.Helper()
+	w := &wsClient{t: e.t, c: e.wsDial(tok, query), events: make(chan roomEvent, 10000), closed: make(chan struct{})}
+	go w.readLoop()
 	return w
 }
 
@@ -97,29 +142,14 @@ func (w *wsClient) readLoop() {
 			}
 			continue
 		}
-		var r response
-		json.Unmarshal(data, &r)
-		w.mu.Lock()
-		ch := w.waiting[string(msg.ID)]
-		delete(w.waiting, string(msg.ID))
-		w.mu.Unlock()
-		if ch != nil {
-			ch <- r
-		}
+		w.deliver(msg.ID, data)
 	}
 }
 
 // send makes a call and returns a channel of its response.
 func (w *wsClient) send(method string, params any) chan response {
-	id := fmt.Sprint(w.nextID.Add(1))
-	ch := make(chan response, 1)
-	w.mu.Lock()
-	w.waiting[`"`+id+`"`] = ch // as the response's raw id
-	w.mu.Unlock()
-	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": id, "method": method, "params": params})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := w.c.Write(ctx, websocket.MessageText, body); err != nil {
+	ch, err := w.pending.send(w.c, method, params)
+	if err != nil {
 		w.t.Errorf("%s: write: %v", method, err)
 		close(ch)
 	}

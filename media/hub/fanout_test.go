@@ -20,60 +20,8 @@ import (
 )
 
 // The fan-out benchmark and the packet fuzzer use the real framings of
-// media/rtmp and media/httpflv, which the hub's own tests cannot import.
-
-// synthetic media: 30 fps video with a key frame every 30 frames, AAC.
-var (
-	synthVideoSeq = []byte{0x17, 0, 0, 0, 0, 1, 0x4d, 0x40, 0x1e, 0xff, 0xe1, 0, 4, 0x67, 0x4d, 0x40, 0x1e, 1, 0, 1, 0x68}
-	synthAudioSeq = []byte{0xaf, 0, 0x12, 0x10}
-)
-
-func synthFrame(key bool, size int) []byte {
-	b := make([]byte, 5+size)
-	b[0], b[1] = 0x27, 1
-	if key {
-		b[0] = 0x17
-	}
-	return b
-}
-
-func synthAudio() []byte {
-	b := make([]byte, 2+200)
-	b[0], b[1] = 0xaf, 1
-	return b
-}
-
-func newSilentHub(t testing.TB, cfg hub.Config) *hub.Hub {
-	t.Helper()
-	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	h, err := hub.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.Close)
-	return h
-}
-
-func newSynthStream(t testing.TB, h *hub.Hub, name string) (*hub.Stream, *hub.Client) {
-	t.Helper()
-	pub := h.NewClient(hub.ClientInfo{Protocol: hub.ProtocolRTMP, Remote: netip.MustParseAddrPort("127.0.0.1:1")})
-	s, err := h.Publish(name, pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.WritePacket(flv.TagVideo, 0, synthVideoSeq)
-	s.WritePacket(flv.TagAudio, 0, synthAudioSeq)
-	return s, pub
-}
-
-// feed writes n frames (with audio between them) starting at frame i.
-func feed(s *hub.Stream, from, n int) {
-	for i := from; i < from+n; i++ {
-		ts := uint32(i * 33)
-		s.WritePacket(flv.TagVideo, ts, synthFrame(i%30 == 0, 3000))
-		s.WritePacket(flv.TagAudio, ts+10, synthAudio())
-	}
-}
+// media/rtmp and media/httpflv, which the hub's own tests cannot import,
+// and the synthetic media of those tests (export_test.go).
 
 // countSink counts what it is given, and writes nothing.
 type countSink struct{ n atomic.Int64 }
@@ -101,9 +49,9 @@ func BenchmarkFanout(b *testing.B) {
 		framer, readers := bc.framer, bc.readers
 		name := bc.format + "/viewers=" + fmt.Sprint(readers)
 		b.Run(name, func(b *testing.B) {
-			h := newSilentHub(b, hub.Config{RingSize: 4096, ReaderQueue: 4000, WriteCoalesce: -1})
-			s, _ := newSynthStream(b, h, "bench")
-			feed(s, 0, 1)
+			h := hub.NewSilentHub(b, hub.Config{RingSize: 4096, ReaderQueue: 4000, WriteCoalesce: -1})
+			s, _ := hub.NewSynthStream(b, h, "bench")
+			hub.Feed(s, 0, 1)
 			ctx, cancel := context.WithCancel(context.Background())
 			var wg sync.WaitGroup
 			sinks := make([]*countSink, readers)
@@ -122,7 +70,7 @@ func BenchmarkFanout(b *testing.B) {
 			}
 			frames := make([][]byte, 30)
 			for i := range frames {
-				frames[i] = synthFrame(i == 0, 4000)
+				frames[i] = hub.SynthFrame(i == 0, 4000)
 			}
 			// readers start at the newest key frame: let them all start
 			// before publishing, so that they get every packet.
@@ -165,11 +113,11 @@ func BenchmarkFanout(b *testing.B) {
 // classification (tag parsing, key frame detection, SPS/AAC config and
 // metadata parsing) must not panic, and readers can still frame the result.
 func FuzzStreamWritePacket(f *testing.F) {
-	f.Add(uint8(flv.TagVideo), synthVideoSeq)
-	f.Add(uint8(flv.TagVideo), synthFrame(true, 8))
+	f.Add(uint8(flv.TagVideo), hub.SynthVideoSeq)
+	f.Add(uint8(flv.TagVideo), hub.SynthFrame(true, 8))
 	f.Add(uint8(flv.TagVideo), []byte{0x81, 'h', 'v', 'c', '1', 0, 0, 0, 0, 0, 0, 2, 0x26, 1})
 	f.Add(uint8(flv.TagVideo), []byte{0x83, 'a', 'v', '0', '1', 0x0a, 0})
-	f.Add(uint8(flv.TagAudio), synthAudioSeq)
+	f.Add(uint8(flv.TagAudio), hub.SynthAudioSeq)
 	f.Add(uint8(flv.TagScript), []byte{2, 0, 10, 'o', 'n', 'M', 'e', 't', 'a', 'D', 'a', 't', 'a', 3, 0, 5, 'w', 'i', 'd', 't', 'h', 0, 0x40, 0x84, 0, 0, 0, 0, 0, 0, 0, 0, 9})
 	h, err := hub.New(hub.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {

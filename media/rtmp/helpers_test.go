@@ -2,9 +2,6 @@ package rtmp
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -62,48 +59,4 @@ func rtmpURL(s *Server, pathAndQuery string) string {
 // publishClip publishes the clip in a loop, at real time, as RTMP.
 func publishClip(t testing.TB, url string) *mediatest.Proc {
 	return mediatest.StartFFmpeg(t, "-re", "-stream_loop", "-1", "-i", mediatest.ClipPath(t), "-c", "copy", "-f", "flv", url)
-}
-
-// waitExit waits for ffmpeg to exit and returns its stderr.
-func waitExit(t *testing.T, p *mediatest.Proc, timeout time.Duration) string {
-	t.Helper()
-	select {
-	case <-p.Done:
-	case <-time.After(timeout):
-		t.Fatalf("ffmpeg still running after %v (silent hang?); stderr: %s", timeout, p.Stderr.String())
-	}
-	return p.Stderr.String()
-}
-
-// signAuth accepts sign=good only, and records requests.
-type signAuth struct {
-	mu   sync.Mutex
-	reqs []hub.AuthRequest
-}
-
-func (a *signAuth) check(req hub.AuthRequest) error {
-	a.mu.Lock()
-	a.reqs = append(a.reqs, req)
-	a.mu.Unlock()
-	switch req.Query.Get("sign") {
-	case "good":
-		return nil
-	case "":
-		return hub.Refusal("missing sign")
-	}
-	return fmt.Errorf("checking the sign: %w", &hub.RefusalError{Reason: "wrong or expired sign", Err: errors.New("mac mismatch")})
-}
-
-func (a *signAuth) AuthorizePublish(_ context.Context, req hub.AuthRequest) error {
-	return a.check(req)
-}
-
-func (a *signAuth) AuthorizePlay(_ context.Context, req hub.AuthRequest) error {
-	return a.check(req)
-}
-
-func (a *signAuth) last() hub.AuthRequest {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.reqs[len(a.reqs)-1]
 }

@@ -30,13 +30,13 @@ func TestRTMPPublishPlay(t *testing.T) {
 
 func TestRTMPRefusals(t *testing.T) {
 	mediatest.NeedFFmpeg(t)
-	auth := &signAuth{}
+	auth := &mediatest.SignAuth{}
 	h, e := newTestEnv(t, hub.Config{Authorizer: auth}, Config{})
 
 	// OBS style: the sign in the stream key.
 	pub := publishClip(t, rtmpURL(e, "/live/room4?sign=good"))
 	mediatest.WaitLive(t, h, "room4")
-	if req := auth.last(); req.Stream != "room4" || req.Protocol != hub.ProtocolRTMP || !req.RemoteIP.IsLoopback() {
+	if req := auth.Last(); req.Stream != "room4" || req.Protocol != hub.ProtocolRTMP || !req.RemoteIP.IsLoopback() {
 		t.Errorf("auth request %+v", req)
 	}
 
@@ -50,7 +50,7 @@ func TestRTMPRefusals(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := mediatest.StartFFmpeg(t, "-re", "-i", mediatest.ClipPath(t), "-c", "copy", "-f", "flv", rtmpURL(e, c.url))
-			out := waitExit(t, p, 10*time.Second)
+			out := p.WaitExit(t, 10*time.Second)
 			if p.Err == nil {
 				t.Fatalf("ffmpeg succeeded")
 			}

@@ -1,12 +1,7 @@
 package rtsp
 
 import (
-	"context"
-	"errors"
-	"fmt"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/mofang-live/mofang/media/hub"
 	"github.com/mofang-live/mofang/media/internal/mediatest"
@@ -39,42 +34,4 @@ func newTestEnv(t testing.TB, hcfg hub.Config) (*hub.Hub, *Server) {
 
 func rtspURL(s *Server, pathAndQuery string) string {
 	return "rtsp://" + s.Addr().String() + pathAndQuery
-}
-
-// waitExit waits for ffmpeg to exit and returns its stderr.
-func waitExit(t *testing.T, p *mediatest.Proc, timeout time.Duration) string {
-	t.Helper()
-	select {
-	case <-p.Done:
-	case <-time.After(timeout):
-		t.Fatalf("ffmpeg still running after %v (silent hang?); stderr: %s", timeout, p.Stderr.String())
-	}
-	return p.Stderr.String()
-}
-
-// signAuth accepts sign=good only.
-type signAuth struct {
-	mu   sync.Mutex
-	reqs []hub.AuthRequest
-}
-
-func (a *signAuth) check(req hub.AuthRequest) error {
-	a.mu.Lock()
-	a.reqs = append(a.reqs, req)
-	a.mu.Unlock()
-	switch req.Query.Get("sign") {
-	case "good":
-		return nil
-	case "":
-		return hub.Refusal("missing sign")
-	}
-	return fmt.Errorf("checking the sign: %w", &hub.RefusalError{Reason: "wrong or expired sign", Err: errors.New("mac mismatch")})
-}
-
-func (a *signAuth) AuthorizePublish(_ context.Context, req hub.AuthRequest) error {
-	return a.check(req)
-}
-
-func (a *signAuth) AuthorizePlay(_ context.Context, req hub.AuthRequest) error {
-	return a.check(req)
 }

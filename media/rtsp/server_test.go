@@ -50,18 +50,18 @@ func TestRTSPPlayFromRTMP(t *testing.T) {
 
 func TestRTSPRefusals(t *testing.T) {
 	mediatest.NeedFFmpeg(t)
-	h, e := newTestEnv(t, hub.Config{Authorizer: &signAuth{}})
+	h, e := newTestEnv(t, hub.Config{Authorizer: &mediatest.SignAuth{}})
 	mediatest.PublishClip(t, h, "rtsp8")
 	mediatest.WaitLive(t, h, "rtsp8")
 
 	p := mediatest.StartFFmpeg(t, "-re", "-i", mediatest.ClipPath(t), "-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp",
 		rtspURL(e, "/live/rtsp9?sign=bad"))
-	if out := waitExit(t, p, 10*time.Second); p.Err == nil || !strings.Contains(out, "403") {
+	if out := p.WaitExit(t, 10*time.Second); p.Err == nil || !strings.Contains(out, "403") {
 		t.Errorf("publish with a bad sign: %v %q", p.Err, out)
 	}
 	p = mediatest.StartFFmpeg(t, "-re", "-i", mediatest.ClipPath(t), "-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp",
 		rtspURL(e, "/live/rtsp8?sign=good"))
-	if out := waitExit(t, p, 10*time.Second); p.Err == nil || !strings.Contains(out, "403") {
+	if out := p.WaitExit(t, 10*time.Second); p.Err == nil || !strings.Contains(out, "403") {
 		t.Errorf("second publisher: %v %q", p.Err, out)
 	}
 	if _, err := mediatest.ProbeStreams(t, rtspURL(e, "/live/rtsp8?sign=bad"), "-rtsp_transport", "tcp"); err == nil || !strings.Contains(err.Error(), "403") {

@@ -203,16 +203,10 @@ func (src *source) writeH264(au [][]byte, pts int64) {
 		}
 		switch h264.NALUType(nalu[0] & 0x1f) {
 		case h264.NALUTypeSPS:
-			if !bytes.Equal(nalu, src.sps) {
-				src.sps = append([]byte(nil), nalu...)
-				configChanged = true
-			}
+			configChanged = keepParam(&src.sps, nalu) || configChanged
 			continue
 		case h264.NALUTypePPS:
-			if !bytes.Equal(nalu, src.pps) {
-				src.pps = append([]byte(nil), nalu...)
-				configChanged = true
-			}
+			configChanged = keepParam(&src.pps, nalu) || configChanged
 			continue
 		case h264.NALUTypeAccessUnitDelimiter:
 			continue
@@ -253,11 +247,7 @@ func (src *source) writeH264(au [][]byte, pts int64) {
 	body[1] = 1
 	cts := (pts - dts) * 1000 / 90000
 	body[2], body[3], body[4] = byte(cts>>16), byte(cts>>8), byte(cts)
-	for _, nalu := range filtered {
-		l := len(nalu)
-		body = append(body, byte(l>>24), byte(l>>16), byte(l>>8), byte(l))
-		body = append(body, nalu...)
-	}
+	body = appendNALUs(body, filtered)
 	src.stream.WritePacket(flv.TagVideo, msTimestamp(dts, 90000), body)
 }
 
@@ -280,12 +270,6 @@ func (src *source) writeH265(au [][]byte, pts int64) {
 	irap := false
 	filtered := au[:0:0]
 	configChanged := false
-	update := func(dst *[]byte, nalu []byte) {
-		if !bytes.Equal(nalu, *dst) {
-			*dst = append([]byte(nil), nalu...)
-			configChanged = true
-		}
-	}
 	for _, nalu := range au {
 		if len(nalu) < 2 {
 			continue
@@ -293,13 +277,13 @@ func (src *source) writeH265(au [][]byte, pts int64) {
 		typ := h265.NALUType((nalu[0] >> 1) & 0x3f)
 		switch typ {
 		case h265.NALUType_VPS_NUT:
-			update(&src.vps, nalu)
+			configChanged = keepParam(&src.vps, nalu) || configChanged
 			continue
 		case h265.NALUType_SPS_NUT:
-			update(&src.sps, nalu)
+			configChanged = keepParam(&src.sps, nalu) || configChanged
 			continue
 		case h265.NALUType_PPS_NUT:
-			update(&src.pps, nalu)
+			configChanged = keepParam(&src.pps, nalu) || configChanged
 			continue
 		case h265.NALUType_AUD_NUT:
 			continue
@@ -341,12 +325,29 @@ func (src *source) writeH265(au [][]byte, pts int64) {
 	copy(body[1:5], "hvc1")
 	cts := (pts - dts) * 1000 / 90000
 	body[5], body[6], body[7] = byte(cts>>16), byte(cts>>8), byte(cts)
-	for _, nalu := range filtered {
+	body = appendNALUs(body, filtered)
+	src.stream.WritePacket(flv.TagVideo, msTimestamp(dts, 90000), body)
+}
+
+// keepParam stores a copy of parameter set nalu in *dst and reports
+// whether it differs from the one there.
+func keepParam(dst *[]byte, nalu []byte) bool {
+	if bytes.Equal(nalu, *dst) {
+		return false
+	}
+	*dst = append([]byte(nil), nalu...)
+	return true
+}
+
+// appendNALUs appends nalus to the body of an FLV video tag, each behind
+// its 4-byte length (AVCC/HVCC).
+func appendNALUs(body []byte, nalus [][]byte) []byte {
+	for _, nalu := range nalus {
 		l := len(nalu)
 		body = append(body, byte(l>>24), byte(l>>16), byte(l>>8), byte(l))
 		body = append(body, nalu...)
 	}
-	src.stream.WritePacket(flv.TagVideo, msTimestamp(dts, 90000), body)
+	return body
 }
 
 // writeOpusConfig publishes the Enhanced RTMP Opus sequence start (an

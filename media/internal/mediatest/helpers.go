@@ -115,6 +115,18 @@ func startFFmpeg(t testing.TB, stdout *os.File, args ...string) *Proc {
 	return p
 }
 
+// WaitExit waits up to timeout for ffmpeg to exit and returns its stderr;
+// it fails t if ffmpeg is still running then.
+func (p *Proc) WaitExit(t testing.TB, timeout time.Duration) string {
+	t.Helper()
+	select {
+	case <-p.Done:
+	case <-time.After(timeout):
+		t.Fatalf("ffmpeg still running after %v (silent hang?); stderr: %s", timeout, p.Stderr.String())
+	}
+	return p.Stderr.String()
+}
+
 // Kill kills ffmpeg and waits for it to exit (and, for Publish, for the
 // stream to be unpublished).
 func (p *Proc) Kill() {

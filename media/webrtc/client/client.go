@@ -257,3 +257,70 @@ func newStateWatch(pc *webrtc.PeerConnection) *stateWatch {
 	})
 	return w
 }
+
+// session is what a Player and a Publisher share: the peer connection,
+// its signalling and its state, and the goroutines that read it.
+type session struct {
+	pc        *webrtc.PeerConnection
+	sig       signal
+	watch     *stateWatch
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+}
+
+// open makes the peer connection with api (default NewAPI(true)) and its
+// signalling over hc (default http.DefaultClient) with header.
+func (s *session) open(api *webrtc.API, hc *http.Client, header http.Header) error {
+	if api == nil {
+		var err error
+		if api, err = NewAPI(true); err != nil {
+			return err
+		}
+	}
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	pc, err := api.NewPeerConnection(webrtc.Configuration{BundlePolicy: webrtc.BundlePolicyMaxBundle})
+	if err != nil {
+		return err
+	}
+	s.pc = pc
+	s.sig = signal{client: hc, header: header}
+	s.watch = newStateWatch(pc)
+	return nil
+}
+
+// connect negotiates the session with endpoint and waits until it is
+// connected; on failure it closes the session.
+func (s *session) connect(ctx context.Context, endpoint string, trickle bool) error {
+	err := negotiate(ctx, s.pc, &s.sig, endpoint, trickle)
+	if err == nil {
+		err = waitConnected(ctx, s.watch.connected, s.watch.failed)
+	}
+	if err != nil {
+		s.close() //nolint:errcheck
+		return err
+	}
+	return nil
+}
+
+// close ends the session: DELETE on the server, then the peer connection.
+func (s *session) close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		if s.sig.location != "" {
+			err = s.sig.delete()
+		}
+		_ = s.pc.Close()
+		s.wg.Wait()
+	})
+	return err
+}
+
+// closeLocal closes the peer connection without telling the server.
+func (s *session) closeLocal() {
+	s.closeOnce.Do(func() {
+		_ = s.pc.Close()
+		s.wg.Wait()
+	})
+}

@@ -3,7 +3,6 @@ package client
 import (
 	"context"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -34,38 +33,23 @@ type PlayerConfig struct {
 
 // Player is a WHEP session seen from the viewer.
 type Player struct {
-	cfg   PlayerConfig
-	pc    *webrtc.PeerConnection
-	sig   signal
-	watch *stateWatch
+	session
 	start time.Time
 
 	firstVideo atomic.Int64 // ns after start of the first video packet
 	packets    [2]atomic.Uint64
 	bytes      [2]atomic.Uint64
-	wg         sync.WaitGroup
-	closeOnce  sync.Once
 }
 
 // Play starts a WHEP session and waits until it is connected.
 func Play(ctx context.Context, cfg PlayerConfig) (*Player, error) {
-	if cfg.API == nil {
-		api, err := NewAPI(true)
-		if err != nil {
-			return nil, err
-		}
-		cfg.API = api
-	}
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = http.DefaultClient
-	}
-	pc, err := cfg.API.NewPeerConnection(webrtc.Configuration{BundlePolicy: webrtc.BundlePolicyMaxBundle})
-	if err != nil {
+	p := &Player{}
+	if err := p.open(cfg.API, cfg.HTTPClient, cfg.Header); err != nil {
 		return nil, err
 	}
-	p := &Player{cfg: cfg, pc: pc, sig: signal{client: cfg.HTTPClient, header: cfg.Header}, start: time.Now()}
+	p.start = time.Now()
 	p.firstVideo.Store(-1)
-	p.watch = newStateWatch(pc)
+	pc := p.pc
 	recv := webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}
 	if !cfg.NoVideo {
 		if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, recv); err != nil {
@@ -109,12 +93,7 @@ func Play(ctx context.Context, cfg PlayerConfig) (*Player, error) {
 			}
 		}()
 	})
-	if err := negotiate(ctx, pc, &p.sig, cfg.URL, cfg.Trickle); err != nil {
-		p.Close()
-		return nil, err
-	}
-	if err := waitConnected(ctx, p.watch.connected, p.watch.failed); err != nil {
-		p.Close()
+	if err := p.connect(ctx, cfg.URL, cfg.Trickle); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -142,22 +121,7 @@ func (p *Player) Failed() <-chan struct{} { return p.watch.failed }
 func (p *Player) PeerConnection() *webrtc.PeerConnection { return p.pc }
 
 // Close ends the session: DELETE on the server, then the peer connection.
-func (p *Player) Close() error {
-	var err error
-	p.closeOnce.Do(func() {
-		if p.sig.location != "" {
-			err = p.sig.delete()
-		}
-		_ = p.pc.Close()
-		p.wg.Wait()
-	})
-	return err
-}
+func (p *Player) Close() error { return p.close() }
 
 // CloseLocal closes the peer connection without telling the server.
-func (p *Player) CloseLocal() {
-	p.closeOnce.Do(func() {
-		_ = p.pc.Close()
-		p.wg.Wait()
-	})
-}
+func (p *Player) CloseLocal() { p.closeLocal() }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -34,38 +33,22 @@ type PublisherConfig struct {
 type Publisher struct {
 	Video, Audio *webrtc.TrackLocalStaticSample
 
-	pc        *webrtc.PeerConnection
-	sig       signal
-	watch     *stateWatch
-	plis      atomic.Uint64
-	wg        sync.WaitGroup
-	closeOnce sync.Once
+	session
+	plis atomic.Uint64
 }
 
 // Publish starts a WHIP session and waits until it is connected.
 func Publish(ctx context.Context, cfg PublisherConfig) (*Publisher, error) {
-	if cfg.API == nil {
-		api, err := NewAPI(true)
-		if err != nil {
-			return nil, err
-		}
-		cfg.API = api
-	}
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = http.DefaultClient
-	}
-	pc, err := cfg.API.NewPeerConnection(webrtc.Configuration{BundlePolicy: webrtc.BundlePolicyMaxBundle})
-	if err != nil {
+	p := &Publisher{}
+	if err := p.open(cfg.API, cfg.HTTPClient, cfg.Header); err != nil {
 		return nil, err
 	}
-	p := &Publisher{pc: pc, sig: signal{client: cfg.HTTPClient, header: cfg.Header}}
-	p.watch = newStateWatch(pc)
 	add := func(c webrtc.RTPCodecCapability, id string) (*webrtc.TrackLocalStaticSample, error) {
 		t, err := webrtc.NewTrackLocalStaticSample(c, id, "pub")
 		if err != nil {
 			return nil, err
 		}
-		s, err := pc.AddTransceiverFromTrack(t, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		s, err := p.pc.AddTransceiverFromTrack(t, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 		if err != nil {
 			return nil, err
 		}
@@ -87,6 +70,7 @@ func Publish(ctx context.Context, cfg PublisherConfig) (*Publisher, error) {
 		}()
 		return t, nil
 	}
+	var err error
 	if !cfg.NoVideo {
 		if p.Video, err = add(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
 			SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}, "video"); err != nil {
@@ -100,12 +84,7 @@ func Publish(ctx context.Context, cfg PublisherConfig) (*Publisher, error) {
 			return nil, err
 		}
 	}
-	if err := negotiate(ctx, pc, &p.sig, cfg.URL, cfg.Trickle); err != nil {
-		p.Close()
-		return nil, err
-	}
-	if err := waitConnected(ctx, p.watch.connected, p.watch.failed); err != nil {
-		p.Close()
+	if err := p.connect(ctx, cfg.URL, cfg.Trickle); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -121,17 +100,7 @@ func (p *Publisher) Location() string { return p.sig.location }
 func (p *Publisher) Failed() <-chan struct{} { return p.watch.failed }
 
 // Close ends the session: DELETE on the server, then the peer connection.
-func (p *Publisher) Close() error {
-	var err error
-	p.closeOnce.Do(func() {
-		if p.sig.location != "" {
-			err = p.sig.delete()
-		}
-		_ = p.pc.Close()
-		p.wg.Wait()
-	})
-	return err
-}
+func (p *Publisher) Close() error { return p.close() }
 
 // SendH264 reads an Annex-B H.264 stream (without B-frames) and writes it
 // to track one access unit every 1/fps seconds, in real time.
