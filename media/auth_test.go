@@ -38,17 +38,6 @@ func (ev *events) String() string {
 	return strings.Join(ev.log, ",")
 }
 
-// waitExit waits for ffmpeg to exit and returns its stderr.
-func waitExit(t *testing.T, p *mediatest.Proc, timeout time.Duration) string {
-	t.Helper()
-	select {
-	case <-p.Done:
-	case <-time.After(timeout):
-		t.Fatalf("ffmpeg still running after %v (silent hang?); stderr: %s", timeout, p.Stderr.String())
-	}
-	return p.Stderr.String()
-}
-
 // TestPublisherGrace drops the publisher and brings it back within the grace
 // period: the reader stays connected and keeps receiving.
 func TestPublisherGrace(t *testing.T) {
@@ -136,7 +125,7 @@ func TestAuthorizerFailureNotSent(t *testing.T) {
 	const secret = "10.1.2.3"
 
 	p := startFFmpeg(t, "-re", "-i", testClip(t), "-c", "copy", "-f", "flv", rtmpURL(e, "/live/room8"))
-	out := waitExit(t, p, 10*time.Second)
+	out := p.WaitExit(t, 10*time.Second)
 	if p.Err == nil || strings.Contains(out, secret) || !strings.Contains(out, reasonUnavailable) {
 		t.Errorf("publisher refused with %v: %q", p.Err, out)
 	}
