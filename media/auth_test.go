@@ -145,8 +145,17 @@ func TestAuthorizerFailureNotSent(t *testing.T) {
 	}
 	body, _ := io.ReadAll(res.Body)
 	res.Body.Close()
-	if res.StatusCode != http.StatusForbidden || strings.Contains(string(body), secret) || !strings.Contains(string(body), reasonUnavailable) {
-		t.Errorf("HTTP-FLV: %d %q", res.StatusCode, body)
+	if res.StatusCode != http.StatusServiceUnavailable || strings.Contains(string(body), secret) || !strings.Contains(string(body), reasonUnavailable) {
+		t.Errorf("HTTP-FLV: %d %q, want 503 saying the service is unavailable", res.StatusCode, body)
+	}
+	res, err = http.Get(srv.URL + "/live/closed.flv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "the room is closed for now") {
+		t.Errorf("HTTP-FLV of a refused stream: %d %q, want 403 with the reason", res.StatusCode, body)
 	}
 
 	if !strings.Contains(logs.String(), "dial tcp 10.1.2.3:3306") {

@@ -55,7 +55,7 @@ func (e *Engine) serveHLS(w http.ResponseWriter, req *http.Request, name, file s
 	remote, _ := netip.ParseAddrPort(req.RemoteAddr)
 	areq := AuthRequest{Stream: name, Query: req.URL.Query(), RemoteIP: remote.Addr().Unmap(), Protocol: ProtocolHLS}
 	if err := e.hlsAuth.authorize(e.hub, areq); err != nil {
-		http.Error(w, "forbidden: "+hub.PublicReason(err), http.StatusForbidden)
+		http.Error(w, "refused: "+hub.PublicReason(err), hub.HTTPStatus(err))
 		return
 	}
 	var sk *sinks

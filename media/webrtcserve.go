@@ -191,7 +191,7 @@ func (e *Engine) serveWebRTC(w http.ResponseWriter, req *http.Request, name, kin
 // stream until it ends.
 func (e *Engine) serveWHEP(w http.ResponseWriter, req *http.Request, srv *webrtc.Server, areq AuthRequest, remote netip.AddrPort) {
 	if err := e.hub.AuthorizePlay(areq); err != nil {
-		http.Error(w, "forbidden: "+hub.PublicReason(err), http.StatusForbidden)
+		http.Error(w, "refused: "+hub.PublicReason(err), hub.HTTPStatus(err))
 		return
 	}
 	s := e.hub.Stream(areq.Stream)
@@ -243,7 +243,7 @@ func (e *Engine) serveWHEP(w http.ResponseWriter, req *http.Request, srv *webrtc
 // any other publisher.
 func (e *Engine) serveWHIP(w http.ResponseWriter, req *http.Request, srv *webrtc.Server, areq AuthRequest, remote netip.AddrPort) {
 	if err := e.hub.AuthorizePublish(areq); err != nil {
-		http.Error(w, "forbidden: "+hub.PublicReason(err), http.StatusForbidden)
+		http.Error(w, "refused: "+hub.PublicReason(err), hub.HTTPStatus(err))
 		return
 	}
 	if s := e.hub.Stream(areq.Stream); s != nil && s.Stats().Publishing {

@@ -124,7 +124,7 @@ func (fh *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	areq := hub.AuthRequest{Stream: name, Query: req.URL.Query(), RemoteIP: remote.Addr().Unmap(), Protocol: hub.ProtocolHTTPFLV}
 	if err := fh.h.AuthorizePlay(areq); err != nil {
 		fh.log.Info("HTTP-FLV play refused", "stream", name, "ip", areq.RemoteIP, "err", err)
-		http.Error(w, "forbidden: "+hub.PublicReason(err), http.StatusForbidden)
+		http.Error(w, "refused: "+hub.PublicReason(err), hub.HTTPStatus(err))
 		return
 	}
 	s := fh.h.Stream(name)

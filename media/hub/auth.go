@@ -3,6 +3,8 @@ package hub
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -149,7 +151,22 @@ func (h *Hub) authorize(publish bool, req AuthRequest) error {
 	}
 	h.log.Warn("authorizer failed", "stream", req.Stream, "protocol", req.Protocol,
 		"ip", req.RemoteIP, "publish", publish, "err", err)
-	return &RefusalError{Reason: reasonUnavailable, Err: err}
+	return &RefusalError{Reason: reasonUnavailable, Err: fmt.Errorf("%w: %w", ErrUnavailable, err)}
+}
+
+// ErrUnavailable is in the chain of the refusal AuthorizePublish and
+// AuthorizePlay return when the Authorizer failed (its database did not
+// answer, say) rather than refused: protocols answer it as a temporary
+// failure (HTTP 503, RTSP 503), not as "forbidden".
+var ErrUnavailable = errors.New("the authorizer is unavailable")
+
+// HTTPStatus is the HTTP status of an authorization error: 503 for
+// ErrUnavailable, 403 for a refusal.
+func HTTPStatus(err error) int {
+	if errors.Is(err, ErrUnavailable) {
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusForbidden
 }
 
 // allowAll is the Authorizer used when Config.Authorizer is nil.

@@ -213,6 +213,8 @@ func statusFor(err error) base.StatusCode {
 		return base.StatusNotFound
 	case errors.Is(err, hub.ErrAlreadyPublishing):
 		return base.StatusForbidden
+	case errors.Is(err, hub.ErrUnavailable):
+		return base.StatusServiceUnavailable
 	}
 	return base.StatusForbidden
 }
