@@ -160,8 +160,8 @@ func benchWebRTC(ctx context.Context, args []string, stdout, stderr io.Writer) e
 
 	time.Sleep(time.Second) // the sessions closed above are gone
 	rss0, _ := procRSS(srv.pid())
-	fmt.Fprintf(stdout, "%8s %7s %9s %9s %9s %8s %7s %9s %12s %11s\n", "viewers", "failed", "ttff_p50", "ttff_p99",
-		"packets%", "frames%", "cpu%", "rss_MiB", "cpu_ms/v·s", "KiB/viewer")
+	fmt.Fprintf(stdout, "%8s %7s %9s %9s %9s %8s %6s %7s %9s %12s %11s\n", "viewers", "failed", "ttff_p50", "ttff_p99",
+		"packets%", "frames%", "fps/v", "cpu%", "rss_MiB", "cpu_ms/v·s", "KiB/viewer")
 	var viewers []*stampedViewer
 	defer func() {
 		var cwg sync.WaitGroup
@@ -220,7 +220,6 @@ func benchWebRTC(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		for i, v := range viewers {
 			snap0[i] = v.counts()
 		}
-		f0 := frames.Load()
 		cpu0, _ := procCPU(srv.pid())
 		t0 := time.Now()
 		select {
@@ -230,15 +229,15 @@ func benchWebRTC(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		el := time.Since(t0)
 		cpu1, _ := procCPU(srv.pid())
-		f1 := frames.Load()
 		rss, _ := procRSS(srv.pid())
-		var got, want, gotFrames uint64
+		var got, want, gotFrames, wantFrames uint64
 		var ttff []time.Duration
 		for i, v := range viewers {
 			c := v.counts()
 			got += c.packets - snap0[i].packets
 			want += c.expected - snap0[i].expected
 			gotFrames += c.frames - snap0[i].frames
+			wantFrames += c.framesSpanned - snap0[i].framesSpanned
 			if d := v.p.FirstVideo(); d >= 0 {
 				ttff = append(ttff, d)
 			}
@@ -246,11 +245,12 @@ func benchWebRTC(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		slices.Sort(ttff)
 		nv := float64(len(viewers))
 		cpu := (cpu1 - cpu0).Seconds() / el.Seconds()
-		fmt.Fprintf(stdout, "%8d %7d %9v %9v %9.2f %8.2f %7.1f %9.1f %12.3f %11.0f\n", len(viewers), failed,
-			pctDur(ttff, 0.5), pctDur(ttff, 0.99), 100*ratio(got, want), 100*ratio(gotFrames, (f1-f0)*uint64(len(viewers))),
+		fmt.Fprintf(stdout, "%8d %7d %9v %9v %9.2f %8.2f %6.1f %7.1f %9.1f %12.3f %11.0f\n", len(viewers), failed,
+			pctDur(ttff, 0.5), pctDur(ttff, 0.99), 100*ratio(got, want), 100*ratio(gotFrames, wantFrames), float64(gotFrames)/el.Seconds()/nv,
 			cpu*100, float64(rss)/(1<<20), cpu*1000/nv, float64(rss-rss0)/1024/nv)
 	}
-	fmt.Fprintf(stdout, "\npackets%%: RTP packets received / sequence numbers spanned, per viewer, summed; frames%%: stamped frames received / sent;\n"+
+	fmt.Fprintf(stdout, "\npackets%%: RTP packets received / sequence numbers spanned, per viewer, summed; frames%%: stamped frames received / frame numbers spanned\n"+
+		"(a viewer that falls behind skips to a key frame: seen in frames%%, not packets%%); fps/v: frames a viewer got a second;\n"+
 		"ttff: WHEP POST to first video packet; KiB/viewer: server RSS growth since before the first viewer / viewers\n")
 	return nil
 }
@@ -411,6 +411,7 @@ type stampedViewer struct {
 	packets  atomic.Uint64    // RTP packets, both kinds
 	extHigh  [2]atomic.Uint64 // highest extended sequence number per kind
 	frames   atomic.Uint64    // stamped frames
+	lastN    atomic.Uint64    // highest frame number seen, plus one
 	mu       sync.Mutex
 	lat      []time.Duration // with latency: stamp to the frame's marker packet
 	withLat  bool
@@ -424,10 +425,10 @@ type stampedViewer struct {
 	}
 }
 
-type viewerCounts struct{ packets, expected, frames uint64 }
+type viewerCounts struct{ packets, expected, frames, framesSpanned uint64 }
 
 func (v *stampedViewer) counts() viewerCounts {
-	return viewerCounts{packets: v.packets.Load(), expected: v.extHigh[0].Load() + v.extHigh[1].Load(), frames: v.frames.Load()}
+	return viewerCounts{packets: v.packets.Load(), expected: v.extHigh[0].Load() + v.extHigh[1].Load(), frames: v.frames.Load(), framesSpanned: v.lastN.Load()}
 }
 
 // playStamped starts a WHEP viewer; with latency it records, for every
@@ -466,8 +467,11 @@ func (v *stampedViewer) onPacket(kind string, pkt *rtp.Packet) {
 	if i != 0 {
 		return
 	}
-	if _, sent, ok := stampOf(pkt.Payload); ok {
+	if n, sent, ok := stampOf(pkt.Payload); ok {
 		v.frames.Add(1)
+		if n+1 > v.lastN.Load() {
+			v.lastN.Store(n + 1)
+		}
 		v.stampTS, v.stampAt, v.stamped = pkt.Timestamp, sent, true
 	}
 	if v.withLat && v.stamped && pkt.Marker && pkt.Timestamp == v.stampTS {
