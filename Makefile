@@ -56,6 +56,7 @@ bench: build
 	taskset -c 1 ./$(BIN) bench room
 	taskset -c 1 ./$(BIN) bench fanout
 	taskset -c 1 ./$(BIN) bench hls
+	taskset -c 1 ./$(BIN) bench webrtc
 
 clean:
 	rm -rf bin $(WEB)/dist/assets $(WEB)/dist/*.html $(WEB)/node_modules

@@ -26,7 +26,7 @@ import (
 // benchCommand runs the project's load benchmarks.
 func benchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: mofang bench rpc|room|fanout|hls [flags]")
+		return errors.New("usage: mofang bench rpc|room|fanout|hls|webrtc [flags]")
 	}
 	switch args[0] {
 	case "rpc":
@@ -37,6 +37,8 @@ func benchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return benchFanout(ctx, args[1:], stdout, stderr)
 	case "hls":
 		return benchHLS(ctx, args[1:], stdout, stderr)
+	case "webrtc":
+		return benchWebRTC(ctx, args[1:], stdout, stderr)
 	case "raw-server":
 		return rawServer(ctx, args[1:])
 	}
