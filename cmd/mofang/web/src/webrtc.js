@@ -147,10 +147,11 @@ export async function playWHEP(url, onTrack, onState) {
   return s;
 }
 
-// latency estimates, in seconds, how far behind the publisher a WHEP
-// viewer is: the video's jitter buffer delay (jitterBufferDelay /
-// jitterBufferEmittedCount) plus half the round trip to the server. It
-// leaves out the publisher's side and the decoder: an approximation.
+// latency estimates, in seconds, how far behind the server a WHEP viewer
+// is: the video's jitter buffer delay (jitterBufferDelay /
+// jitterBufferEmittedCount), its decode time per frame, and half the
+// round trip to the server. It leaves out the publisher's side and the
+// screen: an approximation.
 export async function latency(pc) {
   const stats = await pc.getStats();
   let jitter = null;
@@ -158,6 +159,7 @@ export async function latency(pc) {
   stats.forEach((r) => {
     if (r.type === 'inbound-rtp' && r.kind === 'video' && r.jitterBufferEmittedCount > 0) {
       jitter = r.jitterBufferDelay / r.jitterBufferEmittedCount;
+      if (r.framesDecoded > 0 && typeof r.totalDecodeTime === 'number') jitter += r.totalDecodeTime / r.framesDecoded;
     }
     if (r.type === 'candidate-pair' && r.nominated && r.state === 'succeeded' && typeof r.currentRoundTripTime === 'number') {
       rtt = r.currentRoundTripTime;

@@ -396,7 +396,7 @@ export function roomView(root, { params, go }) {
   async function measure() {
     const s = await player.latency();
     latencyPill.hidden = s === null || !player.webrtc;
-    if (s !== null) latencyPill.textContent = `~${Math.round(s * 1000)} ms (approx.)`;
+    if (s !== null) latencyPill.textContent = `~${Math.round(s * 1000)} ms latency (approx.)`;
   }
 
   function toggleMode() {
