@@ -75,7 +75,8 @@ export function roomView(root, { params, go }) {
   const pipBtn = h('button', { class: 'btn btn-icon glass', type: 'button', id: 'pip', 'aria-label': 'Picture in picture', title: 'Picture in picture', hidden: true, onclick: togglePiP }, icon('pip'));
   const modeBtn = h('button', { class: 'btn glass small play-mode', type: 'button', id: 'play-mode', hidden: !canWebRTC(), onclick: toggleMode });
   const latencyPill = h('span', { class: 'pill latency', id: 'latency', hidden: true, title: 'jitter buffer plus half the round trip: an estimate' });
-  const modeNote = h('p', { class: 'play-note', id: 'play-note', role: 'status', hidden: true });
+  // One line; a tap shows all of it (the server's reason can be long).
+  const modeNote = h('p', { class: 'play-note', id: 'play-note', role: 'status', hidden: true, onclick: () => modeNote.classList.toggle('open') });
   const fullBtn = h('button', { class: 'btn btn-icon glass', type: 'button', id: 'fullscreen', 'aria-label': 'Fullscreen', title: 'Fullscreen', hidden: !canFullscreen(), onclick: toggleFullscreen }, icon('expand'));
   const stageBox = h('div', { class: 'stage' },
     video, stage, unmute, giftLayer, heartLayer,
@@ -387,6 +388,7 @@ export function roomView(root, { params, go }) {
     modeBtn.title = mode === 'webrtc' ? 'Switch to standard (FLV)' : 'Switch to low latency (WebRTC)';
     modeBtn.dataset.mode = mode;
     modeNote.textContent = mode === 'webrtc' && fallback ? `Standard mode (FLV): ${fallback}` : '';
+    modeNote.title = modeNote.textContent;
     modeNote.hidden = !modeNote.textContent;
     if (!want || !webrtc) latencyPill.hidden = true;
     clearInterval(latencyTimer);
