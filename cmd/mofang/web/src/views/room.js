@@ -344,7 +344,12 @@ export function roomView(root, { params, go }) {
       return false;
     }
     if (d.status && d.play && d.play.flv) {
-      if ((native || !canPlayFLV()) && d.play.hls && canPlayHLS(video)) {
+      if (mode === 'webrtc' && !fallback && !native && d.play.whep && canWebRTC()) {
+        // Low latency first, on phones too (iPhone Safari has WebRTC).
+        setStage('loading');
+        performance.mark('mofang:play');
+        player.playWHEP(d.play.whep);
+      } else if ((native || !canPlayFLV()) && d.play.hls && canPlayHLS(video)) {
         // No Media Source Extensions (iPhone Safari): the browser's own
         // HLS player, on the Low-Latency HLS output.
         setStage('loading');
@@ -352,10 +357,6 @@ export function roomView(root, { params, go }) {
         player.playNative(d.play.hls);
       } else if (!canPlayFLV()) {
         setStage('unsupported', 'This browser cannot play live video (it lacks Media Source Extensions and HLS). Chat still works.');
-      } else if (mode === 'webrtc' && !fallback && d.play.whep && canWebRTC()) {
-        setStage('loading');
-        performance.mark('mofang:play');
-        player.playWHEP(d.play.whep);
       } else {
         setStage('loading');
         performance.mark('mofang:play');
