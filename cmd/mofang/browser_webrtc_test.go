@@ -106,6 +106,13 @@ func TestBrowserWebRTC(t *testing.T) {
 	camera.wait("stopped", 5*time.Second, `document.querySelector('#browser-live').dataset.state === 'idle' && !document.querySelector('#browser-go-live').hidden`)
 	watcher.wait("the room offline", 20*time.Second, `document.querySelector('#stage-state').dataset.state === 'offline'`)
 
+	// While ffmpeg streams to the room over RTMP, going live from the
+	// browser is refused (409) and says so.
+	startFFmpeg(t, "-re", "-stream_loop", "-1", "-i", clip(t), "-c", "copy", "-f", "flv", camera.text(`document.querySelector('#obs-url').value`))
+	watcher.wait("the RTMP stream playing", 30*time.Second, `document.querySelector('#stage-state').hidden && document.querySelector('.page-room').dataset.mode !== ''`)
+	camera.do("go live while OBS streams", chromedp.Click("#browser-go-live", chromedp.ByQuery))
+	camera.wait("the refusal shown", 20*time.Second, `document.querySelector('#browser-live').dataset.state === 'idle' && document.querySelector('#browser-live-error').textContent === 'The server refused: stream is already being published. Stop OBS or the other tool streaming to this room, then try again.'`)
+
 	// A stream with B-frames over RTMP: the room plays it over FLV and says why.
 	id, pub := apiRoom(t, api, "erin", "Erin with B-frames")
 	startFFmpeg(t, "-re", "-stream_loop", "-1", "-i", clip(t), "-c:v", "libx264", "-preset", "ultrafast", "-bf", "2", "-g", "30", "-c:a", "aac", "-f", "flv", pub["url"].(string))

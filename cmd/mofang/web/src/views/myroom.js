@@ -186,7 +186,7 @@ export function myRoomView(root, { go }) {
       if (live !== cur) return;
       let msg = e.message;
       if (e instanceof HTTPError) {
-        if (e.status === 409) msg = `The server refused: ${e.message}. Is OBS or another tool already streaming to this room?`;
+        if (e.status === 409) msg = `The server refused: ${e.message}. Stop OBS or the other tool streaming to this room, then try again.`;
         else if (e.status === 403) msg = `The server refused: ${e.message}. Open this page again for a fresh key.`;
         else msg = `The server refused (${e.status}): ${e.message}`;
       } else if (e.name === 'TypeError') {
