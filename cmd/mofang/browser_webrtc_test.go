@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/page"
 	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
@@ -39,7 +40,7 @@ func TestBrowserWebRTC(t *testing.T) {
 	defer stop()
 	site := pagesSite(t, api)
 	shots := screenshotDir(t)
-	for _, name := range []string{"camera", "watcher"} {
+	for _, name := range []string{"camera", "watcher", "blocked"} {
 		os.Remove(filepath.Join(shots, "failed-"+name+".png")) // of an earlier run
 	}
 
@@ -124,10 +125,38 @@ func TestBrowserWebRTC(t *testing.T) {
 	}
 	watcher.screenshot("room-bframes.png")
 
+	// A stream without B-frames over RTMP (AAC, which the server turns
+	// into Opus for WebRTC) plays over WebRTC; in a browser whose WebRTC
+	// cannot connect (only relayed candidates allowed and no relay: as
+	// behind a firewall blocking UDP), the room falls back to FLV within
+	// seconds and says why.
+	plainID, plainPub := apiRoom(t, api, "frank", "Frank without B-frames")
+	startFFmpeg(t, "-re", "-stream_loop", "-1", "-i", clip(t), "-c:v", "libx264", "-preset", "ultrafast", "-bf", "0", "-g", "30", "-c:a", "aac", "-f", "flv", plainPub["url"].(string))
+	watcher.do("open the room without B-frames", chromedp.Navigate(site+"#/room/"+plainID))
+	watcher.wait("RTMP video over WebRTC", 30*time.Second, `document.querySelector('.page-room').dataset.mode === 'webrtc' && (v => v.srcObject && v.videoWidth === 640 && v.currentTime > 2)(document.querySelector('#video'))`)
+	blocked := newTab("blocked", camera.ctx, chromedp.WithNewBrowserContext())
+	blocked.do("no WebRTC path", chromedp.ActionFunc(func(ctx context.Context) (err error) {
+		_, err = page.AddScriptToEvaluateOnNewDocument(`(() => {
+			const P = window.RTCPeerConnection;
+			window.RTCPeerConnection = function (c) { return new P({ ...(c || {}), iceTransportPolicy: 'relay' }); };
+			window.RTCPeerConnection.prototype = P.prototype;
+		})()`).Do(ctx)
+		return err
+	}))
+	blocked.register(site, "gina", "Gina")
+	blocked.do("open the room without B-frames", chromedp.Navigate(site+"#/room/"+plainID))
+	blocked.wait("video over FLV after WebRTC failed", 30*time.Second, `document.querySelector('.page-room').dataset.mode === 'flv' && (v => !v.srcObject && v.videoWidth > 0 && v.currentTime > 1)(document.querySelector('#video'))`)
+	note := blocked.text(`document.querySelector('#play-note').hidden ? '' : document.querySelector('#play-note').textContent`)
+	if note != "Standard mode (FLV): WebRTC did not connect within 5 s (a firewall may block UDP)." && note != "Standard mode (FLV): The WebRTC connection failed." {
+		t.Errorf("note after WebRTC could not connect: %q", note)
+	}
+	t.Logf("blocked: %s", note)
+	blocked.screenshot("room-webrtc-blocked.png")
+
 	// Exceptions and console errors fail; warnings do not (mpegts.js warns
 	// when the browser's encoder changes the picture size, as it does
 	// under load, which it handles).
-	for _, b := range []*tab{camera, watcher} {
+	for _, b := range []*tab{camera, watcher, blocked} {
 		for _, e := range b.pageErrors() {
 			if !strings.HasPrefix(e, "console warning: ") {
 				t.Errorf("%s: %s", b.name, e)
