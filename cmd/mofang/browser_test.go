@@ -181,9 +181,10 @@ func (b *tab) register(site, username, nickname string) {
 // returns how to open a tab in it: parent nil for the first tab (which
 // starts the browser), or another tab's context (with
 // chromedp.WithNewBrowserContext for another user). Each tab logs and
-// keeps its page's exceptions and console errors.
-func startBrowser(t *testing.T, ctx context.Context, chromium, shots string) func(name string, parent context.Context, opts ...chromedp.ContextOption) *tab {
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
+// keeps its page's exceptions and console errors. flags are more
+// command-line options of Chromium.
+func startBrowser(t *testing.T, ctx context.Context, chromium, shots string, flags ...chromedp.ExecAllocatorOption) func(name string, parent context.Context, opts ...chromedp.ContextOption) *tab {
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, append([]chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromium),
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.Headless,
@@ -197,7 +198,7 @@ func startBrowser(t *testing.T, ctx context.Context, chromium, shots string) fun
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("mute-audio", true),
 		chromedp.WindowSize(1280, 800),
-	)
+	}, flags...)...)
 	t.Cleanup(cancelAlloc)
 
 	return func(name string, parent context.Context, opts ...chromedp.ContextOption) *tab {

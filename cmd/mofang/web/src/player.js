@@ -15,9 +15,12 @@
 
 import mpegts from 'mpegts.js';
 import { flvVideoCodec } from './flvcodec.js';
+import { latency, playWHEP, whepReason } from './webrtc.js';
 
 const STALL_AFTER = 5000; // ms without progress while live: treat as lost
 const PEEK_BYTES = 1 << 20; // read at most this much for the codec
+const WHEP_CONNECT = 5000; // ms for a WHEP session to connect before falling back
+const WHEP_PICTURE = 8000; // ... and then to show a picture
 
 export function canPlayFLV() {
   return mpegts.isSupported() && mpegts.getFeatureList().mseLivePlayback;
@@ -121,11 +124,18 @@ function openedLoader(reader, chunks) {
   };
 }
 
+// frames is how many video frames the element has shown (or -1).
+function frames(video) {
+  if (typeof video.getVideoPlaybackQuality === 'function') return video.getVideoPlaybackQuality().totalVideoFrames;
+  return typeof video.webkitDecodedFrameCount === 'number' ? video.webkitDecodedFrameCount : video.currentTime;
+}
+
 export class LivePlayer {
   // onState(state, codec): 'loading', 'playing', 'muted' (playing without
   // sound until the user taps), 'lost' (stream ended or stalled),
   // 'unsupported' (codec: the stream's video codec, which Media Source
-  // Extensions cannot decode).
+  // Extensions cannot decode), 'webrtc-failed' (reason: one line for
+  // people; WHEP refused or did not connect, so nothing played).
   constructor(video, onState) {
     this.video = video;
     this.onState = onState || (() => {});
@@ -252,6 +262,81 @@ export class LivePlayer {
     this.startWatchdog();
   }
 
+  // playWHEP plays the room over WebRTC (play.whep): same states and
+  // stall watchdog; a session that is refused, does not connect within
+  // WHEP_CONNECT or never shows a picture reports 'webrtc-failed' with
+  // the reason, and one that breaks after playing reports 'lost'.
+  playWHEP(url) {
+    this.destroyPlayer();
+    this.url = url;
+    this.onState('loading');
+    const v = this.video;
+    const stand = { whep: true, session: null, played: false, ended: false };
+    const fail = (reason) => {
+      if (this.player !== stand || stand.ended) return;
+      if (stand.played) this.lost();
+      else {
+        this.destroyPlayer();
+        this.onState('webrtc-failed', reason);
+      }
+    };
+    stand.fail = fail;
+    stand.pause = () => v.pause();
+    stand.unload = () => {
+      stand.ended = true;
+      clearTimeout(stand.timer);
+      if (stand.session) stand.session.close();
+      v.srcObject = null;
+    };
+    stand.detachMediaElement = () => {};
+    stand.destroy = () => {};
+    stand.onPlaying = () => {
+      stand.played = true;
+      clearTimeout(stand.timer);
+    };
+    this.player = stand;
+    v.addEventListener('playing', stand.onPlaying, { once: true });
+    stand.timer = setTimeout(() => fail('WebRTC did not connect within 5 s (a firewall may block UDP).'), WHEP_CONNECT);
+    playWHEP(url, (stream) => {
+      if (this.player !== stand) return;
+      if (v.srcObject !== stream) {
+        v.srcObject = stream;
+        this.begin();
+      }
+    }, (state) => {
+      if (this.player !== stand) return;
+      if (state === 'connected' && !stand.played) {
+        // Connected: the picture starts at the next key frame the server has.
+        clearTimeout(stand.timer);
+        stand.timer = setTimeout(() => fail('No video arrived over WebRTC.'), WHEP_PICTURE);
+      }
+      if (state === 'failed') fail('The WebRTC connection failed.');
+    }).then((session) => {
+      if (this.player !== stand || stand.ended) {
+        session.close();
+        return;
+      }
+      stand.session = session;
+    }, (e) => fail(whepReason(e)));
+    this.startWatchdog();
+  }
+
+  // latency is the WebRTC latency estimate in seconds (see webrtc.js),
+  // or null when not playing over WebRTC.
+  async latency() {
+    const p = this.player;
+    if (!p || !p.session || !p.played) return null;
+    try {
+      return await latency(p.session.pc);
+    } catch {
+      return null;
+    }
+  }
+
+  get webrtc() {
+    return !!(this.player && this.player.whep);
+  }
+
   startWatchdog() {
     this.lastTime = -1;
     this.lastProgress = Date.now();
@@ -285,14 +370,17 @@ export class LivePlayer {
 
   // check notices a stream that stopped moving without an error.
   check() {
-    const t = this.video.currentTime;
+    // A MediaStream's currentTime runs on with no frames: over WebRTC,
+    // progress is frames shown.
+    const t = this.player && this.player.whep ? frames(this.video) : this.video.currentTime;
     if (t !== this.lastTime) {
       this.lastTime = t;
       this.lastProgress = Date.now();
       return;
     }
     if ((this.opening || !this.video.paused) && Date.now() - this.lastProgress > STALL_AFTER) {
-      this.lost();
+      if (this.player && this.player.fail) this.player.fail('No video arrived over WebRTC.');
+      else this.lost();
     } else if (this.video.paused && Date.now() - this.lastProgress > STALL_AFTER) {
       // Paused by the browser (e.g. autoplay refused): try again.
       this.begin();

@@ -1,9 +1,11 @@
 // My room: create it or change its name and password with Live.stream,
-// then the OBS settings from its publish URLs, copyable.
+// then the OBS settings from its publish URLs, copyable, or go live from
+// the browser itself: camera and microphone over WebRTC (WHIP, publish.whip).
 
 import { call, session } from '../api.js';
 import { formatDuration, formatSize } from '../format.js';
 import { copy, dialog, h, icon, toast } from '../ui.js';
+import { canWebRTC, HTTPError, publishWHIP } from '../webrtc.js';
 
 export function myRoomView(root, { go }) {
   const me = session.get().user || {};
@@ -18,6 +20,8 @@ export function myRoomView(root, { go }) {
   const recordings = h('section', { class: 'card', id: 'recordings' }, h('h2', {}, 'My recordings'),
     h('p', { class: 'muted' }, 'Create your room and go live: every live is recorded here while "Record my lives" is on.'));
   const obs = h('section', { class: 'card obs', id: 'obs', hidden: true });
+  const browserLive = h('section', { class: 'card browser-live', id: 'browser-live', hidden: true });
+  let live = null; // the browser's WHIP session: { session, stream }
   let room = null; // Live.stream's data
 
   const form = h('form', { class: 'card form', id: 'room-form' },
@@ -87,6 +91,7 @@ export function myRoomView(root, { go }) {
     loadRecordings(data.room_id);
     const p = data.publish;
     const expires = new Date(p.expires * 1000);
+    drawBrowserLive();
     obs.hidden = false;
     obs.replaceChildren(
       h('h2', {}, 'Go live with OBS'),
@@ -104,6 +109,116 @@ export function myRoomView(root, { go }) {
         h('button', { class: 'btn btn-danger', type: 'button', id: 'end-room', onclick: endRoom }, 'End this room'),
       ),
     );
+  }
+
+  // drawBrowserLive draws "Go live from this browser": a preview of the
+  // camera, the state, and the buttons of the state.
+  const preview = h('video', { id: 'browser-preview', class: 'browser-preview', muted: true, autoplay: true, playsinline: true, hidden: true });
+  preview.muted = true; // the attribute alone does not mute
+  const liveState = h('p', { class: 'muted small', id: 'browser-live-state', role: 'status' });
+  const liveError = h('p', { class: 'form-error', id: 'browser-live-error', role: 'alert' });
+  const startBtn = h('button', { class: 'btn btn-primary', type: 'button', id: 'browser-go-live', onclick: goLive }, icon('tv'), 'Go live from this browser');
+  const muteBtn = h('button', { class: 'btn btn-ghost', type: 'button', id: 'browser-mute', hidden: true, onclick: toggleMute }, 'Mute microphone');
+  const stopBtn = h('button', { class: 'btn btn-danger', type: 'button', id: 'browser-stop', hidden: true, onclick: () => stopLive('You stopped the live.') }, 'Stop');
+
+  function drawBrowserLive() {
+    if (!room || !room.publish || !room.publish.whip) {
+      browserLive.hidden = true;
+      return;
+    }
+    browserLive.hidden = false;
+    if (browserLive.childElementCount) return;
+    const supported = canWebRTC() && navigator.mediaDevices && navigator.mediaDevices.getUserMedia;
+    if (!supported) startBtn.disabled = true;
+    liveState.textContent = supported
+      ? 'Your camera and microphone, straight from this page. Keep it open while you are live.'
+      : 'This browser cannot send video (it lacks WebRTC or camera access). Use OBS below.';
+    browserLive.replaceChildren(
+      h('h2', {}, 'Go live from this browser'),
+      preview,
+      liveState,
+      liveError,
+      h('div', { class: 'row' }, startBtn, muteBtn, stopBtn),
+    );
+  }
+
+  function setLiveUI(state) {
+    startBtn.hidden = state !== 'idle';
+    startBtn.disabled = false;
+    muteBtn.hidden = state !== 'live';
+    stopBtn.hidden = state === 'idle';
+    preview.hidden = state === 'idle';
+    browserLive.dataset.state = state;
+  }
+
+  async function goLive() {
+    liveError.textContent = '';
+    startBtn.disabled = true;
+    browserLive.dataset.state = 'starting';
+    liveState.textContent = 'Starting the camera and microphone…';
+    let stream;
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 1280 }, height: { ideal: 720 } }, audio: true });
+    } catch (e) {
+      setLiveUI('idle');
+      liveState.textContent = '';
+      liveError.textContent = e && e.name === 'NotAllowedError'
+        ? 'The browser was not allowed to use the camera and microphone. Allow them for this site and try again.'
+        : e && e.name === 'NotFoundError' ? 'No camera or microphone found.' : `The camera did not start: ${e && e.message}`;
+      return;
+    }
+    preview.srcObject = stream;
+    setLiveUI('connecting');
+    liveState.textContent = 'Connecting…';
+    const cur = { session: null, stream };
+    live = cur;
+    try {
+      cur.session = await publishWHIP(room.publish.whip, stream, (s) => {
+        if (live !== cur) return;
+        if (s === 'connected') {
+          setLiveUI('live');
+          liveState.textContent = 'You are live from this browser. Viewers see you in your room.';
+        }
+        if (s === 'failed') stopLive('', 'The connection to the server was lost. Press "Go live from this browser" again.');
+      });
+      if (live !== cur) cur.session.close();
+    } catch (e) {
+      if (live !== cur) return;
+      let msg = e.message;
+      if (e instanceof HTTPError) {
+        if (e.status === 409) msg = `The server refused: ${e.message}. Stop OBS or the other tool streaming to this room, then try again.`;
+        else if (e.status === 403) msg = `The server refused: ${e.message}. Open this page again for a fresh key.`;
+        else msg = `The server refused (${e.status}): ${e.message}`;
+      } else if (e.name === 'TypeError') {
+        msg = 'Cannot reach the server. Check your connection and try again.';
+      }
+      stopLive('', msg);
+    }
+  }
+
+  // stopLive ends the WHIP session (DELETE) and the camera.
+  function stopLive(state, error) {
+    const cur = live;
+    live = null;
+    if (cur) {
+      if (cur.session) cur.session.close();
+      cur.stream.getTracks().forEach((t) => t.stop());
+    }
+    preview.srcObject = null;
+    setLiveUI('idle');
+    muteBtn.textContent = 'Mute microphone';
+    liveState.textContent = state || '';
+    liveError.textContent = error || '';
+  }
+
+  function toggleMute() {
+    if (!live) return;
+    const tracks = live.stream.getAudioTracks();
+    const muted = tracks.some((t) => t.enabled);
+    tracks.forEach((t) => { t.enabled = !muted; });
+    muteBtn.textContent = muted ? 'Unmute microphone' : 'Mute microphone';
+    muteBtn.setAttribute('aria-pressed', String(muted));
+    browserLive.dataset.muted = muted ? '1' : '';
   }
 
   // loadRecordings lists the room's recordings (Live.record.list), each
@@ -185,6 +300,7 @@ export function myRoomView(root, { go }) {
         h('h1', {}, 'My room'),
       ),
       form,
+      browserLive,
       obs,
       recordings,
     ),
@@ -207,4 +323,7 @@ export function myRoomView(root, { go }) {
       if (e.errno !== 1005) error.textContent = e.message;
     }
   })();
+
+  // Leaving the page ends a live from this browser.
+  return () => stopLive();
 }

@@ -9,17 +9,27 @@
 // player where that decodes it, or says so. The video has fullscreen (the
 // whole room, the chat over the video) and picture-in-picture buttons; a
 // phone held sideways gets the same layout as fullscreen.
+//
+// Playback is over WebRTC (WHEP, play.whep) where the browser has it:
+// "low latency", with an approximate latency shown. A WHEP session the
+// server refuses (409: the stream has B-frames; 404), or that does not
+// connect within 5 s or shows no picture, falls back to HTTP-FLV with
+// the reason in one line. A toggle switches between the two, remembered
+// in localStorage.
 
 import { call, Errno, session } from '../api.js';
 import { canPlayFLV, canPlayHLS, codecName, LivePlayer, nativeCanDecode } from '../player.js';
 import { RpcSocket } from '../socket.js';
 import { avatar, banner, dialog, formatCount, h, icon, nickname, toast } from '../ui.js';
+import { canWebRTC } from '../webrtc.js';
 
 const POLL_OFFLINE = 2000; // how often a room that is not live is asked about
 const POLL_LOST = 1000; // ... and one whose stream just broke
 const MAX_CHAT = 200; // lines kept in the chat
 // A phone held sideways: the video fills the screen, the chat over it.
 const LANDSCAPE_PHONE = '(orientation: landscape) and (max-height: 540px)';
+
+const MODE_KEY = 'mofang.playMode'; // 'webrtc' or 'flv', the viewer's choice
 
 let giftsCache = null;
 
@@ -35,6 +45,12 @@ export function roomView(root, { params, go }) {
   let likes = 0;
   let native = false; // play the room's HLS with the browser's own player
   const online = new Map(); // user id -> user
+  // mode is the viewer's choice; fallback, why WebRTC did not play this
+  // stream (then it plays over HTTP-FLV until the stream ends or the
+  // viewer asks for WebRTC again).
+  let mode = canWebRTC() && localStorage.getItem(MODE_KEY) !== 'flv' ? 'webrtc' : 'flv';
+  let fallback = '';
+  let latencyTimer = null;
 
   // The page.
   const video = h('video', { id: 'video', playsinline: true, 'webkit-playsinline': true });
@@ -57,6 +73,10 @@ export function roomView(root, { params, go }) {
   const composer = h('form', { class: 'composer', id: 'composer' }, input, sendBtn, likeBtn, giftBtn);
   composer.addEventListener('submit', sendComment);
   const pipBtn = h('button', { class: 'btn btn-icon glass', type: 'button', id: 'pip', 'aria-label': 'Picture in picture', title: 'Picture in picture', hidden: true, onclick: togglePiP }, icon('pip'));
+  const modeBtn = h('button', { class: 'btn glass small play-mode', type: 'button', id: 'play-mode', hidden: !canWebRTC(), onclick: toggleMode });
+  const latencyPill = h('span', { class: 'pill latency', id: 'latency', hidden: true, title: 'jitter buffer plus half the round trip: an estimate' });
+  // One line; a tap shows all of it (the server's reason can be long).
+  const modeNote = h('p', { class: 'play-note', id: 'play-note', role: 'status', hidden: true, onclick: () => modeNote.classList.toggle('open') });
   const fullBtn = h('button', { class: 'btn btn-icon glass', type: 'button', id: 'fullscreen', 'aria-label': 'Fullscreen', title: 'Fullscreen', hidden: !canFullscreen(), onclick: toggleFullscreen }, icon('expand'));
   const stageBox = h('div', { class: 'stage' },
     video, stage, unmute, giftLayer, heartLayer,
@@ -65,7 +85,8 @@ export function roomView(root, { params, go }) {
       title,
       h('div', { class: 'pills' }, viewers, likeTotal),
     ),
-    h('div', { class: 'stage-controls' }, pipBtn, fullBtn),
+    modeNote,
+    h('div', { class: 'stage-controls' }, latencyPill, modeBtn, pipBtn, fullBtn),
   );
 
   root.append(
@@ -90,6 +111,14 @@ export function roomView(root, { params, go }) {
     if (s === 'playing' || s === 'muted') {
       if (stage.dataset.state !== 'playing') performance.mark('mofang:playing');
       setStage('playing');
+      drawMode();
+    }
+    if (s === 'webrtc-failed') {
+      // codec is the reason here. HTTP-FLV instead, saying why.
+      fallback = codec;
+      drawMode();
+      if (info) apply(info);
+      return;
     }
     if (s === 'lost') {
       setStage('loading', 'The stream was interrupted. Reconnecting…');
@@ -107,6 +136,8 @@ export function roomView(root, { params, go }) {
       poll(POLL_OFFLINE);
     }
   });
+
+  drawMode();
 
   // The stage takes the video's shape (a phone's portrait stream is tall),
   // within bounds the style sheet sets.
@@ -313,7 +344,12 @@ export function roomView(root, { params, go }) {
       return false;
     }
     if (d.status && d.play && d.play.flv) {
-      if ((native || !canPlayFLV()) && d.play.hls && canPlayHLS(video)) {
+      if (mode === 'webrtc' && !fallback && !native && d.play.whep && canWebRTC()) {
+        // Low latency first, on phones too (iPhone Safari has WebRTC).
+        setStage('loading');
+        performance.mark('mofang:play');
+        player.playWHEP(d.play.whep);
+      } else if ((native || !canPlayFLV()) && d.play.hls && canPlayHLS(video)) {
         // No Media Source Extensions (iPhone Safari): the browser's own
         // HLS player, on the Low-Latency HLS output.
         setStage('loading');
@@ -326,16 +362,56 @@ export function roomView(root, { params, go }) {
         performance.mark('mofang:play');
         player.play(d.play.flv);
       }
+      drawMode();
       if (!joined && socket.open) join();
     } else {
       player.destroyPlayer();
       unmute.hidden = true;
       native = false;
+      fallback = ''; // the next live may be encoded otherwise
+      drawMode();
       const who = nickname(d.user);
       setStage('offline', d.room_status === 2 ? `${who} paused the live. It resumes here by itself.` : `${who} is not live right now. The video starts here as soon as they go live.`);
       poll(POLL_OFFLINE);
     }
     return true;
+  }
+
+  // drawMode shows the playback mode: the toggle names the mode in use
+  // and offers the other; the note says why WebRTC is not used; the
+  // latency pill shows while WebRTC plays.
+  function drawMode() {
+    const webrtc = player.webrtc;
+    page.dataset.mode = player.active ? (webrtc ? 'webrtc' : 'flv') : '';
+    const want = mode === 'webrtc' && !fallback;
+    modeBtn.textContent = mode === 'webrtc' ? 'Low latency (WebRTC)' : 'Standard (FLV)';
+    modeBtn.setAttribute('aria-pressed', String(mode === 'webrtc'));
+    modeBtn.title = mode === 'webrtc' ? 'Switch to standard (FLV)' : 'Switch to low latency (WebRTC)';
+    modeBtn.dataset.mode = mode;
+    modeNote.textContent = mode === 'webrtc' && fallback ? `Standard mode (FLV): ${fallback}` : '';
+    modeNote.title = modeNote.textContent;
+    modeNote.hidden = !modeNote.textContent;
+    if (!want || !webrtc) latencyPill.hidden = true;
+    clearInterval(latencyTimer);
+    latencyTimer = webrtc ? setInterval(measure, 1000) : null;
+  }
+
+  async function measure() {
+    const s = await player.latency();
+    latencyPill.hidden = s === null || !player.webrtc;
+    if (s !== null) latencyPill.textContent = `~${Math.round(s * 1000)} ms latency (approx.)`;
+  }
+
+  function toggleMode() {
+    mode = mode === 'webrtc' ? 'flv' : 'webrtc';
+    fallback = '';
+    try {
+      localStorage.setItem(MODE_KEY, mode);
+    } catch {
+      // private mode: the choice lasts this page
+    }
+    if (info && info.status && !native && stage.dataset.state !== 'unsupported') apply(info);
+    else drawMode();
   }
 
   // poll asks the API about the room again after ms.
@@ -367,6 +443,7 @@ export function roomView(root, { params, go }) {
 
   function ended() {
     left = true;
+    clearInterval(latencyTimer);
     player.destroyPlayer();
     socket.stop();
     clearTimeout(pollTimer);
@@ -672,6 +749,7 @@ export function roomView(root, { params, go }) {
   return () => {
     left = true;
     clearTimeout(pollTimer);
+    clearInterval(latencyTimer);
     window.removeEventListener('offline', onOffline);
     document.removeEventListener('fullscreenchange', layout);
     document.removeEventListener('webkitfullscreenchange', layout);
