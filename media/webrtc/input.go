@@ -64,7 +64,7 @@ type InputOptions struct {
 
 // Input is one WHIP publisher.
 type Input struct {
-	id      string
+	lifecycle
 	srv     *Server
 	pc      *webrtc.PeerConnection
 	remote  netip.AddrPort
@@ -77,9 +77,6 @@ type Input struct {
 
 	ctx       context.Context
 	cancel    context.CancelFunc
-	done      chan struct{}
-	closeOnce sync.Once
-	err       error
 	connected atomic.Bool
 	connTimer *time.Timer
 	wg        sync.WaitGroup
@@ -122,8 +119,8 @@ func (s *Server) NewInput(ctx context.Context, offer string, remote netip.AddrPo
 	if err != nil {
 		return nil, "", err
 	}
-	in := &Input{id: newID(), srv: s, pc: pc, remote: remote, created: time.Now(), ufrag: info.ufrag, opts: opts, h: h,
-		done: make(chan struct{}), waitKey: true}
+	in := &Input{lifecycle: newLifecycle(), srv: s, pc: pc, remote: remote, created: time.Now(), ufrag: info.ufrag, opts: opts, h: h,
+		waitKey: true}
 	in.opus, _ = h.(OpusHandler)
 	in.ctx, in.cancel = context.WithCancel(s.ctx)
 	fail := func(err error) (*Input, string, error) {
@@ -198,23 +195,6 @@ func (in *Input) onState(st webrtc.PeerConnectionState) {
 		in.connected.Store(true)
 	case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
 		go in.closeWith(errPeerGone)
-	}
-}
-
-// ID returns the session id (32 hex digits, unguessable), the last element
-// of the session's WHIP resource URL.
-func (in *Input) ID() string { return in.id }
-
-// Done is closed when the session has ended (after InputHandler.Close).
-func (in *Input) Done() <-chan struct{} { return in.done }
-
-// Err returns why the session ended (nil after Close or while it runs).
-func (in *Input) Err() error {
-	select {
-	case <-in.done:
-		return in.err
-	default:
-		return nil
 	}
 }
 

@@ -47,7 +47,7 @@ type nackReq struct {
 
 // Session is one WHEP viewer of an Output.
 type Session struct {
-	id      string
+	lifecycle
 	srv     *Server
 	out     *Output
 	pc      *webrtc.PeerConnection
@@ -61,9 +61,6 @@ type Session struct {
 
 	ctx       context.Context
 	cancel    context.CancelFunc
-	done      chan struct{}
-	closeOnce sync.Once
-	err       error // set before done is closed
 	connected atomic.Bool
 	started   atomic.Bool
 	connTimer *time.Timer
@@ -141,8 +138,8 @@ func (o *Output) newSession(ctx context.Context, info *offerInfo, si streamInfo,
 		return nil, "", err
 	}
 	s := &Session{
-		id: newID(), srv: o.srv, out: o, pc: pc, remote: remote, created: time.Now(), ufrag: info.ufrag,
-		nacks: make(chan nackReq, nackQueue), done: make(chan struct{}),
+		lifecycle: newLifecycle(), srv: o.srv, out: o, pc: pc, remote: remote, created: time.Now(), ufrag: info.ufrag,
+		nacks: make(chan nackReq, nackQueue),
 	}
 	s.ctx, s.cancel = context.WithCancel(o.ctx)
 	fail := func(err error) (*Session, string, error) {
@@ -236,23 +233,6 @@ func (s *Session) onState(st webrtc.PeerConnectionState) {
 		}
 	case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
 		go s.closeWith(errPeerGone)
-	}
-}
-
-// ID returns the session id: 32 hex digits, unguessable; the last element
-// of the session's WHEP resource URL.
-func (s *Session) ID() string { return s.id }
-
-// Done is closed when the session has ended.
-func (s *Session) Done() <-chan struct{} { return s.done }
-
-// Err returns why the session ended (nil after Close, or while it runs).
-func (s *Session) Err() error {
-	select {
-	case <-s.done:
-		return s.err
-	default:
-		return nil
 	}
 }
 
