@@ -151,6 +151,24 @@ func roomState(t *testing.T, url, tok, stream string) listItem {
 }
 
 // eventually polls cond for up to d.
+// makeAdmin makes the user called name an admin in the SQLite database of
+// the service whose data folder is data.
+func makeAdmin(t *testing.T, data, name string) {
+	t.Helper()
+	db, err := store.Open(context.Background(), "sqlite:"+filepath.Join(data, "mofang.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	u, err := db.UserByName(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SetAdmin(context.Background(), u.ID, true); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
@@ -259,15 +277,7 @@ func TestLiveEndToEnd(t *testing.T) {
 	eventually(t, 10*time.Second, "4 viewers counted", func() bool { return roomState(t, url, tok, stream).ClientsNumber == 4 })
 
 	// The admin view agrees with the list and with what is connected.
-	db, err := store.Open(context.Background(), "sqlite:"+filepath.Join(data, "mofang.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	owner, _ := db.UserByName(context.Background(), "streamer")
-	if err := db.SetAdmin(context.Background(), owner.ID, true); err != nil {
-		t.Fatal(err)
-	}
+	makeAdmin(t, data, "streamer")
 	var streams struct {
 		Data struct {
 			Streams []struct {

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/mofang-live/mofang/media/webrtc/client"
-	"github.com/mofang-live/mofang/store"
 )
 
 // whipFiles makes a WHIP publisher's input from the test clip: Annex-B
@@ -167,15 +166,7 @@ func TestWebRTCService(t *testing.T) {
 		t.Errorf("clients_number = %d with one WHEP viewer", st.ClientsNumber)
 	}
 
-	db, err := store.Open(context.Background(), "sqlite:"+filepath.Join(data, "mofang.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	owner, _ := db.UserByName(context.Background(), "rtcstreamer")
-	if err := db.SetAdmin(context.Background(), owner.ID, true); err != nil {
-		t.Fatal(err)
-	}
+	makeAdmin(t, data, "rtcstreamer")
 	var clients struct {
 		Data struct {
 			Clients []struct {
