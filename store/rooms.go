@@ -285,3 +285,24 @@ func (s *Store) EndLiveRooms(ctx context.Context) (int64, error) {
 	}
 	return res.RowsAffected()
 }
+
+// EndLiveRoomsExcept sets every live room whose stream is not in live
+// back to not started: in a cluster, the stream directory is the truth of
+// what is live, and a room left live by a node that died follows it. It
+// returns how many rooms it changed.
+func (s *Store) EndLiveRoomsExcept(ctx context.Context, live []string) (int64, error) {
+	if len(live) == 0 {
+		return s.EndLiveRooms(ctx)
+	}
+	defer s.lists.invalidate()
+	query, args, err := sqlx.In(`UPDATE mf_live_stream SET status = ?, updated_time = ? WHERE status = ? AND name NOT IN (?)`,
+		RoomIdle, s.now().UTC(), RoomLive, live)
+	if err != nil {
+		return 0, fmt.Errorf("store: ending live rooms: %w", err)
+	}
+	res, err := s.db.ExecContext(ctx, s.db.Rebind(query), args...)
+	if err != nil {
+		return 0, fmt.Errorf("store: ending live rooms: %w", err)
+	}
+	return res.RowsAffected()
+}

@@ -277,3 +277,40 @@ func TestExpiredRecords(t *testing.T) {
 		}
 	})
 }
+
+func TestEndLiveRoomsExcept(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		ids := map[string]int64{}
+		for _, name := range []string{"room_a", "room_b", "room_c"} {
+			u, err := s.CreateUser(ctx, store.NewUser{Name: "o" + name, PasswordHash: "h", Nickname: name})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := s.CreateRoom(ctx, store.NewRoom{Name: name, UserID: u.ID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.SetRoomStatus(ctx, r.ID, store.RoomLive); err != nil {
+				t.Fatal(err)
+			}
+			ids[name] = r.ID
+		}
+		n, err := s.EndLiveRoomsExcept(ctx, []string{"room_b"})
+		if err != nil || n != 2 {
+			t.Fatalf("ended %d rooms, err %v; want 2", n, err)
+		}
+		for name, id := range ids {
+			r, err := s.RoomByID(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := name == "room_b"; (r.Status == store.RoomLive) != want {
+				t.Errorf("%s: status %v", name, r.Status)
+			}
+		}
+		if n, err := s.EndLiveRoomsExcept(ctx, nil); err != nil || n != 1 {
+			t.Fatalf("ending the rest: %d, %v", n, err)
+		}
+	})
+}
