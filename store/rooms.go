@@ -286,17 +286,21 @@ func (s *Store) EndLiveRooms(ctx context.Context) (int64, error) {
 	return res.RowsAffected()
 }
 
-// EndLiveRoomsExcept sets every live room whose stream is not in live
-// back to not started: in a cluster, the stream directory is the truth of
-// what is live, and a room left live by a node that died follows it. It
-// returns how many rooms it changed.
-func (s *Store) EndLiveRoomsExcept(ctx context.Context, live []string) (int64, error) {
-	if len(live) == 0 {
-		return s.EndLiveRooms(ctx)
-	}
+// EndLiveRoomsExcept sets every live room whose stream is not in live,
+// and whose status did not change since updatedBefore, back to not
+// started: in a cluster the stream directory is the truth of what is
+// live, and a room left live by a node that died follows it (a room set
+// live a moment ago may not be in the caller's view yet). It returns how
+// many rooms it changed.
+func (s *Store) EndLiveRoomsExcept(ctx context.Context, live []string, updatedBefore time.Time) (int64, error) {
 	defer s.lists.invalidate()
-	query, args, err := sqlx.In(`UPDATE mf_live_stream SET status = ?, updated_time = ? WHERE status = ? AND name NOT IN (?)`,
-		RoomIdle, s.now().UTC(), RoomLive, live)
+	query := `UPDATE mf_live_stream SET status = ?, updated_time = ? WHERE status = ? AND updated_time < ?`
+	args := []any{RoomIdle, s.now().UTC(), RoomLive, updatedBefore.UTC()}
+	if len(live) > 0 {
+		query += ` AND name NOT IN (?)`
+		args = append(args, live)
+	}
+	query, args, err := sqlx.In(query, args...)
 	if err != nil {
 		return 0, fmt.Errorf("store: ending live rooms: %w", err)
 	}

@@ -296,7 +296,10 @@ func TestEndLiveRoomsExcept(t *testing.T) {
 			}
 			ids[name] = r.ID
 		}
-		n, err := s.EndLiveRoomsExcept(ctx, []string{"room_b"})
+		if n, err := s.EndLiveRoomsExcept(ctx, nil, time.Now().Add(-time.Hour)); err != nil || n != 0 {
+			t.Fatalf("rooms set live a moment ago ended: %d, %v", n, err)
+		}
+		n, err := s.EndLiveRoomsExcept(ctx, []string{"room_b"}, time.Now().Add(time.Second))
 		if err != nil || n != 2 {
 			t.Fatalf("ended %d rooms, err %v; want 2", n, err)
 		}
@@ -309,7 +312,7 @@ func TestEndLiveRoomsExcept(t *testing.T) {
 				t.Errorf("%s: status %v", name, r.Status)
 			}
 		}
-		if n, err := s.EndLiveRoomsExcept(ctx, nil); err != nil || n != 1 {
+		if n, err := s.EndLiveRoomsExcept(ctx, nil, time.Now().Add(time.Second)); err != nil || n != 1 {
 			t.Fatalf("ending the rest: %d, %v", n, err)
 		}
 	})
