@@ -39,6 +39,7 @@ func benchWebRTC(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	step := fs.Duration("step", 10*time.Second, "measuring time of each step")
 	latency := fs.Duration("latency", 5*time.Second, "time the latency is measured with one viewer (0: not measured)")
 	clipPath := fs.String("clip", "testdata/clip.mp4", "clip to make the 720p30 stream from")
+	mediamtx := fs.String("mediamtx", "", "path of a mediamtx binary to run the same load against, in the same run (built from its source)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -72,27 +73,87 @@ func benchWebRTC(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 
-	srv, err := startBenchServer(ctx, stderr, 0)
-	if err != nil {
-		return err
-	}
-	defer srv.close()
-	room, err := srv.createRoom()
-	if err != nil {
-		return err
-	}
-	base := "http://" + srv.http + "/live/" + room.StreamName
-	whip, whep := base+"/whip?sign="+room.Publish.Sign, base+"/whep?sign="+room.Publish.Sign
 	api, err := client.NewAPI(true)
 	if err != nil {
 		return err
 	}
+	in := webrtcInput{aus: aus, ogg: ogg, counts: counts, step: *step, latency: *latency}
+	fmt.Fprintf(stdout, "mofang bench webrtc: server on CPU 0, WHIP publisher and WHEP viewers on this process, 720p30 %.2f Mbit/s + Opus\n",
+		float64(totalBytes(aus))*8/(float64(len(aus))/30)/1e6)
 
+	srv, err := startBenchServer(ctx, stderr, 0)
+	if err != nil {
+		return err
+	}
+	room, err := srv.createRoom()
+	if err != nil {
+		srv.close()
+		return err
+	}
+	base := "http://" + srv.http + "/live/" + room.StreamName
+	ours, err := runWebRTCTarget(ctx, api, webrtcTarget{name: "mofang", whip: base + "/whip?sign=" + room.Publish.Sign,
+		whep: base + "/whep?sign=" + room.Publish.Sign, pid: srv.pid()}, in, stdout, stderr)
+	srv.close()
+	if err != nil {
+		return err
+	}
+	if *mediamtx == "" {
+		fmt.Fprintf(stdout, "\n(no peer: --mediamtx PATH runs the same load against mediamtx)\n")
+		return nil
+	}
+	peer, err := startMediaMTX(ctx, *mediamtx, stderr)
+	if err != nil {
+		return fmt.Errorf("mediamtx: %w", err)
+	}
+	theirs, err := runWebRTCTarget(ctx, api, webrtcTarget{name: "mediamtx", whip: peer.base + "/bench/whip", whep: peer.base + "/bench/whep", pid: peer.pid()}, in, stdout, stderr)
+	peer.close()
+	if err != nil {
+		return err
+	}
+	printWebRTCRatios(stdout, ours, theirs)
+	return nil
+}
+
+// webrtcInput is the load of a bench webrtc run: the frames and the
+// audio to publish, the viewer steps, how long each step and the latency
+// are measured.
+type webrtcInput struct {
+	aus           []accessUnit
+	ogg           []byte
+	counts        []int
+	step, latency time.Duration
+}
+
+// webrtcTarget is a WHIP/WHEP server under load: its publish and play
+// URLs and its process.
+type webrtcTarget struct {
+	name, whip, whep string
+	pid              int
+}
+
+// webrtcResult is what one server did under the load.
+type webrtcResult struct {
+	latencyP50 time.Duration
+	rows       []webrtcRow
+}
+
+// webrtcRow is one step of the load.
+type webrtcRow struct {
+	viewers, failed              int
+	ttffP50, ttffP99             time.Duration
+	packets, frames, fps, cpu    float64 // percent, percent, per viewer, percent of a core
+	rssMiB, cpuMsPerViewerS, kib float64
+}
+
+// runWebRTCTarget publishes the stream to t over WHIP, measures the
+// latency with one viewer, then adds WHEP viewers step by step.
+func runWebRTCTarget(ctx context.Context, api *webrtc.API, t webrtcTarget, in webrtcInput, stdout, stderr io.Writer) (webrtcResult, error) {
+	var res webrtcResult
 	pctx, pcancel := context.WithTimeout(ctx, 30*time.Second)
-	pub, err := client.Publish(pctx, client.PublisherConfig{URL: whip, API: api})
+	pub, err := client.Publish(pctx, client.PublisherConfig{URL: t.whip, API: api})
 	pcancel()
 	if err != nil {
-		return fmt.Errorf("WHIP publish: %w", err)
+		return res, fmt.Errorf("%s: WHIP publish: %w", t.name, err)
 	}
 	defer pub.Close()
 	runCtx, cancel := context.WithCancel(ctx)
@@ -103,14 +164,14 @@ func benchWebRTC(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	swg.Add(2)
 	go func() {
 		defer swg.Done()
-		if err := sendStamped(runCtx, pub.Video, aus, &frames); err != nil && runCtx.Err() == nil {
+		if err := sendStamped(runCtx, pub.Video, in.aus, &frames); err != nil && runCtx.Err() == nil {
 			sendErr.Store(&err)
 		}
 	}()
 	go func() {
 		defer swg.Done()
 		for runCtx.Err() == nil {
-			if err := client.SendOgg(runCtx, pub.Audio, bytes.NewReader(ogg)); err != nil && runCtx.Err() == nil {
+			if err := client.SendOgg(runCtx, pub.Audio, bytes.NewReader(in.ogg)); err != nil && runCtx.Err() == nil {
 				sendErr.Store(&err)
 				return
 			}
@@ -119,32 +180,39 @@ func benchWebRTC(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	defer swg.Wait()
 	defer cancel()
 
-	fmt.Fprintf(stdout, "mofang bench webrtc: service on CPU 0, WHIP publisher and WHEP viewers on this process, 720p30 %.2f Mbit/s + Opus\n",
-		float64(totalBytes(aus))*8/(float64(len(aus))/30)/1e6)
+	fmt.Fprintf(stdout, "\n%s:\n", t.name)
 	// The stream is up when a first viewer gets a frame.
-	first, err := playStamped(runCtx, api, whep, false)
+	var first *stampedViewer
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		// A server may answer 404 until the publisher's tracks are set up.
+		first, err = playStamped(runCtx, api, t.whep, false)
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	if err != nil {
-		return fmt.Errorf("first WHEP viewer: %w", err)
+		return res, fmt.Errorf("%s: first WHEP viewer: %w", t.name, err)
 	}
 	for deadline := time.Now().Add(20 * time.Second); first.frames.Load() == 0; {
 		if time.Now().After(deadline) {
 			first.p.Close()
-			return errors.New("the first WHEP viewer got no frame in 20 s")
+			return res, fmt.Errorf("%s: the first WHEP viewer got no frame in 20 s", t.name)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	first.p.Close()
 
-	if *latency > 0 {
-		v, err := playStamped(runCtx, api, whep, true)
+	if in.latency > 0 {
+		v, err := playStamped(runCtx, api, t.whep, true)
 		if err != nil {
-			return fmt.Errorf("latency viewer: %w", err)
+			return res, fmt.Errorf("%s: latency viewer: %w", t.name, err)
 		}
 		time.Sleep(time.Second) // the first GOP's burst is not latency
 		v.mu.Lock()
 		v.lat = v.lat[:0]
 		v.mu.Unlock()
-		time.Sleep(*latency)
+		time.Sleep(in.latency)
 		v.mu.Lock()
 		lat := slices.Clone(v.lat)
 		v.mu.Unlock()
@@ -153,13 +221,14 @@ func benchWebRTC(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if len(lat) == 0 {
 			fmt.Fprintf(stdout, "glass-to-glass WHIP in -> WHEP out, 1 viewer: no stamped frame arrived\n\n")
 		} else {
+			res.latencyP50 = pctDur(lat, 0.5)
 			fmt.Fprintf(stdout, "glass-to-glass WHIP in -> WHEP out, 1 viewer, %d frames: p50 %v, p99 %v, max %v\n\n", len(lat),
 				pctDur(lat, 0.5), pctDur(lat, 0.99), lat[len(lat)-1].Round(100*time.Microsecond))
 		}
 	}
 
 	time.Sleep(time.Second) // the sessions closed above are gone
-	rss0, _ := procRSS(srv.pid())
+	rss0, _ := procRSS(t.pid)
 	fmt.Fprintf(stdout, "%8s %7s %9s %9s %9s %8s %6s %7s %9s %12s %11s\n", "viewers", "failed", "ttff_p50", "ttff_p99",
 		"packets%", "frames%", "fps/v", "cpu%", "rss_MiB", "cpu_ms/v·s", "KiB/viewer")
 	var viewers []*stampedViewer
@@ -177,9 +246,9 @@ func benchWebRTC(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		cwg.Wait()
 	}()
-	for _, n := range counts {
+	for _, n := range in.counts {
 		if p := sendErr.Load(); p != nil {
-			return fmt.Errorf("WHIP publisher: %w", *p)
+			return res, fmt.Errorf("%s: WHIP publisher: %w", t.name, *p)
 		}
 		failed := 0
 		var mu sync.Mutex
@@ -191,7 +260,7 @@ func benchWebRTC(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			go func() {
 				defer wg.Done()
 				defer func() { <-sem }()
-				v, err := playStamped(runCtx, api, whep, false)
+				v, err := playStamped(runCtx, api, t.whep, false)
 				mu.Lock()
 				defer mu.Unlock()
 				if err != nil {
@@ -206,7 +275,7 @@ func benchWebRTC(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		wg.Wait()
 		if len(viewers) == 0 {
-			return errors.New("no WHEP viewer connected")
+			return res, fmt.Errorf("%s: no WHEP viewer connected", t.name)
 		}
 		// Every viewer's first frame, then the GOP bursts are over.
 		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
@@ -220,16 +289,16 @@ func benchWebRTC(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		for i, v := range viewers {
 			snap0[i] = v.counts()
 		}
-		cpu0, _ := procCPU(srv.pid())
+		cpu0, _ := procCPU(t.pid)
 		t0 := time.Now()
 		select {
-		case <-time.After(*step):
+		case <-time.After(in.step):
 		case <-ctx.Done():
-			return ctx.Err()
+			return res, ctx.Err()
 		}
 		el := time.Since(t0)
-		cpu1, _ := procCPU(srv.pid())
-		rss, _ := procRSS(srv.pid())
+		cpu1, _ := procCPU(t.pid)
+		rss, _ := procRSS(t.pid)
 		var got, want, gotFrames, wantFrames uint64
 		var ttff []time.Duration
 		for i, v := range viewers {
@@ -245,14 +314,100 @@ func benchWebRTC(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		slices.Sort(ttff)
 		nv := float64(len(viewers))
 		cpu := (cpu1 - cpu0).Seconds() / el.Seconds()
-		fmt.Fprintf(stdout, "%8d %7d %9v %9v %9.2f %8.2f %6.1f %7.1f %9.1f %12.3f %11.0f\n", len(viewers), failed,
-			pctDur(ttff, 0.5), pctDur(ttff, 0.99), 100*ratio(got, want), 100*ratio(gotFrames, wantFrames), float64(gotFrames)/el.Seconds()/nv,
-			cpu*100, float64(rss)/(1<<20), cpu*1000/nv, float64(rss-rss0)/1024/nv)
+		row := webrtcRow{viewers: len(viewers), failed: failed, ttffP50: pctDur(ttff, 0.5), ttffP99: pctDur(ttff, 0.99),
+			packets: 100 * ratio(got, want), frames: 100 * ratio(gotFrames, wantFrames), fps: float64(gotFrames) / el.Seconds() / nv,
+			cpu: cpu * 100, rssMiB: float64(rss) / (1 << 20), cpuMsPerViewerS: cpu * 1000 / nv, kib: float64(rss-rss0) / 1024 / nv}
+		res.rows = append(res.rows, row)
+		fmt.Fprintf(stdout, "%8d %7d %9v %9v %9.2f %8.2f %6.1f %7.1f %9.1f %12.3f %11.0f\n", row.viewers, row.failed,
+			row.ttffP50, row.ttffP99, row.packets, row.frames, row.fps, row.cpu, row.rssMiB, row.cpuMsPerViewerS, row.kib)
 	}
 	fmt.Fprintf(stdout, "\npackets%%: RTP packets received / sequence numbers spanned, per viewer, summed; frames%%: stamped frames received / frame numbers spanned\n"+
 		"(a viewer that falls behind skips to a key frame: seen in frames%%, not packets%%); fps/v: frames a viewer got a second;\n"+
 		"ttff: WHEP POST to first video packet; KiB/viewer: server RSS growth since before the first viewer / viewers\n")
-	return nil
+	return res, nil
+}
+
+// printWebRTCRatios prints ours against the peer's, step by step, from
+// the same run.
+func printWebRTCRatios(w io.Writer, ours, theirs webrtcResult) {
+	fmt.Fprintf(w, "\nmofang / mediamtx, same run (below 1: mofang uses less):\n%8s %14s %14s %12s %12s %10s %10s\n",
+		"viewers", "cpu_ms/v·s", "ratio", "KiB/viewer", "ratio", "packets%", "ttff_p50")
+	for i := range min(len(ours.rows), len(theirs.rows)) {
+		o, t := ours.rows[i], theirs.rows[i]
+		fmt.Fprintf(w, "%8d %6.3f/%-7.3f %14.2f %5.0f/%-6.0f %12.2f %4.1f/%-5.1f %4v/%v\n", o.viewers,
+			o.cpuMsPerViewerS, t.cpuMsPerViewerS, o.cpuMsPerViewerS/t.cpuMsPerViewerS, o.kib, t.kib, o.kib/t.kib,
+			o.packets, t.packets, o.ttffP50.Round(time.Millisecond), t.ttffP50.Round(time.Millisecond))
+	}
+	if ours.latencyP50 > 0 && theirs.latencyP50 > 0 {
+		fmt.Fprintf(w, "glass-to-glass p50: mofang %v, mediamtx %v\n", ours.latencyP50, theirs.latencyP50)
+	}
+}
+
+// mediaMTX is a mediamtx process serving WHIP and WHEP on loopback,
+// pinned to CPU 0 as our server is.
+type mediaMTX struct {
+	base string // http://127.0.0.1:port
+	dir  string
+	cmd  *exec.Cmd
+}
+
+func (m *mediaMTX) pid() int { return m.cmd.Process.Pid }
+
+func (m *mediaMTX) close() {
+	m.cmd.Process.Kill()
+	m.cmd.Wait()
+	os.RemoveAll(m.dir)
+}
+
+// startMediaMTX runs the mediamtx binary at bin with WebRTC alone on, no
+// authentication, its candidates on 127.0.0.1.
+func startMediaMTX(ctx context.Context, bin string, stderr io.Writer) (*mediaMTX, error) {
+	httpAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	udpAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "mofang-bench-mediamtx-")
+	if err != nil {
+		return nil, err
+	}
+	conf := fmt.Sprintf(`logLevel: warn
+rtsp: false
+rtmp: false
+hls: false
+srt: false
+moq: false
+api: false
+webrtc: true
+webrtcAddress: %s
+webrtcLocalUDPAddress: %s
+webrtcIPsFromInterfaces: false
+webrtcAdditionalHosts: [127.0.0.1]
+paths:
+  all_others:
+`, httpAddr, udpAddr)
+	path := filepath.Join(dir, "mediamtx.yml")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	m := &mediaMTX{base: "http://" + httpAddr, dir: dir}
+	m.cmd = exec.CommandContext(ctx, "taskset", "-c", "0", bin, path)
+	m.cmd.Dir = dir
+	m.cmd.Stdout = stderr
+	m.cmd.Stderr = stderr
+	if err := m.cmd.Start(); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("starting %s: %w", bin, err)
+	}
+	if err := waitListening(ctx, httpAddr); err != nil {
+		m.close()
+		return nil, err
+	}
+	return m, nil
 }
 
 func ratio(a, b uint64) float64 {
