@@ -22,6 +22,8 @@ const (
 	ProtocolHLS     Protocol = "hls"
 	// ProtocolWebRTC is a WHEP viewer or a WHIP publisher.
 	ProtocolWebRTC Protocol = "webrtc"
+	// ProtocolSRT is an SRT publisher or reader.
+	ProtocolSRT Protocol = "srt"
 )
 
 // Authorizer decides whether a client may publish or play. It is implemented
