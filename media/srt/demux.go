@@ -156,11 +156,11 @@ const tsMask = 1<<33 - 1
 // timestamps unwraps a frame's DTS and gives its PTS on the same
 // timeline, both in 90 kHz units.
 func (d *demuxer) timestamps(pts, dts int64) (int64, int64) {
-	dts = d.td.Decode(dts)
 	diff := (pts - dts) & tsMask
 	if diff > tsMask/2 {
 		diff -= tsMask + 1
 	}
+	dts = d.td.Decode(dts)
 	return dts + diff, dts
 }
 

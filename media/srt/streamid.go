@@ -39,14 +39,14 @@ type streamID struct {
 //     parameters.
 //
 // The stream may be given as "live/<stream>" or "<stream>". A stream ID
-// sent percent-encoded (some clients escape the whole value) is decoded
-// first. Errors wrap hub.ErrInvalidStreamName for a bad stream name and
+// sent percent-encoded as a whole ("publish%3Aroom%3Fsign%3D...": some
+// clients escape the whole value) is decoded first. Errors wrap hub.ErrInvalidStreamName for a bad stream name and
 // errBadStreamID otherwise.
 func parseStreamID(raw string) (streamID, error) {
 	if len(raw) > maxStreamIDLen {
 		return streamID{}, fmt.Errorf("%w: longer than %d bytes", errBadStreamID, maxStreamIDLen)
 	}
-	if strings.Contains(raw, "%") {
+	if escaped(raw) {
 		dec, err := url.PathUnescape(raw)
 		if err != nil {
 			return streamID{}, fmt.Errorf("%w: %w", errBadStreamID, err)
@@ -102,7 +102,7 @@ func parseAccessControl(s string) (streamID, error) {
 	var haveResource, haveMode bool
 	for kv := range strings.SplitSeq(s, ",") {
 		key, value, ok := strings.Cut(kv, "=")
-		if !ok || key == "" {
+		if !ok || !validKey(key) {
 			return streamID{}, fmt.Errorf("%w: %q is not key=value", errBadStreamID, kv)
 		}
 		switch key {
@@ -156,4 +156,32 @@ func streamName(path string) (string, error) {
 		return "", fmt.Errorf("%w: %q", hub.ErrInvalidStreamName, path)
 	}
 	return path, nil
+}
+
+// escaped reports whether a stream ID is percent-encoded as a whole: its
+// first separator is escaped.
+func escaped(raw string) bool {
+	for _, p := range []string{"publish%3a", "read%3a", "%23!%3a%3a"} {
+		if len(raw) >= len(p) && strings.EqualFold(raw[:len(p)], p) {
+			return true
+		}
+	}
+	return false
+}
+
+// validKey reports whether k can be a key of a "#!::" stream ID: 1 to 32
+// letters, digits, '_', '-' or '.'.
+func validKey(k string) bool {
+	if k == "" || len(k) > 32 {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '-', c == '.':
+		default:
+			return false
+		}
+	}
+	return true
 }
