@@ -1,7 +1,7 @@
 // Package media is the embedded media engine of MoFang Live. It wires the
 // stream hub (media/hub: streams, GOP cache, non-blocking fan-out, clients,
 // stats, auth, events) to one server per protocol (media/rtmp,
-// media/rtsp, media/httpflv) and to the sinks each stream feeds (media/hls,
+// media/rtsp, media/srt, media/httpflv) and to the sinks each stream feeds (media/hls,
 // media/record), and serves HTTP-FLV, HLS and WebRTC (WHEP/WHIP,
 // media/webrtc) under one handler.
 //
@@ -28,6 +28,7 @@ import (
 	"github.com/mofang-live/mofang/media/record"
 	"github.com/mofang-live/mofang/media/rtmp"
 	"github.com/mofang-live/mofang/media/rtsp"
+	"github.com/mofang-live/mofang/media/srt"
 	"github.com/mofang-live/mofang/media/webrtc"
 )
 
@@ -47,6 +48,10 @@ type Config struct {
 	RTSPUDPRTPAddress  string
 	RTSPUDPRTCPAddress string
 	DisableRTSPUDP     bool
+	// SRTAddress is the SRT (UDP) listen address (default ":8890").
+	// DisableSRT turns SRT off.
+	SRTAddress string
+	DisableSRT bool
 
 	// WebRTCUDPAddress is the one UDP address of every WebRTC session's
 	// media, WHEP viewers and WHIP publishers (default ":8189").
@@ -89,7 +94,9 @@ type Config struct {
 	AuthTimeout time.Duration
 	// MaxPendingPerIP is how many RTMP connections one IP address may hold
 	// that have not been admitted to publish or play yet (handshake and
-	// commands); more are closed at once (default 16; negative: no limit).
+	// commands), and how many SRT connection requests it may have waiting
+	// for their authorization; more are closed, or rejected, at once
+	// (default 16; negative: no limit).
 	MaxPendingPerIP int
 
 	// RingSize is the number of packets kept per stream, the GOP cache and
@@ -142,6 +149,9 @@ func (c *Config) setDefaults() {
 	if c.RTSPAddress == "" {
 		c.RTSPAddress = ":8554"
 	}
+	if c.SRTAddress == "" {
+		c.SRTAddress = ":8890"
+	}
 	if c.DisableRTSPUDP {
 		c.RTSPUDPRTPAddress, c.RTSPUDPRTCPAddress = "", ""
 	} else if c.RTSPUDPRTPAddress == "" && c.RTSPUDPRTCPAddress == "" {
@@ -171,16 +181,17 @@ type Engine struct {
 	hub *hub.Hub
 	flv *httpflv.Handler
 
-	// ctx ends with Close: the RTMP server's sessions derive from it.
+	// ctx ends with Close: the RTMP and SRT servers' sessions derive from it.
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // the RTMP server, until its sessions end
+	wg     sync.WaitGroup // the RTMP and SRT servers, until their sessions end
 
 	mu      sync.Mutex
 	started bool
 	closed  bool
 	rtmp    *rtmp.Server
 	rtsp    *rtsp.Server
+	srt     *srt.Server
 	rtc     *webrtc.Server
 	rtcs    rtcState
 
@@ -280,13 +291,28 @@ func (e *Engine) Start(ctx context.Context) error {
 			Logger:         e.log,
 		})
 		if err != nil {
-			if e.rtmp != nil {
-				e.rtmp.Close() //nolint:errcheck
-				e.rtmp = nil
-			}
+			e.closeServersLocked()
 			return err
 		}
 		e.rtsp = s
+	}
+	if !e.cfg.DisableSRT {
+		s, err := srt.New(e.hub, srt.Config{
+			Address:         e.cfg.SRTAddress,
+			ReadTimeout:     e.cfg.ReadTimeout,
+			MaxPendingPerIP: e.cfg.MaxPendingPerIP,
+			Logger:          e.log,
+		})
+		if err != nil {
+			e.closeServersLocked()
+			return err
+		}
+		e.srt = s
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			s.Serve(e.ctx)
+		}()
 	}
 	if !e.cfg.DisableWebRTC {
 		s, err := webrtc.New(webrtc.Config{
@@ -297,14 +323,7 @@ func (e *Engine) Start(ctx context.Context) error {
 			Logger:     e.log,
 		})
 		if err != nil {
-			if e.rtmp != nil {
-				e.rtmp.Close() //nolint:errcheck
-				e.rtmp = nil
-			}
-			if e.rtsp != nil {
-				e.rtsp.Close()
-				e.rtsp = nil
-			}
+			e.closeServersLocked()
 			return err
 		}
 		e.rtc = s
@@ -319,8 +338,24 @@ func (e *Engine) Start(ctx context.Context) error {
 			}
 		}()
 	}
-	e.log.Info("media engine started", "rtmp", e.rtmpAddrLocked(), "rtsp", e.rtspAddrLocked(), "webrtc", e.webRTCAddrLocked())
+	e.log.Info("media engine started", "rtmp", e.rtmpAddrLocked(), "rtsp", e.rtspAddrLocked(), "srt", e.srtAddrLocked(), "webrtc", e.webRTCAddrLocked())
 	return nil
+}
+
+// closeServersLocked closes the servers a failed Start had opened.
+func (e *Engine) closeServersLocked() {
+	if e.rtmp != nil {
+		e.rtmp.Close() //nolint:errcheck
+		e.rtmp = nil
+	}
+	if e.rtsp != nil {
+		e.rtsp.Close()
+		e.rtsp = nil
+	}
+	if e.srt != nil {
+		e.srt.Close() //nolint:errcheck
+		e.srt = nil
+	}
 }
 
 // Close stops the listeners and closes every session. It waits for them
@@ -336,7 +371,7 @@ func (e *Engine) Close() error {
 	}
 	e.closed = true
 	defer close(e.closeDone)
-	rtmp, rtsp, rtc := e.rtmp, e.rtsp, e.rtc
+	rtmp, rtsp, srt, rtc := e.rtmp, e.rtsp, e.srt, e.rtc
 	e.mu.Unlock()
 
 	e.cancel()
@@ -347,6 +382,9 @@ func (e *Engine) Close() error {
 	}
 	if rtsp != nil {
 		rtsp.Close()
+	}
+	if srt != nil {
+		srt.Close() //nolint:errcheck
 	}
 	if rtc != nil {
 		// ends every WHEP and WHIP session (WHIP publishers unpublish)
@@ -411,6 +449,20 @@ func (e *Engine) rtspAddrLocked() net.Addr {
 		return nil
 	}
 	return e.rtsp.Addr()
+}
+
+// SRTAddr returns the bound SRT (UDP) address, or nil if SRT is not listening.
+func (e *Engine) SRTAddr() net.Addr {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.srtAddrLocked()
+}
+
+func (e *Engine) srtAddrLocked() net.Addr {
+	if e.srt == nil {
+		return nil
+	}
+	return e.srt.Addr()
 }
 
 // WebRTCAddr returns the bound WebRTC UDP address, or nil if WebRTC is
@@ -488,15 +540,19 @@ func (e *Engine) Stream(name string) (StreamStats, bool) {
 	return e.streamStats(s), true
 }
 
-// streamStats adds what the RTSP server, the HLS and the WHEP sessions
-// sent to a stream's stats, and what its WHEP output knows of B-frames.
+// streamStats adds what the RTSP and SRT servers, the HLS and the WHEP
+// sessions sent to a stream's stats, and what its WHEP output knows of
+// B-frames.
 func (e *Engine) streamStats(s *hub.Stream) StreamStats {
 	st := s.Stats()
 	e.mu.Lock()
-	rtsp := e.rtsp
+	rtsp, srt := e.rtsp, e.srt
 	e.mu.Unlock()
 	if rtsp != nil {
 		st.BytesOut += rtsp.BytesSent(s)
+	}
+	if srt != nil {
+		st.BytesOut += srt.BytesSent(s)
 	}
 	if sk := e.sinksOf(s); sk != nil {
 		st.BytesOut += sk.hlsBytesOut.Load()

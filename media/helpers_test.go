@@ -33,6 +33,9 @@ func newTestEngine(t testing.TB, cfg Config) *Engine {
 	if cfg.RTSPAddress == "" {
 		cfg.RTSPAddress = "127.0.0.1:0"
 	}
+	if cfg.SRTAddress == "" {
+		cfg.SRTAddress = "127.0.0.1:0"
+	}
 	if cfg.WebRTCUDPAddress == "" {
 		cfg.WebRTCUDPAddress = "127.0.0.1:0"
 	}

@@ -41,6 +41,7 @@ const (
 	ProtocolHTTPFLV = hub.ProtocolHTTPFLV
 	ProtocolHLS     = hub.ProtocolHLS
 	ProtocolWebRTC  = hub.ProtocolWebRTC
+	ProtocolSRT     = hub.ProtocolSRT
 )
 
 // BFramesWarning tells a publisher whose stream has B-frames (see

@@ -60,7 +60,8 @@ func TestMoFangFlow(t *testing.T) {
 			t.Fatalf("Live.stream data: %+v", d)
 		}
 		pub := d["publish"].(map[string]any)
-		if pub["server"] != "rtmp://live.example/live" || pub["stream_key"] != name+"?sign="+pub["sign"].(string) {
+		if pub["server"] != "rtmp://live.example/live" || pub["stream_key"] != name+"?sign="+pub["sign"].(string) ||
+			pub["srt"] != "srt://live.example:8890?streamid=publish:"+name+"?sign="+pub["sign"].(string) {
 			t.Fatalf("publish URLs: %+v", pub)
 		}
 		if err := e.signer.Check(urlsign.Publish, name, pub["sign"].(string)); err != nil {
@@ -125,6 +126,7 @@ func TestMoFangFlow(t *testing.T) {
 		if play["flv"] != "http://live.example:8080/live/"+name+".flv?sign="+sign ||
 			play["rtmp"] != "rtmp://live.example/live/"+name+"?sign="+sign ||
 			play["rtsp"] != "rtsp://live.example:8554/live/"+name+"?sign="+sign ||
+			play["srt"] != "srt://live.example:8890?streamid=read:"+name+"?sign="+sign ||
 			play["hls"] != "http://live.example:8080/live/"+name+"/index.m3u8?sign="+sign {
 			t.Fatalf("play URLs: %+v", play)
 		}

@@ -85,7 +85,7 @@ func newEnvWith(t testing.TB, dialect string, change func(*rpc.Config)) *env {
 	live := &fakeLive{}
 	cfg := rpc.Config{
 		Store: st, Tokens: tokens, Signer: signer, Live: live,
-		PublicHost: "live.example", Ports: rpc.Ports{HTTP: 8080, RTMP: 1935, RTSP: 8554},
+		PublicHost: "live.example", Ports: rpc.Ports{HTTP: 8080, RTMP: 1935, RTSP: 8554, SRT: 8890},
 		MaxBodyBytes: 64 << 10, BcryptCost: 4,
 		// Fixtures sign up many users from one address; the tests of the
 		// per-address limit on logins set it.

@@ -90,7 +90,11 @@ type PublishURLs struct {
 	StreamKey string `json:"stream_key"` // OBS "Stream Key": name?sign=...
 	// WHIP is the WebRTC publish URL (WHIP: POST an SDP offer to it), for
 	// a browser or OBS's WHIP output; absent when WebRTC is off.
-	WHIP    string `json:"whip,omitempty"`
+	WHIP string `json:"whip,omitempty"`
+	// SRT is the SRT publish URL (MPEG-TS, stream ID
+	// "publish:<stream>?sign=..."), for OBS and hardware encoders;
+	// absent when SRT is off.
+	SRT     string `json:"srt,omitempty"`
 	Sign    string `json:"sign"`
 	Expires int64  `json:"expires"` // Unix seconds
 }
@@ -331,7 +335,10 @@ type PlayURLs struct {
 	RTSP string `json:"rtsp"`
 	// WHEP is the WebRTC play URL (WHEP: POST an SDP offer to it); absent
 	// when WebRTC is off.
-	WHEP    string `json:"whep,omitempty"`
+	WHEP string `json:"whep,omitempty"`
+	// SRT is the SRT play URL (MPEG-TS, stream ID "read:<stream>?sign=...");
+	// absent when SRT is off.
+	SRT     string `json:"srt,omitempty"`
 	Sign    string `json:"sign"`
 	Expires int64  `json:"expires"` // Unix seconds
 }
@@ -434,7 +441,19 @@ func (s *Server) publishURLs(ctx context.Context, stream string) *PublishURLs {
 	if !s.cfg.DisableWebRTC {
 		pu.WHIP = "http://" + hostPort(s.mediaHost(ctx), s.cfg.Ports.HTTP, 80) + "/live/" + stream + "/whip?sign=" + sign
 	}
+	pu.SRT = s.srtURL(ctx, "publish", stream, sign)
 	return pu
+}
+
+// srtURL is the SRT URL of a stream for mode "publish" or "read", or ""
+// when SRT is off. The stream ID goes unescaped: stream names and signs
+// need no escaping, and ffmpeg passes the value on as it is written.
+func (s *Server) srtURL(ctx context.Context, mode, stream, sign string) string {
+	if s.cfg.Ports.SRT == 0 {
+		return ""
+	}
+	return "srt://" + net.JoinHostPort(s.mediaHost(ctx), strconv.Itoa(s.cfg.Ports.SRT)) +
+		"?streamid=" + mode + ":" + stream + "?sign=" + sign
 }
 
 // playURLs signs the play URLs of a stream for the caller, for the room's
@@ -456,6 +475,7 @@ func (s *Server) playURLs(ctx context.Context, stream string, gen int64) *PlayUR
 	if !s.cfg.DisableWebRTC {
 		pu.WHEP = web + "/whep" + q
 	}
+	pu.SRT = s.srtURL(ctx, "read", stream, sign)
 	return pu
 }
 

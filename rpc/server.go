@@ -73,6 +73,8 @@ type Ports struct {
 	HTTP int // HTTP-FLV and HLS
 	RTMP int
 	RTSP int
+	// SRT is the SRT (UDP) port; 0: SRT is off, no srt URLs.
+	SRT int
 }
 
 // Config is what a Server needs.

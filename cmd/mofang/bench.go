@@ -143,7 +143,7 @@ func benchRPC(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		srvArgs = append(srvArgs, "--http", addr)
 		if sc.server[0] == "serve" {
 			srvArgs = append(srvArgs, "--db", sc.dsn, "--data", dir, "--log-level", "error",
-				"--rtmp", "127.0.0.1:0", "--rtsp", "", "--rtsp-udp", "")
+				"--rtmp", "127.0.0.1:0", "--rtsp", "", "--rtsp-udp", "", "--srt-addr", "")
 		}
 		srv := exec.CommandContext(ctx, "taskset", srvArgs...)
 		srv.Stderr = stderr

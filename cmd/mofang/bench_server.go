@@ -57,7 +57,7 @@ func startBenchServer(ctx context.Context, stderr io.Writer, users int, extra ..
 		b.close()
 		return nil, err
 	}
-	args := append([]string{"-c", "0", self, "serve", "--http", b.http, "--rtmp", b.rtmp, "--rtsp", "", "--rtsp-udp", "",
+	args := append([]string{"-c", "0", self, "serve", "--http", b.http, "--rtmp", b.rtmp, "--rtsp", "", "--rtsp-udp", "", "--srt-addr", "",
 		"--db", dsn, "--data", dir, "--jwt-secret", benchSecret, "--log-level", "warn", "--public-host", "127.0.0.1",
 		// Thousands of viewers come from this one loopback address.
 		"--conns-per-ip", "0", "--rtmp-pending-per-ip", "0", "--webrtc-addr", "127.0.0.1:0"}, extra...)

@@ -29,6 +29,7 @@ type config struct {
 	RTMPAddr      string
 	RTSPAddr      string
 	RTSPUDP       string
+	SRTAddr       string
 	WebRTCAddr    string
 	WebRTCTCPAddr string
 	WebRTCIPs     string
@@ -76,6 +77,7 @@ func (c *config) settings() []setting {
 		{name: "rtmp", env: "MOFANG_RTMP_ADDR", def: ":1935", str: &c.RTMPAddr, usage: "RTMP listen address (empty: off)"},
 		{name: "rtsp", env: "MOFANG_RTSP_ADDR", def: ":8554", str: &c.RTSPAddr, usage: "RTSP listen address (empty: off)"},
 		{name: "rtsp-udp", env: "MOFANG_RTSP_UDP", def: ":8000", str: &c.RTSPUDP, usage: "RTSP's UDP transport: the RTP address, RTCP on the next port (empty: TCP only)"},
+		{name: "srt-addr", env: "MOFANG_SRT_ADDR", def: ":8890", str: &c.SRTAddr, usage: "SRT listen address (UDP): MPEG-TS publishing and playback, stream ID publish:<stream>?sign=... or read:<stream>?sign=... (empty: off)"},
 		{name: "webrtc-addr", env: "MOFANG_WEBRTC_ADDR", def: ":8189", str: &c.WebRTCAddr, usage: "UDP address of every WebRTC session's media (WHEP playback, WHIP publishing at /live/<stream>/whep and /whip on the HTTP port; empty: WebRTC off)"},
 		{name: "webrtc-tcp-addr", env: "MOFANG_WEBRTC_TCP_ADDR", def: "", str: &c.WebRTCTCPAddr, usage: "TCP address for WebRTC's ICE over TCP, for networks that block UDP (empty: off)"},
 		{name: "webrtc-public-ip", env: "MOFANG_WEBRTC_PUBLIC_IP", def: "", str: &c.WebRTCIPs, usage: "the server's public IP addresses behind a 1:1 NAT, comma-separated, announced to WebRTC peers"},
@@ -94,7 +96,7 @@ func (c *config) settings() []setting {
 		{name: "shutdown-timeout", env: "MOFANG_SHUTDOWN_TIMEOUT", def: "10s", dur: &c.ShutdownWait, usage: "longest a graceful shutdown (SIGTERM) may take"},
 		{name: "call-timeout", env: "MOFANG_CALL_TIMEOUT", def: "5s", dur: &c.CallTimeout, usage: "deadline of an API request or batch; a database that does not answer within it gives errno 1021 (0: none)"},
 		{name: "conns-per-ip", env: "MOFANG_CONNS_PER_IP", def: "256", str: &c.ConnsPerIP, usage: "HTTP connections (players and websockets included) one IP address may hold at once (0: no cap)"},
-		{name: "rtmp-pending-per-ip", env: "MOFANG_RTMP_PENDING_PER_IP", def: "16", str: &c.RTMPPending, usage: "RTMP connections one IP address may hold before they publish or play (0: no cap)"},
+		{name: "rtmp-pending-per-ip", env: "MOFANG_RTMP_PENDING_PER_IP", def: "16", str: &c.RTMPPending, usage: "RTMP connections one IP address may hold before they publish or play, and SRT connection requests it may have waiting for their authorization (0: no cap)"},
 		{name: "http-header-timeout", env: "MOFANG_HTTP_HEADER_TIMEOUT", def: "10s", dur: &c.HeaderTimeout, usage: "longest an HTTP request's headers may take to arrive (0: no limit)"},
 		{name: "http-body-timeout", env: "MOFANG_HTTP_BODY_TIMEOUT", def: "15s", dur: &c.BodyTimeout, usage: "longest an API POST's body may take to arrive (0: no limit)"},
 		{name: "ws-auth-timeout", env: "MOFANG_WS_AUTH_TIMEOUT", def: "30s", dur: &c.AuthTimeout, usage: "how long a websocket opened without a valid token stays open (0: until it closes)"},

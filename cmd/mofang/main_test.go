@@ -38,7 +38,7 @@ func startServeLogs(t *testing.T, data string, logs io.Writer, extra ...string) 
 	// bcrypt at the default cost takes seconds under the race detector on
 	// a loaded machine: the default 5 s call deadline would fail logins.
 	args := append([]string{"serve", "--http", addr, "--data", data, "--log-level", "warn",
-		"--rtmp", "127.0.0.1:0", "--rtsp", "127.0.0.1:0", "--rtsp-udp", "", "--webrtc-addr", "127.0.0.1:0", "--call-timeout", "1m"}, extra...)
+		"--rtmp", "127.0.0.1:0", "--rtsp", "127.0.0.1:0", "--rtsp-udp", "", "--srt-addr", "127.0.0.1:0", "--webrtc-addr", "127.0.0.1:0", "--call-timeout", "1m"}, extra...)
 	go func() { done <- run(ctx, args, strings.NewReader(""), io.Discard, logs) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for {

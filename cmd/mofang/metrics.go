@@ -107,7 +107,7 @@ func (c mediaCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descStreams, prometheus.GaugeValue, float64(idle), "false")
 	type key struct{ proto, role string }
 	clients := map[key]int{}
-	for _, p := range []media.Protocol{media.ProtocolRTMP, media.ProtocolRTSP, media.ProtocolHTTPFLV, media.ProtocolHLS, media.ProtocolWebRTC} {
+	for _, p := range []media.Protocol{media.ProtocolRTMP, media.ProtocolRTSP, media.ProtocolHTTPFLV, media.ProtocolHLS, media.ProtocolWebRTC, media.ProtocolSRT} {
 		for _, r := range []media.Role{media.RolePublish, media.RolePlay} {
 			clients[key{string(p), string(r)}] = 0
 		}

@@ -67,7 +67,7 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 	for _, p := range []struct {
 		addr string
 		port *int
-	}{{cfg.HTTPAddr, &ports.HTTP}, {cfg.RTMPAddr, &ports.RTMP}, {cfg.RTSPAddr, &ports.RTSP}} {
+	}{{cfg.HTTPAddr, &ports.HTTP}, {cfg.RTMPAddr, &ports.RTMP}, {cfg.RTSPAddr, &ports.RTSP}, {cfg.SRTAddr, &ports.SRT}} {
 		if *p.port, err = port(p.addr); err != nil {
 			return nil, err
 		}
@@ -139,6 +139,8 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 		RTSPAddress:     cfg.RTSPAddr,
 		DisableRTSP:     cfg.RTSPAddr == "",
 		DisableRTSPUDP:  cfg.RTSPUDP == "",
+		SRTAddress:      cfg.SRTAddr,
+		DisableSRT:      cfg.SRTAddr == "",
 		DisableWebRTC:   cfg.WebRTCAddr == "",
 		// WebRTC: the UDP port of every session's media, ICE over TCP,
 		// the public addresses, the STUN/TURN servers for clients.
@@ -270,7 +272,7 @@ func (s *service) run(ctx context.Context) error {
 	if s.connsPerIP > 0 {
 		ln = connlimit.New(s.connsPerIP).Listener(ln, s.refusedConn())
 	}
-	s.log.Info("listening", "http", ln.Addr().String(), "rtmp", addrString(s.engine.RTMPAddr()), "rtsp", addrString(s.engine.RTSPAddr()), "webrtc", s.cfg.WebRTCAddr, "version", version)
+	s.log.Info("listening", "http", ln.Addr().String(), "rtmp", addrString(s.engine.RTMPAddr()), "rtsp", addrString(s.engine.RTSPAddr()), "srt", addrString(s.engine.SRTAddr()), "webrtc", s.cfg.WebRTCAddr, "version", version)
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(ln) }()
 	if s.cfg.DebugAddr != "" {

@@ -30,6 +30,7 @@ func TestRunSmall(t *testing.T) {
 		RTMPAddress:   "127.0.0.1:0",
 		DisableRTSP:   true,
 		DisableWebRTC: true,
+		DisableSRT:    true,
 		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {

@@ -14,8 +14,8 @@ import (
 // gets it written at once, and gosrt's send queue holds 1024 packets.
 const gopMaxPackets = 512
 
-// srtPayload is the SRT payload size gosrt cuts writes into (its default
-// of 1316 bytes, seven TS packets).
+// srtPayload is the SRT payload size gosrt cuts writes into: seven TS
+// packets, 1316 bytes (libsrt's and ffmpeg's default for live).
 const srtPayload = 1316
 
 // reader is one SRT reader of an output.

@@ -56,6 +56,9 @@ func New(h *hub.Hub, cfg Config) (*Server, error) {
 	conf := gosrt.DefaultConfig()
 	conf.ConnectionTimeout = cfg.ReadTimeout
 	conf.PeerIdleTimeout = cfg.ReadTimeout
+	// writes are cut into whole TS packets, as libsrt callers send
+	// them: a lost SRT packet then loses whole TS packets.
+	conf.PayloadSize = srtPayload
 	ln, err := gosrt.Listen("srt", cfg.Address, conf)
 	if err != nil {
 		return nil, fmt.Errorf("SRT listen on %s: %w", cfg.Address, err)
@@ -86,8 +89,8 @@ func (s *Server) Serve(ctx context.Context) {
 		ip := connlimit.AddrIP(req.RemoteAddr())
 		release, ok := s.pending.Acquire(ip)
 		if !ok {
-			req.Reject(gosrt.REJX_OVERLOAD)
 			s.refusedPending(ip.String())
+			req.Reject(gosrt.REJX_OVERLOAD)
 			continue
 		}
 		if ctx.Err() != nil {

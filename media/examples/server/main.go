@@ -35,6 +35,7 @@ func main() {
 		RTMPAddress:    *rtmpAddr,
 		RTSPAddress:    *rtspAddr,
 		DisableRTSPUDP: true,
+		DisableSRT:     true,
 		Logger:         logger,
 		WriteCoalesce:  *coalesce,
 	})
