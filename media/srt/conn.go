@@ -82,6 +82,13 @@ func (ss *session) byteCounts() (in, out uint64) {
 
 // accept accepts the request; the pending slot is given back.
 func (ss *session) accept() (gosrt.Conn, error) {
+	ss.mu.Lock()
+	closed := ss.closed
+	ss.mu.Unlock()
+	if closed { // kicked, or the server is closing
+		ss.req.Reject(gosrt.REJ_CLOSE)
+		return nil, errors.New("closed before it was accepted")
+	}
 	conn, err := ss.req.Accept()
 	if err != nil {
 		return nil, fmt.Errorf("SRT accept: %w", err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net/netip"
 	"os/exec"
 	"testing"
@@ -76,7 +77,7 @@ func demuxAll(t testing.TB, ts []byte) []flv.Tag {
 // output reads of it into MPEG-TS.
 func muxAll(t testing.TB, tags []flv.Tag) []byte {
 	t.Helper()
-	h, err := hub.New(hub.Config{PublisherGrace: -1, RingSize: 4096, Logger: mediatest.Logger(t)})
+	h, err := hub.New(hub.Config{PublisherGrace: -1, RingSize: 4096, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
