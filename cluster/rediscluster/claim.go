@@ -32,7 +32,7 @@ func (c *Cluster) Claim(ctx context.Context, stream string, p cluster.Publisher)
 	token := rand.Text()
 	for attempt := 0; ; attempt++ {
 		res, err := claimScript.Run(ctx, c.rdb,
-			[]string{c.k.claim(stream), c.k.fence(stream), c.k.streams(), c.k.lease(c.self.ID)},
+			[]string{c.k.claim(stream), c.k.fence(stream), c.k.dir(), c.k.lease(c.self.ID)},
 			c.self.ID, c.instance, token, pub, c.leaseTTL.Milliseconds(), fenceTTL.Milliseconds(), stream, c.k.leasePrefix(),
 		).Slice()
 		if err != nil {
@@ -41,7 +41,8 @@ func (c *Cluster) Claim(ctx context.Context, stream string, p cluster.Publisher)
 		code, _ := res[0].(int64)
 		switch {
 		case code == 1 && len(res) == 3:
-			fence, _ := res[1].(int64)
+			fs, _ := res[1].(string)
+			fence, _ := strconv.ParseInt(fs, 10, 64)
 			ms, _ := res[2].(string)
 			since, err := parseMillis(ms)
 			if err != nil || fence <= 0 {
@@ -135,7 +136,7 @@ func (c *Cluster) assert(ctx context.Context, p redis.Scripter, st claimState, w
 		w = "1"
 	}
 	return assertScript.EvalSha(ctx, p,
-		[]string{c.k.claim(cl.stream), c.k.fence(cl.stream), c.k.streams(), c.k.lease(c.self.ID)},
+		[]string{c.k.claim(cl.stream), c.k.fence(cl.stream), c.k.dir(), c.k.lease(c.self.ID)},
 		cl.token, cl.fence, c.self.ID, c.instance, st.pubJSON, grace, cl.sinceMS, st.ver,
 		c.leaseTTL.Milliseconds(), fenceTTL.Milliseconds(), cl.stream, w)
 }
@@ -265,7 +266,7 @@ func (cl *claim) Release(ctx context.Context) error {
 func (c *Cluster) release(ctx context.Context, cl *claim) error {
 	ctx, cancel := context.WithTimeout(ctx, c.opTimeout)
 	defer cancel()
-	err := releaseScript.Run(ctx, c.rdb, []string{c.k.claim(cl.stream), c.k.streams()}, cl.token, cl.stream).Err()
+	err := releaseScript.Run(ctx, c.rdb, []string{c.k.claim(cl.stream), c.k.dir()}, cl.token, cl.stream).Err()
 	if err != nil {
 		return fmt.Errorf("rediscluster: release %q: %w: %w", cl.stream, cluster.ErrUnavailable, err)
 	}

@@ -7,9 +7,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"maps"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -292,19 +294,27 @@ func (c *Cluster) Streams() []cluster.Stream {
 	v := c.view.Load()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make([]cluster.Stream, 0, len(v.streams)+len(c.claims))
-	for name, e := range v.streams {
-		if s, ok := c.streamLocked(v, name, e); ok {
-			out = append(out, s)
+	own := slices.SortedFunc(maps.Values(c.claims), func(a, b *claim) int { return cmp.Compare(a.stream, b.stream) })
+	out := make([]cluster.Stream, 0, len(v.sorted)+len(own))
+	i, j := 0, 0
+	for i < len(v.sorted) || j < len(own) {
+		switch {
+		case j == len(own) || i < len(v.sorted) && v.sorted[i] < own[j].stream:
+			out = append(out, c.streamLocked(v, v.streams[v.sorted[i]]))
+			i++
+		case i == len(v.sorted) || own[j].stream < v.sorted[i]:
+			out = append(out, c.claimStreamLocked(v, own[j]))
+			j++
+		default: // both: the higher fence is the owner
+			if e := v.streams[v.sorted[i]]; e.s.Fence > own[j].fence {
+				out = append(out, c.streamLocked(v, e))
+			} else {
+				out = append(out, c.claimStreamLocked(v, own[j]))
+			}
+			i++
+			j++
 		}
 	}
-	for name, cl := range c.claims {
-		if e, ok := v.streams[name]; ok && e.s.Node != c.self.ID && e.s.Fence > cl.fence {
-			continue // taken over: listed above
-		}
-		out = append(out, c.claimStreamLocked(v, cl))
-	}
-	slices.SortFunc(out, func(a, b cluster.Stream) int { return cmp.Compare(a.Name, b.Name) })
 	return out
 }
 
@@ -314,49 +324,61 @@ func (c *Cluster) Stream(name string) (cluster.Stream, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, inView := v.streams[name]
-	if cl := c.claims[name]; cl != nil && !(inView && e.s.Node != c.self.ID && e.s.Fence > cl.fence) {
+	if cl := c.claims[name]; cl != nil && !(inView && e.s.Fence > cl.fence) {
 		return c.claimStreamLocked(v, cl), true
 	}
 	if inView {
-		return c.streamLocked(v, name, e)
+		return c.streamLocked(v, e), true
 	}
 	return cluster.Stream{}, false
 }
 
-// streamLocked is a stream of the view published by another node; this
-// node's are its claims.
-func (c *Cluster) streamLocked(v *view, name string, e streamEntry) (cluster.Stream, bool) {
-	if e.s.Node == c.self.ID {
-		return cluster.Stream{}, false
-	}
+// streamLocked is a stream of another node, from the view.
+func (c *Cluster) streamLocked(v *view, e streamEntry) cluster.Stream {
 	s := e.s
-	s.Clients = v.others[name] + c.report.Viewers[name]
-	return s, true
+	s.Clients = v.others[s.Name] + c.report.Viewers[s.Name]
+	return s
 }
 
+// claimStreamLocked is a stream of this node, from its claim.
 func (c *Cluster) claimStreamLocked(v *view, cl *claim) cluster.Stream {
 	return cluster.Stream{Name: cl.stream, Node: c.self.ID, NodeURL: c.self.URL, Fence: cl.fence,
 		Publisher: cl.pub, Grace: cl.grace, Since: cl.since,
 		Clients: v.others[cl.stream] + c.report.Viewers[cl.stream]}
 }
 
-// reportValue is a report as Redis holds it.
+// reportValue is a report as Redis holds it; the client list, larger
+// and seldom read, is kept apart and read again only when its sum
+// changed.
 type reportValue struct {
-	Viewers map[string]int  `json:"viewers,omitempty"`
-	Clients int             `json:"clients"`
-	List    json.RawMessage `json:"list,omitempty"`
+	Viewers map[string]int `json:"viewers,omitempty"`
+	Clients int            `json:"clients"`
+	ListSum string         `json:"list_sum,omitempty"` // listSum of the client list
+}
+
+// listSum tells client lists apart.
+func listSum(l []byte) string {
+	if len(l) == 0 {
+		return ""
+	}
+	h := fnv.New64a()
+	h.Write(l)
+	return strconv.FormatUint(h.Sum64(), 36)
 }
 
 // Report replaces this node's report; it is written at once (at most
-// every 100 ms) and then with each refresh of the lease.
+// every 100 ms) and then kept with each refresh of the lease.
 func (c *Cluster) Report(r cluster.Report) {
 	r.Viewers = maps.Clone(r.Viewers)
-	r.ClientList = slices.Clone(r.ClientList)
-	b, err := json.Marshal(reportValue{Viewers: r.Viewers, Clients: r.Clients, List: r.ClientList})
-	if err != nil {
-		c.log.Warn("the report's client list is not JSON: left out", "err", err)
+	if len(r.ClientList) > 0 && !json.Valid(r.ClientList) {
+		c.log.Warn("the report's client list is not JSON: left out")
 		r.ClientList = nil
-		b, _ = json.Marshal(reportValue{Viewers: r.Viewers, Clients: r.Clients})
+	}
+	r.ClientList = slices.Clone(r.ClientList)
+	b, err := json.Marshal(reportValue{Viewers: r.Viewers, Clients: r.Clients, ListSum: listSum(r.ClientList)})
+	if err != nil {
+		c.log.Error("cannot encode the report", "err", err)
+		return
 	}
 	c.mu.Lock()
 	c.report, c.reportJSON, c.reportNew = r, b, true
@@ -371,10 +393,10 @@ func (c *Cluster) Report(r cluster.Report) {
 // node's current.
 func (c *Cluster) ClientLists() map[string]json.RawMessage {
 	v := c.view.Load()
-	out := make(map[string]json.RawMessage, len(v.lists)+1)
-	for id, l := range v.lists {
+	out := make(map[string]json.RawMessage, len(v.nodes)+1)
+	for id := range v.nodes {
 		if id != c.self.ID {
-			out[id] = l
+			out[id] = v.lists[id].list
 		}
 	}
 	c.mu.Lock()
@@ -415,9 +437,10 @@ func (c *Cluster) Close() error {
 func (c *Cluster) leave(ctx context.Context, held ...*claim) error {
 	_, err := c.pipeline(ctx, func(p redis.Pipeliner) {
 		for _, cl := range held {
-			releaseScript.EvalSha(ctx, p, []string{c.k.claim(cl.stream), c.k.streams()}, cl.token, cl.stream)
+			releaseScript.EvalSha(ctx, p, []string{c.k.claim(cl.stream), c.k.dir()}, cl.token, cl.stream)
 		}
-		leaveScript.EvalSha(ctx, p, []string{c.k.lease(c.self.ID), c.k.nodes(), c.k.report(c.self.ID)}, c.instance, c.self.ID)
+		leaveScript.EvalSha(ctx, p, []string{c.k.lease(c.self.ID), c.k.nodes(), c.k.report(c.self.ID), c.k.clients(c.self.ID)},
+			c.instance, c.self.ID)
 	})
 	if err != nil {
 		return fmt.Errorf("rediscluster: leave: %w", err)
@@ -494,9 +517,9 @@ func (c *Cluster) heartbeat(ctx context.Context) (ok bool, err error) {
 		c.mu.Unlock()
 		return false, fmt.Errorf("rediscluster: lease: %w", err)
 	}
-	writeReport, reportJSON := "0", ""
+	writeReport, reportJSON, list := "0", "", ""
 	if c.reportNew {
-		writeReport, reportJSON = "1", string(c.reportJSON)
+		writeReport, reportJSON, list = "1", string(c.reportJSON), string(c.report.ClientList)
 	}
 	states := make([]claimState, 0, len(c.claims))
 	for _, cl := range c.claims {
@@ -508,8 +531,9 @@ func (c *Cluster) heartbeat(ctx context.Context) (ok bool, err error) {
 	asserts := make([]*redis.Cmd, len(states))
 	ttl := c.leaseTTL.Milliseconds()
 	_, err = c.pipeline(ctx, func(p redis.Pipeliner) {
-		beat = heartbeatScript.EvalSha(ctx, p, []string{c.k.lease(c.self.ID), c.k.nodes(), c.k.report(c.self.ID)},
-			c.instance, leaseJSON, ttl, c.self.ID, writeReport, reportJSON)
+		beat = heartbeatScript.EvalSha(ctx, p,
+			[]string{c.k.lease(c.self.ID), c.k.nodes(), c.k.report(c.self.ID), c.k.clients(c.self.ID)},
+			c.instance, leaseJSON, ttl, c.self.ID, writeReport, reportJSON, list)
 		for i, st := range states {
 			asserts[i] = c.assert(ctx, p, st, st.dirty)
 		}

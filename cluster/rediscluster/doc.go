@@ -17,8 +17,11 @@
 //   - P nodes (set): the IDs of the nodes that may be alive, the index the
 //     view reads; members whose lease is gone are pruned.
 //   - P report:<id> (string, TTL LeaseTTL): the node's last cluster.Report
-//     as JSON ({"viewers":{stream:n},"clients":n,"list":[...]}), absolute
-//     values that lapse with the lease.
+//     as JSON ({"viewers":{stream:n},"clients":n,"list_sum":"..."}),
+//     absolute values that lapse with the lease.
+//   - P clients:<id> (string, TTL LeaseTTL): the node's client list as
+//     the report gave it; the other nodes read it again only when the
+//     report's list_sum changes.
 //   - P claim:<stream> (hash, TTL LeaseTTL): the claim on a stream: node,
 //     inst (the owner's instance), token (the claim's own random token),
 //     fence, pub (the cluster.Publisher as JSON), grace ("0"/"1"), since

@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -15,13 +18,24 @@ import (
 // view is what the node last read of the cluster; it is replaced whole,
 // never changed.
 type view struct {
-	at      time.Time
-	nodes   map[string]nodeEntry   // the live nodes by ID
-	streams map[string]streamEntry // the claims of live nodes by stream
+	at    time.Time
+	nodes map[string]nodeEntry // the live nodes by ID
+	// streams holds the claims of the live nodes other than this one, by
+	// stream; sorted is the same by name.
+	streams map[string]streamEntry
+	sorted  []string
 	// others sums the viewers of each stream over the live nodes other
 	// than this one.
-	others map[string]int
-	lists  map[string]json.RawMessage // the live nodes' client lists
+	others  map[string]int
+	lists   map[string]clientList // the other live nodes' client lists
+	reports map[string]decodedReport
+	dir     map[string]streamEntry // every directory entry decoded, by its raw value
+}
+
+// clientList is a node's client list and its listSum.
+type clientList struct {
+	sum  string
+	list json.RawMessage
 }
 
 type nodeEntry struct {
@@ -29,9 +43,19 @@ type nodeEntry struct {
 	instance string
 }
 
+// streamEntry is a directory entry.
 type streamEntry struct {
-	s     cluster.Stream
+	s    cluster.Stream
+	inst string // the owner's instance
+	// token is the claim's; a node whose claim of the stream has another
+	// token and a lower fence lost it.
 	token string
+}
+
+// decodedReport is a report's raw value and what it says.
+type decodedReport struct {
+	raw string
+	rv  reportValue
 }
 
 // leaseValue is a lease as Redis holds it.
@@ -65,147 +89,187 @@ func (c *Cluster) runView() {
 	}
 }
 
-// claimFields are the fields of a claim the view reads, in this order.
-var claimFields = []string{"node", "inst", "token", "fence", "pub", "grace", "since"}
-
-// refreshView reads the registry, the directory and the reports in two
-// round trips and replaces the view; it ends this node's claims that
-// another node took over, and prunes the index sets.
+// refreshView reads the registry, the reports and the directory in one
+// read-only script and replaces the view (the client lists that changed
+// in a second round trip); it ends this node's claims that another node
+// took over, and prunes the indexes.
 func (c *Cluster) refreshView(ctx context.Context) error {
-	var idsCmd, namesCmd *redis.StringSliceCmd
-	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		idsCmd = p.SMembers(ctx, c.k.nodes())
-		namesCmd = p.SMembers(ctx, c.k.streams())
-		return nil
-	})
+	cmd := viewScript.EvalSha(ctx, c.rdb, []string{c.k.nodes(), c.k.dir()}, c.k.p)
+	if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+		cmd = viewScript.Eval(ctx, c.rdb, []string{c.k.nodes(), c.k.dir()}, c.k.p)
+	}
+	res, err := cmd.Slice()
 	if err != nil {
 		return err
 	}
-	ids, names := idsCmd.Val(), namesCmd.Val()
-
-	var leasesCmd, reportsCmd *redis.SliceCmd
-	claimCmds := make([]*redis.SliceCmd, len(names))
-	if len(ids) > 0 || len(names) > 0 {
-		_, err = c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			if len(ids) > 0 {
-				lk, rk := make([]string, len(ids)), make([]string, len(ids))
-				for i, id := range ids {
-					lk[i], rk[i] = c.k.lease(id), c.k.report(id)
-				}
-				leasesCmd = p.MGet(ctx, lk...)
-				reportsCmd = p.MGet(ctx, rk...)
-			}
-			for i, name := range names {
-				claimCmds[i] = p.HMGet(ctx, c.k.claim(name), claimFields...)
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
+	if len(res) != 4 {
+		return fmt.Errorf("the view script answered %d parts", len(res))
+	}
+	ids, leases, reports, dir := strs(res[0]), strs(res[1]), strs(res[2]), strs(res[3])
+	if len(leases) != len(ids) || len(reports) != len(ids) || len(dir)%2 != 0 {
+		return fmt.Errorf("the view script answered %d nodes, %d leases, %d reports, %d directory fields",
+			len(ids), len(leases), len(reports), len(dir))
 	}
 
+	prev := c.view.Load()
 	v := &view{
 		at:      time.Now(),
 		nodes:   make(map[string]nodeEntry, len(ids)),
-		streams: make(map[string]streamEntry, len(names)),
+		streams: make(map[string]streamEntry, len(dir)/2),
 		others:  map[string]int{},
-		lists:   make(map[string]json.RawMessage, len(ids)),
+		lists:   make(map[string]clientList, len(ids)),
+		reports: make(map[string]decodedReport, len(ids)),
+		dir:     make(map[string]streamEntry, len(dir)/2),
 	}
-	var deadNodes []string
+	var deadNodes, fetch []string
 	for i, id := range ids {
-		s, ok := leasesCmd.Val()[i].(string)
-		if !ok {
+		if leases[i] == "" {
 			deadNodes = append(deadNodes, id)
 			continue
 		}
 		var lv leaseValue
-		if err := json.Unmarshal([]byte(s), &lv); err != nil || lv.ID != id || lv.Instance == "" {
+		if err := json.Unmarshal([]byte(leases[i]), &lv); err != nil || lv.ID != id || lv.Instance == "" {
 			c.log.Debug("unreadable lease left out", "node", id, "err", err)
 			continue
 		}
 		v.nodes[id] = nodeEntry{node: lv.Node, instance: lv.Instance}
-		r, ok := reportsCmd.Val()[i].(string)
-		if !ok {
+		if reports[i] == "" || id == c.self.ID {
 			continue
 		}
-		var rv reportValue
-		if err := json.Unmarshal([]byte(r), &rv); err != nil {
-			c.log.Debug("unreadable report left out", "node", id, "err", err)
-			continue
+		r, ok := prev.reports[id]
+		if !ok || r.raw != reports[i] {
+			r = decodedReport{raw: reports[i]}
+			if err := json.Unmarshal([]byte(r.raw), &r.rv); err != nil {
+				c.log.Debug("unreadable report left out", "node", id, "err", err)
+				continue
+			}
 		}
-		v.lists[id] = rv.List
-		if id == c.self.ID {
-			continue
-		}
-		for name, n := range rv.Viewers {
+		v.reports[id] = r
+		for name, n := range r.rv.Viewers {
 			if n > 0 {
 				v.others[name] += n
 			}
 		}
+		switch old, ok := prev.lists[id]; {
+		case r.rv.ListSum == "":
+		case ok && old.sum == r.rv.ListSum:
+			v.lists[id] = old
+		default:
+			fetch = append(fetch, id)
+		}
+	}
+	if err := c.fetchLists(ctx, v, fetch); err != nil {
+		return err
 	}
 
-	type taken struct {
-		name  string
-		fence int64
-		token string
-	}
-	var goneStreams []string
-	var takenOver []taken
-	for i, name := range names {
-		f := claimCmds[i].Val()
-		str := func(j int) string { s, _ := f[j].(string); return s }
-		if str(0) == "" {
-			goneStreams = append(goneStreams, name)
+	var stale []string // entries of dead nodes
+	for i := 0; i < len(dir); i += 2 {
+		name, raw := dir[i], dir[i+1]
+		e, ok := prev.dir[raw]
+		if !ok {
+			if e, ok = decodeDirEntry(name, raw); !ok {
+				c.log.Debug("unreadable directory entry", "stream", name)
+				stale = append(stale, name)
+				continue
+			}
+		}
+		v.dir[raw] = e
+		n, live := v.nodes[e.s.Node]
+		if !live || n.instance != e.inst {
+			stale = append(stale, name) // pruned once its claim lapsed
 			continue
 		}
-		fence, _ := strconv.ParseInt(str(3), 10, 64)
-		takenOver = append(takenOver, taken{name, fence, str(2)})
-		n, live := v.nodes[str(0)]
-		if !live || n.instance != str(1) {
-			continue // its node is dead: the claim lapses
+		if e.s.Node == c.self.ID {
+			continue // this node's are its claims
 		}
-		e := streamEntry{token: str(2), s: cluster.Stream{Name: name, Node: n.node.ID, NodeURL: n.node.URL,
-			Fence: fence, Grace: str(5) == "1"}}
-		if err := json.Unmarshal([]byte(str(4)), &e.s.Publisher); err != nil {
-			c.log.Debug("unreadable publisher of a claim", "stream", name, "err", err)
-		}
-		if ms, err := strconv.ParseInt(str(6), 10, 64); err == nil {
-			e.s.Since = time.UnixMilli(ms)
-		}
+		e.s.NodeURL = n.node.URL
 		v.streams[name] = e
 	}
+	v.sorted = slices.Sorted(maps.Keys(v.streams))
 	c.view.Store(v)
 
 	c.mu.Lock()
-	for _, t := range takenOver {
-		if cl := c.claims[t.name]; cl != nil && t.token != cl.token && t.fence > cl.fence {
-			c.log.Warn("claim lost: the stream was taken over", "stream", t.name, "fence", cl.fence, "by", t.fence)
+	for _, e := range v.dir {
+		if cl := c.claims[e.s.Name]; cl != nil && e.token != cl.token && e.s.Fence > cl.fence {
+			c.log.Warn("claim lost: the stream was taken over", "stream", cl.stream, "fence", cl.fence, "by", e.s.Fence)
 			cl.loseLocked(cluster.ErrLost)
 		}
 	}
 	c.mu.Unlock()
 
-	if err := c.prune(ctx, c.k.nodes(), deadNodes, c.k.lease); err != nil {
+	if err := c.prune(ctx, c.k.nodes(), "SREM", deadNodes, c.k.lease); err != nil {
 		return err
 	}
-	return c.prune(ctx, c.k.streams(), goneStreams, c.k.claim)
+	return c.prune(ctx, c.k.dir(), "HDEL", stale, c.k.claim)
 }
 
-// prune removes from an index set the members whose key is gone.
-func (c *Cluster) prune(ctx context.Context, set string, members []string, key func(string) string) error {
+// decodeDirEntry decodes a directory entry (see luaDirEntry).
+func decodeDirEntry(name, raw string) (streamEntry, bool) {
+	f := strings.SplitN(raw, "\n", 7)
+	if len(f) != 7 || f[0] == "" {
+		return streamEntry{}, false
+	}
+	fence, err := strconv.ParseInt(f[3], 10, 64)
+	if err != nil {
+		return streamEntry{}, false
+	}
+	e := streamEntry{inst: f[1], token: f[2], s: cluster.Stream{Name: name, Node: f[0], Fence: fence, Grace: f[4] == "1"}}
+	if ms, err := strconv.ParseInt(f[5], 10, 64); err == nil {
+		e.s.Since = time.UnixMilli(ms)
+	}
+	if err := json.Unmarshal([]byte(f[6]), &e.s.Publisher); err != nil {
+		e.s.Publisher = cluster.Publisher{}
+	}
+	return e, true
+}
+
+// fetchLists reads the client lists of the given nodes into v.
+func (c *Cluster) fetchLists(ctx context.Context, v *view, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	ks := make([]string, len(ids))
+	for i, id := range ids {
+		ks[i] = c.k.clients(id)
+	}
+	vals, err := c.rdb.MGet(ctx, ks...).Result()
+	if err != nil {
+		return err
+	}
+	for i, id := range ids {
+		if s, ok := vals[i].(string); ok && json.Valid([]byte(s)) {
+			v.lists[id] = clientList{sum: listSum([]byte(s)), list: json.RawMessage(s)}
+		}
+	}
+	return nil
+}
+
+// strs is a reply's array as strings, nil elements as "".
+func strs(x any) []string {
+	a, _ := x.([]any)
+	out := make([]string, len(a))
+	for i, e := range a {
+		out[i], _ = e.(string)
+	}
+	return out
+}
+
+// prune removes from an index (op: SREM for a set, HDEL for the
+// directory) the members whose key is gone.
+func (c *Cluster) prune(ctx context.Context, index, op string, members []string, key func(string) string) error {
 	if len(members) == 0 {
 		return nil
 	}
 	ks := make([]string, 1, len(members)+1)
-	ks[0] = set
-	args := make([]any, len(members))
-	for i, m := range members {
+	ks[0] = index
+	args := make([]any, 1, len(members)+1)
+	args[0] = op
+	for _, m := range members {
 		ks = append(ks, key(m))
-		args[i] = m
+		args = append(args, m)
 	}
 	if err := pruneScript.Run(ctx, c.rdb, ks, args...).Err(); err != nil {
-		return fmt.Errorf("prune %s: %w", set, err)
+		return fmt.Errorf("prune %s: %w", index, err)
 	}
 	return nil
 }

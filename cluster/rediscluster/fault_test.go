@@ -1,0 +1,128 @@
+package rediscluster
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/mofang-live/mofang/cluster"
+)
+
+// TestRedisUnreachable: node a reaches Redis through a proxy the test
+// cuts. While cut, a says so, refuses new claims and keeps its own; its
+// lease lapses for b, which takes over one of a's streams. Restored, a
+// catches up by itself: lease back, claims re-asserted with their fences
+// (one whose key and fence counter were wiped too), the taken one lost,
+// commands delivered again.
+func TestRedisUnreachable(t *testing.T) {
+	e := newEnv(t)
+	opt, _ := redis.ParseURL(e.url)
+	px := newProxy(t, opt.Addr)
+	a := e.node("a", fast, func(c *Config) { c.URL = px.urlFor(e.url) })
+	b := e.node("b", fast)
+	ctx := context.Background()
+	got := make(chan cluster.Command, 10)
+	a.HandleCommands(func(c cluster.Command) { got <- c })
+
+	c1, err := a.Claim(ctx, "kept", cluster.Publisher{IP: "192.0.2.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := a.Claim(ctx, "taken", cluster.Publisher{IP: "192.0.2.2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c3, err := a.Claim(ctx, "wiped", cluster.Publisher{IP: "192.0.2.3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "b does not see a's streams", func() bool { return len(b.Streams()) == 3 })
+
+	// A cut shorter than the lease: nothing lost, nothing to re-assert.
+	px.setCut(true)
+	time.Sleep(300 * time.Millisecond)
+	px.setCut(false)
+	eventually(t, 5*time.Second, "a does not recover from a short cut", func() bool { return a.Err() == nil })
+	if c1.Err() != nil || c2.Err() != nil || c3.Err() != nil {
+		t.Fatalf("claims after a short cut: %v %v %v", c1.Err(), c2.Err(), c3.Err())
+	}
+
+	px.setCut(true)
+	eventually(t, 3*time.Second, "a does not say Redis is unreachable", func() bool {
+		return errors.Is(a.Err(), cluster.ErrUnavailable)
+	})
+	t.Logf("a while cut: %v", a.Err())
+	if _, err := a.Claim(ctx, "new", cluster.Publisher{}); !errors.Is(err, cluster.ErrUnavailable) {
+		t.Fatalf("claim while Redis is unreachable: %v", err)
+	}
+	if err := c1.SetGrace(ctx, true); !errors.Is(err, cluster.ErrUnavailable) {
+		t.Fatalf("SetGrace while Redis is unreachable: %v", err)
+	}
+	if s, ok := a.Stream("kept"); !ok || !s.Grace || s.Fence != c1.Fence() || len(a.Streams()) != 3 {
+		t.Fatalf("a's own streams while cut: %+v", a.Streams())
+	}
+	if err := a.Send(ctx, cluster.Command{Node: "a", Kind: "local"}); err != nil {
+		t.Fatalf("a command for a itself while cut: %v", err)
+	}
+	if c := <-got; c.Kind != "local" {
+		t.Fatalf("got %+v", c)
+	}
+	if err := a.Send(ctx, cluster.Command{Node: "b", Kind: "x"}); !errors.Is(err, cluster.ErrUnavailable) {
+		t.Fatalf("a command for b while cut: %v", err)
+	}
+
+	eventually(t, 5*time.Second, "b still sees a and its streams", func() bool {
+		return nodeIDs(b.Nodes()) == "b" && len(b.Streams()) == 0
+	})
+	cb, err := b.Claim(ctx, "taken", cluster.Publisher{IP: "192.0.2.9"})
+	if err != nil {
+		t.Fatalf("b cannot claim the unreachable node's stream: %v", err)
+	}
+	// As if Redis had restarted empty for this stream.
+	e.rdb.Del(ctx, e.k.claim("wiped"), e.k.fence("wiped"))
+	select {
+	case <-c1.Lost():
+		t.Fatal("a's claim lost while cut")
+	case <-c2.Lost():
+		t.Fatal("a's claim lost while cut, before a could know")
+	default:
+	}
+
+	px.setCut(false)
+	took := eventually(t, 5*time.Second, "a does not recover", func() bool { return a.Err() == nil })
+	t.Logf("a recovered %v after Redis came back", took)
+	eventually(t, 3*time.Second, "a does not learn it lost the taken stream", func() bool {
+		return errors.Is(c2.Err(), cluster.ErrLost)
+	})
+	if c1.Err() != nil || c3.Err() != nil {
+		t.Fatalf("claims after the outage: %v, %v", c1.Err(), c3.Err())
+	}
+	eventually(t, 5*time.Second, "b does not see a's claims again", func() bool {
+		s1, ok1 := b.Stream("kept")
+		s2, _ := b.Stream("taken")
+		s3, ok3 := b.Stream("wiped")
+		return nodeIDs(b.Nodes()) == "a,b" && ok1 && s1.Node == "a" && s1.Fence == c1.Fence() && s1.Grace &&
+			s2.Node == "b" && s2.Fence == cb.Fence() && ok3 && s3.Node == "a" && s3.Fence == c3.Fence()
+	})
+	if s, _ := a.Stream("taken"); s.Node != "b" {
+		t.Fatalf("a sees the taken stream as %+v", s)
+	}
+	if _, err := a.Claim(ctx, "new", cluster.Publisher{}); err != nil {
+		t.Fatalf("claim after the outage: %v", err)
+	}
+	// Pub/sub is back too (at most once: send until one arrives).
+	eventually(t, 5*time.Second, "a gets no command from b", func() bool {
+		if err := b.Send(ctx, cluster.Command{Node: "a", Kind: "back"}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case c := <-got:
+			return c.Kind == "back"
+		case <-time.After(200 * time.Millisecond):
+			return false
+		}
+	})
+}
