@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prepares this machine for the test suite: installs the real peers the
-# tests talk to (ffmpeg) and starts MariaDB if it is installed and down.
+# tests talk to (ffmpeg), starts MariaDB if it is installed and down, and
+# installs and starts Redis if it is missing or down.
 # Sourced by `make test`, so the exported variables reach the tests.
 # Fails loudly when a required part is missing.
 set -euo pipefail
@@ -57,6 +58,33 @@ elif [ "${CI:-}" = true ]; then
 	exit 1
 else
 	echo "setup: MariaDB not reachable: the MySQL runs of the tests will be skipped" >&2
+fi
+
+# Redis: the cluster tests run against a real server (each test under its
+# own key prefix, so a shared server is fine).
+export MOFANG_TEST_REDIS_URL="${MOFANG_TEST_REDIS_URL:-redis://127.0.0.1:6379/0}"
+redis_up() {
+	if command -v redis-cli >/dev/null; then
+		[ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null)" = PONG ]
+	else
+		(exec 3<>/dev/tcp/127.0.0.1/6379 && printf 'PING\r\n' >&3 && IFS= read -r -t 2 reply <&3 && [ "${reply%$'\r'}" = +PONG ]) 2>/dev/null
+	fi
+}
+if ! redis_up; then
+	if ! command -v redis-server >/dev/null; then
+		echo "setup: installing redis-server" >&2
+		apt_install redis-server
+	fi
+	echo "setup: starting Redis" >&2
+	redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no >/dev/null
+	for _ in $(seq 40); do redis_up && break; sleep 0.25; done
+fi
+if ! redis_up; then
+	if [ "${CI:-}" = true ]; then
+		echo "setup: Redis is required in CI and is not reachable at 127.0.0.1:6379" >&2
+		exit 1
+	fi
+	echo "setup: Redis not reachable: the cluster tests will be skipped" >&2
 fi
 
 # In CI the MySQL runs must not be skipped.
