@@ -100,8 +100,8 @@ type Cluster struct {
 // background until Close. It fails when Redis cannot be reached or when
 // another live process holds Self.ID.
 func New(ctx context.Context, cfg Config) (*Cluster, error) {
-	if cfg.Self.ID == "" {
-		return nil, errors.New("rediscluster: the node ID is empty")
+	if err := checkID(cfg.Self.ID); err != nil {
+		return nil, err
 	}
 	if cfg.Prefix == "" {
 		cfg.Prefix = DefaultPrefix
@@ -174,6 +174,20 @@ func New(ctx context.Context, cfg Config) (*Cluster, error) {
 	go c.runView()
 	go c.runCommands()
 	return c, nil
+}
+
+// checkID refuses a node ID that is empty, long or holds control
+// characters (the directory's entries are lines).
+func checkID(id string) error {
+	if id == "" || len(id) > 200 {
+		return fmt.Errorf("rediscluster: node ID %q: want 1 to 200 bytes", id)
+	}
+	for _, r := range id {
+		if r < 0x20 || r == 0x7f {
+			return fmt.Errorf("rediscluster: node ID %q: control characters", id)
+		}
+	}
+	return nil
 }
 
 // join writes the first lease (waiting out a lease of the same ID left by

@@ -386,8 +386,10 @@ func TestNodeID(t *testing.T) {
 	if _, err := a2.Claim(ctx, "s", cluster.Publisher{}); err != nil {
 		t.Fatalf("the restarted node cannot claim its old stream: %v", err)
 	}
-	if _, err := New(ctx, Config{URL: e.url, Prefix: e.prefix}); err == nil {
-		t.Fatal("empty node ID accepted")
+	for _, id := range []string{"", "a\nb", strings.Repeat("x", 201)} {
+		if _, err := New(ctx, Config{URL: e.url, Prefix: e.prefix, Self: cluster.Node{ID: id}}); err == nil {
+			t.Fatalf("node ID %q accepted", id)
+		}
 	}
 	if _, err := New(ctx, Config{URL: "http://127.0.0.1:6379", Self: cluster.Node{ID: "x"}}); err == nil {
 		t.Fatal("bad URL accepted")

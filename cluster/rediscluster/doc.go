@@ -8,8 +8,8 @@
 //
 // Every key and channel starts with Config.Prefix ("mofang:" by default);
 // below, P stands for it. Nothing grows without bound: every key either
-// expires on its own or is an index set whose members are pruned when the
-// key they name is gone.
+// expires on its own or is an index (P nodes, P dir) whose members are
+// pruned when the key they stand for is gone.
 //
 //   - P node:<id> (string, TTL LeaseTTL): the node's lease, its
 //     cluster.Node as JSON plus the random instance of the process that
@@ -33,8 +33,10 @@
 //     counter that is missing (a new stream, a day without a claim, a
 //     Redis restarted empty) starts again from Redis's clock in
 //     milliseconds, so a stream's fences only ever grow.
-//   - P streams (set): the names of the claimed streams, the index the
-//     view reads; members whose claim is gone are pruned.
+//   - P dir (hash): the stream directory, the index the view reads: for
+//     each claimed stream, its claim's node, instance, token, fence, grace,
+//     since and publisher, one a line. Written with the claim, so one
+//     HGETALL reads them all; an entry whose claim key is gone is pruned.
 //   - channels P cmd (every node) and P cmd:<id> (one node): the commands
 //     between nodes, over pub/sub: at most once, lost if nobody listens.
 //

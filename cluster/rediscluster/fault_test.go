@@ -126,3 +126,94 @@ func TestRedisUnreachable(t *testing.T) {
 		}
 	})
 }
+
+// TestNewUnreachable: New fails, saying why, when Redis cannot be reached.
+func TestNewUnreachable(t *testing.T) {
+	e := newEnv(t)
+	opt, _ := redis.ParseURL(e.url)
+	px := newProxy(t, opt.Addr)
+	px.setCut(true)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	c, err := New(ctx, Config{URL: px.urlFor(e.url), Prefix: e.prefix, Self: cluster.Node{ID: "a"}, Logger: testLogger(t)})
+	if err == nil {
+		c.Close()
+		t.Fatal("New succeeded without Redis")
+	}
+	if !errors.Is(err, cluster.ErrUnavailable) {
+		t.Fatalf("New without Redis: %v", err)
+	}
+	t.Logf("New failed after %v: %v", time.Since(start), err)
+}
+
+// TestRedisRestart: a Redis of the test's own is killed and started again
+// empty (no keys, no scripts): the nodes go on locally, then catch up by
+// themselves: leases, claims with their fences, reports, commands.
+func TestRedisRestart(t *testing.T) {
+	rs := startRedis(t)
+	e := newEnvAt(t, rs.url())
+	a, b := e.node("a", fast), e.node("b", fast)
+	ctx := context.Background()
+	got := make(chan cluster.Command, 10)
+	a.HandleCommands(func(c cluster.Command) { got <- c })
+	c1, err := a.Claim(ctx, "s1", cluster.Publisher{IP: "192.0.2.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := b.Claim(ctx, "s2", cluster.Publisher{IP: "192.0.2.2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Report(cluster.Report{Viewers: map[string]int{"s2": 2}})
+	b.Report(cluster.Report{Viewers: map[string]int{"s2": 3}})
+	whole := func() bool {
+		for _, n := range []*Cluster{a, b} {
+			s1, ok1 := n.Stream("s1")
+			s2, ok2 := n.Stream("s2")
+			if n.Err() != nil || nodeIDs(n.Nodes()) != "a,b" || !ok1 || !ok2 || s1.Node != "a" || s1.Fence != c1.Fence() ||
+				s2.Node != "b" || s2.Fence != c2.Fence() || s2.Clients != 5 {
+				return false
+			}
+		}
+		return true
+	}
+	eventually(t, 5*time.Second, "the view is not whole", whole)
+
+	rs.stop()
+	eventually(t, 3*time.Second, "a does not see Redis gone", func() bool { return errors.Is(a.Err(), cluster.ErrUnavailable) })
+	time.Sleep(1500 * time.Millisecond) // past the lease
+	if c1.Err() != nil || c2.Err() != nil {
+		t.Fatalf("claims lost while Redis was down: %v, %v", c1.Err(), c2.Err())
+	}
+	if s, ok := a.Stream("s1"); !ok || s.Fence != c1.Fence() {
+		t.Fatalf("a's own stream while Redis is down: %+v, %v", s, ok)
+	}
+	rs.start()
+	took := eventually(t, 5*time.Second, "the view is not whole again after Redis restarted", whole)
+	t.Logf("whole again %v after Redis restarted", took)
+	if c1.Err() != nil || c2.Err() != nil {
+		t.Fatalf("claims lost after Redis restarted: %v, %v", c1.Err(), c2.Err())
+	}
+	if _, err := b.Claim(ctx, "s1", cluster.Publisher{}); !errors.Is(err, cluster.ErrClaimed) {
+		t.Fatalf("a second publisher after the restart: %v", err)
+	}
+	c3, err := b.Claim(ctx, "s3", cluster.Publisher{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c3.Fence() <= c2.Fence() {
+		t.Fatalf("a fence after the restart, %d, is not above the ones before, %d", c3.Fence(), c2.Fence())
+	}
+	eventually(t, 5*time.Second, "a gets no command from b", func() bool {
+		if err := b.Send(ctx, cluster.Command{Node: "a", Kind: "back"}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case c := <-got:
+			return c.Kind == "back"
+		case <-time.After(200 * time.Millisecond):
+			return false
+		}
+	})
+}

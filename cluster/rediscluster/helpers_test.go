@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -224,4 +226,73 @@ func (p *proxy) urlFor(base string) string {
 	}
 	u.Host = p.ln.Addr().String()
 	return u.String()
+}
+
+// newEnvAt is newEnv on a given Redis.
+func newEnvAt(t testing.TB, u string) *testEnv {
+	opt, err := redis.ParseURL(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &testEnv{t: t, url: u, prefix: "mofangtest:" + rand.Text()[:12] + ":", rdb: redis.NewClient(opt)}
+	e.k = keys{e.prefix}
+	t.Cleanup(func() { e.rdb.Close() })
+	return e
+}
+
+// testRedis is a redis-server of the test's own, on a free loopback
+// port, that it can kill and start again (empty).
+type testRedis struct {
+	t    testing.TB
+	port int
+	cmd  *exec.Cmd
+}
+
+func startRedis(t testing.TB) *testRedis {
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("redis-server is required in CI")
+		}
+		t.Skip("no redis-server")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &testRedis{t: t, port: ln.Addr().(*net.TCPAddr).Port}
+	ln.Close()
+	r.start()
+	t.Cleanup(r.stop)
+	return r
+}
+
+func (r *testRedis) url() string { return "redis://127.0.0.1:" + strconv.Itoa(r.port) + "/0" }
+
+// start runs the server and waits until it answers.
+func (r *testRedis) start() {
+	r.t.Helper()
+	r.cmd = exec.Command("redis-server", "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning")
+	if err := r.cmd.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	opt, _ := redis.ParseURL(r.url())
+	opt.MaxRetries = -1
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	eventually(r.t, 5*time.Second, "the test's Redis does not start", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		return rdb.Ping(ctx).Err() == nil
+	})
+}
+
+// stop kills the server (SIGKILL: nothing saved).
+func (r *testRedis) stop() {
+	if r.cmd == nil {
+		return
+	}
+	r.cmd.Process.Kill()
+	r.cmd.Wait()
+	r.cmd = nil
 }
