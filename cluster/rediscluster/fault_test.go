@@ -39,16 +39,28 @@ func TestRedisUnreachable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "b does not see a's streams", func() bool { return len(b.Streams()) == 3 })
+	c4, err := a.Claim(ctx, "released", cluster.Publisher{IP: "192.0.2.4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "b does not see a's streams", func() bool { return len(b.Streams()) == 4 })
 
 	// A cut shorter than the lease: nothing lost, nothing to re-assert.
+	// A release that cannot reach Redis: the stream must not stay listed.
 	px.setCut(true)
+	if err := c4.Release(ctx); !errors.Is(err, cluster.ErrUnavailable) {
+		t.Fatalf("release while Redis is unreachable: %v", err)
+	}
 	time.Sleep(300 * time.Millisecond)
 	px.setCut(false)
 	eventually(t, 5*time.Second, "a does not recover from a short cut", func() bool { return a.Err() == nil })
 	if c1.Err() != nil || c2.Err() != nil || c3.Err() != nil {
 		t.Fatalf("claims after a short cut: %v %v %v", c1.Err(), c2.Err(), c3.Err())
 	}
+	eventually(t, 5*time.Second, "the stream released while Redis was unreachable is still listed", func() bool {
+		_, ok := b.Stream("released")
+		return !ok && !e.rdb.HExists(ctx, e.k.dir(), "released").Val() && len(b.Streams()) == 3
+	})
 
 	px.setCut(true)
 	eventually(t, 3*time.Second, "a does not say Redis is unreachable", func() bool {

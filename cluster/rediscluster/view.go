@@ -190,9 +190,15 @@ func (c *Cluster) refreshView(ctx context.Context) error {
 
 	c.mu.Lock()
 	for _, e := range v.dir {
-		if cl := c.claims[e.s.Name]; cl != nil && e.token != cl.token && e.s.Fence > cl.fence {
+		cl := c.claims[e.s.Name]
+		switch {
+		case cl != nil && e.token != cl.token && e.s.Fence > cl.fence:
 			c.log.Warn("claim lost: the stream was taken over", "stream", cl.stream, "fence", cl.fence, "by", e.s.Fence)
 			cl.loseLocked(cluster.ErrLost)
+		case cl == nil && e.inst == c.instance:
+			// This process no longer holds it (released while Redis was
+			// unreachable): pruned once its claim lapsed.
+			stale = append(stale, e.s.Name)
 		}
 	}
 	c.mu.Unlock()
