@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,7 +49,9 @@ func BenchmarkClaim(b *testing.B) {
 func BenchmarkViewRefresh(b *testing.B) {
 	for _, n := range []int{10, 100, 1000} {
 		b.Run(fmt.Sprintf("streams=%d", n), func(b *testing.B) {
-			e := newEnv(b)
+			// A Redis of its own, so that its command statistics are the
+			// benchmark's.
+			e := newEnvAt(b, startRedis(b).url())
 			// Quiet background loops: the benchmark runs the refreshes.
 			quiet := func(c *Config) { c.LeaseTTL, c.Refresh, c.ViewEvery = time.Hour, time.Minute, time.Hour }
 			nodes := []*Cluster{e.node("a", quiet), e.node("b", quiet), e.node("c", quiet)}
@@ -71,10 +74,15 @@ func BenchmarkViewRefresh(b *testing.B) {
 			}
 			c := nodes[0]
 			b.Run("refresh", func(b *testing.B) {
+				calls0, usec0 := evalStats(b, e)
 				for b.Loop() {
 					if err := c.refreshView(ctx); err != nil {
 						b.Fatal(err)
 					}
+				}
+				calls, usec := evalStats(b, e)
+				if calls > calls0 {
+					b.ReportMetric(float64(usec-usec0)/float64(calls-calls0), "redis-µs/script")
 				}
 			})
 			if got := len(c.Streams()); got != n {
@@ -88,4 +96,29 @@ func BenchmarkViewRefresh(b *testing.B) {
 			})
 		})
 	}
+}
+
+// evalStats reads Redis's count of EVALSHA calls and the microseconds
+// it spent in them.
+func evalStats(b *testing.B, e *testEnv) (calls, usec int64) {
+	info, err := e.rdb.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(info, "\n") {
+		rest, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_evalsha:")
+		if !ok {
+			continue
+		}
+		for _, kv := range strings.Split(rest, ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			switch k {
+			case "calls":
+				calls, _ = strconv.ParseInt(v, 10, 64)
+			case "usec":
+				usec, _ = strconv.ParseInt(v, 10, 64)
+			}
+		}
+	}
+	return calls, usec
 }

@@ -32,7 +32,7 @@ func (c *Cluster) Claim(ctx context.Context, stream string, p cluster.Publisher)
 	token := rand.Text()
 	for attempt := 0; ; attempt++ {
 		res, err := claimScript.Run(ctx, c.rdb,
-			[]string{c.k.claim(stream), c.k.fence(stream), c.k.dir(), c.k.lease(c.self.ID)},
+			[]string{c.k.claim(stream), c.k.fence(stream), c.k.dir(), c.k.lease(c.self.ID), c.k.dirVersion()},
 			c.self.ID, c.instance, token, pub, c.leaseTTL.Milliseconds(), fenceTTL.Milliseconds(), stream, c.k.leasePrefix(),
 		).Slice()
 		if err != nil {
@@ -136,7 +136,7 @@ func (c *Cluster) assert(ctx context.Context, p redis.Scripter, st claimState, w
 		w = "1"
 	}
 	return assertScript.EvalSha(ctx, p,
-		[]string{c.k.claim(cl.stream), c.k.fence(cl.stream), c.k.dir(), c.k.lease(c.self.ID)},
+		[]string{c.k.claim(cl.stream), c.k.fence(cl.stream), c.k.dir(), c.k.lease(c.self.ID), c.k.dirVersion()},
 		cl.token, cl.fence, c.self.ID, c.instance, st.pubJSON, grace, cl.sinceMS, st.ver,
 		c.leaseTTL.Milliseconds(), fenceTTL.Milliseconds(), cl.stream, w)
 }
@@ -266,7 +266,7 @@ func (cl *claim) Release(ctx context.Context) error {
 func (c *Cluster) release(ctx context.Context, cl *claim) error {
 	ctx, cancel := context.WithTimeout(ctx, c.opTimeout)
 	defer cancel()
-	err := releaseScript.Run(ctx, c.rdb, []string{c.k.claim(cl.stream), c.k.dir()}, cl.token, cl.stream).Err()
+	err := releaseScript.Run(ctx, c.rdb, []string{c.k.claim(cl.stream), c.k.dir(), c.k.dirVersion()}, cl.token, cl.stream).Err()
 	if err != nil {
 		return fmt.Errorf("rediscluster: release %q: %w: %w", cl.stream, cluster.ErrUnavailable, err)
 	}

@@ -451,7 +451,7 @@ func (c *Cluster) Close() error {
 func (c *Cluster) leave(ctx context.Context, held ...*claim) error {
 	_, err := c.pipeline(ctx, func(p redis.Pipeliner) {
 		for _, cl := range held {
-			releaseScript.EvalSha(ctx, p, []string{c.k.claim(cl.stream), c.k.dir()}, cl.token, cl.stream)
+			releaseScript.EvalSha(ctx, p, []string{c.k.claim(cl.stream), c.k.dir(), c.k.dirVersion()}, cl.token, cl.stream)
 		}
 		leaveScript.EvalSha(ctx, p, []string{c.k.lease(c.self.ID), c.k.nodes(), c.k.report(c.self.ID), c.k.clients(c.self.ID)},
 			c.instance, c.self.ID)

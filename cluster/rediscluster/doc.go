@@ -37,6 +37,10 @@
 //     each claimed stream, its claim's node, instance, token, fence, grace,
 //     since and publisher, one a line. Written with the claim, so one
 //     HGETALL reads them all; an entry whose claim key is gone is pruned.
+//   - P dirver (string, TTL 24 h after the last change): the directory's
+//     version, changed with every write of P dir; a view reads P dir only
+//     when it changed. Missing, it starts again from Redis's clock in
+//     microseconds.
 //   - channels P cmd (every node) and P cmd:<id> (one node): the commands
 //     between nodes, over pub/sub: at most once, lost if nobody listens.
 //

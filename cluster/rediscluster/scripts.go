@@ -18,6 +18,7 @@ func (k keys) clients(id string) string { return k.p + "clients:" + id }
 func (k keys) claim(name string) string { return k.p + "claim:" + name }
 func (k keys) fence(name string) string { return k.p + "fence:" + name }
 func (k keys) dir() string              { return k.p + "dir" }
+func (k keys) dirVersion() string       { return k.p + "dirver" }
 func (k keys) cmdAll() string           { return k.p + "cmd" }
 func (k keys) cmdNode(id string) string { return k.p + "cmd:" + id }
 
@@ -70,11 +71,12 @@ return 1
 `)
 
 // viewScript reads the registry, the reports and the directory at once,
-// read only: {node IDs, their leases, their reports, the directory as
-// field, value pairs}. The leases and reports are named by the index set,
-// so they cannot be declared (a single Redis, not Redis Cluster).
+// read only: {node IDs, their leases, their reports, the directory's
+// version, the directory as field, value pairs or nil when its version is
+// still ARGV[2]}. The leases and reports are named by the index set, so
+// they cannot be declared (a single Redis, not Redis Cluster).
 //
-// KEYS: nodes, dir. ARGV: prefix.
+// KEYS: nodes, dir, dir version. ARGV: prefix, the version last read.
 var viewScript = redis.NewScript(`
 local p = ARGV[1]
 local ids = redis.call('SMEMBERS', KEYS[1])
@@ -83,15 +85,29 @@ for i, id in ipairs(ids) do
   leases[i] = redis.call('GET', p .. 'node:' .. id)
   reports[i] = redis.call('GET', p .. 'report:' .. id)
 end
-return {ids, leases, reports, redis.call('HGETALL', KEYS[2])}
+local ver = redis.call('GET', KEYS[3]) or ''
+if ver ~= '' and ver == ARGV[2] then
+  return {ids, leases, reports, ver, false}
+end
+return {ids, leases, reports, ver, redis.call('HGETALL', KEYS[2])}
 `)
 
-// luaDirEntry is the Lua helper that encodes a claim for the directory
-// hash: node, instance, token, fence, grace, since and the publisher's
-// JSON, one a line (the JSON last: it may hold anything).
+// luaDirEntry holds the Lua helpers of the directory: dirEntry encodes a
+// claim for the directory hash (node, instance, token, fence, grace,
+// since and the publisher's JSON, one a line: the JSON last, it may hold
+// anything); bumpDir changes the directory's version, which starts from
+// Redis's clock in microseconds when missing.
 const luaDirEntry = `
 local function dirEntry(node, inst, token, fence, grace, since, pub)
   return node .. '\n' .. inst .. '\n' .. token .. '\n' .. fence .. '\n' .. grace .. '\n' .. since .. '\n' .. pub
+end
+local function bumpDir(k)
+  if redis.call('EXISTS', k) == 0 then
+    local t = redis.call('TIME')
+    redis.call('SET', k, t[1] .. string.format('%06d', tonumber(t[2])))
+  end
+  redis.call('INCR', k)
+  redis.call('PEXPIRE', k, 86400000)
 end
 `
 
@@ -99,8 +115,9 @@ end
 // grace, by the live process that made it; else the next fence is taken
 // and the claim written, with its directory entry.
 //
-// KEYS: claim, fence, dir, own lease. ARGV: node ID, instance, token,
-// publisher JSON, ttl ms, fence ttl ms, stream, lease key prefix.
+// KEYS: claim, fence, dir, own lease, dir version. ARGV: node ID,
+// instance, token, publisher JSON, ttl ms, fence ttl ms, stream, lease key
+// prefix.
 // Returns {1, fence, since ms}, {0, holder node} or {-1} when this
 // process's lease is missing.
 var claimScript = redis.NewScript(luaInstanceOf + luaDirEntry + `
@@ -121,6 +138,7 @@ redis.call('HSET', KEYS[1], 'node', ARGV[1], 'inst', ARGV[2], 'token', ARGV[3],
   'fence', fence, 'pub', ARGV[4], 'grace', '0', 'since', now, 'ver', '0')
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('HSET', KEYS[3], ARGV[7], dirEntry(ARGV[1], ARGV[2], ARGV[3], fence, '0', now, ARGV[4]))
+bumpDir(KEYS[5])
 return {1, fence, now}
 `)
 
@@ -130,9 +148,9 @@ return {1, fence, now}
 // the stream's fence counter is missing or still the claim's (nobody
 // claimed the stream since).
 //
-// KEYS: claim, fence, dir, own lease. ARGV: token, fence, node ID,
-// instance, publisher JSON, grace, since ms, ver, ttl ms, fence ttl ms,
-// stream, write.
+// KEYS: claim, fence, dir, own lease, dir version. ARGV: token, fence,
+// node ID, instance, publisher JSON, grace, since ms, ver, ttl ms, fence
+// ttl ms, stream, write.
 // Returns 1 (held), 2 (re-created), 0 (lost) or -1 (the lease is
 // missing: try again later).
 var assertScript = redis.NewScript(luaInstanceOf + luaDirEntry + `
@@ -142,6 +160,7 @@ if h[1] then
   if ARGV[12] == '1' and tonumber(ARGV[8]) > (tonumber(h[2]) or 0) then
     redis.call('HSET', KEYS[1], 'pub', ARGV[5], 'grace', ARGV[6], 'ver', ARGV[8])
     redis.call('HSET', KEYS[3], ARGV[11], dirEntry(ARGV[3], ARGV[4], ARGV[1], ARGV[2], ARGV[6], ARGV[7], ARGV[5]))
+    bumpDir(KEYS[5])
   end
   redis.call('PEXPIRE', KEYS[1], ARGV[9])
   return 1
@@ -154,39 +173,53 @@ redis.call('HSET', KEYS[1], 'node', ARGV[3], 'inst', ARGV[4], 'token', ARGV[1], 
 redis.call('PEXPIRE', KEYS[1], ARGV[9])
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[10])
 redis.call('HSET', KEYS[3], ARGV[11], dirEntry(ARGV[3], ARGV[4], ARGV[1], ARGV[2], ARGV[6], ARGV[7], ARGV[5]))
+bumpDir(KEYS[5])
 return 2
 `)
 
 // releaseScript deletes a claim and its directory entry if its token is
 // still the owner's.
 //
-// KEYS: claim, dir. ARGV: token, stream. Returns 1 or 0.
-var releaseScript = redis.NewScript(`
+// KEYS: claim, dir, dir version. ARGV: token, stream. Returns 1 or 0.
+var releaseScript = redis.NewScript(luaDirEntry + `
 if redis.call('HGET', KEYS[1], 'token') == ARGV[1] then
   redis.call('DEL', KEYS[1])
   redis.call('HDEL', KEYS[2], ARGV[2])
+  bumpDir(KEYS[3])
   return 1
 end
 return 0
 `)
 
-// pruneScript removes from an index (a set, with SREM, or the directory,
-// with HDEL) the members whose key is gone, checking each at the moment
-// it removes it.
+// pruneNodesScript removes from the node index the IDs whose lease is
+// gone, checking each at the moment it removes it.
 //
-// KEYS: the index, then one key per member. ARGV: SREM or HDEL, then the
-// members.
-var pruneScript = redis.NewScript(`
-local n = 0
-for i = 2, #ARGV do
-  if redis.call('EXISTS', KEYS[i]) == 0 then
-    n = n + redis.call(ARGV[1], KEYS[1], ARGV[i])
+// KEYS: nodes, then one lease per ID. ARGV: the IDs.
+var pruneNodesScript = redis.NewScript(`
+for i, id in ipairs(ARGV) do
+  if redis.call('EXISTS', KEYS[i + 1]) == 0 then
+    redis.call('SREM', KEYS[1], id)
   end
 end
+return 0
+`)
+
+// pruneDirScript removes from the directory the streams whose claim is
+// gone, checking each at the moment it removes it.
+//
+// KEYS: dir, dir version, then one claim per stream. ARGV: the streams.
+var pruneDirScript = redis.NewScript(luaDirEntry + `
+local n = 0
+for i, name in ipairs(ARGV) do
+  if redis.call('EXISTS', KEYS[i + 2]) == 0 then
+    n = n + redis.call('HDEL', KEYS[1], name)
+  end
+end
+if n > 0 then bumpDir(KEYS[2]) end
 return n
 `)
 
-var allScripts = []*redis.Script{heartbeatScript, leaveScript, viewScript, claimScript, assertScript, releaseScript, pruneScript}
+var allScripts = []*redis.Script{heartbeatScript, leaveScript, viewScript, claimScript, assertScript, releaseScript, pruneNodesScript, pruneDirScript}
 
 // loadScripts loads every script into Redis's cache, for pipelines, which
 // cannot fall back from EVALSHA to EVAL.

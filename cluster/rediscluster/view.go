@@ -30,6 +30,10 @@ type view struct {
 	lists   map[string]clientList // the other live nodes' client lists
 	reports map[string]decodedReport
 	dir     map[string]streamEntry // every directory entry decoded, by its raw value
+	// rawDir is the directory as read (field, value pairs) at version
+	// dirVer: the view reads it again only when the version changes.
+	rawDir []string
+	dirVer string
 }
 
 // clientList is a node's client list and its listSum.
@@ -94,26 +98,33 @@ func (c *Cluster) runView() {
 // in a second round trip); it ends this node's claims that another node
 // took over, and prunes the indexes.
 func (c *Cluster) refreshView(ctx context.Context) error {
-	cmd := viewScript.EvalSha(ctx, c.rdb, []string{c.k.nodes(), c.k.dir()}, c.k.p)
+	prev := c.view.Load()
+	ks := []string{c.k.nodes(), c.k.dir(), c.k.dirVersion()}
+	cmd := viewScript.EvalSha(ctx, c.rdb, ks, c.k.p, prev.dirVer)
 	if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
-		cmd = viewScript.Eval(ctx, c.rdb, []string{c.k.nodes(), c.k.dir()}, c.k.p)
+		cmd = viewScript.Eval(ctx, c.rdb, ks, c.k.p, prev.dirVer)
 	}
 	res, err := cmd.Slice()
 	if err != nil {
 		return err
 	}
-	if len(res) != 4 {
+	if len(res) != 5 {
 		return fmt.Errorf("the view script answered %d parts", len(res))
 	}
-	ids, leases, reports, dir := strs(res[0]), strs(res[1]), strs(res[2]), strs(res[3])
+	ids, leases, reports, dir := strs(res[0]), strs(res[1]), strs(res[2]), prev.rawDir
+	dirVer, _ := res[3].(string)
+	if res[4] != nil {
+		dir = strs(res[4])
+	}
 	if len(leases) != len(ids) || len(reports) != len(ids) || len(dir)%2 != 0 {
 		return fmt.Errorf("the view script answered %d nodes, %d leases, %d reports, %d directory fields",
 			len(ids), len(leases), len(reports), len(dir))
 	}
 
-	prev := c.view.Load()
 	v := &view{
 		at:      time.Now(),
+		dirVer:  dirVer,
+		rawDir:  dir,
 		nodes:   make(map[string]nodeEntry, len(ids)),
 		streams: make(map[string]streamEntry, len(dir)/2),
 		others:  map[string]int{},
@@ -203,10 +214,10 @@ func (c *Cluster) refreshView(ctx context.Context) error {
 	}
 	c.mu.Unlock()
 
-	if err := c.prune(ctx, c.k.nodes(), "SREM", deadNodes, c.k.lease); err != nil {
+	if err := c.prune(ctx, pruneNodesScript, []string{c.k.nodes()}, deadNodes, c.k.lease); err != nil {
 		return err
 	}
-	return c.prune(ctx, c.k.dir(), "HDEL", stale, c.k.claim)
+	return c.prune(ctx, pruneDirScript, []string{c.k.dir(), c.k.dirVersion()}, stale, c.k.claim)
 }
 
 // decodeDirEntry decodes a directory entry (see luaDirEntry).
@@ -260,22 +271,20 @@ func strs(x any) []string {
 	return out
 }
 
-// prune removes from an index (op: SREM for a set, HDEL for the
-// directory) the members whose key is gone.
-func (c *Cluster) prune(ctx context.Context, index, op string, members []string, key func(string) string) error {
+// prune runs a prune script: the index keys first, then the key of each
+// member, checked before its member is removed.
+func (c *Cluster) prune(ctx context.Context, script *redis.Script, index, members []string, key func(string) string) error {
 	if len(members) == 0 {
 		return nil
 	}
-	ks := make([]string, 1, len(members)+1)
-	ks[0] = index
-	args := make([]any, 1, len(members)+1)
-	args[0] = op
-	for _, m := range members {
+	ks := slices.Clone(index)
+	args := make([]any, len(members))
+	for i, m := range members {
 		ks = append(ks, key(m))
-		args = append(args, m)
+		args[i] = m
 	}
-	if err := pruneScript.Run(ctx, c.rdb, ks, args...).Err(); err != nil {
-		return fmt.Errorf("prune %s: %w", index, err)
+	if err := script.Run(ctx, c.rdb, ks, args...).Err(); err != nil {
+		return fmt.Errorf("prune %s: %w", index[0], err)
 	}
 	return nil
 }
