@@ -194,7 +194,7 @@ func checkID(id string) error {
 // a dead process), subscribes and reads the first view.
 func (c *Cluster) join(ctx context.Context) error {
 	if err := loadScripts(ctx, c.rdb); err != nil {
-		return fmt.Errorf("rediscluster: %w: %w", cluster.ErrUnavailable, err)
+		return fmt.Errorf("rediscluster: Redis at %s: %w: %w", c.rdb.Options().Addr, cluster.ErrUnavailable, err)
 	}
 	deadline := time.Now().Add(c.leaseTTL + c.refresh + 500*time.Millisecond)
 	var first string
