@@ -83,7 +83,9 @@ type Tag struct {
 }
 
 // Reader reads an FLV file: the header, then tags.
-// It is meant for tests and tools; the server never parses FLV from the network.
+// Tests and tools use it, and relays between the nodes of a cluster
+// (media/relay), which pull streams from other nodes over HTTP-FLV; the
+// server never parses FLV from clients.
 type Reader struct {
 	R io.Reader
 

@@ -121,18 +121,31 @@ func (fh *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	remote, _ := netip.ParseAddrPort(req.RemoteAddr)
-	areq := hub.AuthRequest{Stream: name, Query: req.URL.Query(), RemoteIP: remote.Addr().Unmap(), Protocol: hub.ProtocolHTTPFLV}
+	q := req.URL.Query()
+	areq := hub.AuthRequest{Stream: name, Query: q, RemoteIP: remote.Addr().Unmap(), Protocol: hub.ProtocolHTTPFLV,
+		Relay: q.Get(hub.RelayParam)}
 	if err := fh.h.AuthorizePlay(areq); err != nil {
-		fh.log.Info("HTTP-FLV play refused", "stream", name, "ip", areq.RemoteIP, "err", err)
+		fh.log.Info("HTTP-FLV play refused", "stream", name, "ip", areq.RemoteIP, "relay", areq.Relay, "err", err)
 		http.Error(w, "refused: "+hub.PublicReason(err), hub.HTTPStatus(err))
 		return
 	}
-	s := fh.h.Stream(name)
+	var s *hub.Stream
+	if areq.Relay != "" {
+		// another node pulls what is published here, never what this
+		// node relays itself (no chains, no loops), and never starts a
+		// relay here.
+		if s = fh.h.Stream(name); s != nil && s.Stats().Relay {
+			s = nil
+		}
+	} else {
+		s = fh.h.PlayStream(req.Context(), name)
+	}
 	if s == nil {
 		fh.h.CountRefusal()
 		http.Error(w, "stream not found", http.StatusNotFound)
 		return
 	}
+	info := hub.ClientInfo{Protocol: hub.ProtocolHTTPFLV, Remote: remote, Relay: areq.Relay != "", Node: areq.Relay}
 	if req.Method == http.MethodHead {
 		h.Set("Content-Type", "video/x-flv")
 		w.WriteHeader(http.StatusOK)
@@ -144,12 +157,12 @@ func (fh *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		hj, _ = w.(http.Hijacker)
 	}
 	if hj == nil {
-		fh.serveBuffered(w, req, s, remote)
+		fh.serveBuffered(w, req, s, info)
 		return
 	}
 	hc, brw, err := hj.Hijack()
 	if err != nil {
-		fh.serveBuffered(w, req, s, remote)
+		fh.serveBuffered(w, req, s, info)
 		return
 	}
 	// Close the connection as the HTTP server handed it over (a wrapper
@@ -159,7 +172,8 @@ func (fh *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	nc := socketOf(hc)
 	_ = brw // the request has no body; pipelined requests are ignored
 
-	c := fh.h.NewClient(hub.ClientInfo{Protocol: hub.ProtocolHTTPFLV, Remote: remote, Close: func() { hc.Close() }})
+	info.Close = func() { hc.Close() }
+	c := fh.h.NewClient(info)
 	defer fh.h.RemoveClient(c)
 	if fh.ctx.Err() != nil {
 		return
@@ -247,10 +261,11 @@ func (ws *rwSink) WriteBuffers(bufs *net.Buffers) (int64, error) {
 	return n, ws.rc.Flush()
 }
 
-func (fh *Handler) serveBuffered(w http.ResponseWriter, req *http.Request, s *hub.Stream, remote netip.AddrPort) {
+func (fh *Handler) serveBuffered(w http.ResponseWriter, req *http.Request, s *hub.Stream, info hub.ClientInfo) {
 	ctx, cancel := context.WithCancel(req.Context())
 	defer cancel()
-	c := fh.h.NewClient(hub.ClientInfo{Protocol: hub.ProtocolHTTPFLV, Remote: remote, Close: cancel})
+	info.Close = cancel
+	c := fh.h.NewClient(info)
 	defer fh.h.RemoveClient(c)
 	stop := context.AfterFunc(fh.ctx, cancel)
 	defer stop()

@@ -47,7 +47,17 @@ type AuthRequest struct {
 	RemoteIP netip.Addr
 	// Protocol is the client's protocol.
 	Protocol Protocol
+	// Relay is the ID of the node asking when the request is a relay
+	// between the nodes of a cluster (HTTP-FLV with the query parameter
+	// RelayParam), "" for clients. The Authorizer must then check the
+	// node credential in Query (see media.Config.RelayQuery) rather than
+	// a viewer's sign: a relay is not counted as a viewer.
+	Relay string
 }
+
+// RelayParam is the query parameter that marks a relay's request, its
+// value the ID of the node asking.
+const RelayParam = "relay"
 
 // EventSink hears of publishes starting and ending. PublishStopped is called
 // once the grace period has expired without the publisher coming back.

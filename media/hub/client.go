@@ -31,6 +31,9 @@ type Client struct {
 	log         *slog.Logger
 	// byteCounts, if set, replaces bytesIn/bytesOut (RTSP: gortsplib counts).
 	byteCounts func() (in, out uint64)
+	// relay marks a relay between nodes; node is the other node's ID.
+	relay bool
+	node  string
 
 	bytesIn  atomic.Uint64
 	bytesOut atomic.Uint64
@@ -58,6 +61,16 @@ type ClientInfo struct {
 	// client, replacing the hub's counters, for protocols whose library
 	// counts them (RTSP, HLS).
 	ByteCounts func() (in, out uint64)
+	// Relay marks a relay between the nodes of a cluster: a relay source
+	// publishing a stream pulled from the node that owns it, or a reader
+	// of another node pulling a stream from this one (admitted by the
+	// node credential, see AuthRequest.Relay). A relay reader is not
+	// counted among the stream's viewers (StreamStats.ReaderCount); a
+	// relay publisher is not a publisher of this node (no claim, no
+	// events, see Claims).
+	Relay bool
+	// Node is the ID of the other node of a relay.
+	Node string
 }
 
 // ID returns the client's ID ("rtmp-12", "http-flv-40").
@@ -66,6 +79,13 @@ func (c *Client) ID() string { return c.id }
 // Protocol returns the client's protocol.
 func (c *Client) Protocol() Protocol { return c.protocol }
 
+// Relay reports whether the client is a relay between nodes (see
+// ClientInfo.Relay).
+func (c *Client) Relay() bool { return c.relay }
+
+// Node returns the ID of the other node of a relay, "" for other clients.
+func (c *Client) Node() string { return c.node }
+
 // addOut counts bytes sent to the client.
 func (c *Client) addOut(n int) {
 	c.bytesOut.Add(uint64(n))
@@ -73,6 +93,10 @@ func (c *Client) addOut(n int) {
 	c.meter.add(time.Now(), n)
 	c.mu.Unlock()
 }
+
+// AddBytesIn counts n bytes received from the client on a connection
+// the hub does not wrap (a relay's pull).
+func (c *Client) AddBytesIn(n int) { c.bytesIn.Add(uint64(n)) }
 
 // AddBytesOut counts n bytes sent to the client outside its Reader
 // (protocol messages), in its and the hub's byte counters.
@@ -119,6 +143,8 @@ func (h *Hub) NewClient(info ClientInfo) *Client {
 		closer:      info.Close,
 		log:         h.log,
 		byteCounts:  info.ByteCounts,
+		relay:       info.Relay,
+		node:        info.Node,
 	}
 	if info.ID != "" {
 		c.id = info.ID

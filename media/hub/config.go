@@ -43,6 +43,18 @@ type Config struct {
 	// hub's lock held: it must not block nor call the hub. The engine
 	// starts the stream's HLS output and recording from it.
 	OnStreamStart func(s *Stream)
+
+	// Claims, if set, admits the publishers that are not relays and is
+	// told when they leave and when streams end: a node of a cluster
+	// claims its streams with it (see Claims).
+	Claims Claims
+	// OnMissingStream, if set, is called by PlayStream when a reader asks
+	// for a stream that is not here; it returns true when the stream is
+	// coming (the engine started a relay from the node that publishes
+	// it), and the reader waits for it. It must not block.
+	OnMissingStream func(name string) bool
+	// MissingStreamWait bounds that wait (default 3 s).
+	MissingStreamWait time.Duration
 }
 
 func (c *Config) setDefaults() error {
@@ -77,6 +89,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.WriteCoalesce == 0 {
 		c.WriteCoalesce = 100 * time.Millisecond
+	}
+	if c.MissingStreamWait <= 0 {
+		c.MissingStreamWait = defaultMissingStreamWait
 	}
 	if c.MaxReaderSkips <= 0 {
 		c.MaxReaderSkips = 3

@@ -105,9 +105,51 @@ func (h *Hub) emit(f func()) {
 
 // Publish makes c the publisher of stream name. It refuses a second
 // publisher of a stream that has one (ErrAlreadyPublishing); a stream
-// waiting in its grace period is taken back with its readers. The caller
-// calls Unpublish when its publisher leaves.
+// waiting in its grace period is taken back with its readers. A
+// publisher that is not a relay also replaces a relay publisher (the
+// stream moved to this node), and is first admitted by Config.Claims if
+// set (the node claims the stream in its cluster; this may wait on the
+// network). The caller calls Unpublish when its publisher leaves.
 func (h *Hub) Publish(name string, c *Client) (*Stream, error) {
+	if c.relay || h.cfg.Claims == nil {
+		return h.publish(name, c)
+	}
+	// refuse at once what the claim could not change
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if s, ok := h.streams[name]; ok {
+		if err := s.refusePublisher(c); err != nil {
+			h.mu.Unlock()
+			return nil, err
+		}
+	}
+	h.mu.Unlock()
+
+	done, err := h.cfg.Claims.Claim(name, c)
+	if err != nil {
+		return nil, err
+	}
+	s, err := h.publish(name, c)
+	done(s)
+	return s, err
+}
+
+// refusePublisher returns why c may not publish s now: s has a publisher
+// that c cannot replace (only a publisher that is not a relay replaces a
+// relay).
+func (s *Stream) refusePublisher(c *Client) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p := s.publisher; p != nil && (!p.relay || c.relay) {
+		return fmt.Errorf("%w (by %s)", ErrAlreadyPublishing, p.id)
+	}
+	return nil
+}
+
+func (h *Hub) publish(name string, c *Client) (*Stream, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -115,33 +157,53 @@ func (h *Hub) Publish(name string, c *Client) (*Stream, error) {
 	}
 
 	if s, ok := h.streams[name]; ok {
-		s.mu.Lock()
-		if s.publisher != nil {
-			s.mu.Unlock()
-			return nil, fmt.Errorf("%w (by %s)", ErrAlreadyPublishing, s.publisher.id)
+		if err := s.refusePublisher(c); err != nil {
+			return nil, err
 		}
+		s.mu.Lock()
+		replaced := s.publisher // a relay, replaced by a publisher of this node
 		if s.graceTimer != nil {
 			s.graceTimer.Stop()
 			s.graceTimer = nil
 		}
 		s.publisher = c
-		s.lastPub = publisherRef{id: c.id, ip: c.IP(), protocol: c.protocol}
+		s.lastPub = refOf(c)
 		s.pubSince = time.Now()
 		nReaders := len(s.readers)
 		s.mu.Unlock()
 
 		s.takeover()
-
-		s.log.Info("publisher took the stream back", "client", c.id, "ip", c.IP(), "readers", nReaders)
+		if replaced != nil && replaced.closer != nil {
+			replaced.closer()
+		}
+		if c.relay {
+			s.owned.Store(false)
+			s.log.Info("relay took the stream", "client", c.id, "node", c.node, "readers", nReaders)
+			return s, nil
+		}
+		if replaced != nil {
+			s.log.Info("publisher took the stream from its relay", "client", c.id, "ip", c.IP(), "relay", replaced.id, "readers", nReaders)
+		} else {
+			s.log.Info("publisher took the stream back", "client", c.id, "ip", c.IP(), "readers", nReaders)
+		}
+		if !s.owned.Swap(true) {
+			// the stream was another node's: this node publishes it now
+			h.emit(func() { h.events.PublishStarted(context.WithoutCancel(h.ctx), s.streamInfo()) })
+		}
 		return s, nil
 	}
 
 	s := newStream(h, name)
 	s.publisher = c
-	s.lastPub = publisherRef{id: c.id, ip: c.IP(), protocol: c.protocol}
+	s.lastPub = refOf(c)
+	s.owned.Store(!c.relay)
 	h.streams[name] = s
 	if h.cfg.OnStreamStart != nil {
 		h.cfg.OnStreamStart(s)
+	}
+	if c.relay {
+		s.log.Info("relay started", "client", c.id, "node", c.node)
+		return s, nil
 	}
 	s.log.Info("publish started", "client", c.id, "ip", c.IP(), "protocol", c.protocol)
 	h.emit(func() { h.events.PublishStarted(context.WithoutCancel(h.ctx), s.streamInfo()) })
@@ -151,6 +213,33 @@ func (h *Hub) Publish(name string, c *Client) (*Stream, error) {
 // Unpublish detaches publisher c from s. Readers stay; the stream ends if
 // no publisher takes it back within the grace period.
 func (h *Hub) Unpublish(s *Stream, c *Client) {
+	h.unpublish(s, c, false)
+}
+
+// UnpublishNow detaches publisher c from s and ends the stream at once,
+// without grace (a relay nobody watches any more). It does nothing if c
+// is not the publisher of s.
+func (h *Hub) UnpublishNow(s *Stream, c *Client) {
+	h.unpublish(s, c, true)
+}
+
+// DropPublisher disconnects the publisher of s and detaches it at once
+// (its own Unpublish then does nothing): the stream waits in its grace
+// period with its readers, for a relay or a publisher to take it. It
+// reports whether s had a publisher.
+func (h *Hub) DropPublisher(s *Stream) bool {
+	pub := s.Publisher()
+	if pub == nil {
+		return false
+	}
+	h.unpublish(s, pub, false)
+	if pub.closer != nil {
+		pub.closer()
+	}
+	return true
+}
+
+func (h *Hub) unpublish(s *Stream, c *Client, now bool) {
 	s.mu.Lock()
 	if s.publisher != c {
 		s.mu.Unlock()
@@ -158,10 +247,13 @@ func (h *Hub) Unpublish(s *Stream, c *Client) {
 	}
 	s.publisher = nil
 	grace := h.cfg.PublisherGrace
-	if grace > 0 && !h.isClosed() {
+	if grace > 0 && !now && !h.isClosed() {
 		s.graceTimer = time.AfterFunc(grace, func() { h.end(s, "publisher did not come back") })
 		s.mu.Unlock()
 		s.log.Info("publisher left, waiting for it to come back", "client", c.id, "grace", grace)
+		if !c.relay && h.cfg.Claims != nil {
+			h.cfg.Claims.Unpublished(s, c)
+		}
 		return
 	}
 	s.mu.Unlock()
@@ -196,6 +288,13 @@ func (h *Hub) end(s *Stream, why string) {
 	h.mu.Unlock()
 
 	close(s.done)
+	if h.cfg.Claims != nil {
+		h.cfg.Claims.Ended(s)
+	}
+	if !s.owned.Load() {
+		s.log.Info("stream ended here", "reason", why)
+		return
+	}
 	s.log.Info("stream ended", "reason", why)
 	info := s.streamInfo()
 	info.StoppedAt = time.Now()
@@ -257,6 +356,14 @@ func (h *Hub) KickStream(name string) bool {
 	if s == nil {
 		return false
 	}
+	h.EndStream(s, "kicked")
+	return true
+}
+
+// EndStream disconnects the publisher of s, if any, and ends s at once:
+// its readers are disconnected (PublishStopped is reported if the
+// stream is Owned).
+func (h *Hub) EndStream(s *Stream, why string) {
 	s.mu.Lock()
 	pub := s.publisher
 	s.publisher = nil
@@ -264,8 +371,7 @@ func (h *Hub) KickStream(name string) bool {
 	if pub != nil && pub.closer != nil {
 		pub.closer()
 	}
-	h.end(s, "kicked")
-	return true
+	h.end(s, why)
 }
 
 // KickClient disconnects the client with that ID (see ClientStats.ID). A

@@ -52,8 +52,20 @@ type StreamStats struct {
 	// StartedAt is when the stream started.
 	StartedAt time.Time
 	// Readers counts the readers per protocol; ReaderCount is their sum.
+	// Relays to other nodes are not counted in either: each node counts
+	// its own viewers, so that the cluster's sum is exact.
 	Readers     map[Protocol]int
 	ReaderCount int
+	// Relays counts the other nodes pulling the stream from this one.
+	Relays int
+	// Relay is true when the stream's (current or last) publisher is a
+	// relay from Origin, the ID of the node that publishes it.
+	Relay  bool
+	Origin string
+	// Owned is true when this node publishes the stream for the service
+	// (it reports the stream's start and end); false while a relay from
+	// another node feeds it, or once another node took it over.
+	Owned bool
 	// ReadersFellBehind counts readers' skips to a newer key frame;
 	// ReadersDropped counts readers disconnected for being too slow.
 	ReadersFellBehind uint64
@@ -84,6 +96,11 @@ type ClientStats struct {
 	BytesOut uint64
 	// ConnectedAt is when the connection was accepted.
 	ConnectedAt time.Time
+	// Relay marks a relay between nodes: a relay source publishing a
+	// stream of another node here, or another node pulling a stream;
+	// Node is that other node's ID.
+	Relay bool
+	Node  string
 }
 
 // Counters are hub-wide totals since New.
@@ -172,6 +189,8 @@ func (c *Client) stats(now time.Time) ClientStats {
 		BytesOut:    c.bytesOut.Load(),
 		ConnectedAt: c.connectedAt,
 		Bitrate:     bitrate,
+		Relay:       c.relay,
+		Node:        c.node,
 	}
 	if c.byteCounts != nil {
 		cs.BytesIn, cs.BytesOut = c.byteCounts()
@@ -203,11 +222,17 @@ func (s *Stream) Stats() StreamStats {
 	st.Protocol = s.lastPub.protocol
 	st.StartedAt = s.startedAt
 	st.PublisherSince = s.pubSince
+	st.Relay, st.Origin = s.lastPub.relay, s.lastPub.node
 	for c := range s.readers {
+		if c.relay {
+			st.Relays++
+			continue
+		}
 		st.Readers[c.protocol]++
+		st.ReaderCount++
 	}
-	st.ReaderCount = len(s.readers)
 	s.mu.Unlock()
+	st.Owned = s.owned.Load()
 
 	s.pubMu.Lock()
 	st.VideoCodec, st.AudioCodec = s.info.videoCodec, s.info.audioCodec

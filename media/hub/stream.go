@@ -70,6 +70,9 @@ type Stream struct {
 	tick    atomic.Pointer[chan struct{}]
 	headers atomic.Pointer[Headers]
 	done    chan struct{} // closed when the stream ends
+	// owned: this node publishes the stream for the service and reports
+	// its end (see Owned).
+	owned atomic.Bool
 
 	bytesIn      atomic.Uint64
 	bytesOut     atomic.Uint64 // sent to RTMP and HTTP-FLV readers
@@ -156,6 +159,12 @@ type publisherRef struct {
 	id       string
 	ip       netip.Addr
 	protocol Protocol
+	relay    bool
+	node     string
+}
+
+func refOf(c *Client) publisherRef {
+	return publisherRef{id: c.id, ip: c.IP(), protocol: c.protocol, relay: c.relay, node: c.node}
 }
 
 func newStream(h *Hub, name string) *Stream {
@@ -248,6 +257,39 @@ func (s *Stream) streamInfo() StreamInfo {
 	}
 }
 
+// Publisher returns the current publisher, nil while there is none (in
+// the grace period).
+func (s *Stream) Publisher() *Client {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.publisher
+}
+
+// Owned reports whether this node publishes the stream for the service:
+// its start was reported to the EventSink and so will its end be. A
+// stream fed by a relay from another node is not owned, nor one that
+// another node took over (Disown).
+func (s *Stream) Owned() bool { return s.owned.Load() }
+
+// Disown marks the stream as another node's: its end is not reported to
+// the EventSink (the node that took it over reports it), and its
+// recording stops.
+func (s *Stream) Disown() { s.owned.Store(false) }
+
+// ReaderCount returns the number of readers registered with AddReader,
+// relays to other nodes not counted.
+func (s *Stream) ReaderCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for c := range s.readers {
+		if !c.relay {
+			n++
+		}
+	}
+	return n
+}
+
 // IsPublisher reports whether c is the current publisher.
 func (s *Stream) IsPublisher(c *Client) bool {
 	s.mu.Lock()
@@ -263,6 +305,26 @@ func (s *Stream) IsPublisher(c *Client) bool {
 func (s *Stream) WritePacket(typ uint8, ts uint32, body []byte) {
 	s.pubMu.Lock()
 	defer s.pubMu.Unlock()
+	s.writePacket(typ, ts, body)
+}
+
+// WritePacketFrom is WritePacket for a publisher that another may replace
+// at any time (a relay, replaced by a publisher of this node): it writes
+// only while c is the stream's publisher, and reports whether it did.
+func (s *Stream) WritePacketFrom(c *Client, typ uint8, ts uint32, body []byte) bool {
+	s.pubMu.Lock()
+	defer s.pubMu.Unlock()
+	s.mu.Lock()
+	ok := s.publisher == c
+	s.mu.Unlock()
+	if ok {
+		s.writePacket(typ, ts, body)
+	}
+	return ok
+}
+
+// writePacket is WritePacket with pubMu held.
+func (s *Stream) writePacket(typ uint8, ts uint32, body []byte) {
 
 	p := &Packet{typ: typ, body: body}
 	switch typ {

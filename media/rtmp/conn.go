@@ -461,7 +461,7 @@ func (rc *conn) onPlay(ctx context.Context, cmd command) error {
 	if err := h.AuthorizePlay(req); err != nil {
 		return rc.refuse(cmd.txn, "NetStream.Play.Failed", err)
 	}
-	s := h.Stream(name)
+	s := h.PlayStream(ctx, name)
 	if s == nil {
 		h.CountRefusal()
 		return rc.refuse(cmd.txn, "NetStream.Play.StreamNotFound", fmt.Errorf("%w: %s", hub.ErrStreamNotFound, name))

@@ -6,6 +6,7 @@
 package rtsp
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -238,7 +239,7 @@ func (s *Server) authorizePlay(c *hub.Client, path, query string) (*output, erro
 	if err := s.h.AuthorizePlay(req); err != nil {
 		return nil, err
 	}
-	st := s.h.Stream(name)
+	st := s.h.PlayStream(context.Background(), name)
 	if st == nil {
 		return nil, fmt.Errorf("%w: %s", hub.ErrStreamNotFound, name)
 	}
