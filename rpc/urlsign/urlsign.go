@@ -5,7 +5,8 @@
 //
 // where expires is a Unix time in seconds. Publishing and playing use two
 // secrets derived from one master secret, so a viewer's play sign can never
-// be used to publish.
+// be used to publish; the nodes of a cluster sign their relays' requests
+// with a third one (Relay).
 //
 // A sign may also be made for a generation of the stream's access (a
 // room's password generation, see SignGen): generation g > 0 signs with
@@ -34,6 +35,10 @@ type Action string
 const (
 	Publish Action = "publish"
 	Play    Action = "play"
+	// Relay is the node credential of a cluster's nodes: it lets one
+	// node pull a stream from another (a relay, not a viewer). Only the
+	// nodes, which share the master secret, make it.
+	Relay Action = "relay"
 )
 
 // Errors of Check; test with errors.Is.
@@ -48,6 +53,7 @@ var (
 type Signer struct {
 	publish string
 	play    string
+	relay   string
 	now     func() time.Time
 }
 
@@ -62,12 +68,15 @@ func New(master []byte) (*Signer, error) {
 		m.Write([]byte("mofang media sign: " + a))
 		return hex.EncodeToString(m.Sum(nil))
 	}
-	return &Signer{publish: derive(Publish), play: derive(Play), now: time.Now}, nil
+	return &Signer{publish: derive(Publish), play: derive(Play), relay: derive(Relay), now: time.Now}, nil
 }
 
 func (s *Signer) secret(a Action) string {
-	if a == Publish {
+	switch a {
+	case Publish:
 		return s.publish
+	case Relay:
+		return s.relay
 	}
 	return s.play
 }
