@@ -17,15 +17,18 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/mofang-live/mofang/cluster"
 	"github.com/mofang-live/mofang/media/hls"
 	"github.com/mofang-live/mofang/media/httpflv"
 	"github.com/mofang-live/mofang/media/hub"
 	"github.com/mofang-live/mofang/media/record"
+	"github.com/mofang-live/mofang/media/relay"
 	"github.com/mofang-live/mofang/media/rtmp"
 	"github.com/mofang-live/mofang/media/rtsp"
 	"github.com/mofang-live/mofang/media/srt"
@@ -138,6 +141,25 @@ type Config struct {
 	// that much latency (default 100 ms; negative: write each packet at
 	// once). A new reader's first write (headers and GOP) is never delayed.
 	WriteCoalesce time.Duration
+
+	// Cluster is the service this node is part of: a publish of a stream
+	// new to this node claims it there (refused as a second publisher when
+	// another node's publisher has it, as unavailable when the cluster
+	// cannot tell), and a viewer of a stream another node publishes gets
+	// it through one relay per stream from that node (media/relay). nil:
+	// the node runs alone (cluster.NewLocal, closed with the engine).
+	Cluster cluster.Cluster
+	// RelayQuery, if set, returns what a relay of this node adds to the
+	// query of its request for stream to the node that publishes it: a
+	// node credential, which that node's Authorizer checks (the request
+	// has AuthRequest.Relay set).
+	RelayQuery func(stream string) url.Values
+	// RelayLinger is how long a relay stays after the last local viewer
+	// of its stream left (default 5 s).
+	RelayLinger time.Duration
+	// RelayWait is how long a viewer of a stream published on another
+	// node waits for the relay to bring it (default 3 s).
+	RelayWait time.Duration
 }
 
 // setDefaults sets the engine's own defaults; the hub and the servers
@@ -201,6 +223,12 @@ type Engine struct {
 	sinksWG  sync.WaitGroup   // streams' HLS and recording feeders
 	sinks    sync.Map         // *hub.Stream → *sinks
 	hlsAuth  authCache
+
+	cluster     cluster.Cluster
+	clusterSelf string // this node's ID
+	ownCluster  bool   // made by New: closed by Close
+	claims      *claims
+	relays      *relay.Manager
 }
 
 // New returns an engine configured by cfg. It opens nothing; call Start.
@@ -213,6 +241,20 @@ func New(cfg Config) (*Engine, error) {
 		ctx:       ctx,
 		cancel:    cancel,
 		closeDone: make(chan struct{}),
+		cluster:   cfg.Cluster,
+	}
+	if e.cluster == nil {
+		e.cluster = cluster.NewLocal(cluster.Node{ID: "local"})
+		e.ownCluster = true
+	}
+	e.clusterSelf = e.cluster.Self().ID
+	e.claims = newClaims(e, e.cluster)
+	fail := func(err error) (*Engine, error) {
+		cancel()
+		if e.ownCluster {
+			e.cluster.Close() //nolint:errcheck
+		}
+		return nil, err
 	}
 	h, err := hub.New(hub.Config{
 		PublisherGrace: cfg.PublisherGrace,
@@ -225,28 +267,37 @@ func New(cfg Config) (*Engine, error) {
 		Events:         cfg.Events,
 		Logger:         cfg.Logger,
 		OnStreamStart:  e.startSinks,
+		Claims:         e.claims,
+		// e.relays is set below, before any reader can ask
+		OnMissingStream:   func(name string) bool { return e.relays.Start(name) },
+		MissingStreamWait: cfg.RelayWait,
 	})
 	if err != nil {
-		cancel()
-		return nil, err
+		return fail(err)
 	}
 	if cfg.HLS != "off" {
 		if _, err := hls.ParseVariant(cfg.HLS); err != nil {
 			h.Close()
-			cancel()
-			return nil, fmt.Errorf("HLS variant: %w", err)
+			return fail(fmt.Errorf("HLS variant: %w", err))
 		}
 	}
 	if cfg.RecordDir != "" {
 		rec, err := record.New(record.Config{Dir: cfg.RecordDir, Sink: cfg.Recordings, SegmentDuration: cfg.RecordSegment, Logger: cfg.Logger})
 		if err != nil {
 			h.Close()
-			cancel()
-			return nil, fmt.Errorf("recorder: %w", err)
+			return fail(fmt.Errorf("recorder: %w", err))
 		}
 		e.recorder = rec
 	}
 	e.hub = h
+	e.relays = relay.New(relay.Config{
+		Hub:    h,
+		Self:   e.clusterSelf,
+		Lookup: e.relaySource,
+		Query:  cfg.RelayQuery,
+		Linger: cfg.RelayLinger,
+		Logger: cfg.Logger,
+	})
 	e.flv = httpflv.New(h, httpflv.Config{WriteTimeout: cfg.WriteTimeout, SocketSendBuffer: cfg.SocketSendBuffer, Logger: cfg.Logger})
 	return e, nil
 }
@@ -390,9 +441,16 @@ func (e *Engine) Close() error {
 		// ends every WHEP and WHIP session (WHIP publishers unpublish)
 		rtc.Close() //nolint:errcheck
 	}
+	// relays stop pulling (their streams end with the hub)
+	e.relays.Close()
 	// ends every stream (their PublishStopped is delivered) and
 	// disconnects every client.
 	e.hub.Close()
+	// the claims of the streams that ended are given up
+	e.claims.close(5 * time.Second)
+	if e.ownCluster {
+		e.cluster.Close() //nolint:errcheck
+	}
 
 	done := make(chan struct{})
 	go func() {

@@ -59,7 +59,7 @@ func (e *Engine) serveHLS(w http.ResponseWriter, req *http.Request, name, file s
 		return
 	}
 	var sk *sinks
-	if s := e.hub.Stream(name); s != nil {
+	if s := e.hub.PlayStream(req.Context(), name); s != nil {
 		sk = e.sinksOf(s)
 	}
 	if sk == nil || sk.hls == nil {

@@ -70,11 +70,27 @@ func (e *Engine) sinksOf(s *hub.Stream) *sinks {
 
 // feedSinks reads s from its first packet until the stream ends and
 // everything written is fed, then finishes the muxer and recording.
+//
+// Only a stream this node owns is recorded (see hub.Stream.Owned): a
+// stream relayed from another node is recorded there; a recording stops
+// when another node takes the stream over, and one starts, at the next
+// key frame, when a publisher of this node takes a relayed stream.
 func (e *Engine) feedSinks(s *hub.Stream, sk *sinks) {
 	defer e.sinks.Delete(s)
 	// Whether to record is the application's call (a room setting), made
-	// here, off the publish path.
-	if e.recorder != nil && (e.cfg.Record == nil || e.cfg.Record(s.Name())) {
+	// here, off the publish path, once.
+	decided, record := false, false
+	wantRecord := func() bool {
+		if e.recorder == nil || !s.Owned() {
+			return false
+		}
+		if !decided {
+			decided = true
+			record = e.cfg.Record == nil || e.cfg.Record(s.Name())
+		}
+		return record
+	}
+	if wantRecord() {
 		sk.mu.Lock()
 		sk.rec = e.recorder.Start(s.Name())
 		sk.mu.Unlock()
@@ -98,10 +114,51 @@ func (e *Engine) feedSinks(s *hub.Stream, sk *sinks) {
 				s.Logger().Debug("HLS muxer", "err", err)
 			}
 		}
+		if sk.rec != nil && !s.Owned() {
+			e.stopRecording(s, sk)
+		} else if sk.rec == nil && p.Key() && wantRecord() {
+			e.startRecording(s, sk, p.Timestamp())
+		}
 		if sk.rec != nil {
 			sk.rec.WritePacket(p.Type(), p.Timestamp(), p.Body())
 		}
 	}
+}
+
+// startRecording starts the recording of s in the middle of the stream,
+// at a key frame of time ts: the stream's headers first.
+func (e *Engine) startRecording(s *hub.Stream, sk *sinks, ts uint32) {
+	rec := e.recorder.Start(s.Name())
+	if h := s.Headers(); h != nil {
+		for _, p := range []*hub.Packet{h.Meta, h.Video, h.Audio} {
+			if p != nil {
+				rec.WritePacket(p.Type(), ts, p.Body())
+			}
+		}
+	}
+	sk.mu.Lock()
+	sk.rec = rec
+	sk.mu.Unlock()
+	s.Logger().Info("recording started: this node publishes the stream now")
+}
+
+// stopRecording finishes the recording of s, which another node took
+// over (it records the stream from then on), off the feeding goroutine.
+func (e *Engine) stopRecording(s *hub.Stream, sk *sinks) {
+	sk.mu.Lock()
+	rec := sk.rec
+	sk.rec = nil
+	sk.mu.Unlock()
+	s.Logger().Info("recording stopped: another node publishes the stream now")
+	e.sinksWG.Add(1)
+	go func() {
+		defer e.sinksWG.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := rec.Close(ctx); err != nil {
+			s.Logger().Warn("recording ended with an error", "err", err)
+		}
+	}()
 }
 
 // closeSinks ends the HLS output and finalizes the recording (bounded).

@@ -194,7 +194,7 @@ func (e *Engine) serveWHEP(w http.ResponseWriter, req *http.Request, srv *webrtc
 		http.Error(w, "refused: "+hub.PublicReason(err), hub.HTTPStatus(err))
 		return
 	}
-	s := e.hub.Stream(areq.Stream)
+	s := e.hub.PlayStream(req.Context(), areq.Stream)
 	if s == nil {
 		e.hub.CountRefusal()
 		http.Error(w, "stream not found", http.StatusNotFound)
@@ -246,9 +246,23 @@ func (e *Engine) serveWHIP(w http.ResponseWriter, req *http.Request, srv *webrtc
 		http.Error(w, "refused: "+hub.PublicReason(err), hub.HTTPStatus(err))
 		return
 	}
-	if s := e.hub.Stream(areq.Stream); s != nil && s.Stats().Publishing {
+	// refused before the answer, as the publish itself would refuse it
+	// after: a publisher here (a relay from another node gives way), or
+	// another node's publisher; the cluster unreachable.
+	s := e.hub.Stream(areq.Stream)
+	var st hub.StreamStats
+	if s != nil {
+		st = s.Stats()
+	}
+	if other, publishing := e.clusterOwner(areq.Stream); (st.Publishing && !st.Relay) || (other && publishing) {
 		e.hub.CountRefusal()
 		http.Error(w, hub.ErrAlreadyPublishing.Error(), http.StatusConflict)
+		return
+	}
+	if err := e.cluster.Err(); err != nil && !(s != nil && st.Owned && !st.Publishing) {
+		e.hub.CountRefusal()
+		e.log.Warn("WHIP publisher refused: the cluster is unavailable", "stream", areq.Stream, "err", err)
+		http.Error(w, "service unavailable", http.StatusServiceUnavailable)
 		return
 	}
 	p := &whipPublisher{e: e, ready: make(chan struct{})}
