@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"net/url"
 	"sync/atomic"
+	"time"
 
 	"github.com/mofang-live/mofang/media"
 	"github.com/mofang-live/mofang/rpc"
@@ -150,6 +152,9 @@ func (a mediaAuth) AuthorizePublish(ctx context.Context, req media.AuthRequest) 
 // out before the password last changed is refused. Streams of calls and
 // co-hosts: see authorizePrivate.
 func (a mediaAuth) AuthorizePlay(ctx context.Context, req media.AuthRequest) error {
+	if req.Relay != "" {
+		return a.authorizeRelay(req)
+	}
 	if handled, err := a.authorizePrivate(ctx, req, urlsign.Play); handled {
 		return err
 	}
@@ -166,6 +171,29 @@ func (a mediaAuth) AuthorizePlay(ctx context.Context, req media.AuthRequest) err
 		}
 	}
 	return nil
+}
+
+// relaySignTTL is the lifetime of a node credential: a relay makes one
+// for each request.
+const relaySignTTL = 30 * time.Second
+
+// authorizeRelay admits another node of the cluster pulling a stream
+// (a relay, not counted as a viewer) with a node credential: a Relay sign
+// of the stream, which only the nodes (sharing the sign secret) make.
+// The stream's room rules were checked by the viewers' node.
+func (a mediaAuth) authorizeRelay(req media.AuthRequest) error {
+	if err := a.signer.Check(urlsign.Relay, req.Stream, req.Query.Get("sign")); err != nil {
+		return &media.RefusalError{Reason: "relay refused: missing, wrong or expired node credential", Err: err}
+	}
+	return nil
+}
+
+// RelayQuery is the node credential this node's relays add to their
+// requests for stream to the node that publishes it (media.Config's
+// RelayQuery): a Relay sign valid for relaySignTTL.
+func (a mediaAuth) RelayQuery(stream string) url.Values {
+	sign, _ := a.signer.Sign(urlsign.Relay, stream, relaySignTTL)
+	return url.Values{"sign": {sign}}
 }
 
 // roomEvents keeps the rooms' status in step with their streams: live
