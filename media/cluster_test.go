@@ -16,6 +16,7 @@ import (
 	"github.com/mofang-live/mofang/media/flv"
 	"github.com/mofang-live/mofang/media/hub"
 	"github.com/mofang-live/mofang/media/internal/mediatest"
+	"github.com/mofang-live/mofang/media/record"
 	"github.com/mofang-live/mofang/media/webrtc/client"
 )
 
@@ -215,13 +216,22 @@ func TestClusterPlayAnywhere(t *testing.T) {
 // with timestamps going forward, A's through a relay from B. Then B
 // dies (it leaves the directory): A's relay stops, its stream waits in
 // its grace period, and the publisher back on A brings its viewer back.
+// The recording follows the stream: A's ends when B takes it over, B's
+// starts then (not while B relays), A's starts again when A has it back.
 func TestClusterPublisherMoves(t *testing.T) {
 	needFFmpeg(t)
 	dir := newFakeDir()
 	evA, evB := &events{}, &events{}
-	a, srvA := newNode(t, dir, "A", Config{Events: evA, PublisherGrace: 8 * time.Second})
-	b, srvB := newNode(t, dir, "B", Config{Events: evB, PublisherGrace: 8 * time.Second})
+	recA, recB := &recSink{}, &recSink{}
+	a, srvA := newNode(t, dir, "A", Config{Events: evA, PublisherGrace: 8 * time.Second, RecordDir: t.TempDir(), Recordings: recA})
+	b, srvB := newNode(t, dir, "B", Config{Events: evB, PublisherGrace: 8 * time.Second, RecordDir: t.TempDir(), Recordings: recB})
 	probe := dir.node("probe")
+	recording := func(e *Engine) bool { _, _, ok := e.Recorder().Progress(1); return ok }
+	ended := func(r *recSink) []record.Info {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return append([]record.Info(nil), r.ended...)
+	}
 	pubA := publishClip(t, rtmpURL(a, "/live/move"))
 	waitLive(t, a, "move")
 
@@ -232,6 +242,10 @@ func TestClusterPublisherMoves(t *testing.T) {
 	waitFor(t, 10*time.Second, "viewers receiving", func() bool { return viewerA.Bytes() > 100000 && viewerB.Bytes() > 100000 })
 	cs, _ := probe.Stream("move")
 	fenceA := cs.Fence
+	waitFor(t, 5*time.Second, "A recording", func() bool { return recording(a) })
+	if recording(b) {
+		t.Error("B records a stream it relays")
+	}
 
 	pubA.Kill()
 	waitFor(t, 5*time.Second, "A's claim in grace", func() bool {
@@ -265,6 +279,13 @@ func TestClusterPublisherMoves(t *testing.T) {
 		}
 	}
 	waitFor(t, 2*time.Second, "B's start", func() bool { return evB.String() == "start move" })
+	// the recording moved with the stream
+	waitFor(t, 10*time.Second, "A's recording ended, B's started", func() bool {
+		return len(ended(recA)) == 1 && !recording(a) && recording(b)
+	})
+	if r := ended(recA)[0]; r.Duration < time.Second || r.Error != "" {
+		t.Errorf("A's recording: %+v", r)
+	}
 	if got := evA.String(); got != "start move" {
 		t.Errorf("A's events %q: A must not report the stream stopped", got)
 	}
@@ -289,6 +310,7 @@ func TestClusterPublisherMoves(t *testing.T) {
 		t.Errorf("directory: %+v, want A's again", cs)
 	}
 	waitFor(t, 2*time.Second, "A's start again", func() bool { return evA.String() == "start move,start move" })
+	waitFor(t, 10*time.Second, "A recording again", func() bool { return recording(a) })
 }
 
 // relayAuth admits any viewer, and a relay with the node credential
