@@ -134,7 +134,7 @@ func (c *claims) Claim(name string, p *hub.Client) (func(*hub.Stream), error) {
 			// meanwhile, it is lost and this publisher disconnected.
 			c.log.Warn("cluster: could not mark a stream's publisher back", "stream", name, "err", err)
 		}
-		if held != nil && (pub.IP != oldPub.IP || pub.Protocol != oldPub.Protocol) {
+		if held != nil && pub != oldPub { // another address or protocol; B-frames found afresh
 			if err := held.SetPublisher(ctx, pub); err != nil {
 				c.log.Warn("cluster: could not update a stream's publisher", "stream", name, "err", err)
 			}

@@ -123,6 +123,14 @@ func TestClusterPlayAnywhere(t *testing.T) {
 		t.Fatalf("directory: %+v %v, want the stream claimed by A's RTMP publisher", cs, ok)
 	}
 
+	// the clip has B-frames: the directory is told (WHEP players on any
+	// node are refused from it)
+	waitFor(t, 5*time.Second, "the directory showing B-frames", func() bool {
+		cs, _ := dir.node("probe").Stream("room")
+		st, _ := a.Stream("room")
+		return st.BFrames && cs.Publisher.BFrames
+	})
+
 	d := firstPlay(t, srvB.URL+"/live/room.flv")
 	t.Logf("first play on B (HTTP-FLV, relay started by the request): %v", d)
 	if d > 3*time.Second {

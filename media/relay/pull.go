@@ -79,23 +79,28 @@ func (r *relay) run(ctx context.Context) {
 
 	backoff := time.Duration(0)
 	var retryAt time.Time
-	idleSince := time.Now()
+	idleSince := time.Now() // since when no viewer was seen; zero while watched
 	t := time.NewTicker(cfg.Poll)
 	defer t.Stop()
 	r.log.Info("relay starting")
 	for {
 		now := time.Now()
 		s := h.Stream(r.name)
+		watched := false
 		if s != nil {
 			if pub := s.Publisher(); pub != nil && !pub.Relay() {
 				r.log.Info("relay done: a publisher of this node has the stream")
 				return
 			}
-			if s.ReaderCount() > 0 {
-				idleSince = now
-			}
+			watched = s.ReaderCount() > 0
 		}
-		if now.Sub(idleSince) >= cfg.Linger {
+		switch {
+		case watched:
+			idleSince = time.Time{}
+		case idleSince.IsZero():
+			idleSince = now // the last viewer left since the last look
+		}
+		if !idleSince.IsZero() && now.Sub(idleSince) >= cfg.Linger {
 			r.log.Info("relay done: no viewer left", "linger", cfg.Linger)
 			stop(true)
 			return
