@@ -107,7 +107,7 @@ func getStatus(t testing.TB, u string) (int, string) {
 }
 
 // TestClusterPlayAnywhere: a stream published on node A plays on node B
-// over HTTP-FLV, RTMP, RTSP and HLS, through one relay from A whatever
+// over HTTP-FLV, RTMP, RTSP, HLS and SRT, through one relay from A whatever
 // B's viewers; each node counts its own viewers only; a second
 // publisher on B is refused (RTMP and WHIP) as on one node; B reports no
 // event (A does); the relay ends a while after B's last viewer left.
@@ -146,11 +146,11 @@ func TestClusterPlayAnywhere(t *testing.T) {
 	flvA := startFLVCounter(t, ctx, srvA.URL+"/live/room.flv")
 
 	var wg sync.WaitGroup
-	for _, u := range []string{rtmpURL(b, "/live/room"), rtspURL(b, "/live/room"), srvB.URL + "/live/room/index.m3u8"} {
+	for _, u := range []string{rtmpURL(b, "/live/room"), rtspURL(b, "/live/room"), srvB.URL + "/live/room/index.m3u8", srtURL(b, "read:room")} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ss, err := ffprobe(t, u)
+			ss, err := ffprobe(t, u, "-analyzeduration", "1000000")
 			if err != nil {
 				t.Errorf("ffprobe on B: %v", err)
 				return

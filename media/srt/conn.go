@@ -132,7 +132,7 @@ func (ss *session) run(ctx context.Context) {
 	if id.publish {
 		err = ss.publish(id)
 	} else {
-		err = ss.play(id)
+		err = ss.play(ctx, id)
 	}
 	switch {
 	case err == nil, errors.Is(err, io.EOF):
@@ -193,13 +193,13 @@ func (ss *session) publish(id streamID) error {
 
 // play sends the stream's MPEG-TS to the caller until it leaves or the
 // stream ends.
-func (ss *session) play(id streamID) error {
+func (ss *session) play(ctx context.Context, id streamID) error {
 	h := ss.h
 	if err := h.AuthorizePlay(ss.authRequest(id)); err != nil {
 		ss.reject(err)
 		return nil
 	}
-	st := h.Stream(id.name)
+	st := h.PlayStream(ctx, id.name)
 	if st == nil {
 		h.CountRefusal()
 		ss.reject(fmt.Errorf("%w: %s", hub.ErrStreamNotFound, id.name))
