@@ -226,8 +226,9 @@ func TestBrowserCall(t *testing.T) {
 	bob.wait("the relayed call gone", 10*time.Second, noCall)
 
 	// Where the browsers cannot reach each other directly (Bob's call
-	// connection may only use relay candidates, and there is no TURN
-	// server), the call goes through the server by itself.
+	// connection may only use relay candidates and there is no TURN
+	// server, so it has no candidate at all), the call goes through the
+	// server by itself.
 	bob.do("no direct path for calls", chromedp.ActionFunc(func(ctx context.Context) error {
 		_, err := page.AddScriptToEvaluateOnNewDocument(`(() => {
 			const P = window.RTCPeerConnection;

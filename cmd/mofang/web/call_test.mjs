@@ -180,7 +180,7 @@ function party(offerer, extra = {}) {
   assert.equal(pcs[0].remoteDescription, null, 'no direct signal applies once relayed');
   const posts = () => requests.filter((r) => r.method === 'POST').map((r) => r.url);
   assert.deepEqual(posts(), ['http://127.0.0.1/live/call-a/whip?sign=x', 'http://127.0.0.1/live/call-b/whep?sign=y']);
-  await new Promise((r) => setTimeout(r, 1100)); // RELAY_RETRY
+  await new Promise((r) => setTimeout(r, 600)); // RELAY_RETRY
   await settle();
   assert.deepEqual(posts().slice(2), ['http://127.0.0.1/live/call-b/whep?sign=y'], 'WHEP tried again after the 404');
   const whep = pcs[pcs.length - 1];
@@ -196,6 +196,30 @@ function party(offerer, extra = {}) {
   await settle();
   const deletes = requests.filter((r) => r.method === 'DELETE').map((r) => r.url);
   assert.equal(deletes.length, 2, `both relay sessions ended: ${deletes}`);
+}
+
+// ICE gathering done without a single candidate of this side (nothing
+// it may use directly, no TURN): the relay at once; with candidates, not.
+{
+  pcs.length = 0;
+  const a = party(true);
+  a.m.start();
+  await settle();
+  pcs[0].emit('icecandidate', { candidate: { toJSON: () => ({ candidate: 'candidate:1' }) } });
+  pcs[0].iceGatheringState = 'complete';
+  pcs[0].emit('icegatheringstatechange', {});
+  await settle();
+  assert.equal(a.asked(), 0, 'a candidate: ICE decides');
+  a.m.close();
+  pcs.length = 0;
+  const b = party(false);
+  b.m.start();
+  pcs[0].iceGatheringState = 'complete';
+  pcs[0].emit('icegatheringstatechange', {});
+  await settle();
+  assert.equal(b.asked(), 1);
+  assert.equal(b.routes[1], 'relay connecting: No direct network path.');
+  b.m.close();
 }
 
 // A failed direct connection asks for the relay at once.

@@ -5,7 +5,9 @@
 // The caller offers, the callee answers; candidates trickle both ways.
 //
 // Where the direct connection fails, or does not connect within
-// DIRECT_WAIT, or a party asks for it, the call goes through the server
+// DIRECT_WAIT, or this side has no ICE candidate of its own at all (no
+// network it may use directly, no TURN server), or a party asks for it,
+// the call goes through the server
 // instead (Live.call.relay): each party publishes its camera to its own
 // private call stream over WHIP and plays the other party's over WHEP.
 // Nothing here touches the DOM: the call's page (views/calls.js) owns the
@@ -17,8 +19,8 @@
 import { playWHEP, publishWHIP } from './webrtc.js';
 
 export const DIRECT_WAIT = 10000; // ms for the direct connection before the server relays the call
-const RELAY_RETRY = 1000; // ms between tries to play the other party's relay stream
-const RELAY_TRIES = 20; // ... at most this many (it starts when the other party publishes)
+const RELAY_RETRY = 500; // ms between tries to play the other party's relay stream
+const RELAY_TRIES = 40; // ... at most this many (it starts when the other party publishes)
 const MAX_QUEUED = 64; // ICE candidates kept before the remote description
 
 export class CallMedia {
@@ -59,8 +61,14 @@ export class CallMedia {
     const pc = new RTCPeerConnection({ iceServers: this.iceServers });
     this.pc = pc;
     this.remote = new MediaStream();
+    let gathered = 0;
     pc.addEventListener('icecandidate', (e) => {
-      if (this.pc === pc && e.candidate) this.send({ candidate: e.candidate.toJSON() });
+      if (this.pc !== pc || !e.candidate) return;
+      gathered++;
+      this.send({ candidate: e.candidate.toJSON() });
+    });
+    pc.addEventListener('icegatheringstatechange', () => {
+      if (this.pc === pc && pc.iceGatheringState === 'complete' && gathered === 0) this.relay('No direct network path.');
     });
     pc.addEventListener('track', (e) => {
       if (this.pc !== pc) return;
