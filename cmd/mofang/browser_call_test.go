@@ -110,7 +110,7 @@ func (b *tab) seesOnline(names ...string) {
 }
 
 // TestBrowserCall is a 1:1 call between two members of a live room in
-// headless Chromium with fake cameras (seed 004): Alice calls Bob from
+// headless Chromium with fake cameras (seed 004), Bob on a phone: Alice calls Bob from
 // the online list, Bob sees the incoming call and accepts, and both pages
 // show both videos (their own camera and the other's, with sound) over a
 // direct connection, signalled through the room's websocket; hanging up
@@ -126,6 +126,7 @@ func TestBrowserCall(t *testing.T) {
 
 	alice := newTab("alice", nil)
 	bob := newTab("bob", alice.ctx, chromedp.WithNewBrowserContext())
+	bob.do("phone screen", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
 	alice.register(site, "alice", "Alice")
 	bob.register(site, "bob", "Bob")
 	aliceID, bobID := alice.userID(), bob.userID()
@@ -169,6 +170,7 @@ func TestBrowserCall(t *testing.T) {
 		t.Errorf("Alice's call route shown as %q", s)
 	}
 	alice.screenshot("call.png")
+	bob.screenshot("call-phone.png")
 
 	// Alice hangs up: the call is gone from both pages.
 	alice.do("hang up", chromedp.Click("#call-hangup", chromedp.ByQuery))
@@ -258,8 +260,8 @@ func TestBrowserCall(t *testing.T) {
 // cameras: the host goes live from "My room" (WHIP) and keeps the room
 // open in another tab; Gus asks to co-host, the host accepts, Gus's
 // camera goes to the guest stream and Wendy, a third viewer, sees Gus's
-// video beside the host's (WHEP), moving; the host ends it and Wendy's
-// guest video goes away. Then the host invites Wendy from the online
+// video beside the host's (WHEP, or HTTP-FLV in standard mode), moving;
+// the host ends it and Wendy's guest video goes away. Then the host invites Wendy from the online
 // list, she accepts, Gus sees her beside the host, and her "Leave" ends
 // it for everyone.
 func TestBrowserCohost(t *testing.T) {
@@ -286,6 +288,7 @@ func TestBrowserCohost(t *testing.T) {
 	// The host's room page, in another tab of the same login; the viewers.
 	host := newTab("host", live.ctx)
 	gus := newTab("gus", live.ctx, chromedp.WithNewBrowserContext())
+	gus.do("phone screen", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
 	wendy := newTab("wendy", live.ctx, chromedp.WithNewBrowserContext())
 	gus.register(site, "gus", "Gus")
 	wendy.register(site, "wendy", "Wendy")
@@ -336,6 +339,13 @@ func TestBrowserCohost(t *testing.T) {
 	wendy.screenshot("cohost-viewer.png")
 	host.screenshot("cohost-host.png")
 
+	// In standard mode Wendy plays Gus over HTTP-FLV, as the room.
+	wendy.do("standard mode", chromedp.Click("#play-mode", chromedp.ByQuery))
+	wendy.wait("the guest over FLV", 20*time.Second, `document.querySelector('`+guestTile(gusID)+`[data-source="flv"][data-playing="1"]') && (v => !v.srcObject && v.videoWidth > 0 && v.currentTime > 0.5)(document.querySelector('#cohost-video'))`)
+	wendy.framesAdvance("the guest's FLV video advancing", "#cohost-video")
+	wendy.do("low-latency mode", chromedp.Click("#play-mode", chromedp.ByQuery))
+	wendy.wait("the guest over WebRTC again", 20*time.Second, `document.querySelector('`+guestTile(gusID)+`[data-source="whep"][data-playing="1"]') && `+mainPlaying)
+
 	// The host ends it: the guest's video goes from every page.
 	host.do("end co-host", chromedp.Click("#cohost-end", chromedp.ByQuery))
 	noGuest := `!document.querySelector('#cohost-tile') && !document.querySelector('#cohost-video')`
@@ -354,6 +364,7 @@ func TestBrowserCohost(t *testing.T) {
 	wendy.do("go on", chromedp.Click("#cohost-invite-accept", chromedp.ByQuery))
 	wendy.wait("her camera beside the host", 20*time.Second, `document.querySelector('`+guestTile(wendyID)+`[data-source="local"] #cohost-leave')`)
 	seesGuest(gus, wendyID)
+	gus.screenshot("cohost-phone.png")
 	wendy.do("leave", chromedp.Click("#cohost-leave", chromedp.ByQuery))
 	gus.wait("Wendy's video gone", 10*time.Second, noGuest)
 	host.wait("Wendy's video gone", 10*time.Second, noGuest)

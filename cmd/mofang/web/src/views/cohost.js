@@ -369,6 +369,12 @@ export class Cohost {
         h('div', { class: 'cohost-bar' }, h('span', { class: 'pill cohost-name' }, avatar(s.user, 'sm'), nickname(s.user), h('span', { class: 'badge badge-host' }, 'co-host')), button),
       );
       this.tile = { el, video, status, user: s.user.id, key: '', player: null, retries: 0 };
+      const t = this.tile;
+      // Played without sound (the browser's autoplay rule): a tap unmutes.
+      el.addEventListener('click', (e) => {
+        if (e.target.closest('button') || !t.player || !t.video.muted) return;
+        t.player.unmute();
+      });
       // Right after the host's video: the stage's bars and buttons stay above it.
       const main = this.stage.querySelector('video');
       if (main) main.after(el);
@@ -408,7 +414,7 @@ export class Cohost {
         if (this.tile !== t) return;
         if (state === 'playing' || state === 'muted') {
           t.retries = 0;
-          t.status.textContent = '';
+          t.status.textContent = state === 'muted' ? 'Tap for sound' : '';
           t.el.dataset.playing = '1';
         } else if (state === 'webrtc-failed') {
           t.el.dataset.source = 'flv';
@@ -432,6 +438,7 @@ export class Cohost {
       });
     }
     t.status.textContent = 'Connecting…';
+    t.el.dataset.playing = '';
     if (this.mode() === 'webrtc' && play.whep && canWebRTC()) {
       t.el.dataset.source = 'whep';
       t.player.playWHEP(play.whep);
