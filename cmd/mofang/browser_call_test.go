@@ -324,7 +324,9 @@ func TestBrowserCohost(t *testing.T) {
 		b.framesAdvance("the guest's video advancing", "#cohost-video")
 		b.framesAdvance("the host's video advancing", "#video")
 		// Beside: both on the stage, the guest's to the right of the host's.
-		var box struct{ Main, Guest struct{ Left, Right, Top, Bottom, Width float64 } }
+		var box struct {
+			Main, Guest struct{ Left, Right, Top, Bottom, Width float64 }
+		}
 		b.eval(`(() => { const r = (s) => { const b = document.querySelector(s).getBoundingClientRect(); return {Left: b.left, Right: b.right, Top: b.top, Bottom: b.bottom, Width: b.width}; };
 			return {Main: r('#video'), Guest: r('#cohost-video')}; })()`, &box)
 		if box.Main.Width < 100 || box.Guest.Width < 100 || box.Guest.Left < box.Main.Right-1 || box.Guest.Top >= box.Main.Bottom || box.Guest.Bottom <= box.Main.Top {
