@@ -242,10 +242,14 @@ export function roomView(root, { params, go }) {
     },
     onState: (s, delay) => {
       if (s === 'open') banner('');
-      if (s === 'reconnecting' && !left) {
-        // The server hangs up a call whose websocket closed.
+      // A new connection ('connecting' after the browser came back
+      // online, 'reconnecting' after a drop) is not in the room until it
+      // joins again; the server hangs up a call whose websocket closed.
+      if ((s === 'connecting' || s === 'reconnecting') && !left) {
         calls.lost('The connection dropped: the call ended.');
         setJoined(false);
+      }
+      if (s === 'reconnecting' && !left) {
         banner(delay ? `Connection lost. Reconnecting in ${Math.ceil(delay / 1000)} s…` : 'Connection lost. Reconnecting…', 'warn');
       }
     },
