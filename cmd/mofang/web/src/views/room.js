@@ -59,7 +59,6 @@ export function roomView(root, { params, go }) {
   let latencyTimer = null;
   let calls = null; // 1:1 calls (calls.js), once the socket exists
   let cohost = null; // co-hosts (cohost.js)
-  let lastViewers; // the server's count of distinct viewers
 
   // The page.
   const video = h('video', { id: 'video', playsinline: true, 'webkit-playsinline': true });
@@ -255,7 +254,7 @@ export function roomView(root, { params, go }) {
     },
   });
 
-  calls = new Calls({ roomId, me, socket, page, roomVideo: video, onChange: () => drawOnline() });
+  calls = new Calls({ roomId, me, socket, page, roomVideo: video, onChange: () => drawMembers() });
   cohost = new Cohost({
     roomId, me, socket, stage: stageBox,
     host: () => info && info.user,
@@ -263,7 +262,7 @@ export function roomView(root, { params, go }) {
     // The viewer's choice: the guest's stream falls back by itself (the
     // room's may have failed for its B-frames, which a browser's has not).
     mode: () => mode,
-    onChange: () => drawOnline(),
+    onChange: () => drawMembers(),
   });
   root.querySelector('.cohost-slot').replaceWith(cohost.box);
 
@@ -585,10 +584,14 @@ export function roomView(root, { params, go }) {
   }
 
   function drawOnline(n) {
-    if (n !== undefined) lastViewers = n;
-    const count = lastViewers === undefined ? online.size : lastViewers;
+    const count = n === undefined ? online.size : n;
     viewers.querySelector('b').textContent = formatCount(count);
     root.querySelector('#online-n').textContent = `(${online.size})`;
+    drawMembers();
+  }
+
+  // drawMembers draws the online list, with each member's buttons.
+  function drawMembers() {
     onlineList.replaceChildren(...[...online.values()].map((u) => {
       // A member's actions: call them; the host also invites to co-host.
       const actions = [calls && calls.button(u), cohost && cohost.inviteButton(u)].filter(Boolean);
