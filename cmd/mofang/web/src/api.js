@@ -24,6 +24,11 @@ export const Errno = {
   JOIN_FIRST: 1014,
   NO_GIFT: 1015,
   NO_COINS: 1016,
+  BUSY: 1022,
+  NO_CALL: 1023,
+  NOT_IN_ROOM: 1024,
+  COHOST_ON: 1025,
+  NO_COHOST: 1026,
   NETWORK: 0, // no answer: the page's own errno for a network failure
 };
 
@@ -42,6 +47,11 @@ const messages = {
   [Errno.JOIN_FIRST]: 'Not in the room yet: reconnecting.',
   [Errno.NO_GIFT]: 'That gift is not available.',
   [Errno.NO_COINS]: 'Not enough coins. Recharge first.',
+  [Errno.BUSY]: 'Busy: in another call.',
+  [Errno.NO_CALL]: 'The call has ended.',
+  [Errno.NOT_IN_ROOM]: 'They are not in this room any more.',
+  [Errno.COHOST_ON]: 'The room already has a co-host.',
+  [Errno.NO_COHOST]: 'That co-host invitation or request has ended.',
   [Errno.NETWORK]: 'Cannot reach the server. Check your connection and try again.',
 };
 

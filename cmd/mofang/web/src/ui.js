@@ -41,6 +41,8 @@ const paths = {
   play: '<path d="M8 5v14l11-7z" fill="currentColor"/>',
   expand: '<path d="M4 9V4h5M15 4h5v5M20 15v5h-5M9 20H4v-5" fill="none" stroke="currentColor" stroke-width="2.2" stroke-linecap="round" stroke-linejoin="round"/>',
   shrink: '<path d="M9 4v5H4M20 9h-5V4M15 20v-5h5M4 15h5v5" fill="none" stroke="currentColor" stroke-width="2.2" stroke-linecap="round" stroke-linejoin="round"/>',
+  phone: '<path d="M6.6 10.8a15.1 15.1 0 006.6 6.6l2.2-2.2a1 1 0 011-.25 11.4 11.4 0 003.6.57 1 1 0 011 1V20a1 1 0 01-1 1A17 17 0 013 4a1 1 0 011-1h3.5a1 1 0 011 1c0 1.25.2 2.45.57 3.6a1 1 0 01-.25 1z" fill="currentColor"/>',
+  phoneOff: '<path d="M12 9c-1.6 0-3.15.25-4.6.72v3.1a1 1 0 01-.56.9 11.5 11.5 0 00-2.66 1.85 1 1 0 01-1.41 0L.29 13.08a1 1 0 010-1.41A16.9 16.9 0 0112 7a16.9 16.9 0 0111.71 4.67 1 1 0 010 1.41l-2.48 2.49a1 1 0 01-1.41 0 11.3 11.3 0 00-2.67-1.85 1 1 0 01-.56-.9v-3.1A15 15 0 0012 9z" fill="currentColor"/>',
   pip: '<path d="M3 5h18v14H3z" fill="none" stroke="currentColor" stroke-width="2" stroke-linejoin="round"/><path d="M12 11h7v6h-7z" fill="currentColor"/>',
 };
 

@@ -16,12 +16,18 @@
 // connect within 5 s or shows no picture, falls back to HTTP-FLV with
 // the reason in one line. A toggle switches between the two, remembered
 // in localStorage.
+//
+// Members of the room can call each other (calls.js: a "Call" button in
+// the online list), and the host can bring a viewer on as co-host
+// (cohost.js: the guest's video beside the host's for everyone).
 
 import { call, Errno, session } from '../api.js';
 import { canPlayFLV, canPlayHLS, codecName, LivePlayer, nativeCanDecode } from '../player.js';
 import { RpcSocket } from '../socket.js';
 import { avatar, banner, dialog, formatCount, h, icon, nickname, toast } from '../ui.js';
 import { canWebRTC } from '../webrtc.js';
+import { Calls } from './calls.js';
+import { Cohost } from './cohost.js';
 
 const POLL_OFFLINE = 2000; // how often a room that is not live is asked about
 const POLL_LOST = 1000; // ... and one whose stream just broke
@@ -51,6 +57,8 @@ export function roomView(root, { params, go }) {
   let mode = canWebRTC() && localStorage.getItem(MODE_KEY) !== 'flv' ? 'webrtc' : 'flv';
   let fallback = '';
   let latencyTimer = null;
+  let calls = null; // 1:1 calls (calls.js), once the socket exists
+  let cohost = null; // co-hosts (cohost.js)
 
   // The page.
   const video = h('video', { id: 'video', playsinline: true, 'webkit-playsinline': true });
@@ -98,6 +106,7 @@ export function roomView(root, { params, go }) {
           ownerLink,
           onlineList,
         ),
+        h('div', { class: 'cohost-slot' }),
         chat,
         composer,
       ),
@@ -221,18 +230,41 @@ export function roomView(root, { params, go }) {
   const socket = new RpcSocket({
     onOpen: () => join(),
     onNotify: (method, p) => {
-      if (method === 'Live.room.events' && String(Number(p.room_id)) === String(Number(roomId))) {
+      if (!p || String(Number(p.room_id)) !== String(Number(roomId))) return;
+      if (method === 'Live.room.events') {
         for (const ev of p.events || []) onEvent(ev);
+      } else if (method === 'Live.call.events') {
+        calls.onEvent(p);
+      } else if (method === 'Live.cohost.events') {
+        cohost.onEvent(p);
       }
     },
     onState: (s, delay) => {
       if (s === 'open') banner('');
-      if (s === 'reconnecting' && !left) {
+      // A new connection ('connecting' after the browser came back
+      // online, 'reconnecting' after a drop) is not in the room until it
+      // joins again; the server hangs up a call whose websocket closed.
+      if ((s === 'connecting' || s === 'reconnecting') && !left) {
+        calls.lost('The connection dropped: the call ended.');
         setJoined(false);
+      }
+      if (s === 'reconnecting' && !left) {
         banner(delay ? `Connection lost. Reconnecting in ${Math.ceil(delay / 1000)} s…` : 'Connection lost. Reconnecting…', 'warn');
       }
     },
   });
+
+  calls = new Calls({ roomId, me, socket, page, roomVideo: video, onChange: () => drawMembers() });
+  cohost = new Cohost({
+    roomId, me, socket, stage: stageBox,
+    host: () => info && info.user,
+    hostOnline: () => !!(info && info.user && online.has(info.user.id)),
+    // The viewer's choice: the guest's stream falls back by itself (the
+    // room's may have failed for its B-frames, which a browser's has not).
+    mode: () => mode,
+    onChange: () => drawMembers(),
+  });
+  root.querySelector('.cohost-slot').replaceWith(cohost.box);
 
   // The stage overlay: 'loading', 'playing' (hidden), 'offline', 'ended',
   // 'missing', 'password', 'unsupported'.
@@ -251,6 +283,8 @@ export function roomView(root, { params, go }) {
     likeBtn.disabled = !j;
     giftBtn.disabled = !j;
     input.placeholder = j ? 'Say something…' : info && info.status ? 'Joining the chat…' : 'Chat opens when the room is live';
+    if (calls) calls.enabled = j;
+    if (cohost) cohost.setEnabled(j);
   }
 
   function backButton() {
@@ -289,6 +323,7 @@ export function roomView(root, { params, go }) {
     isOwner = info.user && info.user.id === me.id;
     giftBtn.hidden = isOwner; // nobody can gift their own room
     ownerLink.hidden = !isOwner;
+    cohost.draw();
     drawTitle();
     if (!apply(info)) return;
     // The video first: chat history and the websocket (each checking the
@@ -412,6 +447,7 @@ export function roomView(root, { params, go }) {
     }
     if (info && info.status && !native && stage.dataset.state !== 'unsupported') apply(info);
     else drawMode();
+    cohost.modeChanged();
   }
 
   // poll asks the API about the room again after ms.
@@ -443,6 +479,8 @@ export function roomView(root, { params, go }) {
 
   function ended() {
     left = true;
+    calls.lost('The live has ended: the call ended.');
+    cohost.destroy();
     clearInterval(latencyTimer);
     player.destroyPlayer();
     socket.stop();
@@ -470,6 +508,7 @@ export function roomView(root, { params, go }) {
       setJoined(true);
       setOnline(r.data.online || [], r.data.viewers);
       setLikes(r.data.likes);
+      cohost.sync(r.data.cohosts);
     } catch (e) {
       setJoined(false);
       switch (e.errno) {
@@ -527,6 +566,9 @@ export function roomView(root, { params, go }) {
         hearts(Math.min(ev.count || 1, 6));
         likeLine(ev.user, ev.count || 1);
         break;
+      case 'cohost':
+        cohost.onRoomEvent(ev);
+        break;
       case 'gift':
         giftFx(ev);
         addLine(h('li', { class: 'line gift-line', dataset: { type: 'gift', user: nickname(ev.user) } },
@@ -545,9 +587,19 @@ export function roomView(root, { params, go }) {
     const count = n === undefined ? online.size : n;
     viewers.querySelector('b').textContent = formatCount(count);
     root.querySelector('#online-n').textContent = `(${online.size})`;
-    onlineList.replaceChildren(...[...online.values()].map((u) =>
-      h('li', { dataset: { userId: u.id }, title: nickname(u) }, avatar(u, 'sm'), h('span', { class: 'online-name' }, nickname(u)),
-        info && info.user && u.id === info.user.id ? h('span', { class: 'badge badge-host' }, 'host') : null)));
+    drawMembers();
+  }
+
+  // drawMembers draws the online list, with each member's buttons.
+  function drawMembers() {
+    onlineList.replaceChildren(...[...online.values()].map((u) => {
+      // A member's actions: call them; the host also invites to co-host.
+      const actions = [calls && calls.button(u), cohost && cohost.inviteButton(u)].filter(Boolean);
+      return h('li', { dataset: { userId: u.id }, title: nickname(u) }, avatar(u, 'sm'), h('span', { class: 'online-name' }, nickname(u)),
+        info && info.user && u.id === info.user.id ? h('span', { class: 'badge badge-host' }, 'host') : null,
+        actions.length ? h('span', { class: 'online-actions' }, ...actions) : null);
+    }));
+    if (cohost) cohost.drawBox(); // "Request to co-host" while the host is here
   }
 
   function setLikes(n) {
@@ -757,6 +809,8 @@ export function roomView(root, { params, go }) {
     video.removeEventListener('resize', onResize);
     if (fullscreenElement() === page) exitFullscreen();
     player.destroy();
+    calls.lost();
+    cohost.destroy();
     // Closing the socket leaves the room (Live.room.leave is for leaving
     // one room while staying in others).
     socket.stop();
