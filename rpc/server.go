@@ -359,6 +359,10 @@ func (s *Server) Websockets() int {
 // RoomStats returns the counters of the room event fan-out.
 func (s *Server) RoomStats() roomhub.Stats { return s.rooms.Stats() }
 
+// LimiterFallbacks counts the limits of room actions that the cluster's
+// Limiter could not check, which this node's own limiter checked instead.
+func (s *Server) LimiterFallbacks() uint64 { return s.limiterFallbacks.Load() }
+
 // Methods lists the names of the registered methods, sorted.
 func (s *Server) Methods() []string { return s.methodNames() }
 

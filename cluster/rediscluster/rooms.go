@@ -299,9 +299,9 @@ func (r *Rooms) roomTag(room int64) string {
 	return r.cfg.Prefix + "room:{" + strconv.FormatInt(room, 10) + "}"
 }
 
-func (r *Rooms) metaKey(room int64) string              { return r.roomTag(room) + ":meta" }
-func (r *Rooms) logKey(room int64) string               { return r.roomTag(room) + ":log" }
-func (r *Rooms) channel(room int64) string              { return r.roomTag(room) }
+func (r *Rooms) metaKey(room int64) string               { return r.roomTag(room) + ":meta" }
+func (r *Rooms) logKey(room int64) string                { return r.roomTag(room) + ":log" }
+func (r *Rooms) channel(room int64) string               { return r.roomTag(room) }
 func (r *Rooms) usersKey(room int64, node string) string { return r.roomTag(room) + ":users:" + node }
 func (r *Rooms) nodeRoomsKey(node string) string         { return r.cfg.Prefix + "noderooms:" + node }
 

@@ -399,7 +399,7 @@ func TestRoomsVanished(t *testing.T) {
 	live.drop("c")
 	roomsWait(t, 5*time.Second, "c's users told", func() bool { return len(log.get()) == 2 })
 	time.Sleep(2500 * time.Millisecond) // and told once only
-	var calls []string // without the node that told
+	var calls []string                  // without the node that told
 	for _, c := range log.get() {
 		calls = append(calls, c[len("a: "):])
 	}

@@ -170,4 +170,3 @@ func TestJoinGetsOnlineFirstAndMissesNothing(t *testing.T) {
 		t.Fatalf("joining member got %v", got)
 	}
 }
-
