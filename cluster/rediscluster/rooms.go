@@ -1230,6 +1230,9 @@ func (r *Rooms) watchNodes() {
 			delete(r.pending, id)
 			continue
 		}
+		if time.Since(since) < presenceEvery/2 {
+			continue // gone at one look only: wait for the next
+		}
 		err := r.vanish(id, others)
 		if err == nil || time.Since(since) > presenceTTL {
 			delete(r.pending, id)

@@ -39,7 +39,7 @@ func (l *liveSet) drop(id string) {
 
 // newTestRooms starts the Rooms of node id on rdb, closed at the end of
 // the test.
-func newTestRooms(t *testing.T, rdb redis.UniversalClient, prefix, id string, live *liveSet, history int) *rediscluster.Rooms {
+func newTestRooms(t testing.TB, rdb redis.UniversalClient, prefix, id string, live *liveSet, history int) *rediscluster.Rooms {
 	r := rediscluster.NewRooms(rdb, rediscluster.RoomsConfig{Prefix: prefix, Node: id, Nodes: live.nodes, History: history})
 	t.Cleanup(func() { r.Close() })
 	return r
