@@ -62,6 +62,9 @@ const (
 	feedInbox = 256
 	// historyBatch is how many history entries are read at once.
 	historyBatch = 1000
+	// catchUpFor is how long a subscription tries to read the history
+	// it missed before it counts the events as lost.
+	catchUpFor = 10 * time.Second
 )
 
 // publishScript appends an event to a room: the next seq, the history
@@ -737,10 +740,12 @@ func (f *feed) handle(m feedMsg) {
 // sync compares the feed with the room's sequence in Redis and fills
 // in what it missed.
 func (f *feed) sync() {
-	ctx, cancel := context.WithTimeout(f.r.ctx, roomsTimeout)
-	defer cancel()
-	epoch, seq, err := f.r.readMeta(ctx, f.room)
-	if err != nil {
+	var epoch string
+	var seq uint64
+	if !f.retry("read the room's sequence", func(ctx context.Context) (err error) {
+		epoch, seq, err = f.r.readMeta(ctx, f.room)
+		return err
+	}) {
 		return // the next confirmation or event tries again
 	}
 	switch {
@@ -765,20 +770,13 @@ func (f *feed) sync() {
 // fill delivers the events from f.next to to from the history; those it
 // no longer has are counted as missed on the next delivery.
 func (f *feed) fill(to uint64) {
-	for attempt := 0; f.next <= to; {
-		ctx, cancel := context.WithTimeout(f.r.ctx, roomsTimeout)
-		epoch, entries, err := f.r.history(ctx, f.room, f.next, to)
-		cancel()
-		if err != nil {
-			if attempt++; attempt < 3 {
-				select {
-				case <-f.done:
-					return
-				case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
-				}
-				continue
-			}
-			f.r.log.Warn("room history unreachable: events lost", "room", f.room, "from", f.next, "to", to, "error", err)
+	for f.next <= to {
+		var epoch string
+		var entries []historyEntry
+		if !f.retry("read the room's history", func(ctx context.Context) (err error) {
+			epoch, entries, err = f.r.history(ctx, f.room, f.next, to)
+			return err
+		}) {
 			break
 		}
 		if epoch != f.epoch || len(entries) == 0 {
@@ -799,6 +797,29 @@ func (f *feed) fill(to uint64) {
 	if f.next <= to {
 		f.missed += to - f.next + 1
 		f.next = to + 1
+	}
+}
+
+// retry runs op until it succeeds, waiting longer each time, for up to
+// catchUpFor; false if it never did (or the feed ended).
+func (f *feed) retry(what string, op func(context.Context) error) bool {
+	deadline := time.Now().Add(catchUpFor)
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		ctx, cancel := context.WithTimeout(f.r.ctx, roomsTimeout)
+		err := op(ctx)
+		cancel()
+		if err == nil {
+			return true
+		}
+		if time.Now().Add(wait).After(deadline) {
+			f.r.log.Warn("room subscription could not "+what, "room", f.room, "error", err)
+			return false
+		}
+		select {
+		case <-f.done:
+			return false
+		case <-time.After(wait):
+		}
 	}
 }
 

@@ -239,6 +239,34 @@ func TestRoomsGapFill(t *testing.T) {
 	}
 }
 
+// TestRoomsSilentConnection: a connection to Redis that stays open but
+// carries nothing is found dead by a ping, replaced, and what was missed
+// meanwhile filled in, though nothing more is published.
+func TestRoomsSilentConnection(t *testing.T) {
+	opt, prefix := roomsRedis(t)
+	proxy := newCutProxy(t, opt.Addr)
+	live := &liveSet{ids: []string{"a", "b"}}
+	a := newTestRooms(t, roomsClient(t, opt, proxy.addr()), prefix, "a", live, 0)
+	b := newTestRooms(t, roomsClient(t, opt, ""), prefix, "b", live, 0)
+	rec := &recorder{}
+	defer a.Subscribe(4, rec.add)()
+	ctx := context.Background()
+	for i := range 10 {
+		if i == 5 {
+			roomsWait(t, 5*time.Second, "5 events", func() bool { return rec.len() == 5 })
+			proxy.freeze()
+		}
+		if _, err := b.Publish(ctx, 4, fmt.Appendf(nil, "%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	roomsWait(t, 10*time.Second, "the events sent into the silent connection", func() bool { return rec.len() == 10 })
+	time.Sleep(100 * time.Millisecond)
+	if got := checkRun(t, "a", rec.got(), 1); len(got) != 10 || got[9] != "9" {
+		t.Fatalf("a got %v", got)
+	}
+}
+
 // TestRoomsMissedBeyondHistory: events older than the history are
 // reported as missed on the next delivery, never delivered out of order.
 func TestRoomsMissedBeyondHistory(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"io"
 	"net"
 	"os"
 	"sync"
@@ -74,15 +73,18 @@ func roomsClient(t testing.TB, opt *redis.Options, addr string) *redis.Client {
 
 // cutProxy is a loopback TCP proxy to Redis whose connections a test can
 // cut: while cut, it drops every connection it has and each new one at
-// once, as a network that lost the way to Redis.
+// once, as a network that lost the way to Redis. It can also freeze the
+// connections it has: they stay open but carry nothing more, as a
+// connection whose peer vanished without a word.
 type cutProxy struct {
 	ln     net.Listener
 	target string
 
-	mu    sync.Mutex
-	cut   bool
-	conns map[net.Conn]struct{}
-	wg    sync.WaitGroup
+	mu     sync.Mutex
+	cut    bool
+	conns  map[net.Conn]struct{}
+	frozen map[net.Conn]bool
+	wg     sync.WaitGroup
 }
 
 func newCutProxy(t testing.TB, target string) *cutProxy {
@@ -90,7 +92,7 @@ func newCutProxy(t testing.TB, target string) *cutProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &cutProxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	p := &cutProxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}, frozen: map[net.Conn]bool{}}
 	p.wg.Add(1)
 	go p.accept()
 	t.Cleanup(func() {
@@ -128,16 +130,42 @@ func (p *cutProxy) accept() {
 		p.mu.Unlock()
 		pipe := func(dst, src net.Conn) {
 			defer p.wg.Done()
-			io.Copy(dst, src)
+			buf := make([]byte, 32<<10)
+			for {
+				n, err := src.Read(buf)
+				p.mu.Lock()
+				frozen := p.frozen[src]
+				p.mu.Unlock()
+				if n > 0 && !frozen {
+					if _, err := dst.Write(buf[:n]); err != nil {
+						break
+					}
+				}
+				if err != nil {
+					break
+				}
+			}
 			dst.Close()
 			src.Close()
 			p.mu.Lock()
 			delete(p.conns, dst)
 			delete(p.conns, src)
+			delete(p.frozen, dst)
+			delete(p.frozen, src)
 			p.mu.Unlock()
 		}
 		go pipe(up, c)
 		go pipe(c, up)
+	}
+}
+
+// freeze makes every connection the proxy has carry nothing more; new
+// ones work.
+func (p *cutProxy) freeze() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.conns {
+		p.frozen[c] = true
 	}
 }
 
