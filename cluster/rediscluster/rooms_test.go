@@ -267,6 +267,36 @@ func TestRoomsSilentConnection(t *testing.T) {
 	}
 }
 
+// TestRoomsSequenceStartsOver: when Redis loses a room's keys (a restart
+// without persistence), its sequence starts over from 1 and subscribers
+// follow it rather than take the new events for old ones.
+func TestRoomsSequenceStartsOver(t *testing.T) {
+	opt, prefix := roomsRedis(t)
+	live := &liveSet{ids: []string{"a", "b"}}
+	rdb := roomsClient(t, opt, "")
+	a := newTestRooms(t, rdb, prefix, "a", live, 0)
+	b := newTestRooms(t, roomsClient(t, opt, ""), prefix, "b", live, 0)
+	rec := &recorder{}
+	defer a.Subscribe(6, rec.add)()
+	ctx := context.Background()
+	for i := range 5 {
+		b.Publish(ctx, 6, fmt.Appendf(nil, "old%d", i))
+	}
+	roomsWait(t, 5*time.Second, "5 events", func() bool { return rec.len() == 5 })
+	if err := rdb.Del(ctx, prefix+"room:{6}:meta", prefix+"room:{6}:log").Err(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if seq, err := b.Publish(ctx, 6, fmt.Appendf(nil, "new%d", i)); err != nil || seq != uint64(i+1) {
+			t.Fatalf("publish after the keys were lost: seq %d, %v", seq, err)
+		}
+	}
+	roomsWait(t, 5*time.Second, "the events of the new sequence", func() bool { return rec.len() == 8 })
+	if got := checkRun(t, "a", rec.got()[5:], 1); fmt.Sprint(got) != "[new0 new1 new2]" {
+		t.Fatalf("new sequence: %v", got)
+	}
+}
+
 // TestRoomsMissedBeyondHistory: events older than the history are
 // reported as missed on the next delivery, never delivered out of order.
 func TestRoomsMissedBeyondHistory(t *testing.T) {

@@ -170,3 +170,17 @@ func TestJoinGetsOnlineFirstAndMissesNothing(t *testing.T) {
 		t.Fatalf("joining member got %v", got)
 	}
 }
+
+// TestVanished: users whose node died get a "leave" each, with the
+// viewers left.
+func TestVanished(t *testing.T) {
+	h := New(0, nil)
+	m := &member{}
+	h.Join(7, m, User{ID: 1})
+	h.Vanished(7, []cluster.PresentUser{{ID: 5, User: []byte(`{"id":5,"nickname":"five","avatar":""}`)}, {ID: 6, User: []byte(`not json`)}})
+	waitFor(t, func() bool { return len(m.events(t)) == 4 })
+	evs := m.events(t)
+	if evs[2].Type != "leave" || evs[2].User.Nickname != "five" || evs[3].User.ID != 6 || evs[3].Viewers != 1 {
+		t.Fatalf("events %+v", evs)
+	}
+}
