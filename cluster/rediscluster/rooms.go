@@ -1092,7 +1092,16 @@ func (r *Rooms) HandleVanished(fn func(room int64, users []cluster.PresentUser))
 // vanished. Enter waits for it.
 func (r *Rooms) clearLeftovers() {
 	r.cleanOnce.Do(func() {
-		r.wg.Add(1)
+		r.mu.Lock()
+		closed := r.closed
+		if !closed {
+			r.wg.Add(1)
+		}
+		r.mu.Unlock()
+		if closed {
+			close(r.cleaned)
+			return
+		}
 		go func() {
 			defer r.wg.Done()
 			defer close(r.cleaned)
