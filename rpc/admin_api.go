@@ -2,8 +2,10 @@ package rpc
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"runtime"
+	"slices"
 	"syscall"
 	"time"
 
@@ -72,6 +74,9 @@ type AdminRoom struct {
 
 // AdminClient is one connected media client, whatever its protocol.
 type AdminClient struct {
+	// Node is the ID of the node the client is connected to (set by
+	// Admin.client.list).
+	Node        string `json:"node"`
 	ID          string `json:"id"`
 	IP          string `json:"ip"`
 	Protocol    string `json:"protocol"`
@@ -184,12 +189,14 @@ type ClientListData struct {
 	Size    int           `json:"size"`
 }
 
-// ClientList lists connected media clients of every protocol.
+// ClientList lists the media clients of every protocol connected to any
+// node: this node's first, then the others' as they last reported them
+// (by node ID), each with its node.
 func (a *adminAPI) ClientList(ctx context.Context, p ClientListParams) (*Reply[ClientListData], error) {
 	if _, st, err := a.s.requireAdmin(ctx); err != nil || st.Errno != ErrnoOK {
 		return &Reply[ClientListData]{Status: st}, err
 	}
-	all := a.s.cfg.Media.Clients()
+	all := a.s.clusterClients()
 	if p.Stream != "" {
 		kept := all[:0]
 		for _, c := range all {
@@ -207,22 +214,94 @@ func (a *adminAPI) ClientList(ctx context.Context, p ClientListParams) (*Reply[C
 	return &Reply[ClientListData]{Status: ok(), Data: &ClientListData{Clients: all[lo:hi], Total: len(all), Page: pp.Page, Size: pp.Size}}, nil
 }
 
+// localClients lists this node's media clients, with its node ID.
+func (s *Server) localClients() []AdminClient {
+	cs := s.cfg.Media.Clients()
+	self := s.cfg.Cluster.Self().ID
+	for i := range cs {
+		cs[i].Node = self
+	}
+	return cs
+}
+
+// ClientReport is this node's media clients as Admin.client.list shows
+// them, for the cluster's Report.ClientList: the other nodes list them
+// from it.
+func (s *Server) ClientReport() json.RawMessage {
+	b, err := json.Marshal(s.localClients())
+	if err != nil {
+		return json.RawMessage("[]")
+	}
+	return b
+}
+
+// clusterClients lists this node's media clients and, after them, the
+// other nodes' from their last reports, by node ID.
+func (s *Server) clusterClients() []AdminClient {
+	all := s.localClients()
+	self := s.cfg.Cluster.Self().ID
+	lists := s.cfg.Cluster.ClientLists()
+	nodes := make([]string, 0, len(lists))
+	for id := range lists {
+		if id != self {
+			nodes = append(nodes, id)
+		}
+	}
+	slices.Sort(nodes)
+	for _, id := range nodes {
+		var cs []AdminClient
+		if err := json.Unmarshal(lists[id], &cs); err != nil {
+			s.log.Warn("a node's client list is not understood", "node", id, "error", err)
+			continue
+		}
+		for i := range cs {
+			cs[i].Node = id
+		}
+		all = append(all, cs...)
+	}
+	return all
+}
+
 // StreamKickParams are the params of Admin.stream.kick.
 type StreamKickParams struct {
 	Stream string `json:"stream" rpc:"required"`
 }
 
-// StreamKick drops a stream's publisher; the room is no longer live.
+// StreamKick drops a stream's publisher, on whichever node it publishes;
+// the room is no longer live.
 func (a *adminAPI) StreamKick(ctx context.Context, p StreamKickParams) (*Reply[struct{}], error) {
 	u, st, err := a.s.requireAdmin(ctx)
 	if err != nil || st.Errno != ErrnoOK {
 		return &Reply[struct{}]{Status: st}, err
 	}
-	if !a.s.cfg.Media.KickStream(p.Stream) {
-		return &Reply[struct{}]{Status: fail(ErrnoNoStream)}, nil
+	node, st := a.s.kickStream(ctx, p.Stream)
+	if st.Errno != ErrnoOK {
+		return &Reply[struct{}]{Status: st}, nil
 	}
-	a.s.log.Info("admin kicked stream", "admin", u.ID, "stream", p.Stream)
+	a.s.log.Info("admin kicked stream", "admin", u.ID, "stream", p.Stream, "node", node)
 	return &Reply[struct{}]{Status: ok()}, nil
+}
+
+// errnoNodeUnreachable is the status of a command that could not reach
+// the node it was for.
+var errnoNodeUnreachable = failf(ErrnoUnavailable, "the node that holds it cannot be reached now, try again later")
+
+// kickStream drops a stream's publisher here or, if another node
+// publishes it, sends that node the command. It returns the node.
+func (s *Server) kickStream(ctx context.Context, stream string) (string, Status) {
+	self := s.cfg.Cluster.Self().ID
+	if s.cfg.Media.KickStream(stream) {
+		return self, ok()
+	}
+	cs, found := s.cfg.Cluster.Stream(stream)
+	if !found || cs.Node == self {
+		return "", fail(ErrnoNoStream)
+	}
+	if err := s.sendTo(ctx, cs.Node, CommandKickStream, stream); err != nil {
+		s.log.Warn("could not send a kick to a stream's node", "stream", stream, "node", cs.Node, "error", err)
+		return "", errnoNodeUnreachable
+	}
+	return cs.Node, ok()
 }
 
 // ClientKickParams are the params of Admin.client.kick.
@@ -236,10 +315,24 @@ func (a *adminAPI) ClientKick(ctx context.Context, p ClientKickParams) (*Reply[s
 	if err != nil || st.Errno != ErrnoOK {
 		return &Reply[struct{}]{Status: st}, err
 	}
+	node := a.s.cfg.Cluster.Self().ID
 	if !a.s.cfg.Media.KickClient(p.ClientID) {
-		return &Reply[struct{}]{Status: fail(ErrnoNoClient)}, nil
+		node = ""
+		for _, c := range a.s.clusterClients() {
+			if c.ID == p.ClientID && c.Node != a.s.cfg.Cluster.Self().ID {
+				node = c.Node
+				break
+			}
+		}
+		if node == "" {
+			return &Reply[struct{}]{Status: fail(ErrnoNoClient)}, nil
+		}
+		if err := a.s.sendTo(ctx, node, CommandKickClient, p.ClientID); err != nil {
+			a.s.log.Warn("could not send a kick to a client's node", "client", p.ClientID, "node", node, "error", err)
+			return &Reply[struct{}]{Status: errnoNodeUnreachable}, nil
+		}
 	}
-	a.s.log.Info("admin kicked client", "admin", u.ID, "client", p.ClientID)
+	a.s.log.Info("admin kicked client", "admin", u.ID, "client", p.ClientID, "node", node)
 	return &Reply[struct{}]{Status: ok()}, nil
 }
 
@@ -278,9 +371,10 @@ func (a *adminAPI) setBan(ctx context.Context, id RoomID, banned bool) (*Reply[B
 	if banned {
 		// The ban started a new password generation: signs handed out
 		// before no longer work. Ending the stream drops its players;
-		// the viewers' sockets leave the room.
-		a.s.cfg.Media.KickStream(r.Name)
+		// the viewers' sockets leave the room, on every node.
+		a.s.kickStream(ctx, r.Name)
 		a.s.evictViewers(r.ID, r.UserID, reenterBanned)
+		a.s.reenterElsewhere(r.ID, r.UserID, "", reenterBanned)
 	}
 	a.s.log.Info("admin set room ban", "admin", u.ID, "room", r.ID, "banned", banned)
 	return &Reply[BanData]{Status: ok(), Data: &BanData{RoomID: formatRoomID(r.ID), Banned: banned}}, nil
@@ -337,6 +431,37 @@ func (a *adminAPI) ServerStats(ctx context.Context, p NoParams) (*Reply[ServerSt
 		Calls:       a.s.CallCounts(),
 	}
 	return &Reply[ServerStatsData]{Status: ok(), Data: d}, nil
+}
+
+// AdminNode is a node of the cluster as Admin.cluster.nodes shows it.
+type AdminNode struct {
+	ID       string `json:"id"`
+	URL      string `json:"url"`       // where the other nodes reach its media
+	Started  int64  `json:"started"`   // Unix seconds
+	Streams  int    `json:"streams"`   // published on it
+	Clients  int    `json:"clients"`   // media clients connected to it
+	LastSeen int64  `json:"last_seen"` // Unix seconds: its lease's last refresh
+	Self     bool   `json:"self"`      // the node that answered
+}
+
+// ClusterNodesData is the data of Admin.cluster.nodes.
+type ClusterNodesData struct {
+	Nodes []AdminNode `json:"nodes"`
+}
+
+// ClusterNodes lists the live nodes of the cluster, by ID (a node alone
+// lists itself).
+func (a *adminAPI) ClusterNodes(ctx context.Context, p NoParams) (*Reply[ClusterNodesData], error) {
+	if _, st, err := a.s.requireAdmin(ctx); err != nil || st.Errno != ErrnoOK {
+		return &Reply[ClusterNodesData]{Status: st}, err
+	}
+	self := a.s.cfg.Cluster.Self().ID
+	d := &ClusterNodesData{Nodes: []AdminNode{}}
+	for _, n := range a.s.cfg.Cluster.Nodes() {
+		d.Nodes = append(d.Nodes, AdminNode{ID: n.ID, URL: n.URL, Started: n.Started.Unix(), Streams: n.Streams,
+			Clients: n.Clients, LastSeen: n.LastSeen.Unix(), Self: n.ID == self})
+	}
+	return &Reply[ClusterNodesData]{Status: ok(), Data: d}, nil
 }
 
 // NoParams are the params of a method that takes none.

@@ -69,13 +69,14 @@ func TestAdminMethods(t *testing.T) {
 		t.Fatal(err)
 	}
 	calls := map[string]map[string]any{
-		"Admin.stream.list":  {},
-		"Admin.client.list":  {},
-		"Admin.stream.kick":  {"stream": stream},
-		"Admin.client.kick":  {"client_id": "c2"},
-		"Admin.room.ban":     {"room_id": roomID},
-		"Admin.room.unban":   {"room_id": roomID},
-		"Admin.server.stats": {},
+		"Admin.stream.list":   {},
+		"Admin.client.list":   {},
+		"Admin.stream.kick":   {"stream": stream},
+		"Admin.client.kick":   {"client_id": "c2"},
+		"Admin.room.ban":      {"room_id": roomID},
+		"Admin.room.unban":    {"room_id": roomID},
+		"Admin.server.stats":  {},
+		"Admin.cluster.nodes": {},
 	}
 	// Every Admin method is registered here and refuses non-admins.
 	for _, m := range e.api.Methods() {
@@ -117,8 +118,17 @@ func TestAdminMethods(t *testing.T) {
 		} `json:"data"`
 	}
 	e.callInto(adminTok, "Admin.client.list", map[string]any{"stream": stream}, &cl)
-	if cl.Data.Total != 2 || len(cl.Data.Clients) != 2 {
+	if cl.Data.Total != 2 || len(cl.Data.Clients) != 2 || cl.Data.Clients[0].Node != "local" {
 		t.Fatalf("client list of %s: %+v", stream, cl.Data)
+	}
+	var nodes struct {
+		Data struct {
+			Nodes []rpc.AdminNode `json:"nodes"`
+		} `json:"data"`
+	}
+	e.callInto(adminTok, "Admin.cluster.nodes", map[string]any{}, &nodes)
+	if n := nodes.Data.Nodes; len(n) != 1 || n[0].ID != "local" || !n[0].Self || n[0].Started == 0 || n[0].LastSeen == 0 {
+		t.Fatalf("cluster nodes of a node alone: %+v", n)
 	}
 	if r := e.call(adminTok, "Admin.client.kick", map[string]any{"client_id": "nope"}); r.Errno != 1019 {
 		t.Fatalf("kick unknown client: errno %d", r.Errno)

@@ -48,7 +48,7 @@ func (a *callAPI) CallInvite(ctx context.Context, p CallInviteParams) (*Reply[Ca
 	if p.UserID == u.ID {
 		return &Reply[CallData]{Status: failf(ErrnoInvalid, "you cannot call yourself")}, nil
 	}
-	if !s.limiter.allow("invite:"+strconv.FormatInt(u.ID, 10), s.cfg.Calls.Invites) {
+	if !s.allowShared(ctx, "invite:"+strconv.FormatInt(u.ID, 10), s.cfg.Calls.Invites) {
 		return &Reply[CallData]{Status: fail(ErrnoTooMany)}, nil
 	}
 	roomID := int64(p.RoomID)
@@ -231,7 +231,7 @@ func (a *callAPI) CallSignal(ctx context.Context, p CallSignalParams) (*Reply[st
 	if me.conn != conn {
 		return &Reply[struct{}]{Status: failf(ErrnoForbidden, "signal on the websocket that placed or answered the call")}, nil
 	}
-	if !s.limiter.allow("signal:"+strconv.FormatInt(me.user.ID, 10), s.cfg.Calls.Signals) {
+	if !s.allowShared(ctx, "signal:"+strconv.FormatInt(me.user.ID, 10), s.cfg.Calls.Signals) {
 		return &Reply[struct{}]{Status: fail(ErrnoTooMany)}, nil
 	}
 	tellCall([]*wsConn{peer.conn}, CallEvent{Type: "signal", CallID: c.id, RoomID: c.roomID, From: &me.user, Data: p.Data})

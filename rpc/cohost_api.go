@@ -120,7 +120,7 @@ func (a *cohostAPI) CohostInvite(ctx context.Context, p CohostUserParams) (*Repl
 	if p.UserID <= 0 || p.UserID == u.ID {
 		return &Reply[CohostData]{Status: failf(ErrnoInvalid, "user_id must be a viewer in the room")}, nil
 	}
-	if !s.limiter.allow("invite:"+strconv.FormatInt(u.ID, 10), s.cfg.Calls.Invites) {
+	if !s.allowShared(ctx, "invite:"+strconv.FormatInt(u.ID, 10), s.cfg.Calls.Invites) {
 		return &Reply[CohostData]{Status: fail(ErrnoTooMany)}, nil
 	}
 	b := &s.cohosts
@@ -157,7 +157,7 @@ func (a *cohostAPI) CohostRequest(ctx context.Context, p RoomParams) (*Reply[Coh
 	if r.UserID == u.ID {
 		return &Reply[CohostData]{Status: failf(ErrnoInvalid, "you are the host: invite a viewer instead")}, nil
 	}
-	if !s.limiter.allow("invite:"+strconv.FormatInt(u.ID, 10), s.cfg.Calls.Invites) {
+	if !s.allowShared(ctx, "invite:"+strconv.FormatInt(u.ID, 10), s.cfg.Calls.Invites) {
 		return &Reply[CohostData]{Status: fail(ErrnoTooMany)}, nil
 	}
 	b := &s.cohosts

@@ -73,7 +73,13 @@ func newEnv(t testing.TB, dialect string) *env {
 // newEnvWith is newEnv with changes to the server's config.
 func newEnvWith(t testing.TB, dialect string, change func(*rpc.Config)) *env {
 	t.Helper()
-	st := storetest.Open(t, dialect)
+	return newEnvOn(t, storetest.Open(t, dialect), &fakeLive{}, change)
+}
+
+// newEnvOn is newEnvWith on a given store and live streams, which several
+// servers (nodes) may share.
+func newEnvOn(t testing.TB, st *store.Store, live *fakeLive, change func(*rpc.Config)) *env {
+	t.Helper()
 	tokens, err := token.NewIssuer(testJWTSecret, time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +88,6 @@ func newEnvWith(t testing.TB, dialect string, change func(*rpc.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	live := &fakeLive{}
 	cfg := rpc.Config{
 		Store: st, Tokens: tokens, Signer: signer, Live: live,
 		PublicHost: "live.example", Ports: rpc.Ports{HTTP: 8080, RTMP: 1935, RTSP: 8554, SRT: 8890},

@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"context"
 	"sync"
 	"time"
 
@@ -68,4 +69,20 @@ func (l *limiter) sweep(now time.Time) {
 	if len(l.buckets) >= maxBuckets {
 		clear(l.buckets)
 	}
+}
+
+// allowShared takes a token from key's bucket of rate r in the cluster's
+// limiter, which every node shares, so that a user's limit holds
+// whichever node their calls reach. When the cluster cannot answer, this
+// node's own limiter decides.
+func (s *Server) allowShared(ctx context.Context, key string, r Rate) bool {
+	if r.Burst <= 0 {
+		return true
+	}
+	allowed, err := s.cfg.Limiter.Allow(ctx, key, r.Every, r.Burst)
+	if err != nil {
+		s.limiterFallbacks.Add(1)
+		return s.limiter.allow(key, r)
+	}
+	return allowed
 }

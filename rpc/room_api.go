@@ -134,16 +134,25 @@ const (
 )
 
 // revokeRoom ends what was handed out under a room's earlier password
-// generation (the store started a new one): every websocket of a user
-// other than the owner leaves the room and gets a "reenter" event, and
-// the media clients playing its stream are disconnected (their play signs
-// no longer work, so they come back only with the new password).
+// generation (the store started a new one), on every node: every
+// websocket of a user other than the owner leaves the room and gets a
+// "reenter" event, and the media clients playing its stream are
+// disconnected (their play signs no longer work, so they come back only
+// with the new password).
 func (s *Server) revokeRoom(roomID, ownerID int64, stream, reason string) {
+	s.revokeHere(roomID, ownerID, stream, reason)
+	s.reenterElsewhere(roomID, ownerID, stream, reason)
+}
+
+// revokeHere is revokeRoom on this node; stream "" keeps the players.
+func (s *Server) revokeHere(roomID, ownerID int64, stream, reason string) {
 	sockets := s.evictViewers(roomID, ownerID, reason)
 	players := 0
-	for _, c := range s.cfg.Media.Clients() {
-		if c.Stream == stream && c.Role == "play" && s.cfg.Media.KickClient(c.ID) {
-			players++
+	if stream != "" {
+		for _, c := range s.cfg.Media.Clients() {
+			if c.Stream == stream && c.Role == "play" && s.cfg.Media.KickClient(c.ID) {
+				players++
+			}
 		}
 	}
 	s.log.Info("room access revoked", "room", roomID, "reason", reason, "sockets", sockets, "players", players)
@@ -228,7 +237,7 @@ func (a *liveAPI) Comment(ctx context.Context, p CommentParams) (*Reply[CommentD
 	if msg := checkComment(content, a.s.cfg.Limits.MaxCommentLen); msg != "" {
 		return &Reply[CommentData]{Status: failf(ErrnoInvalid, msg)}, nil
 	}
-	if !a.s.limiter.allow("comment:"+strconv.FormatInt(u.ID, 10), a.s.cfg.Limits.Comments) {
+	if !a.s.allowShared(ctx, "comment:"+strconv.FormatInt(u.ID, 10), a.s.cfg.Limits.Comments) {
 		return &Reply[CommentData]{Status: fail(ErrnoTooMany)}, nil
 	}
 	c, err := a.s.cfg.Store.AddComment(ctx, int64(p.RoomID), u.ID, content)
@@ -328,7 +337,7 @@ func (a *liveAPI) Like(ctx context.Context, p RoomParams) (*Reply[LikeData], err
 	if err != nil || st.Errno != ErrnoOK {
 		return &Reply[LikeData]{Status: st}, err
 	}
-	if !a.s.limiter.allow("like:"+strconv.FormatInt(u.ID, 10), a.s.cfg.Limits.Likes) {
+	if !a.s.allowShared(ctx, "like:"+strconv.FormatInt(u.ID, 10), a.s.cfg.Limits.Likes) {
 		return &Reply[LikeData]{Status: fail(ErrnoTooMany)}, nil
 	}
 	likes, err := a.s.cfg.Store.AddLikes(ctx, int64(p.RoomID), 1)
@@ -399,7 +408,7 @@ func (a *liveAPI) Gift(ctx context.Context, p GiftParams) (*Reply[GiftSentData],
 	if p.Count < 1 || p.Count > maxGiftCount {
 		return &Reply[GiftSentData]{Status: failf(ErrnoInvalid, fmt.Sprintf("count must be 1 to %d", maxGiftCount))}, nil
 	}
-	if !a.s.limiter.allow("gift:"+strconv.FormatInt(u.ID, 10), a.s.cfg.Limits.Gifts) {
+	if !a.s.allowShared(ctx, "gift:"+strconv.FormatInt(u.ID, 10), a.s.cfg.Limits.Gifts) {
 		return &Reply[GiftSentData]{Status: fail(ErrnoTooMany)}, nil
 	}
 	r, err := a.s.cfg.Store.RoomByID(ctx, int64(p.RoomID))

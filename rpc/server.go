@@ -34,6 +34,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mofang-live/mofang/cluster"
 	"github.com/mofang-live/mofang/internal/connlimit"
 	"github.com/mofang-live/mofang/rpc/roomhub"
 	"github.com/mofang-live/mofang/rpc/token"
@@ -136,6 +137,22 @@ type Config struct {
 	// Version is reported by Admin.server.stats.
 	Version string
 	Logger  *slog.Logger
+
+	// Cluster is this node's share of the service: the other nodes, their
+	// streams and clients, and commands to them (Admin kicks and bans
+	// that find nothing here). Nil means a node alone (cluster.NewLocal),
+	// which the Server runs commands for itself; otherwise whoever set
+	// Cluster.HandleCommands passes the API's commands to RunCommand.
+	Cluster cluster.Cluster
+	// Rooms carries room events and presence between the nodes; nil
+	// means this node alone (cluster.NewLocalRooms). The Server sets its
+	// HandleVanished.
+	Rooms cluster.Rooms
+	// Limiter keeps the per-user limits of room actions (comments,
+	// likes, gifts, invitations, signalling) for every node; nil means
+	// this node alone (cluster.NewLocalLimiter). When it cannot be
+	// reached, the node's own limiter stands in.
+	Limiter cluster.Limiter
 }
 
 // Limits keep rooms usable and connections bounded. Zero fields take the
@@ -199,6 +216,9 @@ type Server struct {
 	shuttingDown bool
 	slowSockets  atomic.Uint64
 
+	ownCluster       bool          // cfg.Cluster was made by New: close it at Shutdown
+	limiterFallbacks atomic.Uint64 // room action limits the cluster could not check
+
 	userSockets userSockets // websockets in rooms, by user
 	calls       callBook    // 1:1 calls
 	cohosts     cohostBook  // co-host sessions, invitations and requests
@@ -232,6 +252,16 @@ func New(cfg Config) (*Server, error) {
 	setDefault(&cfg.Ports.RTSP, 8554)
 	cfg.Limits.setDefaults()
 	cfg.Calls.setDefaults()
+	ownCluster := cfg.Cluster == nil
+	if ownCluster {
+		cfg.Cluster = cluster.NewLocal(cluster.Node{ID: "local"})
+	}
+	if cfg.Rooms == nil {
+		cfg.Rooms = cluster.NewLocalRooms()
+	}
+	if cfg.Limiter == nil {
+		cfg.Limiter = cluster.NewLocalLimiter()
+	}
 
 	s := &Server{
 		cfg:     cfg,
@@ -240,9 +270,15 @@ func New(cfg Config) (*Server, error) {
 		guard:   newAttemptGuard(5, time.Minute),
 		limiter: newLimiter(),
 		sockets: connlimit.New(cfg.Limits.SocketsPerIP),
-		rooms:   roomhub.New(cfg.Limits.EventInterval),
+		rooms:   roomhub.New(cfg.Limits.EventInterval, cfg.Rooms),
 		conns:   map[*wsConn]struct{}{},
 		started: time.Now(),
+
+		ownCluster: ownCluster,
+	}
+	cfg.Rooms.HandleVanished(s.rooms.Vanished)
+	if ownCluster {
+		cfg.Cluster.HandleCommands(func(c cluster.Command) { s.RunCommand(c) })
 	}
 	for _, api := range []struct {
 		namespace string
@@ -322,6 +358,10 @@ func (s *Server) Websockets() int {
 
 // RoomStats returns the counters of the room event fan-out.
 func (s *Server) RoomStats() roomhub.Stats { return s.rooms.Stats() }
+
+// LimiterFallbacks counts the limits of room actions that the cluster's
+// Limiter could not check, which this node's own limiter checked instead.
+func (s *Server) LimiterFallbacks() uint64 { return s.limiterFallbacks.Load() }
 
 // Methods lists the names of the registered methods, sorted.
 func (s *Server) Methods() []string { return s.methodNames() }

@@ -421,6 +421,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		n := len(s.conns)
 		s.connsMu.Unlock()
 		if n == 0 {
+			if s.ownCluster {
+				s.cfg.Cluster.Close()
+			}
 			return nil
 		}
 		select {

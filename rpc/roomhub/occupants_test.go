@@ -8,7 +8,7 @@ import (
 // TestOccupantsAndNotice: a room lists its members with their users, and
 // a notice is one Live.room.events message outside the room's sequence.
 func TestOccupantsAndNotice(t *testing.T) {
-	h := New(10 * time.Millisecond)
+	h := New(10*time.Millisecond, nil)
 	a, b := &member{}, &member{}
 	h.Join(7, a, User{ID: 1})
 	h.Join(7, b, User{ID: 2})

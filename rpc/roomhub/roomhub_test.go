@@ -57,7 +57,7 @@ func waitFor(t *testing.T, cond func() bool) {
 }
 
 func TestOrderAndSharedBytes(t *testing.T) {
-	h := New(20 * time.Millisecond)
+	h := New(20*time.Millisecond, nil)
 	a, b := &member{}, &member{}
 	h.Join(7, a, User{ID: 1, Nickname: "a"})
 	h.Join(7, b, User{ID: 2, Nickname: "b"})
@@ -95,7 +95,7 @@ func TestOrderAndSharedBytes(t *testing.T) {
 }
 
 func TestPresence(t *testing.T) {
-	h := New(0)
+	h := New(0, nil)
 	watcher, s1, s2 := &member{}, &member{}, &member{}
 	h.Join(7, watcher, User{ID: 1})
 	h.Join(7, s1, User{ID: 2})
@@ -133,7 +133,7 @@ func TestPresence(t *testing.T) {
 // TestSlowMemberIsRefusedNotWaitedFor: a member that cannot take a
 // message is counted and skipped; the others get everything.
 func TestSlowMemberIsRefusedNotWaitedFor(t *testing.T) {
-	h := New(0)
+	h := New(0, nil)
 	slow, fast := &member{cap: 1}, &member{}
 	h.Join(7, slow, User{ID: 1})
 	h.Join(7, fast, User{ID: 2})
