@@ -51,8 +51,13 @@ type AdminStream struct {
 	StartedAt   int64          `json:"started_at"` // Unix seconds
 	// BFrames is true when the stream's video has B-frames: WebRTC
 	// viewers are refused until the publisher turns them off.
-	BFrames bool       `json:"bframes"`
-	Room    *AdminRoom `json:"room,omitempty"`
+	BFrames bool `json:"bframes"`
+	// Node is the ID of the node that publishes the stream; Relay is
+	// true for this node's copy of a stream another node publishes
+	// (its viewers here are counted in ReaderCount).
+	Node  string     `json:"node,omitempty"`
+	Relay bool       `json:"relay,omitempty"`
+	Room  *AdminRoom `json:"room,omitempty"`
 }
 
 // AdminClientID names a publisher in AdminStream.
@@ -86,6 +91,11 @@ type AdminClient struct {
 	BytesOut    uint64 `json:"bytes_out"`
 	Bitrate     int64  `json:"bitrate"`      // bit/s, in for publishers, out for players, over the last 10 s
 	ConnectedAt int64  `json:"connected_at"` // Unix seconds
+	// Relay marks a relay between nodes: this node pulling a stream of
+	// another node (role publish) or another node pulling one of this
+	// node's (role play); Peer is that node's ID.
+	Relay bool   `json:"relay,omitempty"`
+	Peer  string `json:"peer,omitempty"`
 }
 
 // MediaTotals are the engine's counters.

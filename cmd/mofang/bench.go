@@ -26,7 +26,7 @@ import (
 // benchCommand runs the project's load benchmarks.
 func benchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: mofang bench rpc|room|fanout|hls|webrtc [flags]")
+		return errors.New("usage: mofang bench rpc|room|fanout|hls|webrtc|cluster [flags]")
 	}
 	switch args[0] {
 	case "rpc":
@@ -39,6 +39,8 @@ func benchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return benchHLS(ctx, args[1:], stdout, stderr)
 	case "webrtc":
 		return benchWebRTC(ctx, args[1:], stdout, stderr)
+	case "cluster":
+		return benchCluster(ctx, args[1:], stdout, stderr)
 	case "raw-server":
 		return rawServer(ctx, args[1:])
 	}

@@ -59,6 +59,11 @@ type config struct {
 	// ShowPublisherIP shows every user publishers' full addresses
 	// (rpc.Config.ShowPublisherIP).
 	ShowPublisherIP bool
+	// Cluster is the Redis URL of the cluster this node joins (empty:
+	// the node runs alone); NodeID and NodeURL name this node in it.
+	Cluster string
+	NodeID  string
+	NodeURL string
 }
 
 // setting is one configurable value.
@@ -100,6 +105,9 @@ func (c *config) settings() []setting {
 		{name: "http-header-timeout", env: "MOFANG_HTTP_HEADER_TIMEOUT", def: "10s", dur: &c.HeaderTimeout, usage: "longest an HTTP request's headers may take to arrive (0: no limit)"},
 		{name: "http-body-timeout", env: "MOFANG_HTTP_BODY_TIMEOUT", def: "15s", dur: &c.BodyTimeout, usage: "longest an API POST's body may take to arrive (0: no limit)"},
 		{name: "ws-auth-timeout", env: "MOFANG_WS_AUTH_TIMEOUT", def: "30s", dur: &c.AuthTimeout, usage: "how long a websocket opened without a valid token stays open (0: until it closes)"},
+		{name: "cluster", env: "MOFANG_CLUSTER", def: "", str: &c.Cluster, usage: "Redis URL of the cluster this node joins, e.g. redis://10.0.0.9:6379/0: every node on one Redis and one MySQL database acts as one service (empty: this node runs alone)"},
+		{name: "node-id", env: "MOFANG_NODE_ID", def: "", str: &c.NodeID, usage: "this node's name in the cluster (default: host name and HTTP port)"},
+		{name: "node-url", env: "MOFANG_NODE_URL", def: "", str: &c.NodeURL, usage: "where the other nodes of the cluster reach this node's HTTP port for its streams, e.g. http://10.0.0.5:8080 (default: http://<host name>:<HTTP port>)"},
 		{name: "debug-addr", env: "MOFANG_DEBUG_ADDR", def: "", str: &c.DebugAddr, usage: "listen address of Go's pprof profiles, e.g. 127.0.0.1:6060 (empty: off; never expose it)"},
 		{name: "log-format", env: "MOFANG_LOG_FORMAT", def: "text", str: &c.LogFormat, usage: "log format: text or json"},
 		{name: "log-level", env: "MOFANG_LOG_LEVEL", def: "info", str: &c.LogLevel, usage: "log level: debug, info, warn or error"},

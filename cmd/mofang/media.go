@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mofang-live/mofang/cluster"
 	"github.com/mofang-live/mofang/media"
 	"github.com/mofang-live/mofang/rpc"
 	"github.com/mofang-live/mofang/rpc/urlsign"
@@ -204,6 +205,9 @@ type roomEvents struct {
 	store   *store.Store
 	log     *slog.Logger
 	private *apiStreams
+	// cluster tells whether another node publishes a stream now: its
+	// room stays live when this node's copy stops.
+	cluster cluster.Cluster
 }
 
 func (r roomEvents) PublishStarted(ctx context.Context, s media.StreamInfo) {
@@ -216,6 +220,12 @@ func (r roomEvents) PublishStarted(ctx context.Context, s media.StreamInfo) {
 func (r roomEvents) PublishStopped(ctx context.Context, s media.StreamInfo) {
 	if r.privateStream(s.Name, false) {
 		return
+	}
+	if r.cluster != nil {
+		if cs, ok := r.cluster.Stream(s.Name); ok && cs.Node != r.cluster.Self().ID {
+			r.log.Info("stream stopped here, published on another node", "stream", s.Name, "node", cs.Node)
+			return
+		}
 	}
 	r.set(ctx, s, store.RoomIdle)
 }
@@ -274,13 +284,18 @@ func (l liveStats) LiveStreamNames() []string {
 	return names
 }
 
-// mediaAdmin shows the media engine to the Admin methods.
-type mediaAdmin struct{ engine *media.Engine }
+// mediaAdmin shows the media engine to the Admin methods; in a cluster,
+// the streams of every node, from the cluster's view.
+type mediaAdmin struct {
+	engine  *media.Engine
+	cluster cluster.Cluster // nil: this node alone
+}
 
 func (m mediaAdmin) Streams() []rpc.AdminStream {
 	ss := m.engine.Streams()
-	out := make([]rpc.AdminStream, len(ss))
-	for i, s := range ss {
+	out := make([]rpc.AdminStream, 0, len(ss))
+	here := map[string]bool{}
+	for _, s := range ss {
 		readers := make(map[string]int, len(s.Readers))
 		for p, n := range s.Readers {
 			readers[string(p)] = n
@@ -291,12 +306,39 @@ func (m mediaAdmin) Streams() []rpc.AdminStream {
 			BitrateIn: s.BitrateIn, BytesIn: s.BytesIn, BytesOut: s.BytesOut,
 			Readers: readers, ReaderCount: s.ReaderCount,
 			FellBehind: s.ReadersFellBehind, Dropped: s.ReadersDropped,
-			StartedAt: s.StartedAt.Unix(), BFrames: s.BFrames,
+			StartedAt: s.StartedAt.Unix(), BFrames: s.BFrames, Relay: s.Relay, Node: s.Origin,
 		}
 		if s.PublisherID != "" {
 			a.Publisher = &rpc.AdminClientID{ID: s.PublisherID, IP: ipString(s.PublisherIP), Protocol: string(s.Protocol), Since: s.PublisherSince.Unix()}
 		}
-		out[i] = a
+		if m.cluster != nil {
+			if cs, ok := m.cluster.Stream(s.Name); ok {
+				// The cluster's count: every node's viewers.
+				a.ReaderCount, a.Node = cs.Clients, cs.Node
+				if s.Relay && a.Publisher != nil {
+					a.Publisher.IP, a.Publisher.Protocol = cs.Publisher.IP, cs.Publisher.Protocol
+				}
+			} else if a.Node == "" {
+				a.Node = m.cluster.Self().ID
+			}
+		}
+		here[s.Name] = true
+		out = append(out, a)
+	}
+	if m.cluster == nil {
+		return out
+	}
+	// The streams of other nodes that have no copy here.
+	for _, cs := range m.cluster.Streams() {
+		if here[cs.Name] {
+			continue
+		}
+		out = append(out, rpc.AdminStream{
+			Name: cs.Name, Path: "/live/" + cs.Name, Live: !cs.Grace, Publishing: !cs.Grace,
+			Publisher:   &rpc.AdminClientID{IP: cs.Publisher.IP, Protocol: cs.Publisher.Protocol, Since: cs.Since.Unix()},
+			Readers:     map[string]int{},
+			ReaderCount: cs.Clients, StartedAt: cs.Since.Unix(), BFrames: cs.Publisher.BFrames, Node: cs.Node,
+		})
 	}
 	return out
 }
@@ -308,6 +350,7 @@ func (m mediaAdmin) Clients() []rpc.AdminClient {
 		out[i] = rpc.AdminClient{
 			ID: c.ID, IP: ipString(c.IP), Protocol: string(c.Protocol), Stream: c.Stream, Role: string(c.Role),
 			BytesIn: c.BytesIn, BytesOut: c.BytesOut, Bitrate: c.Bitrate, ConnectedAt: c.ConnectedAt.Unix(),
+			Relay: c.Relay, Peer: c.Node,
 		}
 	}
 	return out

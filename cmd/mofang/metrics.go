@@ -59,6 +59,18 @@ func newMetrics(s *service) *metrics {
 			return float64(s.api.RoomStats().Refused)
 		}),
 		mediaCollector{s.engine},
+		gauge("mofang_cluster_up", "1 while the cluster's shared state (Redis) is reachable and this node's view current; always 1 for a node alone.", func() float64 {
+			if s.parts.err() != nil {
+				return 0
+			}
+			return 1
+		}),
+		gauge("mofang_cluster_nodes", "Live nodes of the cluster, this one included.", func() float64 {
+			return float64(len(s.parts.cluster.Nodes()))
+		}),
+		gauge("mofang_cluster_streams", "Streams published in the whole cluster.", func() float64 {
+			return float64(len(s.parts.cluster.Streams()))
+		}),
 	)
 	return m
 }

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mofang-live/mofang/cluster"
 	"github.com/mofang-live/mofang/cmd/mofang/web"
 	"github.com/mofang-live/mofang/internal/connlimit"
 	"github.com/mofang-live/mofang/media"
@@ -33,6 +34,7 @@ type service struct {
 	signer  *urlsign.Signer
 	metrics http.Handler
 	ready   chan struct{} // closed once every listener is up
+	parts   *clusterParts // the node's cluster (Local when alone)
 
 	retentionDays  int
 	retentionBytes int64
@@ -73,6 +75,9 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 		}
 	}
 
+	if err := cfg.checkClusterDB(); err != nil {
+		return nil, err
+	}
 	st, err := openStore(ctx, cfg.dbDSN())
 	if err != nil {
 		return nil, err
@@ -84,36 +89,48 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 	}
 	log.Info("database ready", "dialect", st.Dialect(), "migrations_applied", applied)
 	// Nothing is published before the engine starts, whatever a crash
-	// left in the database.
-	if n, err := st.EndLiveRooms(ctx); err != nil {
+	// left in the database. In a cluster the other nodes' rooms are
+	// live: reconcileRooms ends those no node publishes.
+	if cfg.Cluster == "" {
+		if n, err := st.EndLiveRooms(ctx); err != nil {
+			st.Close()
+			return nil, err
+		} else if n > 0 {
+			log.Info("rooms left live by the last run set to not started", "rooms", n)
+		}
+	}
+	parts, err := openCluster(ctx, &cfg, log)
+	if err != nil {
 		st.Close()
 		return nil, err
-	} else if n > 0 {
-		log.Info("rooms left live by the last run set to not started", "rooms", n)
+	}
+	closeAll := func() {
+		parts.close()
+		st.Close()
 	}
 
 	if err := repairRecords(ctx, st, cfg.recordDir(), log); err != nil {
-		st.Close()
+		closeAll()
 		return nil, err
 	}
 	days, maxBytes, err := cfg.retention()
 	if err != nil {
-		st.Close()
+		closeAll()
 		return nil, err
 	}
 	connsPerIP, err := cfg.connsPerIP()
 	if err != nil {
-		st.Close()
+		closeAll()
 		return nil, err
 	}
 	ice, err := cfg.iceServers()
 	if err != nil {
-		st.Close()
+		closeAll()
 		return nil, err
 	}
 	publicIPs, err := cfg.publicIPs()
 	if err != nil {
-		st.Close()
+		closeAll()
 		return nil, err
 	}
 	var mediaICE []media.ICEServer
@@ -125,9 +142,10 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 	private := &apiStreams{} // the API's, once it exists
 	pending, err := cfg.rtmpPendingPerIP()
 	if err != nil {
-		st.Close()
+		closeAll()
 		return nil, err
 	}
+	auth := mediaAuth{store: st, signer: signer, private: private}
 	mcfg := media.Config{
 		MaxPendingPerIP: pending,
 		HLS:             cfg.HLS,
@@ -149,32 +167,43 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 		WebRTCPublicIPs:  publicIPs,
 		ICEServers:       mediaICE,
 		PublisherGrace:   cfg.Grace,
-		Authorizer:       mediaAuth{store: st, signer: signer, private: private},
-		Events:           roomEvents{store: st, log: log.With("component", "rooms"), private: private},
+		Authorizer:       auth,
+		Cluster:          parts.cluster,
+		RelayQuery:       auth.RelayQuery,
+		Events:           roomEvents{store: st, log: log.With("component", "rooms"), private: private, cluster: parts.cluster},
 		Logger:           log.With("component", "media"),
 	}
 	if cfg.RTSPUDP != "" {
 		mcfg.RTSPUDPRTPAddress = cfg.RTSPUDP
 		if mcfg.RTSPUDPRTCPAddress, err = rtcpAddr(cfg.RTSPUDP); err != nil {
-			st.Close()
+			closeAll()
 			return nil, err
 		}
 	}
 	engine, err := media.New(mcfg)
 	if err != nil {
-		st.Close()
+		closeAll()
 		return nil, err
 	}
 
-	s := &service{cfg: cfg, log: log, store: st, engine: engine, signer: signer, ready: make(chan struct{}),
+	s := &service{cfg: cfg, log: log, store: st, engine: engine, signer: signer, ready: make(chan struct{}), parts: parts,
 		retentionDays: days, retentionBytes: maxBytes, connsPerIP: connsPerIP}
 	m := newMetrics(s)
+	var live rpc.LiveStats = liveStats{engine}
+	admin := mediaAdmin{engine: engine}
+	if parts.shared {
+		live = clusterLive{parts.cluster}
+		admin.cluster = parts.cluster
+	}
 	s.api, err = rpc.New(rpc.Config{
 		Store:           st,
 		Tokens:          tokens,
 		Signer:          signer,
-		Live:            liveStats{engine},
-		Media:           mediaAdmin{engine},
+		Live:            live,
+		Cluster:         parts.cluster,
+		Rooms:           parts.rooms,
+		Limiter:         parts.limiter,
+		Media:           admin,
 		RecordFiles:     recordFiles(engine),
 		PublicHost:      cfg.PublicHost,
 		Ports:           ports,
@@ -193,10 +222,16 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 		Logger:      log.With("component", "rpc"),
 	})
 	if err != nil {
-		st.Close()
+		closeAll()
 		return nil, err
 	}
 	private.set(s.api)
+	// Commands from the other nodes (kicks, room re-entries) run here.
+	parts.cluster.HandleCommands(func(c cluster.Command) {
+		if !s.api.RunCommand(c) {
+			log.Warn("cluster command not understood", "kind", c.Kind)
+		}
+	})
 	s.metrics = m.handler()
 	// No ReadTimeout or WriteTimeout: HTTP-FLV, HLS's blocking reloads
 	// and websockets live long. Headers have ReadHeaderTimeout, API
@@ -252,6 +287,12 @@ func (s *service) readyz(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "database unreachable", http.StatusServiceUnavailable)
 		return
 	}
+	// Without its cluster a node serves what it has, but new publishers
+	// and cross-node rooms are refused: not ready for more.
+	if err := s.parts.err(); err != nil {
+		http.Error(w, "cluster unavailable", http.StatusServiceUnavailable)
+		return
+	}
 	w.Write([]byte("ready\n"))
 }
 
@@ -260,6 +301,9 @@ func (s *service) readyz(w http.ResponseWriter, r *http.Request) {
 // closed and rooms set not live.
 func (s *service) run(ctx context.Context) error {
 	defer s.store.Close()
+	// The cluster goes last: the engine releases its claims when it
+	// closes, the API's rooms are done after its shutdown.
+	defer s.parts.close()
 	// The engine is closed below, in order, not by ctx ending.
 	if err := s.engine.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("media engine: %w", err)
@@ -286,6 +330,10 @@ func (s *service) run(ctx context.Context) error {
 	}
 	if rec := s.engine.Recorder(); rec != nil {
 		go retention(ctx, s.store, rec, s.retentionDays, s.retentionBytes, s.log.With("component", "retention"))
+	}
+	if s.parts.shared {
+		go reportToCluster(ctx, s.parts.cluster, s.engine, s.api)
+		go reconcileRooms(ctx, s.parts.cluster, s.store, s.log.With("component", "cluster"))
 	}
 	close(s.ready)
 
@@ -314,11 +362,15 @@ func (s *service) run(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("media engine: %w", err))
 	}
 	<-done
-	// The engine is closed: nothing is live any more.
-	endCtx, endCancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer endCancel()
-	if _, err := s.store.EndLiveRooms(endCtx); err != nil {
-		errs = append(errs, err)
+	// The engine is closed: nothing is live any more here. In a cluster
+	// the other nodes' rooms stay live; this node's streams ended with
+	// the engine (their rooms set back by roomEvents).
+	if !s.parts.shared {
+		endCtx, endCancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer endCancel()
+		if _, err := s.store.EndLiveRooms(endCtx); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		s.log.Error("shutdown", "err", err, "took", time.Since(start))
