@@ -172,28 +172,37 @@ func (s *Store) AddCoins(ctx context.Context, userID, amount int64) (int64, erro
 
 // RecordViewer notes that a user entered a room. The first time it counts
 // the user in the room's look_count and reports true.
+//
+// The count is raised before the viewer row is added, and rolled back
+// when the row exists: the update takes the room row's exclusive lock
+// first. The other order deadlocks on MySQL when many users enter at
+// once, since the viewer row's foreign key share-locks the room row the
+// count must then update.
 func (s *Store) RecordViewer(ctx context.Context, roomID, userID int64) (bool, error) {
 	first := false
 	err := s.retryTx(ctx, func(tx *sqlx.Tx) error {
+		first = false
+		if _, err := tx.ExecContext(ctx, `UPDATE mf_live_stream SET look_count = look_count + 1 WHERE id = ?`, roomID); err != nil {
+			return fmt.Errorf("store: counting viewer: %w", err)
+		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO mf_live_user (room_id, user_id, created_time) VALUES (?, ?, ?)`, roomID, userID, s.now().UTC())
 		if isDuplicate(err) {
-			first = false
-			return nil
+			return errViewerSeen
 		}
 		if err != nil {
 			return fmt.Errorf("store: recording viewer: %w", err)
 		}
 		first = true
-		if _, err := tx.ExecContext(ctx, `UPDATE mf_live_stream SET look_count = look_count + 1 WHERE id = ?`, roomID); err != nil {
-			return fmt.Errorf("store: counting viewer: %w", err)
-		}
 		return nil
 	})
-	if first {
-		s.lists.invalidate()
+	if errors.Is(err, errViewerSeen) {
+		return false, nil
 	}
 	return first, err
 }
+
+// errViewerSeen rolls RecordViewer's count back for a user counted before.
+var errViewerSeen = errors.New("store: viewer counted before")
 
 // AddLikes adds n likes to a room and returns its like count.
 func (s *Store) AddLikes(ctx context.Context, roomID, n int64) (int64, error) {
