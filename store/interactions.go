@@ -173,36 +173,39 @@ func (s *Store) AddCoins(ctx context.Context, userID, amount int64) (int64, erro
 // RecordViewer notes that a user entered a room. The first time it counts
 // the user in the room's look_count and reports true.
 //
-// The count is raised before the viewer row is added, and rolled back
-// when the row exists: the update takes the room row's exclusive lock
-// first. The other order deadlocks on MySQL when many users enter at
-// once, since the viewer row's foreign key share-locks the room row the
-// count must then update.
+// A user seen before costs one read. A new one is two statements, each
+// its own transaction: the viewer row, then the count. In one transaction
+// they deadlock on MySQL when many users enter at once (the row's foreign
+// key share-locks the room row that the count must then update), and
+// with the count first every entry would hold the room row's lock through
+// its commit. Should the count fail after the row, the room's look_count
+// is one short: it is a counter of views, not of coins.
 func (s *Store) RecordViewer(ctx context.Context, roomID, userID int64) (bool, error) {
-	first := false
-	err := s.retryTx(ctx, func(tx *sqlx.Tx) error {
-		first = false
-		if _, err := tx.ExecContext(ctx, `UPDATE mf_live_stream SET look_count = look_count + 1 WHERE id = ?`, roomID); err != nil {
-			return fmt.Errorf("store: counting viewer: %w", err)
-		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO mf_live_user (room_id, user_id, created_time) VALUES (?, ?, ?)`, roomID, userID, s.now().UTC())
-		if isDuplicate(err) {
-			return errViewerSeen
-		}
-		if err != nil {
-			return fmt.Errorf("store: recording viewer: %w", err)
-		}
-		first = true
-		return nil
-	})
-	if errors.Is(err, errViewerSeen) {
+	var seen int
+	if err := s.db.GetContext(ctx, &seen, `SELECT COUNT(*) FROM mf_live_user WHERE room_id = ? AND user_id = ?`, roomID, userID); err != nil {
+		return false, fmt.Errorf("store: looking up viewer: %w", err)
+	}
+	if seen > 0 {
 		return false, nil
 	}
-	return first, err
+	_, err := s.db.ExecContext(ctx, `INSERT INTO mf_live_user (room_id, user_id, created_time) VALUES (?, ?, ?)`, roomID, userID, s.now().UTC())
+	if isDuplicate(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("store: recording viewer: %w", err)
+	}
+	for attempt := 0; ; attempt++ {
+		_, err = s.db.ExecContext(ctx, `UPDATE mf_live_stream SET look_count = look_count + 1 WHERE id = ?`, roomID)
+		if !retryable(err) || attempt == 4 {
+			break
+		}
+	}
+	if err != nil {
+		return true, fmt.Errorf("store: counting viewer: %w", err)
+	}
+	return true, nil
 }
-
-// errViewerSeen rolls RecordViewer's count back for a user counted before.
-var errViewerSeen = errors.New("store: viewer counted before")
 
 // AddLikes adds n likes to a room and returns its like count.
 func (s *Store) AddLikes(ctx context.Context, roomID, n int64) (int64, error) {
