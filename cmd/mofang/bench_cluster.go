@@ -99,6 +99,12 @@ func benchCluster(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}
 	}
 
+	// Every node's view of the directory has the streams (it is at most a
+	// quarter of a second old).
+	if err := waitListed(ctx, b, members[0], len(names)); err != nil {
+		return err
+	}
+
 	// 1. First play: a cold HTTP-FLV viewer on B of each stream (B's relay
 	// starts), against a viewer on A (local).
 	var local, relayed []time.Duration
@@ -287,6 +293,34 @@ func createRoomAs(n *benchServer, user int64, name string) (benchRoomData, error
 		return benchRoomData{}, fmt.Errorf("creating a room: errno %d, %v", r.Result.Errno, err)
 	}
 	return r.Result.Data, nil
+}
+
+// waitListed waits until node n lists at least want live rooms.
+func waitListed(ctx context.Context, n *benchServer, user int64, want int) error {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var r struct {
+			Result struct {
+				List []struct {
+					Status bool `json:"status"`
+				} `json:"stream_list"`
+			} `json:"result"`
+		}
+		err := postJSON("http://"+n.http+"/", n.token(user), `{"jsonrpc":"2.0","id":1,"method":"Live.stream.list","params":{"live_only":true}}`, &r)
+		live := 0
+		for _, it := range r.Result.List {
+			if it.Status {
+				live++
+			}
+		}
+		if err == nil && live >= want {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("node lists %d live rooms of %d after 20 s (%v)", live, want, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // waitLiveFLV waits until url serves a video tag.
