@@ -39,6 +39,7 @@ type Room struct {
 	Created      time.Time  `db:"created_time"`
 	Updated      time.Time  `db:"updated_time"`
 	PasswordGen  int64      `db:"password_gen"` // counts password changes and bans: signs are for one generation
+	KeyGen       int64      `db:"key_gen"`      // counts stream key resets: the publish key is for one generation
 }
 
 // HasPassword reports whether entering the room needs a password.
@@ -58,7 +59,7 @@ type RoomWithOwner struct {
 	Owner Owner `db:"owner"`
 }
 
-const roomColumns = `s.id, s.name, s.room_name, s.room_password, s.password_gen, s.user_id, s.title, s.cover, s.look_count, s.like_count, s.coin, s.status, s.is_banned, s.record, s.is_deleted, s.created_time, s.updated_time`
+const roomColumns = `s.id, s.name, s.room_name, s.room_password, s.password_gen, s.key_gen, s.user_id, s.title, s.cover, s.look_count, s.like_count, s.coin, s.status, s.is_banned, s.record, s.is_deleted, s.created_time, s.updated_time`
 const ownerColumns = "u.id AS `owner.id`, u.nickname AS `owner.nickname`, u.avatar AS `owner.avatar`, u.ip_address AS `owner.ip_address`"
 
 // NewRoom is what CreateRoom needs.
@@ -181,6 +182,18 @@ func (s *Store) UpdateRoom(ctx context.Context, id int64, roomName string, passw
 	q += ` WHERE id = ? AND is_deleted = 0 AND status <> 3`
 	args = append(args, id)
 	return s.execRoom(ctx, id, q, args...)
+}
+
+// ResetStreamKey starts a new stream key generation of a room, revoking
+// its publish key and every publish sign made before, and returns the
+// room as it is now. A stopped room gives ErrRoomStopped.
+func (s *Store) ResetStreamKey(ctx context.Context, id int64) (Room, error) {
+	err := s.execRoom(ctx, id, `UPDATE mf_live_stream SET key_gen = key_gen + 1, updated_time = ? WHERE id = ? AND is_deleted = 0 AND status <> 3`,
+		s.now().UTC(), id)
+	if err != nil {
+		return Room{}, err
+	}
+	return s.roomWhere(ctx, "s.id = ?", id)
 }
 
 // SetRoomStatus moves a room to status. A stopped room never changes again:

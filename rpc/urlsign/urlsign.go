@@ -49,6 +49,10 @@ var (
 	ErrMismatch  = errors.New("urlsign: wrong sign")
 )
 
+// lastingExpiry is the expiry of a lasting sign, in Unix seconds:
+// 9999-12-31 23:59:59 UTC.
+const lastingExpiry = 253402300799
+
 // Signer makes and checks signs.
 type Signer struct {
 	publish string
@@ -69,6 +73,14 @@ func New(master []byte) (*Signer, error) {
 		return hex.EncodeToString(m.Sum(nil))
 	}
 	return &Signer{publish: derive(Publish), play: derive(Play), relay: derive(Relay), now: time.Now}, nil
+}
+
+// WithClock returns a Signer with the same secrets whose clock is now:
+// the time signs are made and checked at (tests move it).
+func (s *Signer) WithClock(now func() time.Time) *Signer {
+	c := *s
+	c.now = now
+	return &c
 }
 
 func (s *Signer) secret(a Action) string {
@@ -104,6 +116,16 @@ func (s *Signer) SignGen(a Action, stream string, gen int64, ttl time.Duration) 
 	expires = s.now().Add(ttl).Truncate(time.Second)
 	exp := strconv.FormatInt(expires.Unix(), 10)
 	return exp + "-" + digest(stream, exp, s.secretGen(a, gen)), expires
+}
+
+// Lasting returns the sign that allows action on stream, whatever the
+// time, while the stream's access is at generation gen: a stream key that
+// lasts until a new generation revokes it. It is the same for the same
+// stream and generation, and cannot be made without the secret. CheckGen
+// accepts it like any other sign of gen.
+func (s *Signer) Lasting(a Action, stream string, gen int64) string {
+	exp := strconv.FormatInt(lastingExpiry, 10)
+	return exp + "-" + digest(stream, exp, s.secretGen(a, gen))
 }
 
 // Check verifies that sign allows action on stream now: CheckGen of
