@@ -285,11 +285,12 @@ func TestBadTokens(t *testing.T) {
 	}
 	for name, tok := range bad {
 		for method, params := range map[string]any{
-			"User.info":          map[string]any{},
-			"Live.stream":        map[string]any{"room_name": "x"},
-			"Live.stream.list":   map[string]any{},
-			"Live.stream.read":   map[string]any{"room_id": 1},
-			"Live.stream.status": map[string]any{"room_id": 1, "type": "stop"},
+			"User.info":             map[string]any{},
+			"Live.stream":           map[string]any{"room_name": "x"},
+			"Live.stream.list":      map[string]any{},
+			"Live.stream.read":      map[string]any{"room_id": 1},
+			"Live.stream.status":    map[string]any{"room_id": 1, "type": "stop"},
+			"Live.stream.key.reset": map[string]any{},
 		} {
 			if r := e.call(tok, method, params); r.Errno != 1005 {
 				t.Errorf("%s token on %s: errno %d, want 1005", name, method, r.Errno)

@@ -41,6 +41,9 @@ func TestDiscover(t *testing.T) {
 	if !slices.Equal(names, registered) {
 		t.Fatalf("rpc.discover lists %v\nregistered: %v", names, registered)
 	}
+	if !slices.Contains(names, "Live.stream.key.reset") {
+		t.Fatal("rpc.discover does not list Live.stream.key.reset")
+	}
 	if doc.OpenRPC == "" {
 		t.Fatal("no openrpc version")
 	}
@@ -53,6 +56,14 @@ func TestDiscover(t *testing.T) {
 			props := m.Result.Schema["properties"].(map[string]any)
 			if _, ok := props["errno"]; !ok {
 				t.Fatalf("Live.stream.read result schema has no errno: %v", m.Result.Schema)
+			}
+		case "Live.stream.key.reset":
+			if len(m.Params) != 1 || m.Params[0].Name != "room_id" || m.Params[0].Required {
+				t.Fatalf("Live.stream.key.reset params: %+v", m.Params)
+			}
+			props := m.Result.Schema["properties"].(map[string]any)
+			if _, ok := props["data"]; !ok {
+				t.Fatalf("Live.stream.key.reset result schema has no data: %v", m.Result.Schema)
 			}
 		case "User.login":
 			if len(m.Params) != 2 || m.Params[1].Name != "password" || m.Params[1].Schema["type"] != "string" {

@@ -94,9 +94,12 @@ type PublishURLs struct {
 	// SRT is the SRT publish URL (MPEG-TS, stream ID
 	// "publish:<stream>?sign=..."), for OBS and hardware encoders;
 	// absent when SRT is off.
-	SRT     string `json:"srt,omitempty"`
-	Sign    string `json:"sign"`
-	Expires int64  `json:"expires"` // Unix seconds
+	SRT  string `json:"srt,omitempty"`
+	Sign string `json:"sign"`
+	// Expires is when the sign stops working, in Unix seconds; 0: never.
+	// A room's stream key lasts until its owner resets it
+	// (Live.stream.key.reset).
+	Expires int64 `json:"expires"`
 }
 
 // Stream creates the caller's room on first call, or renames it and sets
@@ -172,7 +175,7 @@ func (a *liveAPI) Stream(ctx context.Context, p StreamParams) (*Reply[StreamData
 		RoomID:      formatRoomID(room.ID),
 		HasPassword: room.HasPassword(),
 		Record:      room.Record,
-		Publish:     a.s.publishURLs(ctx, room.Name),
+		Publish:     a.s.publishURLs(ctx, room),
 	}}, nil
 }
 
@@ -338,9 +341,12 @@ type PlayURLs struct {
 	WHEP string `json:"whep,omitempty"`
 	// SRT is the SRT play URL (MPEG-TS, stream ID "read:<stream>?sign=...");
 	// absent when SRT is off.
-	SRT     string `json:"srt,omitempty"`
-	Sign    string `json:"sign"`
-	Expires int64  `json:"expires"` // Unix seconds
+	SRT  string `json:"srt,omitempty"`
+	Sign string `json:"sign"`
+	// Expires is when the sign stops working, in Unix seconds; 0: never.
+	// A room's stream key lasts until its owner resets it
+	// (Live.stream.key.reset).
+	Expires int64 `json:"expires"`
 }
 
 // StreamRead returns one room with its play URLs. A room with a password
@@ -432,16 +438,78 @@ func (a *liveAPI) StreamStatus(ctx context.Context, p StreamStatusParams) (*Repl
 	return &Reply[StatusData]{Status: ok(), Data: &StatusData{RoomID: formatRoomID(r.ID), RoomStatus: int(status)}}, nil
 }
 
-// publishURLs signs a publish URL of a stream for the caller.
-func (s *Server) publishURLs(ctx context.Context, stream string) *PublishURLs {
-	sign, exp := s.cfg.Signer.Sign(urlsign.Publish, stream, s.cfg.PublishSignTTL)
-	server := "rtmp://" + hostPort(s.mediaHost(ctx), s.cfg.Ports.RTMP, 1935) + "/live"
-	key := stream + "?sign=" + sign
-	pu := &PublishURLs{URL: server + "/" + key, Server: server, StreamKey: key, Sign: sign, Expires: exp.Unix()}
-	if !s.cfg.DisableWebRTC {
-		pu.WHIP = "http://" + hostPort(s.mediaHost(ctx), s.cfg.Ports.HTTP, 80) + "/live/" + stream + "/whip?sign=" + sign
+// StreamKeyResetParams are the params of Live.stream.key.reset.
+type StreamKeyResetParams struct {
+	// RoomID is the room; absent: the caller's room, as Live.stream.
+	RoomID RoomID `json:"room_id"`
+}
+
+// StreamKeyReset gives the caller's room a new stream key: the old one
+// (in OBS, in the publish URLs handed out before) stops working, and
+// whoever publishes with it now is disconnected. Only the owner may. It
+// answers like Live.stream, with the new key.
+func (a *liveAPI) StreamKeyReset(ctx context.Context, p StreamKeyResetParams) (*Reply[StreamData], error) {
+	uid, st, err := a.s.loginID(ctx)
+	if err != nil || st.Errno != ErrnoOK {
+		return &Reply[StreamData]{Status: st}, err
 	}
-	pu.SRT = s.srtURL(ctx, "publish", stream, sign)
+	var room store.Room
+	if p.RoomID == 0 {
+		room, err = a.s.cfg.Store.OpenRoomOfUser(ctx, uid)
+	} else {
+		var r store.RoomWithOwner
+		r, err = a.s.cfg.Store.RoomByID(ctx, int64(p.RoomID))
+		room = r.Room
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return &Reply[StreamData]{Status: fail(ErrnoNoRoom)}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if room.UserID != uid {
+		return &Reply[StreamData]{Status: fail(ErrnoForbidden)}, nil
+	}
+	room, err = a.s.cfg.Store.ResetStreamKey(ctx, room.ID)
+	if errors.Is(err, store.ErrRoomStopped) {
+		return &Reply[StreamData]{Status: fail(ErrnoRoomStopped)}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	// Every publisher of the stream now was admitted with a key (or a
+	// sign) of an earlier generation: it goes. Its viewers wait the
+	// publisher grace for the owner to come back with the new key.
+	kicked := 0
+	for _, c := range a.s.cfg.Media.Clients() {
+		if c.Stream == room.Name && c.Role == "publish" && a.s.cfg.Media.KickClient(c.ID) {
+			kicked++
+		}
+	}
+	a.s.log.Info("stream key reset", "room", room.ID, "generation", room.KeyGen, "publishers_disconnected", kicked)
+	return &Reply[StreamData]{Status: ok(), Data: &StreamData{
+		StreamName:  room.Name,
+		RoomName:    room.RoomName,
+		RoomOwner:   uid,
+		RoomID:      formatRoomID(room.ID),
+		HasPassword: room.HasPassword(),
+		Record:      room.Record,
+		Publish:     a.s.publishURLs(ctx, room),
+	}}, nil
+}
+
+// publishURLs are the publish URLs of a room for its owner, with its
+// stream key: a lasting publish sign of the room's key generation, which
+// works until the owner resets it, whatever the time and restarts.
+func (s *Server) publishURLs(ctx context.Context, room store.Room) *PublishURLs {
+	sign := s.cfg.Signer.Lasting(urlsign.Publish, room.Name, room.KeyGen)
+	server := "rtmp://" + hostPort(s.mediaHost(ctx), s.cfg.Ports.RTMP, 1935) + "/live"
+	key := room.Name + "?sign=" + sign
+	pu := &PublishURLs{URL: server + "/" + key, Server: server, StreamKey: key, Sign: sign}
+	if !s.cfg.DisableWebRTC {
+		pu.WHIP = "http://" + hostPort(s.mediaHost(ctx), s.cfg.Ports.HTTP, 80) + "/live/" + room.Name + "/whip?sign=" + sign
+	}
+	pu.SRT = s.srtURL(ctx, "publish", room.Name, sign)
 	return pu
 }
 

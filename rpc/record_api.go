@@ -202,3 +202,19 @@ func (s *Server) recordFor(ctx context.Context, id int64, password string, owner
 	}
 	return r, room.PasswordGen, ok(), nil
 }
+
+// Recording returns recording id as Live.record.read shows it to its
+// room's owner, with replay URLs signed for the room's current password
+// generation, on the public host (or localhost without one): for the
+// operator's webhooks, which have no caller to check.
+func (s *Server) Recording(ctx context.Context, id int64) (RecordData, error) {
+	r, err := s.cfg.Store.RecordByID(ctx, id)
+	if err != nil {
+		return RecordData{}, err
+	}
+	room, err := s.cfg.Store.RoomByID(ctx, r.RoomID)
+	if err != nil {
+		return RecordData{}, err
+	}
+	return s.recordData(ctx, r, true, room.PasswordGen), nil
+}

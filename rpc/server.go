@@ -96,7 +96,9 @@ type Config struct {
 	// RefreshTTL is how long a refresh token lives (default 30 days).
 	RefreshTTL time.Duration
 	// PublishSignTTL and PlaySignTTL are how long media URL signs live
-	// (defaults 24 hours and 6 hours).
+	// (defaults 24 hours and 6 hours). A room's own stream key does not
+	// expire (see Live.stream.key.reset); PublishSignTTL is the life of
+	// the publish signs of calls' streams.
 	PublishSignTTL time.Duration
 	PlaySignTTL    time.Duration
 	// MaxBodyBytes limits a POST body (default 1 MiB).
@@ -134,6 +136,12 @@ type Config struct {
 	// rings, and the limits on invitations and signalling; zero fields
 	// take defaults (see CallLimits).
 	Calls CallLimits
+	// OnRoomEvent, if set, hears of every event this node publishes in a
+	// room (comment, like, gift, join, leave, cohost), as the room's
+	// members get it, with its seq: for the operator's webhooks. It is
+	// called on the path of the call that made the event: it must return
+	// at once (see roomhub.Hub.Observe).
+	OnRoomEvent func(roomID int64, ev roomhub.Event)
 	// Version is reported by Admin.server.stats.
 	Version string
 	Logger  *slog.Logger
@@ -279,6 +287,9 @@ func New(cfg Config) (*Server, error) {
 	cfg.Rooms.HandleVanished(s.rooms.Vanished)
 	if ownCluster {
 		cfg.Cluster.HandleCommands(func(c cluster.Command) { s.RunCommand(c) })
+	}
+	if cfg.OnRoomEvent != nil {
+		s.rooms.Observe(cfg.OnRoomEvent)
 	}
 	for _, api := range []struct {
 		namespace string

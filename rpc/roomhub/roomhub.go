@@ -101,6 +101,7 @@ const busTimeout = 2 * time.Second
 type Hub struct {
 	interval time.Duration
 	bus      cluster.Rooms
+	observe  func(roomID int64, ev Event) // see Observe
 
 	mu    sync.Mutex
 	rooms map[int64]*room
@@ -121,6 +122,14 @@ func New(interval time.Duration, bus cluster.Rooms) *Hub {
 	}
 	return &Hub{interval: interval, bus: bus, rooms: map[int64]*room{}}
 }
+
+// Observe makes f hear of every event this node publishes in a room
+// (comments, likes, gifts, joins, leaves...), with its seq (0 when the
+// cluster could not take it) and time, once the cluster gave it its seq.
+// Events of one room published at once from several calls may reach f
+// out of seq order: the seq says the order. f must return at once and
+// not call the Hub. Call Observe before the Hub is used.
+func (h *Hub) Observe(f func(roomID int64, ev Event)) { h.observe = f }
 
 // room is one room's members on this node and its pending events.
 type room struct {
@@ -370,7 +379,14 @@ func (h *Hub) Publish(roomID int64, ev Event) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), busTimeout)
 	defer cancel()
-	if _, err := h.bus.Publish(ctx, roomID, enc); err == nil {
+	seq, err := h.bus.Publish(ctx, roomID, enc)
+	if h.observe != nil {
+		if err == nil {
+			ev.Seq = seq
+		}
+		h.observe(roomID, ev)
+	}
+	if err == nil {
 		return // it comes back through receive
 	}
 	h.unshared.Add(1)
