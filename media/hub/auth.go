@@ -67,6 +67,40 @@ type EventSink interface {
 	PublishStopped(ctx context.Context, s StreamInfo)
 }
 
+// PlayEventSink is what an EventSink may also implement to hear of
+// viewers of every protocol (relays to other nodes are none): PlayStarted
+// when a client starts playing a stream, PlayStopped when it stops. They are called from the goroutine
+// of PublishStarted and PublishStopped, in order with them: for one
+// stream, PublishStarted comes before its viewers' PlayStarted, and each
+// viewer's PlayStopped before PublishStopped (the viewers still playing
+// when a stream ends are reported stopped first). They must not block
+// for long either.
+type PlayEventSink interface {
+	PlayStarted(ctx context.Context, p PlayInfo)
+	PlayStopped(ctx context.Context, p PlayInfo)
+}
+
+// PlayInfo describes a viewer in events.
+type PlayInfo struct {
+	// ClientID is the viewer's client ID (see ClientStats.ID).
+	ClientID string
+	// Stream is the stream name, without "/live/".
+	Stream string
+	// Protocol is the viewer's protocol.
+	Protocol Protocol
+	// Remote is the viewer's address.
+	Remote netip.AddrPort
+	// StartedAt is when it started playing.
+	StartedAt time.Time
+	// StoppedAt is when it stopped (zero in PlayStarted).
+	StoppedAt time.Time
+	// BytesOut counts the bytes sent to it (zero in PlayStarted).
+	BytesOut uint64
+	// Reason says why it stopped: "left" (it disconnected or was
+	// disconnected) or "stream ended".
+	Reason string
+}
+
 // StreamInfo describes a published stream in events.
 type StreamInfo struct {
 	// Name is the stream name, without "/live/".
@@ -83,6 +117,13 @@ type StreamInfo struct {
 	StartedAt time.Time
 	// StoppedAt is when the stream ended (zero in PublishStarted).
 	StoppedAt time.Time
+	// Reason says why the stream ended (empty in PublishStarted):
+	// "publisher left", "publisher did not come back" (within the
+	// grace), "kicked" or "engine closed".
+	Reason string
+	// BytesIn counts the bytes received from the stream's publishers
+	// (zero in PublishStarted).
+	BytesIn uint64
 }
 
 // Errors returned by the hub when refusing clients. They can be matched

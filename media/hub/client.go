@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"context"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -38,10 +39,18 @@ type Client struct {
 	bytesIn  atomic.Uint64
 	bytesOut atomic.Uint64
 
+	hub *Hub
+
 	mu     sync.Mutex
 	stream string
 	role   Role
 	meter  meter // bytes sent (readers), for the 10 s bitrate
+	// playing is true from the report of the client's play start to
+	// that of its stop (see Hub.playStarted); playSince is when it began,
+	// playStream of which stream.
+	playing    bool
+	playSince  time.Time
+	playStream string
 }
 
 // ClientInfo describes a client to register with Hub.NewClient.
@@ -116,6 +125,59 @@ func (c *Client) SetRole(role Role, stream string) {
 	}
 }
 
+// playStarted reports that c started playing stream, once, if the
+// EventSink hears of viewers and c is no relay to another node (whose
+// viewers that node reports). It is called with the stream's lock held,
+// so that it comes before the stream's end.
+func (h *Hub) playStarted(c *Client, stream string) {
+	if h.plays == nil || c.relay {
+		return
+	}
+	c.mu.Lock()
+	if c.playing {
+		c.mu.Unlock()
+		return
+	}
+	c.playing, c.playSince = true, time.Now()
+	p := PlayInfo{ClientID: c.id, Stream: stream, Protocol: c.protocol, Remote: c.remote, StartedAt: c.playSince}
+	c.playStream = stream
+	c.mu.Unlock()
+	h.emitPlay(func() { h.plays.PlayStarted(context.WithoutCancel(h.ctx), p) })
+}
+
+// playStopped reports the end of c's play, once, if its start was
+// reported. RemoveReader and the end of a stream call it with the
+// stream's lock held, so that a viewer's stop comes before its stream's.
+func (h *Hub) playStopped(c *Client, reason string) {
+	if h.plays == nil {
+		return
+	}
+	c.mu.Lock()
+	if !c.playing {
+		c.mu.Unlock()
+		return
+	}
+	c.playing = false
+	p := PlayInfo{ClientID: c.id, Stream: c.playStream, Protocol: c.protocol, Remote: c.remote, StartedAt: c.playSince,
+		StoppedAt: time.Now(), Reason: reason}
+	c.mu.Unlock()
+	// The bytes are counted on the event goroutine: a library's counter
+	// (RTSP's) may take locks of its own, and the caller may hold the
+	// stream's.
+	h.emitPlay(func() {
+		_, p.BytesOut = c.bytes()
+		h.plays.PlayStopped(context.WithoutCancel(h.ctx), p)
+	})
+}
+
+// bytes returns the bytes received from and sent to c.
+func (c *Client) bytes() (in, out uint64) {
+	if c.byteCounts != nil {
+		return c.byteCounts()
+	}
+	return c.bytesIn.Load(), c.bytesOut.Load()
+}
+
 // AddrPortOf returns the address of a net.Addr (TCP/UDP) or of a
 // "host:port" string.
 func AddrPortOf(a net.Addr) netip.AddrPort {
@@ -142,6 +204,7 @@ func (h *Hub) NewClient(info ClientInfo) *Client {
 		connectedAt: time.Now(),
 		closer:      info.Close,
 		log:         h.log,
+		hub:         h,
 		byteCounts:  info.ByteCounts,
 		relay:       info.Relay,
 		node:        info.Node,
@@ -162,10 +225,8 @@ func (h *Hub) NewClient(info ClientInfo) *Client {
 // publish or play with its duration and bytes (never its URL query,
 // which holds the sign).
 func (h *Hub) RemoveClient(c *Client) {
-	in, out := c.bytesIn.Load(), c.bytesOut.Load()
-	if c.byteCounts != nil {
-		in, out = c.byteCounts()
-	}
+	h.playStopped(c, "left")
+	in, out := c.bytes()
 	h.clientsMu.Lock()
 	_, ok := h.clients[c]
 	if ok {

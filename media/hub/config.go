@@ -55,6 +55,10 @@ type Config struct {
 	OnMissingStream func(name string) bool
 	// MissingStreamWait bounds that wait (default 3 s).
 	MissingStreamWait time.Duration
+
+	// eventQueue bounds the events waiting for the event goroutine
+	// (default eventQueue; the tests make it small).
+	eventQueue int
 }
 
 func (c *Config) setDefaults() error {
@@ -69,6 +73,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.eventQueue <= publishEventReserve {
+		c.eventQueue = eventQueue
 	}
 	if c.AuthTimeout <= 0 {
 		c.AuthTimeout = 5 * time.Second

@@ -30,6 +30,7 @@ type Hub struct {
 	cfg    Config
 	log    *slog.Logger
 	events EventSink
+	plays  PlayEventSink // events', if it hears of viewers; else nil
 
 	// ctx bounds the Authorizer calls; events are given it without its
 	// cancellation. It ends with Close.
@@ -51,6 +52,7 @@ type Hub struct {
 	eventCh      chan func()
 	eventDone    chan struct{}
 
+	playEventsDropped atomic.Uint64
 	readersFellBehind atomic.Uint64
 	readersDropped    atomic.Uint64
 	refused           atomic.Uint64
@@ -73,9 +75,10 @@ func New(cfg Config) (*Hub, error) {
 		cancel:    cancel,
 		streams:   make(map[string]*Stream),
 		clients:   make(map[*Client]struct{}),
-		eventCh:   make(chan func(), 1024),
+		eventCh:   make(chan func(), cfg.eventQueue),
 		eventDone: make(chan struct{}),
 	}
+	h.plays, _ = cfg.Events.(PlayEventSink)
 	go h.runEvents()
 	return h, nil
 }
@@ -87,6 +90,14 @@ func (h *Hub) runEvents() {
 		f()
 	}
 }
+
+// eventQueue bounds the events waiting for the event goroutine: a
+// stream's end reports each of its viewers' stop first (a pointer each).
+// The last publishEventReserve places are kept for publish events.
+const (
+	eventQueue          = 1 << 16
+	publishEventReserve = 1024
+)
 
 // emit queues an event call. Streams ended by Close still report
 // PublishStopped; later events are dropped.
@@ -101,6 +112,23 @@ func (h *Hub) emit(f func()) {
 	default:
 		h.log.Error("event queue full, dropping event")
 	}
+}
+
+// emitPlay queues a play event call, unless the queue is so full that it
+// would take a place kept for publish events: then it is dropped.
+func (h *Hub) emitPlay(f func()) {
+	h.eventsMu.Lock()
+	defer h.eventsMu.Unlock()
+	if h.eventsClosed {
+		return
+	}
+	if len(h.eventCh) >= cap(h.eventCh)-publishEventReserve {
+		if n := h.playEventsDropped.Add(1); n == 1 || n%1000 == 0 {
+			h.log.Warn("event queue full, dropping play events", "dropped", n)
+		}
+		return
+	}
+	h.eventCh <- f
 }
 
 // Publish makes c the publisher of stream name. It refuses a second
@@ -291,6 +319,13 @@ func (h *Hub) end(s *Stream, why string) {
 	if h.cfg.Claims != nil {
 		h.cfg.Claims.Ended(s)
 	}
+	// Its viewers stop before it does (under its lock, as RemoveReader
+	// reports them, so that none comes after).
+	s.mu.Lock()
+	for c := range s.readers {
+		h.playStopped(c, "stream ended")
+	}
+	s.mu.Unlock()
 	if !s.owned.Load() {
 		s.log.Info("stream ended here", "reason", why)
 		return
@@ -298,6 +333,8 @@ func (h *Hub) end(s *Stream, why string) {
 	s.log.Info("stream ended", "reason", why)
 	info := s.streamInfo()
 	info.StoppedAt = time.Now()
+	info.Reason = why
+	info.BytesIn = s.bytesIn.Load()
 	h.emit(func() { h.events.PublishStopped(context.WithoutCancel(h.ctx), info) })
 }
 

@@ -589,8 +589,9 @@ func (s *Stream) parseMetadata(body []byte) bool {
 	return true
 }
 
-// AddReader registers the reading client c, for stats; it fails once the
-// stream has ended. Readers and Cursors do not need it: it says who watches.
+// AddReader registers the reading client c, for stats and play events
+// (PlayEventSink); it fails once the stream has ended. Readers and Cursors
+// do not need it: it says who watches.
 func (s *Stream) AddReader(c *Client) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -598,6 +599,7 @@ func (s *Stream) AddReader(c *Client) bool {
 		return false
 	}
 	s.readers[c] = struct{}{}
+	s.h.playStarted(c, s.name)
 	return true
 }
 
@@ -606,6 +608,7 @@ func (s *Stream) RemoveReader(c *Client) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.readers, c)
+	s.h.playStopped(c, "left")
 }
 
 // meter measures bytes per second over the last meterWindow seconds.
