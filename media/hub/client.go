@@ -39,8 +39,6 @@ type Client struct {
 	bytesIn  atomic.Uint64
 	bytesOut atomic.Uint64
 
-	hub *Hub
-
 	mu     sync.Mutex
 	stream string
 	role   Role
@@ -204,7 +202,6 @@ func (h *Hub) NewClient(info ClientInfo) *Client {
 		connectedAt: time.Now(),
 		closer:      info.Close,
 		log:         h.log,
-		hub:         h,
 		byteCounts:  info.ByteCounts,
 		relay:       info.Relay,
 		node:        info.Node,
