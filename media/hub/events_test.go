@@ -82,7 +82,7 @@ func TestPlayEvents(t *testing.T) {
 	s.AddReader(v1)    // again: no second start
 	v1.AddBytesOut(1234)
 	s.RemoveReader(v1)
-	h.RemoveClient(v1) // after RemoveReader: no second stop
+	h.RemoveClient(v1)  // after RemoveReader: no second stop
 	h.Unpublish(s, pub) // no grace: the stream ends with v2 on it
 	h.RemoveClient(v2)
 	want := []string{
