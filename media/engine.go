@@ -78,7 +78,8 @@ type Config struct {
 
 	// Authorizer decides who may publish and play; nil allows everything.
 	Authorizer Authorizer
-	// Events hears of publishes starting and stopping; may be nil.
+	// Events hears of publishes starting and stopping, and of viewers
+	// when it is a PlayEventSink too; may be nil.
 	Events EventSink
 	// Logger receives the engine's logs (default slog.Default()); the
 	// engine adds no "component" attribute of its own.

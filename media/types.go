@@ -17,6 +17,11 @@ type (
 	EventSink = hub.EventSink
 	// StreamInfo describes a published stream in events.
 	StreamInfo = hub.StreamInfo
+	// PlayEventSink is what an EventSink may also implement to hear of
+	// viewers starting and stopping (see hub.PlayEventSink).
+	PlayEventSink = hub.PlayEventSink
+	// PlayInfo describes a viewer in events.
+	PlayInfo = hub.PlayInfo
 	// StreamStats describes one stream.
 	StreamStats = hub.StreamStats
 	// ClientStats describes one connection, whatever its protocol.

@@ -64,6 +64,15 @@ type config struct {
 	Cluster string
 	NodeID  string
 	NodeURL string
+	// The operator's hooks (hooks.go): webhook URLs, their secret and
+	// events; the synchronous publish/play hook, its timeout and what a
+	// failure of it means.
+	WebhookURLs   string
+	WebhookSecret string
+	WebhookEvents string
+	HookURL       string
+	HookTimeout   time.Duration
+	HookDefault   string
 }
 
 // setting is one configurable value.
@@ -112,12 +121,22 @@ func (c *config) settings() []setting {
 		{name: "log-format", env: "MOFANG_LOG_FORMAT", def: "text", str: &c.LogFormat, usage: "log format: text or json"},
 		{name: "log-level", env: "MOFANG_LOG_LEVEL", def: "info", str: &c.LogLevel, usage: "log level: debug, info, warn or error"},
 		{name: "allow-recharge", env: "MOFANG_ALLOW_RECHARGE", def: "false", flag: &c.AllowRecharge, usage: "let every user add coins to their own account with User.coin.recharge: for development"},
+		{name: "webhook-url", env: "MOFANG_WEBHOOK_URL", def: "", str: &c.WebhookURLs, usage: "comma-separated http(s) URLs that get a signed JSON POST for every selected event (see webhook-events; empty: none)"},
+		{name: "webhook-secret", env: "MOFANG_WEBHOOK_SECRET", def: "", str: &c.WebhookSecret, usage: "secret (16+ bytes) of the HMAC-SHA256 in every webhook's and hook's MoFang-Signature header; required with webhook-url or hook-url"},
+		{name: "webhook-events", env: "MOFANG_WEBHOOK_EVENTS", def: defaultWebhookEvents, str: &c.WebhookEvents, usage: "comma-separated events sent to webhook-url: publish.start, publish.stop, play.start, play.stop, record.done, room.comment, room.gift, room.like, room.join, room.leave, room.cohost; publish.*, play.*, room.* or * for all"},
+		{name: "hook-url", env: "MOFANG_HOOK_URL", def: "", str: &c.HookURL, usage: "http(s) URL asked, before a publisher or viewer is admitted, whether it may: a signed POST {action, stream, protocol, ip, params} answered 200 {\"allow\": true} or {\"allow\": false, \"reason\": \"...\"} (empty: none)"},
+		{name: "hook-timeout", env: "MOFANG_HOOK_TIMEOUT", def: "2s", dur: &c.HookTimeout, usage: "longest hook-url may take to answer"},
+		{name: "hook-default", env: "MOFANG_HOOK_DEFAULT", def: "deny", str: &c.HookDefault, usage: "allow or deny the client when hook-url fails, times out or answers something else than 200 with JSON"},
 		{name: "show-publisher-ip", env: "MOFANG_SHOW_PUBLISHER_IP", def: "false", flag: &c.ShowPublisherIP, usage: "show every logged-in user the full address of rooms' publishers, as MoFang did (default: owner and admins only, others see 203.0.113.x)"},
 	}
 }
 
 // secretSettings are never printed.
-var secretSettings = map[string]bool{"jwt-secret": true, "sign-secret": true}
+var secretSettings = map[string]bool{"jwt-secret": true, "sign-secret": true, "webhook-secret": true}
+
+// generatedSecrets are the secrets made and kept in the data folder when
+// not set.
+var generatedSecrets = map[string]bool{"jwt-secret": true, "sign-secret": true}
 
 // loadConfig builds the configuration from args, the environment and the
 // config file named by --config or MOFANG_CONFIG. It returns the flag set
@@ -233,13 +252,19 @@ func (c *config) print(w io.Writer) {
 		case s.flag != nil:
 			v = strconv.FormatBool(*s.flag)
 		}
-		if s.name == "ice-server" {
+		switch s.name {
+		case "ice-server":
 			v = strconv.Quote(maskICECredentials(*s.str))
+		case "webhook-url", "hook-url":
+			v = strconv.Quote(redactURLs(*s.str))
 		}
 		if secretSettings[s.name] {
-			if *s.str == "" {
+			switch {
+			case *s.str == "" && generatedSecrets[s.name]:
 				fmt.Fprintf(w, "# %s: generated and kept in %s\n", s.name, filepath.Join(c.DataDir, strings.ReplaceAll(s.name, "-secret", ".secret")))
-			} else {
+			case *s.str == "":
+				fmt.Fprintf(w, "# %s: not set\n", s.name)
+			default:
 				fmt.Fprintf(w, "# %s: set (not shown)\n", s.name)
 			}
 			continue

@@ -122,8 +122,10 @@ func signRefusal(what string, err error) error {
 }
 
 // AuthorizePublish admits a publisher to a stream that Live.stream created,
-// not deleted, not stopped, with a valid publish sign; or to a stream of
-// a call or a co-host (authorizePrivate).
+// not deleted, not stopped, with a publish sign of the room's stream key
+// generation: its lasting stream key, or an expiring sign made for it
+// (until Live.stream.key.reset starts a new generation); or to a stream
+// of a call or a co-host (authorizePrivate).
 func (a mediaAuth) AuthorizePublish(ctx context.Context, req media.AuthRequest) error {
 	if handled, err := a.authorizePrivate(ctx, req, urlsign.Publish); handled {
 		return err
@@ -141,7 +143,7 @@ func (a mediaAuth) AuthorizePublish(ctx context.Context, req media.AuthRequest) 
 	if room.IsBanned {
 		return errRoomBanned
 	}
-	if err := a.signer.Check(urlsign.Publish, req.Stream, req.Query.Get("sign")); err != nil {
+	if err := a.signer.CheckGen(urlsign.Publish, req.Stream, room.KeyGen, req.Query.Get("sign")); err != nil {
 		return signRefusal("publish", err)
 	}
 	return nil

@@ -72,6 +72,9 @@ func newMetrics(s *service) *metrics {
 			return float64(len(s.parts.cluster.Streams()))
 		}),
 	)
+	if s.hooks != nil {
+		m.reg.MustRegister(hooksCollector{s.hooks})
+	}
 	return m
 }
 

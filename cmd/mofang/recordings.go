@@ -22,6 +22,7 @@ var _ rpc.RecordProgress = (*record.Recorder)(nil)
 type recordRows struct {
 	store *store.Store
 	log   *slog.Logger
+	hooks *hooks // record.done; nil: no webhooks
 }
 
 func (r recordRows) Started(ctx context.Context, info record.Info) (int64, error) {
@@ -47,6 +48,7 @@ func (r recordRows) Ended(ctx context.Context, id int64, info record.Info) {
 	if err != nil {
 		r.log.Error("recording row", "record", id, "err", err)
 	}
+	r.hooks.recordDone(ctx, id, info)
 }
 
 // interruptedReason is the error of a recording the server stopped in

@@ -17,6 +17,7 @@ import (
 	"github.com/mofang-live/mofang/internal/connlimit"
 	"github.com/mofang-live/mofang/media"
 	"github.com/mofang-live/mofang/rpc"
+	"github.com/mofang-live/mofang/rpc/roomhub"
 	"github.com/mofang-live/mofang/rpc/token"
 	"github.com/mofang-live/mofang/rpc/urlsign"
 	"github.com/mofang-live/mofang/store"
@@ -33,6 +34,7 @@ type service struct {
 	http    *http.Server
 	signer  *urlsign.Signer
 	metrics http.Handler
+	hooks   *hooks        // the operator's webhooks; nil: none
 	ready   chan struct{} // closed once every listener is up
 	parts   *clusterParts // the node's cluster (Local when alone)
 
@@ -139,19 +141,43 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 		mediaICE = append(mediaICE, media.ICEServer{URLs: []string{s.URL}, Username: s.Username, Credential: s.Credential})
 		callICE = append(callICE, rpc.ICEServer{URLs: []string{s.URL}, Username: s.Username, Credential: s.Credential})
 	}
+	hs, err := cfg.hookSettings()
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	hk, err := newHooks(hs, st, log.With("component", "webhook"))
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	gate, err := newGate(hs, log.With("component", "hook"))
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
 	private := &apiStreams{} // the API's, once it exists
+	var onRoomEvent func(int64, roomhub.Event)
+	if hk.roomsSelected() {
+		onRoomEvent = hk.roomEvent
+	}
 	pending, err := cfg.rtmpPendingPerIP()
 	if err != nil {
 		closeAll()
 		return nil, err
 	}
 	auth := mediaAuth{store: st, signer: signer, private: private}
+	// The operator's hook is asked after our own rules.
+	var authz media.Authorizer = auth
+	if gate != nil {
+		authz = gatedAuth{next: auth, gate: gate}
+	}
 	mcfg := media.Config{
 		MaxPendingPerIP: pending,
 		HLS:             cfg.HLS,
 		RecordDir:       cfg.recordDir(),
 		Record:          recordsOn(st, log),
-		Recordings:      recordRows{store: st, log: log},
+		Recordings:      recordRows{store: st, log: log, hooks: hk},
 		RTMPAddress:     cfg.RTMPAddr,
 		DisableRTMP:     cfg.RTMPAddr == "",
 		RTSPAddress:     cfg.RTSPAddr,
@@ -167,10 +193,10 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 		WebRTCPublicIPs:  publicIPs,
 		ICEServers:       mediaICE,
 		PublisherGrace:   cfg.Grace,
-		Authorizer:       auth,
+		Authorizer:       authz,
 		Cluster:          parts.cluster,
 		RelayQuery:       auth.RelayQuery,
-		Events:           roomEvents{store: st, log: log.With("component", "rooms"), private: private, cluster: parts.cluster},
+		Events:           hk.events(roomEvents{store: st, log: log.With("component", "rooms"), private: private, cluster: parts.cluster}),
 		Logger:           log.With("component", "media"),
 	}
 	if cfg.RTSPUDP != "" {
@@ -186,7 +212,7 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 		return nil, err
 	}
 
-	s := &service{cfg: cfg, log: log, store: st, engine: engine, signer: signer, ready: make(chan struct{}), parts: parts,
+	s := &service{cfg: cfg, log: log, store: st, engine: engine, signer: signer, ready: make(chan struct{}), parts: parts, hooks: hk,
 		retentionDays: days, retentionBytes: maxBytes, connsPerIP: connsPerIP}
 	m := newMetrics(s)
 	var live rpc.LiveStats = liveStats{engine}
@@ -218,6 +244,7 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 			BodyTimeout:  offIfZero(cfg.BodyTimeout),
 		},
 		ObserveCall: m.observeCall,
+		OnRoomEvent: onRoomEvent,
 		Version:     version,
 		Logger:      log.With("component", "rpc"),
 	})
@@ -232,6 +259,9 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 			log.Warn("cluster command not understood", "kind", c.Kind)
 		}
 	})
+	if hk != nil {
+		hk.api.Store(s.api)
+	}
 	s.metrics = m.handler()
 	// No ReadTimeout or WriteTimeout: HTTP-FLV, HLS's blocking reloads
 	// and websockets live long. Headers have ReadHeaderTimeout, API
@@ -328,6 +358,7 @@ func (s *service) run(ctx context.Context) error {
 		}()
 		defer dbg.Close()
 	}
+	go s.hooks.run(ctx)
 	if rec := s.engine.Recorder(); rec != nil {
 		go retention(ctx, s.store, rec, s.retentionDays, s.retentionBytes, s.log.With("component", "retention"))
 	}
@@ -362,6 +393,9 @@ func (s *service) run(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("media engine: %w", err))
 	}
 	<-done
+	// The engine's last events (publishes and plays stopped) are queued:
+	// the webhooks get a moment to deliver them.
+	s.hooks.close(webhookShutdownWait)
 	// The engine is closed: nothing is live any more here. In a cluster
 	// the other nodes' rooms stay live; this node's streams ended with
 	// the engine (their rooms set back by roomEvents).
@@ -398,6 +432,10 @@ func (s *service) refusedConn() func(netip.Addr) {
 		last, refused = time.Now(), 0
 	}
 }
+
+// webhookShutdownWait bounds the delivery of the webhooks left at
+// shutdown.
+const webhookShutdownWait = 2 * time.Second
 
 // offIfZero maps a setting's 0 ("none") to the API's negative "none"
 // (its 0 means "the default").
