@@ -297,6 +297,21 @@ func TestBrowserWebClient(t *testing.T) {
 		t.Fatalf("OBS settings: server %q, key %q, url %q", server, key, full)
 	}
 	streamer.screenshot("my-room.png")
+	// The stream key lasts; "Reset stream key" makes a new one.
+	if !strings.Contains(streamer.text(`document.querySelector('#obs').textContent`), "until you reset it") {
+		t.Fatalf("the OBS settings do not say the key lasts: %q", streamer.text(`document.querySelector('#obs').textContent`))
+	}
+	streamer.do("reset the stream key", chromedp.ScrollIntoView("#reset-key", chromedp.ByQuery), chromedp.Click("#reset-key", chromedp.ByQuery))
+	streamer.wait("reset dialog", 5*time.Second, `document.querySelector('#reset-key-confirm')`)
+	streamer.do("confirm the reset", chromedp.Click("#reset-key-confirm", chromedp.ByQuery))
+	streamer.wait("new stream key", 10*time.Second, fmt.Sprintf(`document.querySelector('#obs-key') && document.querySelector('#obs-key').value !== %q`, key))
+	key = streamer.text(`document.querySelector('#obs-key').value`)
+	full = streamer.text(`document.querySelector('#obs-url').value`)
+	if !strings.Contains(key, "?sign=") || server+"/"+key != full {
+		t.Fatalf("OBS settings after the reset: key %q, url %q", key, full)
+	}
+	streamer.do("show the key", chromedp.ScrollIntoView("#reset-key", chromedp.ByQuery))
+	streamer.screenshot("my-room-key.png")
 
 	// ffmpeg publishes with the settings the page showed, as OBS would.
 	publish := func() *exec.Cmd {

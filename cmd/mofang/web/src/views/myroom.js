@@ -90,7 +90,8 @@ export function myRoomView(root, { go }) {
     record.checked = data.record;
     loadRecordings(data.room_id);
     const p = data.publish;
-    const expires = new Date(p.expires * 1000);
+    // expires 0: the stream key lasts until it is reset.
+    const keyLife = p.expires ? `The key works until ${new Date(p.expires * 1000).toLocaleString()}; open this page again for a fresh one.` : 'The key keeps working, as OBS keeps it, until you reset it.';
     drawBrowserLive();
     obs.hidden = false;
     obs.replaceChildren(
@@ -103,9 +104,10 @@ export function myRoomView(root, { go }) {
         field('obs-url', 'Full RTMP URL', p.url),
         h('pre', { class: 'mono small' }, `ffmpeg -re -i video.mp4 -c copy -f flv '${p.url}'`),
       ),
-      h('p', { class: 'muted small' }, `The key works until ${expires.toLocaleString()}; open this page again for a fresh one. Keep it secret: whoever has it can stream to your room.`),
+      h('p', { class: 'muted small' }, `${keyLife} Keep it secret: whoever has it can stream to your room.`),
       h('div', { class: 'row' },
         h('a', { class: 'btn btn-primary', href: `#/room/${data.room_id}`, id: 'open-my-room' }, icon('tv'), 'Open my room'),
+        h('button', { class: 'btn btn-ghost', type: 'button', id: 'reset-key', onclick: resetKey }, 'Reset stream key'),
         h('button', { class: 'btn btn-danger', type: 'button', id: 'end-room', onclick: endRoom }, 'End this room'),
       ),
     );
@@ -269,6 +271,28 @@ export function myRoomView(root, { go }) {
       h('h2', {}, 'My recordings'),
       items.length ? h('ul', { class: 'records' }, ...items) : h('p', { class: 'muted' }, 'No recordings yet: go live and they appear here.'),
     );
+  }
+
+  function resetKey() {
+    dialog((close) => h('div', {},
+      h('h2', {}, 'Reset the stream key?'),
+      h('p', {}, 'The current key stops working at once: a live streamed with it is cut, and OBS needs the new key.'),
+      h('div', { class: 'row end' },
+        h('button', { class: 'btn btn-ghost', onclick: close }, 'Cancel'),
+        h('button', {
+          class: 'btn btn-danger', id: 'reset-key-confirm', onclick: async () => {
+            try {
+              const r = await call('Live.stream.key.reset', { room_id: room.room_id });
+              close();
+              show(r.data);
+              toast('New stream key made: paste it into OBS.', 'ok');
+            } catch (e) {
+              toast(e.message, 'error');
+            }
+          },
+        }, 'Reset key'),
+      ),
+    ), { label: 'Reset stream key' });
   }
 
   function endRoom() {
