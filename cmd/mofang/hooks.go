@@ -142,8 +142,10 @@ func (g gatedAuth) AuthorizePublish(ctx context.Context, req media.AuthRequest) 
 	return g.ask(ctx, "publish", req)
 }
 
+// AuthorizePlay does not ask about relays between the nodes of a
+// cluster: the node of the viewers asked about them.
 func (g gatedAuth) AuthorizePlay(ctx context.Context, req media.AuthRequest) error {
-	if err := g.next.AuthorizePlay(ctx, req); err != nil {
+	if err := g.next.AuthorizePlay(ctx, req); err != nil || req.Relay != "" {
 		return err
 	}
 	return g.ask(ctx, "play", req)

@@ -474,7 +474,7 @@ func (allowAll) AuthorizePlay(context.Context, media.AuthRequest) error    { ret
 
 // TestGateDefault: a hook that is down, slow or answers nonsense admits
 // the client with hook-default allow and refuses it with deny; a refusal
-// carries the hook's reason to the client.
+// carries the hook's reason to the client; relays are not gated.
 func TestGateDefault(t *testing.T) {
 	down := httptest.NewServer(http.NotFoundHandler())
 	down.Close()
@@ -519,6 +519,13 @@ func TestGateDefault(t *testing.T) {
 			case c.reason != "" && (!errors.As(err, &ref) || !strings.Contains(ref.Reason, c.reason)):
 				t.Errorf("%s, %s: %v, want a refusal naming %q", c.name, action, err, c.reason)
 			}
+		}
+		// A relay between nodes is never asked about: its node credential
+		// is checked by next, the viewers were asked about on their node.
+		relay := req
+		relay.Relay = "node-2"
+		if err := a.AuthorizePlay(context.Background(), relay); err != nil {
+			t.Errorf("%s: a relay: %v, want admitted without the hook", c.name, err)
 		}
 	}
 }
