@@ -477,14 +477,27 @@ func (a *liveAPI) StreamKeyReset(ctx context.Context, p StreamKeyResetParams) (*
 	if err != nil {
 		return nil, err
 	}
-	// Every publisher of the stream now was admitted with a key (or a
-	// sign) of an earlier generation: it goes. Its viewers wait the
-	// publisher grace for the owner to come back with the new key.
+	// Every publisher of the stream now, on any node, was admitted with
+	// a key (or a sign) of an earlier generation: it goes. Its viewers
+	// wait the publisher grace for the owner to come back with the new
+	// key.
 	kicked := 0
-	for _, c := range a.s.cfg.Media.Clients() {
-		if c.Stream == room.Name && c.Role == "publish" && a.s.cfg.Media.KickClient(c.ID) {
-			kicked++
+	self := a.s.cfg.Cluster.Self().ID
+	for _, c := range a.s.clusterClients() {
+		if c.Stream != room.Name || c.Role != "publish" {
+			continue
 		}
+		if c.Node == self {
+			if a.s.cfg.Media.KickClient(c.ID) {
+				kicked++
+			}
+			continue
+		}
+		if err := a.s.sendTo(ctx, c.Node, CommandKickClient, c.ID); err != nil {
+			a.s.log.Warn("could not send the kick of a publisher with a reset stream key", "client", c.ID, "node", c.Node, "error", err)
+			continue
+		}
+		kicked++
 	}
 	a.s.log.Info("stream key reset", "room", room.ID, "generation", room.KeyGen, "publishers_disconnected", kicked)
 	return &Reply[StreamData]{Status: ok(), Data: &StreamData{

@@ -3,11 +3,13 @@ package rpc_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/mofang-live/mofang/cluster"
 	"github.com/mofang-live/mofang/rpc"
 	"github.com/mofang-live/mofang/rpc/roomhub"
 	"github.com/mofang-live/mofang/rpc/urlsign"
@@ -164,5 +166,28 @@ func TestOnRoomEvent(t *testing.T) {
 	}
 	if g := got[4].ev; g.Gift == nil || g.Gift.ID != 1 || g.Count != 1 {
 		t.Fatalf("gift: %+v", g)
+	}
+}
+
+// TestStreamKeyResetAcrossNodes: a reset on one node disconnects the
+// publisher of the old key on the node it publishes to, nobody else.
+func TestStreamKeyResetAcrossNodes(t *testing.T) {
+	m := &mesh{ids: []string{"a", "b", "c"}, servers: map[string]*rpc.Server{}, streams: map[string]cluster.Stream{}}
+	media := []*fakeMedia{{}, {}, {}}
+	envs := clusterEnvs(t, "sqlite", func(i int, c *rpc.Config) {
+		c.Cluster = meshNode{Local: c.Cluster.(*cluster.Local), m: m}
+		c.Media = media[i]
+	})
+	for i, e := range envs {
+		m.servers[m.ids[i]] = e.api
+	}
+	aliceTok, _, stream := envs[0].liveRoom("alice", "")
+	media[0].clients = []rpc.AdminClient{{ID: "a1", Stream: stream, Role: "play"}}
+	media[1].clients = []rpc.AdminClient{{ID: "b1", Stream: stream, Role: "publish"}, {ID: "b2", Stream: stream, Role: "play"}}
+	if r := envs[0].call(aliceTok, "Live.stream.key.reset", map[string]any{}); r.Errno != 1000 {
+		t.Fatalf("reset: %+v", r)
+	}
+	if got := fmt.Sprint(media[0].kicked, media[1].kicked, media[2].kicked); got != "[] [client:b1] []" {
+		t.Fatalf("kicked on a and b: %s, want b's publisher only", got)
 	}
 }
