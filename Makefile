@@ -9,13 +9,15 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
 WEB := cmd/mofang/web
 
-.PHONY: build web run test bench vet fuzz clean
+.PHONY: build web web-check run test bench vet fuzz clean
 
 build: web
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/mofang
 
 # The pages' bundle (mpegts.js and our code, built with esbuild), embedded
-# in the binary. npm ci runs again only when the lock file changes.
+# in the binary. It is committed (cmd/mofang/web/dist), so `go build` and
+# `go install` need no npm; after changing the pages, run `make web` and
+# commit dist/ with them. npm ci runs again only when the lock file changes.
 $(WEB)/node_modules/.installed: $(WEB)/package-lock.json
 	@command -v npm >/dev/null || { echo "installing nodejs and npm"; apt-get update -qq && apt-get install -y -qq nodejs npm; }
 	cd $(WEB) && npm ci --no-audit --no-fund
@@ -23,6 +25,16 @@ $(WEB)/node_modules/.installed: $(WEB)/package-lock.json
 
 web: $(WEB)/node_modules/.installed
 	cd $(WEB) && npm run build
+
+# The rebuilt bundle must be the one in git (staged counts, so a change of
+# the pages can be tested before its commit): CI fails on a stale dist/.
+web-check: web
+	@if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+		if ! git diff --quiet -- $(WEB)/dist || [ -n "$$(git ls-files --others --exclude-standard -- $(WEB)/dist)" ]; then \
+			echo "$(WEB)/dist differs from its sources' build: commit (or stage) the rebuilt bundle:"; \
+			git diff --stat -- $(WEB)/dist; git ls-files --others --exclude-standard -- $(WEB)/dist; exit 1; \
+		fi; \
+	fi
 
 # Development server: anyone may top up their own coins to try gifts.
 run: build
@@ -35,7 +47,7 @@ vet:
 # The allocation tests run without -race first (the race detector
 # allocates on its own), then everything under -race.
 test:
-	@. ./.ci/setup.sh && $(MAKE) --no-print-directory web vet && \
+	@. ./.ci/setup.sh && $(MAKE) --no-print-directory web-check vet && \
 		$(GO) test -count=1 -run 'Allocs' ./media/... && \
 		$(GO) test -race -count=1 -timeout 12m ./...
 
@@ -59,4 +71,4 @@ bench: build
 	taskset -c 1 ./$(BIN) bench webrtc
 
 clean:
-	rm -rf bin $(WEB)/dist/assets $(WEB)/dist/*.html $(WEB)/node_modules
+	rm -rf bin $(WEB)/node_modules

@@ -2,7 +2,13 @@
 // src/style.css) bundled by esbuild into content-hashed files under
 // dist/assets/, src/public/ copied as is, and src/index.html pointing at
 // the hashed files. `npm ci && npm run build`; the Go package embeds dist/.
+//
+// dist/ is committed, so a plain `go build` serves the pages. The build
+// records the SHA-256 of every input in dist/.sources.sha256 (sha256sum's
+// format: `sha256sum -c dist/.sources.sha256` checks it here), and a Go
+// test fails when the sources no longer match the committed bundle.
 import * as esbuild from 'esbuild';
+import { createHash } from 'node:crypto';
 import { cp, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -44,4 +50,23 @@ const html = (await readFile(path.join(src, 'index.html'), 'utf8'))
   .replace('%MAIN_JS%', url(js))
   .replace('%MAIN_CSS%', url(css));
 await writeFile(path.join(dist, 'index.html'), html);
+
+// The inputs of the build, by slash path relative to this folder, in byte
+// order (web.go's test reads the same files).
+async function inputs(dir) {
+  const out = [];
+  for (const e of await readdir(path.join(here, dir), { withFileTypes: true })) {
+    const rel = dir + '/' + e.name;
+    if (e.isDirectory()) out.push(...await inputs(rel));
+    else if (e.isFile()) out.push(rel);
+  }
+  return out;
+}
+const files = ['build.mjs', 'package.json', 'package-lock.json', ...await inputs('src')]
+  .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+let sums = '';
+for (const f of files) {
+  sums += createHash('sha256').update(await readFile(path.join(here, f))).digest('hex') + '  ' + f + '\n';
+}
+await writeFile(path.join(dist, '.sources.sha256'), sums);
 console.log(`built ${url(js)} ${url(css)}`);

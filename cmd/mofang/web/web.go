@@ -1,7 +1,8 @@
 // Package web serves MoFang's pages: the register and log-in page, the
 // room list, "my room" with its OBS settings and the live room, all built
 // from src/ into dist/ by `make web` (npm ci && npm run build) and
-// embedded in the binary.
+// embedded in the binary. dist/ is committed, so building the command
+// needs Go only.
 //
 // The pages talk to the service only through its public JSON-RPC API
 // (POST / and the websocket on /) and play streams from the play URLs the
@@ -26,8 +27,10 @@ import (
 	"time"
 )
 
-// dist is the built bundle; dist/.gitkeep keeps the folder (and so this
-// package) buildable before the first build.
+// dist is the built bundle, committed so that a plain `go build` or `go
+// install` serves the pages; `make web` rebuilds it. Its dot files
+// (.gitkeep, .sources.sha256: the hashes of the sources it was built
+// from) are not served.
 //
 //go:embed all:dist
 var dist embed.FS
@@ -116,7 +119,7 @@ func newHandler(fsys fs.FS) (*handler, error) {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() || d.Name() == ".gitkeep" {
+		if d.IsDir() || strings.HasPrefix(d.Name(), ".") {
 			return nil
 		}
 		body, err := fs.ReadFile(fsys, p)

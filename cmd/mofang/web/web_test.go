@@ -82,20 +82,3 @@ func TestHandlerNotBuilt(t *testing.T) {
 		t.Fatalf("GET an asset before a build: %d", w.Code)
 	}
 }
-
-// TestEmbeddedBundle checks the bundle compiled in, when it was built.
-func TestEmbeddedBundle(t *testing.T) {
-	w := serve(Handler(), http.MethodGet, "/")
-	if w.Code == http.StatusServiceUnavailable {
-		t.Skip("the pages are not built (make web)")
-	}
-	body := w.Body.String()
-	if w.Code != http.StatusOK || !strings.Contains(body, `src="/assets/main-`) || !strings.Contains(body, `href="/assets/main-`) {
-		t.Fatalf("GET /: %d %q", w.Code, body)
-	}
-	for _, p := range []string{"/static/gift/flower.png", "/static/gift/heart.png", "/static/gift/rocket.png", "/static/gift/castle.png"} {
-		if w := serve(Handler(), http.MethodGet, p); w.Code != http.StatusOK {
-			t.Errorf("GET %s: %d", p, w.Code)
-		}
-	}
-}
