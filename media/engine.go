@@ -11,12 +11,14 @@
 package media
 
 import (
+	"crypto/tls"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"sort"
 	"strings"
@@ -41,6 +43,15 @@ type Config struct {
 	RTMPAddress string
 	// DisableRTMP turns the RTMP listener off.
 	DisableRTMP bool
+	// RTMPSAddress is the RTMPS (RTMP over TLS) listen address; empty:
+	// no RTMPS. It needs TLS.
+	RTMPSAddress string
+	// TLS is the certificate configuration of RTMPS.
+	TLS *tls.Config
+	// ProxyProtocolFrom are the peers (L4 load balancers) whose RTMP,
+	// RTMPS and RTSP connections may start with a PROXY protocol v1/v2
+	// header that gives the client's address; others' are plain.
+	ProxyProtocolFrom []netip.Prefix
 	// RTSPAddress is the RTSP listen address (default ":8554").
 	RTSPAddress string
 	// DisableRTSP turns the RTSP listener off.
@@ -213,6 +224,7 @@ type Engine struct {
 	started bool
 	closed  bool
 	rtmp    *rtmp.Server
+	rtmps   *rtmp.Server
 	rtsp    *rtsp.Server
 	srt     *srt.Server
 	rtc     *webrtc.Server
@@ -314,19 +326,40 @@ func (e *Engine) Start(ctx context.Context) error {
 	if e.started {
 		return errors.New("media engine already started")
 	}
+	rtmpCfg := rtmp.Config{
+		Address:           e.cfg.RTMPAddress,
+		ReadTimeout:       e.cfg.ReadTimeout,
+		WriteTimeout:      e.cfg.WriteTimeout,
+		MaxPendingPerIP:   e.cfg.MaxPendingPerIP,
+		SocketSendBuffer:  e.cfg.SocketSendBuffer,
+		ProxyProtocolFrom: e.cfg.ProxyProtocolFrom,
+		Logger:            e.log,
+	}
 	if !e.cfg.DisableRTMP {
-		s, err := rtmp.New(e.hub, rtmp.Config{
-			Address:          e.cfg.RTMPAddress,
-			ReadTimeout:      e.cfg.ReadTimeout,
-			WriteTimeout:     e.cfg.WriteTimeout,
-			MaxPendingPerIP:  e.cfg.MaxPendingPerIP,
-			SocketSendBuffer: e.cfg.SocketSendBuffer,
-			Logger:           e.log,
-		})
+		s, err := rtmp.New(e.hub, rtmpCfg)
 		if err != nil {
 			return err
 		}
 		e.rtmp = s
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			s.Serve(e.ctx)
+		}()
+	}
+	if e.cfg.RTMPSAddress != "" {
+		if e.cfg.TLS == nil {
+			e.closeServersLocked()
+			return errors.New("RTMPS needs a TLS configuration")
+		}
+		c := rtmpCfg
+		c.Address, c.TLS = e.cfg.RTMPSAddress, e.cfg.TLS
+		s, err := rtmp.New(e.hub, c)
+		if err != nil {
+			e.closeServersLocked()
+			return fmt.Errorf("RTMPS: %w", err)
+		}
+		e.rtmps = s
 		e.wg.Add(1)
 		go func() {
 			defer e.wg.Done()
@@ -341,6 +374,8 @@ func (e *Engine) Start(ctx context.Context) error {
 			ReadTimeout:    e.cfg.ReadTimeout,
 			WriteTimeout:   e.cfg.WriteTimeout,
 			Logger:         e.log,
+
+			ProxyProtocolFrom: e.cfg.ProxyProtocolFrom,
 		})
 		if err != nil {
 			e.closeServersLocked()
@@ -400,6 +435,10 @@ func (e *Engine) closeServersLocked() {
 		e.rtmp.Close() //nolint:errcheck
 		e.rtmp = nil
 	}
+	if e.rtmps != nil {
+		e.rtmps.Close() //nolint:errcheck
+		e.rtmps = nil
+	}
 	if e.rtsp != nil {
 		e.rtsp.Close()
 		e.rtsp = nil
@@ -423,7 +462,7 @@ func (e *Engine) Close() error {
 	}
 	e.closed = true
 	defer close(e.closeDone)
-	rtmp, rtsp, srt, rtc := e.rtmp, e.rtsp, e.srt, e.rtc
+	rtmp, rtmps, rtsp, srt, rtc := e.rtmp, e.rtmps, e.rtsp, e.srt, e.rtc
 	e.mu.Unlock()
 
 	e.cancel()
@@ -431,6 +470,9 @@ func (e *Engine) Close() error {
 	var err error
 	if rtmp != nil {
 		err = rtmp.Close()
+	}
+	if rtmps != nil {
+		rtmps.Close() //nolint:errcheck
 	}
 	if rtsp != nil {
 		rtsp.Close()
@@ -494,6 +536,17 @@ func (e *Engine) rtmpAddrLocked() net.Addr {
 		return nil
 	}
 	return e.rtmp.Addr()
+}
+
+// RTMPSAddr returns the bound RTMPS address, or nil if RTMPS is not
+// listening.
+func (e *Engine) RTMPSAddr() net.Addr {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.rtmps == nil {
+		return nil
+	}
+	return e.rtmps.Addr()
 }
 
 // RTSPAddr returns the bound RTSP (TCP) address, or nil if RTSP is not listening.

@@ -1,7 +1,9 @@
 package rtmp
 
 import (
+	"crypto/tls"
 	"log/slog"
+	"net/netip"
 	"time"
 )
 
@@ -25,6 +27,12 @@ type Config struct {
 	// SocketSendBuffer, if positive, sets the kernel send buffer
 	// (SO_SNDBUF) of every connection.
 	SocketSendBuffer int
+	// TLS, if set, makes the server RTMPS: every connection is TLS.
+	TLS *tls.Config
+	// ProxyProtocolFrom are the peers whose connections may start with a
+	// PROXY protocol header (v1 or v2) giving the client's address; other
+	// peers' connections are plain (internal/proxyhdr).
+	ProxyProtocolFrom []netip.Prefix
 	// Logger receives the server's logs (default slog.Default()).
 	Logger *slog.Logger
 }

@@ -5,6 +5,7 @@ package rtmp
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mofang-live/mofang/internal/connlimit"
+	"github.com/mofang-live/mofang/internal/proxyhdr"
 	"github.com/mofang-live/mofang/media/hub"
 )
 
@@ -41,12 +43,18 @@ func newServer(h *hub.Hub, cfg Config) *Server {
 	return &Server{h: h, cfg: cfg, log: cfg.Logger, pending: connlimit.New(cfg.MaxPendingPerIP)}
 }
 
-// New returns a server of h listening on cfg.Address.
+// New returns a server of h listening on cfg.Address (RTMPS when cfg.TLS
+// is set).
 func New(h *hub.Hub, cfg Config) (*Server, error) {
 	s := newServer(h, cfg)
 	ln, err := net.Listen("tcp", s.cfg.Address)
 	if err != nil {
 		return nil, fmt.Errorf("RTMP listen on %s: %w", s.cfg.Address, err)
+	}
+	// The PROXY header comes first on the wire, then TLS.
+	ln = proxyhdr.Listener(ln, s.cfg.ProxyProtocolFrom)
+	if s.cfg.TLS != nil {
+		ln = tls.NewListener(ln, s.cfg.TLS)
 	}
 	s.ln = ln
 	return s, nil

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -20,6 +21,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
 
+	"github.com/mofang-live/mofang/internal/proxyhdr"
 	"github.com/mofang-live/mofang/media/hub"
 )
 
@@ -38,6 +40,10 @@ type Config struct {
 	WriteTimeout time.Duration
 	// Logger receives the server's logs (default slog.Default()).
 	Logger *slog.Logger
+	// ProxyProtocolFrom are the peers whose TCP connections may start
+	// with a PROXY protocol header (v1 or v2) giving the client's address;
+	// other peers' connections are plain (internal/proxyhdr).
+	ProxyProtocolFrom []netip.Prefix
 }
 
 // Server runs gortsplib's server: RTSP publishers (ANNOUNCE/RECORD)
@@ -98,6 +104,7 @@ func New(h *hub.Hub, cfg Config) (*Server, error) {
 		Listen: func(network, address string) (net.Listener, error) {
 			ln, err := net.Listen(network, address)
 			if err == nil {
+				ln = proxyhdr.Listener(ln, cfg.ProxyProtocolFrom)
 				s.ln = ln
 			}
 			return ln, err
