@@ -73,6 +73,14 @@ type config struct {
 	HookURL       string
 	HookTimeout   time.Duration
 	HookDefault   string
+	// TLS (tls.go): a certificate and key, or ACME, for HTTPS/WSS on the
+	// HTTP listener and RTMPS on its own; the trusted reverse proxies and
+	// PROXY protocol senders.
+	TLSCert, TLSKey       string
+	RTMPSAddr             string
+	ACMEDomain, ACMEEmail string
+	TrustedProxies        string
+	ProxyProtocolFrom     string
 }
 
 // setting is one configurable value.
@@ -117,6 +125,13 @@ func (c *config) settings() []setting {
 		{name: "cluster", env: "MOFANG_CLUSTER", def: "", str: &c.Cluster, usage: "Redis URL of the cluster this node joins, e.g. redis://10.0.0.9:6379/0: every node on one Redis and one MySQL database acts as one service (empty: this node runs alone)"},
 		{name: "node-id", env: "MOFANG_NODE_ID", def: "", str: &c.NodeID, usage: "this node's name in the cluster (default: host name and HTTP port)"},
 		{name: "node-url", env: "MOFANG_NODE_URL", def: "", str: &c.NodeURL, usage: "where the other nodes of the cluster reach this node's HTTP port for its streams, e.g. http://10.0.0.5:8080 (default: http://<host name>:<HTTP port>)"},
+		{name: "tls-cert", env: "MOFANG_TLS_CERT", def: "", str: &c.TLSCert, usage: "TLS certificate file (PEM, full chain): the HTTP listener serves HTTPS and WSS; read again on SIGHUP"},
+		{name: "tls-key", env: "MOFANG_TLS_KEY", def: "", str: &c.TLSKey, usage: "TLS private key file (PEM) of tls-cert"},
+		{name: "rtmps-addr", env: "MOFANG_RTMPS_ADDR", def: "", str: &c.RTMPSAddr, usage: "RTMPS (RTMP over TLS) listen address, e.g. :443 or :1936; needs tls-cert or acme-domain (empty: off)"},
+		{name: "acme-domain", env: "MOFANG_ACME_DOMAIN", def: "", str: &c.ACMEDomain, usage: "domains to get certificates for from Let's Encrypt (ACME TLS-ALPN-01: the HTTP listener must be reachable on port 443), comma-separated; certificates kept in <data>/acme"},
+		{name: "acme-email", env: "MOFANG_ACME_EMAIL", def: "", str: &c.ACMEEmail, usage: "contact e-mail given to the ACME CA"},
+		{name: "trusted-proxies", env: "MOFANG_TRUSTED_PROXIES", def: "", str: &c.TrustedProxies, usage: "reverse proxies (CIDRs or addresses, comma-separated) whose X-Forwarded-For / X-Real-IP give the client's address on the HTTP listener; others' headers are ignored"},
+		{name: "proxy-protocol-from", env: "MOFANG_PROXY_PROTOCOL_FROM", def: "", str: &c.ProxyProtocolFrom, usage: "load balancers (CIDRs or addresses, comma-separated) that may open RTMP, RTMPS and RTSP connections with a PROXY protocol v1/v2 header giving the client's address; others' connections are plain"},
 		{name: "debug-addr", env: "MOFANG_DEBUG_ADDR", def: "", str: &c.DebugAddr, usage: "listen address of Go's pprof profiles, e.g. 127.0.0.1:6060 (empty: off; never expose it)"},
 		{name: "log-format", env: "MOFANG_LOG_FORMAT", def: "text", str: &c.LogFormat, usage: "log format: text or json"},
 		{name: "log-level", env: "MOFANG_LOG_LEVEL", def: "info", str: &c.LogLevel, usage: "log level: debug, info, warn or error"},

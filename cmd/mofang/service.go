@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,12 +10,16 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/netip"
+	"os"
+	"os/signal"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/mofang-live/mofang/cluster"
 	"github.com/mofang-live/mofang/cmd/mofang/web"
 	"github.com/mofang-live/mofang/internal/connlimit"
+	"github.com/mofang-live/mofang/internal/realip"
 	"github.com/mofang-live/mofang/media"
 	"github.com/mofang-live/mofang/rpc"
 	"github.com/mofang-live/mofang/rpc/roomhub"
@@ -40,7 +45,9 @@ type service struct {
 
 	retentionDays  int
 	retentionBytes int64
-	connsPerIP     int // cap on HTTP connections per address, 0: none
+	connsPerIP     int            // cap on HTTP connections per address, 0: none
+	tls            *tlsSetup      // nil: plain HTTP (tls.go)
+	trusted        []netip.Prefix // reverse proxies whose X-Forwarded-For is believed
 }
 
 // openStore opens the database named by dsn.
@@ -156,6 +163,21 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 		closeAll()
 		return nil, err
 	}
+	tlsSet, err := cfg.tlsSetup()
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	trusted, err := cfg.trustedProxies()
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	proxyFrom, err := cfg.proxyProtocolFrom()
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
 	private := &apiStreams{} // the API's, once it exists
 	var onRoomEvent func(int64, roomhub.Event)
 	if hk.roomsSelected() {
@@ -173,19 +195,21 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 		authz = gatedAuth{next: auth, gate: gate}
 	}
 	mcfg := media.Config{
-		MaxPendingPerIP: pending,
-		HLS:             cfg.HLS,
-		RecordDir:       cfg.recordDir(),
-		Record:          recordsOn(st, log),
-		Recordings:      recordRows{store: st, log: log, hooks: hk},
-		RTMPAddress:     cfg.RTMPAddr,
-		DisableRTMP:     cfg.RTMPAddr == "",
-		RTSPAddress:     cfg.RTSPAddr,
-		DisableRTSP:     cfg.RTSPAddr == "",
-		DisableRTSPUDP:  cfg.RTSPUDP == "",
-		SRTAddress:      cfg.SRTAddr,
-		DisableSRT:      cfg.SRTAddr == "",
-		DisableWebRTC:   cfg.WebRTCAddr == "",
+		MaxPendingPerIP:   pending,
+		HLS:               cfg.HLS,
+		RecordDir:         cfg.recordDir(),
+		Record:            recordsOn(st, log),
+		Recordings:        recordRows{store: st, log: log, hooks: hk},
+		RTMPAddress:       cfg.RTMPAddr,
+		DisableRTMP:       cfg.RTMPAddr == "",
+		RTMPSAddress:      cfg.RTMPSAddr,
+		ProxyProtocolFrom: proxyFrom,
+		RTSPAddress:       cfg.RTSPAddr,
+		DisableRTSP:       cfg.RTSPAddr == "",
+		DisableRTSPUDP:    cfg.RTSPUDP == "",
+		SRTAddress:        cfg.SRTAddr,
+		DisableSRT:        cfg.SRTAddr == "",
+		DisableWebRTC:     cfg.WebRTCAddr == "",
 		// WebRTC: the UDP port of every session's media, ICE over TCP,
 		// the public addresses, the STUN/TURN servers for clients.
 		WebRTCUDPAddress: cfg.WebRTCAddr,
@@ -206,6 +230,9 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 			return nil, err
 		}
 	}
+	if tlsSet != nil {
+		mcfg.TLS = tlsSet.config
+	}
 	engine, err := media.New(mcfg)
 	if err != nil {
 		closeAll()
@@ -213,7 +240,7 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 	}
 
 	s := &service{cfg: cfg, log: log, store: st, engine: engine, signer: signer, ready: make(chan struct{}), parts: parts, hooks: hk,
-		retentionDays: days, retentionBytes: maxBytes, connsPerIP: connsPerIP}
+		retentionDays: days, retentionBytes: maxBytes, connsPerIP: connsPerIP, tls: tlsSet, trusted: trusted}
 	m := newMetrics(s)
 	var live rpc.LiveStats = liveStats{engine}
 	admin := mediaAdmin{engine: engine}
@@ -268,7 +295,7 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 	// bodies rpc's BodyTimeout, idle keep-alive connections IdleTimeout,
 	// and one address holds at most connsPerIP connections (run).
 	s.http = &http.Server{
-		Handler:           s.routes(),
+		Handler:           (&realip.Resolver{Trusted: trusted}).Handler(s.routes()),
 		ReadHeaderTimeout: cfg.HeaderTimeout,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
@@ -344,9 +371,19 @@ func (s *service) run(ctx context.Context) error {
 		return fmt.Errorf("http listener: %w", err)
 	}
 	if s.connsPerIP > 0 {
-		ln = connlimit.New(s.connsPerIP).Listener(ln, s.refusedConn())
+		// A trusted proxy carries many clients: rpc counts those by the
+		// address it forwards.
+		ln = connlimit.New(s.connsPerIP).ListenerExcept(ln, s.refusedConn(), func(ip netip.Addr) bool { return realip.Contains(s.trusted, ip) })
 	}
-	s.log.Info("listening", "http", ln.Addr().String(), "rtmp", addrString(s.engine.RTMPAddr()), "rtsp", addrString(s.engine.RTSPAddr()), "srt", addrString(s.engine.SRTAddr()), "webrtc", s.cfg.WebRTCAddr, "version", version)
+	if s.tls != nil {
+		// Outermost: HTTP-FLV's hijacked connection is the *tls.Conn.
+		ln = tls.NewListener(ln, s.tls.config)
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		go s.reloadOnSIGHUP(ctx, hup)
+	}
+	s.log.Info("listening", "http", ln.Addr().String(), "tls", s.tls != nil, "rtmps", addrString(s.engine.RTMPSAddr()), "rtmp", addrString(s.engine.RTMPAddr()), "rtsp", addrString(s.engine.RTSPAddr()), "srt", addrString(s.engine.SRTAddr()), "webrtc", s.cfg.WebRTCAddr, "version", version)
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(ln) }()
 	if s.cfg.DebugAddr != "" {
@@ -412,6 +449,19 @@ func (s *service) run(ctx context.Context) error {
 	}
 	s.log.Info("stopped", "took", time.Since(start))
 	return nil
+}
+
+// reloadOnSIGHUP reads the certificate files again on every SIGHUP until
+// ctx ends.
+func (s *service) reloadOnSIGHUP(ctx context.Context, hup <-chan os.Signal) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			s.tls.reload(s.log)
+		}
+	}
 }
 
 // refusedConn returns what the HTTP listener calls for each connection

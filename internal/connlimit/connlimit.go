@@ -95,10 +95,18 @@ func (l *Limiter) Listener(ln net.Listener, refused func(ip netip.Addr)) net.Lis
 	return &listener{Listener: ln, l: l, refused: refused}
 }
 
+// ListenerExcept is Listener whose connections from the addresses exempt
+// reports are not counted (a trusted reverse proxy's: it carries many
+// clients).
+func (l *Limiter) ListenerExcept(ln net.Listener, refused func(ip netip.Addr), exempt func(ip netip.Addr) bool) net.Listener {
+	return &listener{Listener: ln, l: l, refused: refused, exempt: exempt}
+}
+
 type listener struct {
 	net.Listener
 	l       *Limiter
 	refused func(netip.Addr)
+	exempt  func(netip.Addr) bool
 }
 
 func (ln *listener) Accept() (net.Conn, error) {
@@ -108,6 +116,9 @@ func (ln *listener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		ip := AddrIP(c.RemoteAddr())
+		if ln.exempt != nil && ln.exempt(ip) {
+			return c, nil
+		}
 		release, ok := ln.l.Acquire(ip)
 		if !ok {
 			c.Close()
