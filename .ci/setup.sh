@@ -25,6 +25,12 @@ if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then
 fi
 command -v ffprobe >/dev/null || { echo "setup: ffprobe still missing" >&2; exit 1; }
 
+# nginx runs in front of the service in the reverse-proxy test.
+if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+	echo "setup: installing nginx" >&2
+	apt_install nginx
+fi
+
 # Node.js and npm build the pages' bundle; Chromium runs the browser test.
 if ! command -v npm >/dev/null || ! command -v node >/dev/null; then
 	echo "setup: installing nodejs and npm" >&2
