@@ -96,3 +96,53 @@ func TestListener(t *testing.T) {
 		t.Fatal("the slot of a closed connection was not given back")
 	}
 }
+
+// TestListenerExcept: an exempt address (a trusted proxy) holds more
+// connections than the cap; others are still capped.
+func TestListenerExcept(t *testing.T) {
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exempt := netip.MustParseAddr("127.0.0.1")
+	ln := New(1).ListenerExcept(raw, nil, func(ip netip.Addr) bool { return ip == exempt })
+	defer ln.Close()
+	accepted := make(chan net.Conn, 8)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	dialFrom := func(src string) net.Conn {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+		c, err := d.Dial("tcp", raw.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	for i := 0; i < 3; i++ {
+		dialFrom("127.0.0.1")
+		select {
+		case c := <-accepted:
+			defer c.Close()
+		case <-time.After(2 * time.Second):
+			t.Fatalf("exempt connection %d not accepted", i+1)
+		}
+	}
+	dialFrom("127.0.0.2")
+	c := <-accepted
+	defer c.Close()
+	dialFrom("127.0.0.2")
+	select {
+	case c := <-accepted:
+		c.Close()
+		t.Fatal("second connection of a capped address accepted")
+	case <-time.After(300 * time.Millisecond):
+	}
+}
