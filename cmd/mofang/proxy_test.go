@@ -272,13 +272,13 @@ func proxyFront(t *testing.T, target, src string, version byte, client netip.Add
 }
 
 // TestProxyProtocol publishes over RTMP through a PROXY protocol v1 and
-// v2 header from a trusted balancer: the room list shows the header's
+// v2 header, and over RTSP (TCP) through a v2 header, from a trusted balancer: the room list shows the header's
 // client address. The same header from an untrusted peer is not read:
 // the publish is refused.
 func TestProxyProtocol(t *testing.T) {
 	needFFmpeg(t)
-	rtmp := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	base, stop := startServe(t, t.TempDir(), "--rtmp", rtmp, "--public-host", "127.0.0.1", "--proxy-protocol-from", "127.0.0.5")
+	rtmp, rtsp := fmt.Sprintf("127.0.0.1:%d", freePort(t)), fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	base, stop := startServe(t, t.TempDir(), "--rtmp", rtmp, "--rtsp", rtsp, "--public-host", "127.0.0.1", "--proxy-protocol-from", "127.0.0.5")
 	defer stop()
 	reg := rpcCall(t, base, "", "User.register", map[string]any{"username": "balanced", "password": "balanced-pass"})
 	tok := reg["data"].(map[string]any)["access_token"].(string)
@@ -286,11 +286,22 @@ func TestProxyProtocol(t *testing.T) {
 	stream := room["stream_name"].(string)
 	path := "/live/" + stream + "?sign=" + room["publish"].(map[string]any)["sign"].(string)
 
-	for _, v := range []byte{1, 2} {
+	for _, c := range []struct {
+		v     byte
+		proto string
+	}{{1, "rtmp"}, {2, "rtmp"}, {2, "rtsp"}} {
+		v := c.v
 		client := netip.MustParseAddrPort(fmt.Sprintf("198.51.100.%d:40000", 10+v))
-		front := proxyFront(t, rtmp, "127.0.0.5", v, client)
-		pub := startFFmpeg(t, "-re", "-stream_loop", "-1", "-i", clip(t), "-c", "copy", "-f", "flv", "rtmp://"+front+path)
-		eventually(t, 15*time.Second, fmt.Sprintf("live through a v%d header", v), func() bool {
+		var pub *exec.Cmd
+		if c.proto == "rtmp" {
+			front := proxyFront(t, rtmp, "127.0.0.5", v, client)
+			pub = startFFmpeg(t, "-re", "-stream_loop", "-1", "-i", clip(t), "-c", "copy", "-f", "flv", "rtmp://"+front+path)
+		} else {
+			client = netip.MustParseAddrPort("198.51.100.50:40000")
+			front := proxyFront(t, rtsp, "127.0.0.5", v, client)
+			pub = startFFmpeg(t, "-re", "-stream_loop", "-1", "-i", clip(t), "-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp", "rtsp://"+front+path)
+		}
+		eventually(t, 15*time.Second, fmt.Sprintf("live over %s through a v%d header", c.proto, v), func() bool {
 			st := roomState(t, base, tok, stream)
 			return st.Status && st.User.IP == client.Addr().String()
 		})
