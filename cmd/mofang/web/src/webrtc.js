@@ -114,10 +114,25 @@ export async function publishWHIP(url, stream, onState) {
   pc.addEventListener('connectionstatechange', () => onState && onState(pc.connectionState));
   try {
     for (const track of stream.getTracks()) {
+      // A live stream keeps its resolution when the encoder is short of
+      // CPU or bandwidth (it drops frames instead): the FLV and HLS
+      // viewers of a WHIP stream cannot follow a change mid-stream
+      // (mpegts.js's MSE buffer fails on a new AVC configuration).
+      if (track.kind === 'video') track.contentHint = 'detail';
       const tr = pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
       if (track.kind === 'video') preferH264(tr, 'send');
     }
     s.location = await negotiate(pc, url, s.abort.signal);
+    for (const tr of pc.getTransceivers?.() ?? []) {
+      if (tr.sender?.track?.kind !== 'video' || !tr.sender.getParameters) continue;
+      try {
+        const p = tr.sender.getParameters();
+        p.degradationPreference = 'maintain-resolution';
+        tr.sender.setParameters(p).catch(() => {}); // contentHint above does the same
+      } catch {
+        // Older browsers: contentHint above does the same.
+      }
+    }
   } catch (e) {
     s.close();
     throw e;
