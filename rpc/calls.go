@@ -392,7 +392,7 @@ func (s *Server) signedPublish(ctx context.Context, stream string) WHIPPublish {
 	q := "?sign=" + sign
 	return WHIPPublish{
 		Stream:  stream,
-		WHIP:    "http://" + hostPort(host, s.cfg.Ports.HTTP, 80) + "/live/" + stream + "/whip" + q,
+		WHIP:    s.webBase(host) + "/live/" + stream + "/whip" + q,
 		RTMP:    "rtmp://" + hostPort(host, s.cfg.Ports.RTMP, 1935) + "/live/" + stream + q,
 		Sign:    sign,
 		Expires: exp.Unix(),
@@ -409,7 +409,7 @@ func (s *Server) signedPlay(ctx context.Context, stream string, gen int64) roomh
 func (s *Server) signedPlayAt(host, stream string, gen int64) roomhub.Play {
 	sign, exp := s.cfg.Signer.SignGen(urlsign.Play, stream, gen, s.cfg.PlaySignTTL)
 	q := "?sign=" + sign
-	web := "http://" + hostPort(host, s.cfg.Ports.HTTP, 80) + "/live/" + stream
+	web := s.webBase(host) + "/live/" + stream
 	return roomhub.Play{
 		Stream:  stream,
 		WHEP:    web + "/whep" + q,

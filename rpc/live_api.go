@@ -520,7 +520,7 @@ func (s *Server) publishURLs(ctx context.Context, room store.Room) *PublishURLs 
 	key := room.Name + "?sign=" + sign
 	pu := &PublishURLs{URL: server + "/" + key, Server: server, StreamKey: key, Sign: sign}
 	if !s.cfg.DisableWebRTC {
-		pu.WHIP = "http://" + hostPort(s.mediaHost(ctx), s.cfg.Ports.HTTP, 80) + "/live/" + room.Name + "/whip?sign=" + sign
+		pu.WHIP = s.webBase(s.mediaHost(ctx)) + "/live/" + room.Name + "/whip?sign=" + sign
 	}
 	pu.SRT = s.srtURL(ctx, "publish", room.Name, sign)
 	return pu
@@ -544,7 +544,7 @@ func (s *Server) playURLs(ctx context.Context, stream string, gen int64) *PlayUR
 	sign, exp := s.cfg.Signer.SignGen(urlsign.Play, stream, gen, s.cfg.PlaySignTTL)
 	host := s.mediaHost(ctx)
 	q := "?sign=" + sign
-	web := "http://" + hostPort(host, s.cfg.Ports.HTTP, 80) + "/live/" + stream
+	web := s.webBase(host) + "/live/" + stream
 	pu := &PlayURLs{
 		FLV:     web + ".flv" + q,
 		HLS:     web + "/index.m3u8" + q,
@@ -588,6 +588,15 @@ func maskIP(ip string) string {
 }
 
 // hostPort joins host and port, leaving out the scheme's default port.
+// webBase is the scheme, host and port of the media URLs on the HTTP
+// port: https when that port serves TLS (Config.TLS).
+func (s *Server) webBase(host string) string {
+	if s.cfg.TLS {
+		return "https://" + hostPort(host, s.cfg.Ports.HTTP, 443)
+	}
+	return "http://" + hostPort(host, s.cfg.Ports.HTTP, 80)
+}
+
 func hostPort(host string, port, defaultPort int) string {
 	if port == defaultPort {
 		if strings.Contains(host, ":") {

@@ -78,7 +78,7 @@ func (s *Server) recordData(ctx context.Context, r store.Record, urls bool, gen 
 	}
 	if urls {
 		sign, exp := s.cfg.Signer.SignGen(urlsign.Play, RecordSignName(r.ID), gen, s.cfg.PlaySignTTL)
-		base := "http://" + hostPort(s.mediaHost(ctx), s.cfg.Ports.HTTP, 80) + "/record/" + strconv.FormatInt(r.ID, 10)
+		base := s.webBase(s.mediaHost(ctx)) + "/record/" + strconv.FormatInt(r.ID, 10)
 		d.HLS = base + "/index.m3u8?sign=" + sign
 		d.MP4 = base + ".mp4?sign=" + sign
 		d.Expires = exp.Unix()

@@ -93,6 +93,9 @@ type Config struct {
 	// Live.stream.read (the media engine serves no WebRTC). WHIP and WHEP
 	// are served on Ports.HTTP.
 	DisableWebRTC bool
+	// TLS says that Ports.HTTP serves HTTPS: HTTP-FLV, HLS, WHIP, WHEP
+	// and replay URLs say https (port 443 left out).
+	TLS bool
 	// RefreshTTL is how long a refresh token lives (default 30 days).
 	RefreshTTL time.Duration
 	// PublishSignTTL and PlaySignTTL are how long media URL signs live

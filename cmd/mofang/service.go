@@ -261,6 +261,7 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 		PublicHost:      cfg.PublicHost,
 		Ports:           ports,
 		DisableWebRTC:   cfg.WebRTCAddr == "",
+		TLS:             tlsSet != nil,
 		AllowRecharge:   cfg.AllowRecharge,
 		ShowPublisherIP: cfg.ShowPublisherIP,
 		CallTimeout:     offIfZero(cfg.CallTimeout),

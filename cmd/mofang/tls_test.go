@@ -169,6 +169,10 @@ func TestTLS(t *testing.T) {
 	room := callRPC(t, client, url, tok, "Live.stream", map[string]any{"room_name": "tls"})["data"].(map[string]any)
 	stream := room["stream_name"].(string)
 	sign := room["publish"].(map[string]any)["sign"].(string)
+	// The URLs the API hands out on the HTTP port say https.
+	if whip := room["publish"].(map[string]any)["whip"].(string); !strings.HasPrefix(whip, "https://") {
+		t.Fatalf("WHIP URL under TLS: %s", whip)
+	}
 	rtmps := fmt.Sprintf("rtmps://127.0.0.1:%d/live/%s", rtmpsPort, stream)
 	startFFmpeg(t, "-re", "-stream_loop", "-1", "-i", clip(t), "-c", "copy", "-f", "flv", rtmps+"?sign="+sign)
 	eventually(t, 15*time.Second, "live over RTMPS", func() bool {
