@@ -301,8 +301,12 @@ func TestBrowserWebClient(t *testing.T) {
 	if !strings.Contains(streamer.text(`document.querySelector('#obs').textContent`), "until you reset it") {
 		t.Fatalf("the OBS settings do not say the key lasts: %q", streamer.text(`document.querySelector('#obs').textContent`))
 	}
-	streamer.do("reset the stream key", chromedp.ScrollIntoView("#reset-key", chromedp.ByQuery), chromedp.Click("#reset-key", chromedp.ByQuery))
-	streamer.wait("reset dialog", 5*time.Second, `document.querySelector('#reset-key-confirm')`)
+	streamer.do("show the reset button", chromedp.ScrollIntoView("#reset-key", chromedp.ByQuery))
+	// The button is pressed until its dialog is up: the settings block may
+	// be drawn again (the room's data arriving) between finding the
+	// button and the click, which then lands on a button no longer there.
+	streamer.wait("reset dialog", 10*time.Second, `document.querySelector('#reset-key-confirm') || (document.querySelector('#reset-key')?.click(), false)`)
+	streamer.settled()
 	streamer.do("confirm the reset", chromedp.Click("#reset-key-confirm", chromedp.ByQuery))
 	streamer.wait("new stream key", 10*time.Second, fmt.Sprintf(`document.querySelector('#obs-key') && document.querySelector('#obs-key').value !== %q`, key))
 	key = streamer.text(`document.querySelector('#obs-key').value`)
