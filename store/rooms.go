@@ -290,14 +290,11 @@ func (s *Store) listRooms(ctx context.Context, opt ListRoomsOptions) ([]RoomWith
 // nothing is being published, whatever a crash left in the database. It
 // returns how many rooms it changed.
 func (s *Store) EndLiveRooms(ctx context.Context) (int64, error) {
-	defer s.lists.invalidate()
-	res, err := s.db.ExecContext(ctx, `UPDATE mf_live_stream SET status = ?, updated_time = ? WHERE status = ?`,
-		RoomIdle, s.now().UTC(), RoomLive)
-	if err != nil {
-		return 0, fmt.Errorf("store: ending live rooms: %w", err)
-	}
-	return res.RowsAffected()
+	return s.EndLiveRoomsExcept(ctx, nil, endOfTime)
 }
+
+// endOfTime is after every updated_time.
+var endOfTime = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
 
 // EndLiveRoomsExcept sets every live room whose stream is not in live,
 // and whose status did not change since updatedBefore, back to not

@@ -178,33 +178,8 @@ func benchCluster(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	for _, c := range clients {
 		c.reset()
 	}
-	runCtx, cancel := context.WithTimeout(ctx, *duration)
 	t0 := time.Now()
-	var sent atomic.Int64
-	var cw sync.WaitGroup
-	for i := range *rate {
-		cw.Add(1)
-		go func() {
-			defer cw.Done()
-			time.Sleep(time.Duration(i) * time.Second / time.Duration(*rate))
-			tick := time.NewTicker(time.Second)
-			defer tick.Stop()
-			for n := 0; ; n++ {
-				msg := `{"jsonrpc":"2.0","id":"c","method":"Live.comment","params":{"room_id":"` + roomID + `","content":"bench comment ` + strconv.Itoa(n) + `"}}`
-				if clients[i].write([]byte(msg)) == nil {
-					sent.Add(1)
-				}
-				select {
-				case <-runCtx.Done():
-					return
-				case <-tick.C:
-				}
-			}
-		}()
-	}
-	<-runCtx.Done()
-	cancel()
-	cw.Wait()
+	sent := comment(ctx, clients[:*rate], roomID, *duration)
 	elapsed := time.Since(t0)
 	time.Sleep(500 * time.Millisecond)
 	var delivered int64
@@ -219,7 +194,7 @@ func benchCluster(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}
 	}
 	fmt.Fprintf(stdout, "room events, 3 x %d subscribers, %.0f comments/s sent over the 3 nodes: %.0f deliveries/s, sockets closed %d\n",
-		*subs, float64(sent.Load())/elapsed.Seconds(), float64(delivered)/elapsed.Seconds(), closed)
+		*subs, float64(sent)/elapsed.Seconds(), float64(delivered)/elapsed.Seconds(), closed)
 	var all []time.Duration
 	for i, l := range lat {
 		slices.Sort(l)
@@ -368,10 +343,9 @@ func firstVideo(ctx context.Context, url string) (time.Duration, error) {
 // CPU-ms per viewer-second: n's CPU with v viewers less its CPU with one,
 // over v-1.
 func viewerCost(ctx context.Context, n *benchServer, url string, v int, d time.Duration) (float64, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	defer wg.Wait() // the viewers end once cancel (deferred after) ran
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var failed atomic.Int64
 	read := func() {

@@ -107,32 +107,7 @@ func benchRoom(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	cpu0, _ := procCPU(srv.pid())
 	t0 := time.Now()
-	runCtx, cancel := context.WithTimeout(ctx, *duration)
-	var sent atomic.Int64
-	var cw sync.WaitGroup
-	for i := range *rate {
-		cw.Add(1)
-		go func() {
-			defer cw.Done()
-			time.Sleep(time.Duration(i) * time.Second / time.Duration(*rate))
-			tick := time.NewTicker(time.Second)
-			defer tick.Stop()
-			for n := 0; ; n++ {
-				msg := `{"jsonrpc":"2.0","id":"c","method":"Live.comment","params":{"room_id":"` + room.RoomID + `","content":"bench comment ` + strconv.Itoa(n) + `"}}`
-				if clients[i].write([]byte(msg)) == nil {
-					sent.Add(1)
-				}
-				select {
-				case <-runCtx.Done():
-					return
-				case <-tick.C:
-				}
-			}
-		}()
-	}
-	<-runCtx.Done()
-	cancel()
-	cw.Wait()
+	sent := comment(ctx, clients[:*rate], room.RoomID, *duration)
 	elapsed := time.Since(t0)
 	cpu1, _ := procCPU(srv.pid())
 	time.Sleep(200 * time.Millisecond)
@@ -158,9 +133,42 @@ func benchRoom(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	cpu := (cpu1 - cpu0).Seconds() / elapsed.Seconds()
 	fmt.Fprintf(stdout, "%d comments/s sent for %v: %.0f deliveries/s, latency p50 %v p99 %v (%d samples), server CPU %.0f%% of one core, RSS %.1f MiB, sockets closed %d\n",
-		int(float64(sent.Load())/elapsed.Seconds()+0.5), elapsed.Round(time.Millisecond), float64(delivered)/elapsed.Seconds(),
+		int(float64(sent)/elapsed.Seconds()+0.5), elapsed.Round(time.Millisecond), float64(delivered)/elapsed.Seconds(),
 		pct(0.5).Round(time.Millisecond), pct(0.99).Round(time.Millisecond), len(lat), cpu*100, float64(rss)/(1<<20), closed)
 	return nil
+}
+
+// comment has each of commenters send one comment a second to a room, the
+// starts spread over the first second, for d; it returns how many were
+// sent.
+func comment(ctx context.Context, commenters []*benchSub, roomID string, d time.Duration) int64 {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	var sent atomic.Int64
+	var wg sync.WaitGroup
+	for i, c := range commenters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			time.Sleep(time.Duration(i) * time.Second / time.Duration(len(commenters)))
+			tick := time.NewTicker(time.Second)
+			defer tick.Stop()
+			for n := 0; ; n++ {
+				msg := `{"jsonrpc":"2.0","id":"c","method":"Live.comment","params":{"room_id":"` + roomID + `","content":"bench comment ` + strconv.Itoa(n) + `"}}`
+				if c.write([]byte(msg)) == nil {
+					sent.Add(1)
+				}
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+				}
+			}
+		}()
+	}
+	<-ctx.Done()
+	wg.Wait()
+	return sent.Load()
 }
 
 // benchSub is one subscriber: it counts the room events it gets and, if
