@@ -22,6 +22,7 @@ func benchFanout(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	steps := fs.String("steps", "500,1000,2500,5000", "viewer counts to reach, in order")
 	flvShare := fs.Float64("flv", 0.5, "share of viewers on HTTP-FLV (the rest on RTMP)")
 	step := fs.Duration("step", 10*time.Second, "measuring time of each step")
+	goPub := fs.Bool("go-publisher", false, "publish with the load tool's Go RTMP publisher instead of ffmpeg")
 	clipPath := fs.String("clip", "", "clip to publish (default: a 720p30 2.5 Mbit/s clip made from testdata/clip.mp4)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -61,6 +62,7 @@ func benchFanout(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		Stream:       room.StreamName,
 		Query:        "sign=" + room.Publish.Sign,
 		Clip:         *clipPath,
+		GoPublisher:  *goPub,
 		Steps:        counts,
 		FLVShare:     *flvShare,
 		StepDuration: *step,

@@ -40,6 +40,9 @@ type Options struct {
 	Clip string
 	// FFmpeg is the ffmpeg binary (default "ffmpeg").
 	FFmpeg string
+	// GoPublisher publishes the clip with this package's Publisher
+	// instead of an ffmpeg process (ffmpeg still remuxes it once).
+	GoPublisher bool
 	// Steps are the total viewer counts to reach, in order (default 100, 500, 1000).
 	Steps []int
 	// FLVShare is the fraction of viewers that use HTTP-FLV, the rest use
@@ -120,18 +123,11 @@ func Run(ctx context.Context, o Options) ([]StepResult, error) {
 		q = "?" + o.Query
 	}
 
-	pub := exec.CommandContext(ctx, o.FFmpeg, "-hide_banner", "-loglevel", "error", "-nostdin",
-		"-re", "-stream_loop", "-1", "-i", o.Clip, "-c", "copy", "-f", "flv",
-		"rtmp://"+o.RTMPAddr+"/live/"+o.Stream+q)
-	var pubErr strings.Builder
-	pub.Stderr = &pubErr
-	if err := pub.Start(); err != nil {
-		return nil, fmt.Errorf("start ffmpeg: %w", err)
+	stopPub, err := o.publish(ctx, "rtmp://"+o.RTMPAddr+"/live/"+o.Stream+q)
+	if err != nil {
+		return nil, err
 	}
-	defer func() {
-		pub.Process.Kill() //nolint:errcheck
-		pub.Wait()         //nolint:errcheck
-	}()
+	defer stopPub()
 	// let the publisher connect and fill a GOP.
 	select {
 	case <-time.After(2 * time.Second):
@@ -316,4 +312,36 @@ func (o *Options) counters() (uint64, uint64) {
 		return 0, 0
 	}
 	return c.ReadersFellBehind, c.ReadersDropped
+}
+
+// publish starts the clip's publisher at real time in a loop, and returns
+// the function that stops it.
+func (o *Options) publish(ctx context.Context, url string) (func(), error) {
+	if o.GoPublisher {
+		clip, err := LoadClip(ctx, o.FFmpeg, o.Clip)
+		if err != nil {
+			return nil, err
+		}
+		ctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			p := &Publisher{URL: url, Clip: clip}
+			if err := p.Run(ctx); err != nil {
+				fmt.Fprintf(o.Out, "publisher: %v\n", err)
+			}
+		}()
+		return func() { cancel(); <-done }, nil
+	}
+	pub := exec.CommandContext(ctx, o.FFmpeg, "-hide_banner", "-loglevel", "error", "-nostdin",
+		"-re", "-stream_loop", "-1", "-i", o.Clip, "-c", "copy", "-f", "flv", url)
+	var pubErr strings.Builder
+	pub.Stderr = &pubErr
+	if err := pub.Start(); err != nil {
+		return nil, fmt.Errorf("start ffmpeg: %w", err)
+	}
+	return func() {
+		pub.Process.Kill() //nolint:errcheck
+		pub.Wait()         //nolint:errcheck
+	}, nil
 }
