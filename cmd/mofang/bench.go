@@ -26,7 +26,7 @@ import (
 // benchCommand runs the project's load benchmarks.
 func benchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: mofang bench rpc|room|fanout|hls|webrtc|cluster [flags]")
+		return errors.New("usage: mofang bench rpc|room|rooms|fanout|hls|webrtc|cluster [flags]")
 	}
 	switch args[0] {
 	case "rpc":
@@ -41,6 +41,8 @@ func benchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return benchWebRTC(ctx, args[1:], stdout, stderr)
 	case "cluster":
 		return benchCluster(ctx, args[1:], stdout, stderr)
+	case "rooms":
+		return benchRooms(ctx, args[1:], stdout, stderr)
 	case "raw-server":
 		return rawServer(ctx, args[1:])
 	}

@@ -1,18 +1,16 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/mofang-live/mofang/media/loadtest"
 )
 
 // benchHLS measures the Low-Latency HLS output: the service (CPU 0) gets
@@ -55,15 +53,15 @@ func benchHLS(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1 << 16, DisableCompression: true}}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var players []*hlsPlayer
+	var players []*loadtest.HLSPlayer
 	var wg sync.WaitGroup
 	fmt.Fprintf(stdout, "mofang bench hls: service on CPU 0, LL-HLS players on this process\n")
 	fmt.Fprintf(stdout, "%8s %8s %10s %12s %12s %8s %9s %14s\n", "players", "failed", "parts/s/p", "hint_wait50", "hint_wait99", "cpu%", "rss_MiB", "cpu_ms/p·s")
 	for _, n := range counts {
 		failed := 0
 		for len(players) < n {
-			p := &hlsPlayer{client: client}
-			if err := p.open(runCtx, index); err != nil {
+			p := &loadtest.HLSPlayer{Client: client}
+			if err := p.Open(runCtx, index); err != nil {
 				failed++
 				if failed > n/10+5 {
 					return fmt.Errorf("players fail to start: %w", err)
@@ -74,12 +72,12 @@ func benchHLS(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				p.run(runCtx)
+				p.Run(runCtx)
 			}()
 		}
 		time.Sleep(2 * time.Second) // settle
 		for _, p := range players {
-			p.reset()
+			p.Reset()
 		}
 		cpu0, _ := procCPU(srv.pid())
 		t0 := time.Now()
@@ -90,7 +88,7 @@ func benchHLS(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		var parts int
 		var lat []time.Duration
 		for _, p := range players {
-			n, l := p.results()
+			n, _, l := p.Results()
 			parts += n
 			lat = append(lat, l...)
 		}
@@ -109,122 +107,4 @@ func benchHLS(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cancel()
 	wg.Wait()
 	return nil
-}
-
-// hlsPlayer polls one LL-HLS media playlist.
-type hlsPlayer struct {
-	client   *http.Client
-	base     string // URL prefix of the playlist's files
-	playlist string // media playlist URL
-
-	mu      sync.Mutex
-	parts   int
-	latency []time.Duration
-}
-
-// open reads the multivariant playlist and picks the video playlist.
-func (p *hlsPlayer) open(ctx context.Context, index string) error {
-	body, err := p.get(ctx, index)
-	if err != nil {
-		return err
-	}
-	p.base = index[:strings.LastIndex(index, "/")+1]
-	for _, line := range strings.Split(body, "\n") {
-		if strings.HasPrefix(line, "video") {
-			p.playlist = p.base + strings.TrimSpace(line)
-			return nil
-		}
-	}
-	return errors.New("no video playlist in index.m3u8")
-}
-
-func (p *hlsPlayer) get(ctx context.Context, url string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return "", err
-	}
-	resp, err := p.client.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return "", err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return string(b), nil
-}
-
-// run plays until ctx ends: reload the playlist (blocking for the next
-// part), fetch the hinted part, repeat.
-func (p *hlsPlayer) run(ctx context.Context) {
-	next := ""
-	for ctx.Err() == nil {
-		body, err := p.get(ctx, p.playlist+next)
-		if err != nil {
-			time.Sleep(200 * time.Millisecond)
-			next = ""
-			continue
-		}
-		pl := parseLLPlaylist(body)
-		if pl.hint == "" {
-			time.Sleep(100 * time.Millisecond)
-			continue
-		}
-		asked := time.Now()
-		if _, err := p.get(ctx, p.base+pl.hint); err != nil {
-			next = ""
-			continue
-		}
-		p.mu.Lock()
-		p.parts++
-		p.latency = append(p.latency, time.Since(asked))
-		p.mu.Unlock()
-		// The playlist listing the part just fetched: its hint is the next.
-		next = fmt.Sprintf("&_HLS_msn=%d&_HLS_part=%d", pl.hintMSN, pl.hintPart)
-	}
-}
-
-func (p *hlsPlayer) reset() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.parts, p.latency = 0, nil
-}
-
-func (p *hlsPlayer) results() (int, []time.Duration) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.parts, p.latency
-}
-
-// llPlaylist is what a player needs of an LL-HLS media playlist: the
-// preload-hinted part and its position.
-type llPlaylist struct {
-	hint              string
-	hintMSN, hintPart int
-}
-
-func parseLLPlaylist(body string) llPlaylist {
-	var pl llPlaylist
-	msn, partsInSeg := 0, 0
-	sc := bufio.NewScanner(strings.NewReader(body))
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case strings.HasPrefix(line, "#EXT-X-MEDIA-SEQUENCE:"):
-			msn, _ = strconv.Atoi(strings.TrimPrefix(line, "#EXT-X-MEDIA-SEQUENCE:"))
-		case strings.HasPrefix(line, "#EXT-X-PART:"):
-			partsInSeg++
-		case line != "" && !strings.HasPrefix(line, "#"):
-			msn++ // a complete segment
-			partsInSeg = 0
-		case strings.HasPrefix(line, `#EXT-X-PRELOAD-HINT:TYPE=PART,URI="`):
-			pl.hint = strings.TrimSuffix(strings.TrimPrefix(line, `#EXT-X-PRELOAD-HINT:TYPE=PART,URI="`), `"`)
-			pl.hintMSN, pl.hintPart = msn, partsInSeg
-		}
-	}
-	return pl
 }

@@ -95,13 +95,18 @@ type benchRoomData struct {
 
 // createRoom makes the owner's room through the API.
 func (b *benchServer) createRoom() (benchRoomData, error) {
+	return b.createRoomOf(b.owner, "bench")
+}
+
+// createRoomOf makes a user's room through the API.
+func (b *benchServer) createRoomOf(userID int64, name string) (benchRoomData, error) {
 	var r struct {
 		Result struct {
 			Errno int           `json:"errno"`
 			Data  benchRoomData `json:"data"`
 		} `json:"result"`
 	}
-	err := postJSON("http://"+b.http+"/", b.token(b.owner), `{"jsonrpc":"2.0","id":1,"method":"Live.stream","params":{"room_name":"bench"}}`, &r)
+	err := postJSON("http://"+b.http+"/", b.token(userID), `{"jsonrpc":"2.0","id":1,"method":"Live.stream","params":{"room_name":"`+name+`"}}`, &r)
 	if err != nil || r.Result.Errno != 1000 {
 		return benchRoomData{}, fmt.Errorf("creating the room: errno %d, %v", r.Result.Errno, err)
 	}

@@ -66,8 +66,8 @@ func LoadClip(ctx context.Context, ffmpeg, path string) (*Clip, error) {
 func ParseClip(r io.Reader) (*Clip, error) {
 	c := &Clip{}
 	fr := &flv.Reader{R: r}
-	var last time.Duration
-	var frameDur time.Duration
+	// the last timestamp and frame duration of audio [0] and video [1].
+	var last, frameDur [2]time.Duration
 	for {
 		t, err := fr.ReadTag()
 		if errors.Is(err, io.EOF) {
@@ -103,12 +103,12 @@ func ParseClip(r io.Reader) (*Clip, error) {
 			if len(v.Data) == 0 {
 				continue
 			}
-			if n := len(c.Frames); n > 0 && ts > last {
-				frameDur = ts - last
+			if ts > last[1] {
+				frameDur[1] = ts - last[1]
 			}
 			c.Frames = append(c.Frames, Frame{Video: true, Key: v.IsKeyFrame(), DTS: ts,
 				PTSDelta: time.Duration(v.CompositionTime) * time.Millisecond, Payload: v.Data})
-			last = ts
+			last[1] = ts
 		case 8:
 			a, err := flv.ParseAudioTag(t.Body)
 			if err != nil {
@@ -126,7 +126,11 @@ func ParseClip(r io.Reader) (*Clip, error) {
 				continue
 			}
 			if c.AAC != nil && len(a.Data) > 0 {
+				if ts > last[0] {
+					frameDur[0] = ts - last[0]
+				}
 				c.Frames = append(c.Frames, Frame{DTS: ts, Payload: a.Data})
+				last[0] = ts
 			}
 		}
 	}
@@ -146,7 +150,17 @@ func ParseClip(r io.Reader) (*Clip, error) {
 	for i := range c.Frames {
 		c.Frames[i].DTS -= first
 	}
-	c.Duration = last - first + frameDur
+	// a pass lasts as long as its video, so that video timestamps run on
+	// evenly from pass to pass (HLS parts keep their length); audio frames
+	// that would overlap the next pass are left out.
+	c.Duration = last[1] + frameDur[1] - first
+	kept := c.Frames[:0]
+	for _, f := range c.Frames {
+		if f.Video || f.DTS+frameDur[0] <= c.Duration {
+			kept = append(kept, f)
+		}
+	}
+	c.Frames = kept
 	if c.Duration <= 0 {
 		return nil, errors.New("clip: zero duration")
 	}

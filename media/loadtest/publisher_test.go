@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -131,5 +132,53 @@ func TestPublisher(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("publisher: %v", err)
+	}
+}
+
+// TestRunRooms runs a small many-rooms load against an engine in this
+// process: every viewer of every protocol must be served.
+func TestRunRooms(t *testing.T) {
+	clip, err := LoadClip(context.Background(), "", testClip(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := media.New(media.Config{
+		RTMPAddress:   "127.0.0.1:0",
+		DisableRTSP:   true,
+		DisableWebRTC: true,
+		DisableSRT:    true,
+		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	srv := httptest.NewServer(e.HTTPHandler())
+	defer srv.Close()
+	var rooms []Room
+	for i := range 3 {
+		name := "room" + strconv.Itoa(i)
+		rtmp := "rtmp://" + e.RTMPAddr().String() + "/live/" + name
+		rooms = append(rooms, Room{PublishURL: rtmp, RTMPURL: rtmp,
+			FLVURL: srv.URL + "/live/" + name + ".flv", HLSURL: srv.URL + "/live/" + name + "/index.m3u8"})
+	}
+	var out strings.Builder
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	res, err := RunRooms(ctx, RoomsOptions{Rooms: rooms, Clip: clip, Steps: []int{2, 3}, RTMP: 1, FLV: 1, HLS: 1,
+		StepDuration: 2 * time.Second, ServerPID: os.Getpid(), Out: &out})
+	t.Log("\n" + out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := res[len(res)-1]
+	if len(res) != 2 || last.Viewers != 9 || last.Failed != 0 || last.Served != 9 || last.Publishing != 3 {
+		t.Errorf("results %+v", res)
+	}
+	if res[0].IdlePercentPerRoom <= 0 || last.CPUPercent <= 0 {
+		t.Errorf("no CPU figures: %+v", res)
 	}
 }
