@@ -34,6 +34,7 @@ import (
 	"github.com/mofang-live/mofang/media/rtmp"
 	"github.com/mofang-live/mofang/media/rtsp"
 	"github.com/mofang-live/mofang/media/srt"
+	"github.com/mofang-live/mofang/media/thumb"
 	"github.com/mofang-live/mofang/media/webrtc"
 )
 
@@ -172,6 +173,13 @@ type Config struct {
 	// RelayWait is how long a viewer of a stream published on another
 	// node waits for the relay to bring it (default 3 s).
 	RelayWait time.Duration
+
+	// Thumbnails configures the JPEG of each live stream's newest key
+	// frame at /live/<name>/thumb.jpg, made by ffmpeg on demand (see
+	// media/thumb; zero fields take its defaults). DisableThumbnails
+	// turns it off: the URL answers 404.
+	Thumbnails        thumb.Config
+	DisableThumbnails bool
 }
 
 // setDefaults sets the engine's own defaults; the hub and the servers
@@ -232,10 +240,12 @@ type Engine struct {
 
 	closeDone chan struct{} // closed when Close has finished
 
-	recorder *record.Recorder // nil: no recording
-	sinksWG  sync.WaitGroup   // streams' HLS and recording feeders
-	sinks    sync.Map         // *hub.Stream → *sinks
-	hlsAuth  authCache
+	recorder  *record.Recorder // nil: no recording
+	sinksWG   sync.WaitGroup   // streams' HLS and recording feeders
+	sinks     sync.Map         // *hub.Stream → *sinks
+	hlsAuth   authCache
+	thumbs    *thumb.Maker // nil: thumbnails off
+	thumbAuth authCache
 
 	cluster     cluster.Cluster
 	clusterSelf string // this node's ID
@@ -311,6 +321,13 @@ func New(cfg Config) (*Engine, error) {
 		Linger: cfg.RelayLinger,
 		Logger: cfg.Logger,
 	})
+	if !cfg.DisableThumbnails {
+		tc := cfg.Thumbnails
+		if tc.Logger == nil {
+			tc.Logger = cfg.Logger
+		}
+		e.thumbs = thumb.New(tc)
+	}
 	e.flv = httpflv.New(h, httpflv.Config{WriteTimeout: cfg.WriteTimeout, SocketSendBuffer: cfg.SocketSendBuffer, Logger: cfg.Logger})
 	return e, nil
 }
@@ -467,6 +484,9 @@ func (e *Engine) Close() error {
 
 	e.cancel()
 	e.flv.Close()
+	if e.thumbs != nil {
+		e.thumbs.Close()
+	}
 	var err error
 	if rtmp != nil {
 		err = rtmp.Close()
@@ -597,7 +617,8 @@ func (e *Engine) webRTCAddrLocked() net.Addr {
 // parts), and WebRTC: POST /live/<name>/whep (WHEP) and /live/<name>/whip
 // (WHIP) with an SDP offer, OPTIONS of both, and PATCH, DELETE and
 // OPTIONS of the sessions they create, /live/<name>/whep/<id> and
-// /live/<name>/whip/<id>. It also accepts the paths with the "/live/"
+// /live/<name>/whip/<id>; and GET /live/<name>/thumb.jpg, the stream's
+// thumbnail. It also accepts the paths with the "/live/"
 // prefix stripped.
 func (e *Engine) HTTPHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
@@ -606,7 +627,10 @@ func (e *Engine) HTTPHandler() http.Handler {
 			return
 		}
 		if !strings.HasSuffix(req.URL.Path, ".flv") {
-			if name, file, ok := splitHLSPath(req.URL.Path); ok {
+			if name, file, ok := splitHLSPath(req.URL.Path); ok && file == thumbFile {
+				e.serveThumb(w, req, name)
+				return
+			} else if ok {
 				e.serveHLS(w, req, name, file)
 				return
 			}

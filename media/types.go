@@ -47,6 +47,7 @@ const (
 	ProtocolHLS     = hub.ProtocolHLS
 	ProtocolWebRTC  = hub.ProtocolWebRTC
 	ProtocolSRT     = hub.ProtocolSRT
+	ProtocolThumb   = hub.ProtocolThumb
 )
 
 // BFramesWarning tells a publisher whose stream has B-frames (see

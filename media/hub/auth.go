@@ -24,6 +24,9 @@ const (
 	ProtocolWebRTC Protocol = "webrtc"
 	// ProtocolSRT is an SRT publisher or reader.
 	ProtocolSRT Protocol = "srt"
+	// ProtocolThumb is a request of a stream's thumbnail
+	// (/live/<name>/thumb.jpg): authorized as a play, never a client.
+	ProtocolThumb Protocol = "thumb"
 )
 
 // Authorizer decides whether a client may publish or play. It is implemented
