@@ -231,6 +231,12 @@ type StreamItem struct {
 	HasPassword   bool      `json:"has_password"`
 	Cover         string    `json:"cover"`
 	LookCount     int64     `json:"look_count"`
+	// Thumb is the picture of a live room without a cover: a JPEG of its
+	// stream's newest key frame (/live/<stream>/thumb.jpg), "" otherwise.
+	// A room with a password shows it only to its owner (signed); others
+	// get its picture from Live.stream.read's play.thumb, with the
+	// password.
+	Thumb string `json:"thumb"`
 }
 
 // OwnerData is a room owner as lists show it. IP is the publisher's
@@ -289,6 +295,9 @@ func (a *liveAPI) StreamList(ctx context.Context, p StreamListParams) (*StreamLi
 			if ls.PublisherIP != "" {
 				it.User.IP = ls.PublisherIP
 			}
+			if r.Cover == "" {
+				it.Thumb = a.s.listThumb(ctx, viewer, r.Room)
+			}
 		}
 		it.User.IP = a.s.ownerIP(viewer, r.UserID, it.User.IP)
 		items[i] = it
@@ -341,8 +350,11 @@ type PlayURLs struct {
 	WHEP string `json:"whep,omitempty"`
 	// SRT is the SRT play URL (MPEG-TS, stream ID "read:<stream>?sign=...");
 	// absent when SRT is off.
-	SRT  string `json:"srt,omitempty"`
-	Sign string `json:"sign"`
+	SRT string `json:"srt,omitempty"`
+	// Thumb is the thumbnail while the stream is live (a JPEG of its
+	// newest key frame); absent when the server makes none.
+	Thumb string `json:"thumb,omitempty"`
+	Sign  string `json:"sign"`
 	// Expires is when the sign stops working, in Unix seconds; 0: never.
 	// A room's stream key lasts until its owner resets it
 	// (Live.stream.key.reset).
@@ -556,8 +568,31 @@ func (s *Server) playURLs(ctx context.Context, stream string, gen int64) *PlayUR
 	if !s.cfg.DisableWebRTC {
 		pu.WHEP = web + "/whep" + q
 	}
+	if s.cfg.Thumbnails {
+		pu.Thumb = web + "/thumb.jpg" + q
+	}
 	pu.SRT = s.srtURL(ctx, "read", stream, sign)
 	return pu
+}
+
+// listThumb is the thumbnail URL of a live room in viewer's room list,
+// authorized as its playback is: an open room's needs no sign (anyone
+// may play it); a room with a password's carries a play sign of its
+// password generation, handed to its owner only (others enter with the
+// password through Live.stream.read); "" for everyone else.
+func (s *Server) listThumb(ctx context.Context, viewer accountState, r store.Room) string {
+	if !s.cfg.Thumbnails {
+		return ""
+	}
+	u := s.webBase(s.mediaHost(ctx)) + "/live/" + r.Name + "/thumb.jpg"
+	if !r.HasPassword() {
+		return u
+	}
+	if viewer.id != r.UserID {
+		return ""
+	}
+	sign, _ := s.cfg.Signer.SignGen(urlsign.Play, r.Name, r.PasswordGen, s.cfg.PlaySignTTL)
+	return u + "?sign=" + sign
 }
 
 // ownerIP is what viewer sees of the address of a room's owner (or

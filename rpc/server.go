@@ -93,6 +93,10 @@ type Config struct {
 	// Live.stream.read (the media engine serves no WebRTC). WHIP and WHEP
 	// are served on Ports.HTTP.
 	DisableWebRTC bool
+	// Thumbnails says the media engine serves /live/<stream>/thumb.jpg:
+	// Live.stream.list gives live rooms without a cover their thumbnail
+	// (thumb), Live.stream.read its signed URL (play.thumb).
+	Thumbnails bool
 	// TLS says that Ports.HTTP serves HTTPS: HTTP-FLV, HLS, WHIP, WHEP
 	// and replay URLs say https (port 443 left out).
 	TLS bool

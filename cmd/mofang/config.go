@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/mofang-live/mofang/media/thumb"
 )
 
 // config is the service's configuration. Each setting has a flag, a
@@ -81,6 +83,11 @@ type config struct {
 	ACMEDomain, ACMEEmail string
 	TrustedProxies        string
 	ProxyProtocolFrom     string
+	// Thumbnails (media/thumb): how long a picture is served, how many
+	// ffmpeg decodes run at once (0: off), which ffmpeg.
+	ThumbInterval time.Duration
+	ThumbDecodes  string
+	ThumbFFmpeg   string
 }
 
 // setting is one configurable value.
@@ -142,6 +149,9 @@ func (c *config) settings() []setting {
 		{name: "hook-url", env: "MOFANG_HOOK_URL", def: "", str: &c.HookURL, usage: "http(s) URL asked, before a publisher or viewer is admitted, whether it may: a signed POST {action, stream, protocol, ip, params} answered 200 {\"allow\": true} or {\"allow\": false, \"reason\": \"...\"} (empty: none)"},
 		{name: "hook-timeout", env: "MOFANG_HOOK_TIMEOUT", def: "2s", dur: &c.HookTimeout, usage: "longest hook-url may take to answer"},
 		{name: "hook-default", env: "MOFANG_HOOK_DEFAULT", def: "deny", str: &c.HookDefault, usage: "allow or deny the client when hook-url fails, times out or answers something else than 200 with JSON"},
+		{name: "thumb-interval", env: "MOFANG_THUMB_INTERVAL", def: "10s", dur: &c.ThumbInterval, usage: "how long a live stream's thumbnail (/live/<stream>/thumb.jpg) is served before a request makes a new one from its newest key frame"},
+		{name: "thumb-decodes", env: "MOFANG_THUMB_DECODES", def: "2", str: &c.ThumbDecodes, usage: "thumbnail decodes (ffmpeg processes) that may run at once, across every stream (0: thumbnails off)"},
+		{name: "thumb-ffmpeg", env: "MOFANG_THUMB_FFMPEG", def: "ffmpeg", str: &c.ThumbFFmpeg, usage: "the ffmpeg that decodes thumbnails, a path or a name in PATH (missing: thumbnails answer 503, logged once)"},
 		{name: "show-publisher-ip", env: "MOFANG_SHOW_PUBLISHER_IP", def: "false", flag: &c.ShowPublisherIP, usage: "show every logged-in user the full address of rooms' publishers, as MoFang did (default: owner and admins only, others see 203.0.113.x)"},
 	}
 }
@@ -336,6 +346,22 @@ func (c *config) rtmpPendingPerIP() (int, error) {
 		return -1, nil
 	}
 	return n, nil
+}
+
+// thumbnails returns the thumbnail settings as the media engine takes
+// them; off when thumb-decodes is 0.
+func (c *config) thumbnails() (cfg thumb.Config, off bool, err error) {
+	n, err := strconv.Atoi(c.ThumbDecodes)
+	if err != nil || n < 0 {
+		return cfg, false, fmt.Errorf("thumb-decodes %q: want a whole number (0: thumbnails off)", c.ThumbDecodes)
+	}
+	if c.ThumbInterval < time.Second {
+		return cfg, false, fmt.Errorf("thumb-interval %v: want 1s or more", c.ThumbInterval)
+	}
+	if c.ThumbFFmpeg == "" {
+		return cfg, false, errors.New("thumb-ffmpeg: want a path or a program name")
+	}
+	return thumb.Config{FFmpeg: c.ThumbFFmpeg, Interval: c.ThumbInterval, MaxDecodes: n}, n == 0, nil
 }
 
 // dbDSN returns the database DSN, defaulting to a file in the data folder.

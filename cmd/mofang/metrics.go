@@ -59,6 +59,12 @@ func newMetrics(s *service) *metrics {
 			return float64(s.api.RoomStats().Refused)
 		}),
 		mediaCollector{s.engine},
+		counter("mofang_thumbnail_decodes_total", "Thumbnails decoded by ffmpeg (/live/<stream>/thumb.jpg).", func() float64 {
+			return float64(s.engine.ThumbnailStats().Decodes)
+		}),
+		counter("mofang_thumbnail_failures_total", "Thumbnail decodes that failed (ffmpeg error, timeout, output over the cap).", func() float64 {
+			return float64(s.engine.ThumbnailStats().Failures)
+		}),
 		gauge("mofang_cluster_up", "1 while the cluster's shared state (Redis) is reachable and this node's view current; always 1 for a node alone.", func() float64 {
 			if s.parts.err() != nil {
 				return 0

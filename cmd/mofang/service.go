@@ -188,6 +188,11 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 		closeAll()
 		return nil, err
 	}
+	thumbs, thumbsOff, err := cfg.thumbnails()
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
 	auth := mediaAuth{store: st, signer: signer, private: private}
 	// The operator's hook is asked after our own rules.
 	var authz media.Authorizer = auth
@@ -222,6 +227,9 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 		RelayQuery:       auth.RelayQuery,
 		Events:           hk.events(roomEvents{store: st, log: log.With("component", "rooms"), private: private, cluster: parts.cluster}),
 		Logger:           log.With("component", "media"),
+
+		Thumbnails:        thumbs,
+		DisableThumbnails: thumbsOff,
 	}
 	if cfg.RTSPUDP != "" {
 		mcfg.RTSPUDPRTPAddress = cfg.RTSPUDP
@@ -261,6 +269,7 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 		PublicHost:      cfg.PublicHost,
 		Ports:           ports,
 		DisableWebRTC:   cfg.WebRTCAddr == "",
+		Thumbnails:      !thumbsOff,
 		TLS:             tlsSet != nil,
 		AllowRecharge:   cfg.AllowRecharge,
 		ShowPublisherIP: cfg.ShowPublisherIP,
