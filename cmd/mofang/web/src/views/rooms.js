@@ -3,6 +3,7 @@
 
 import { call, session } from '../api.js';
 import { avatar, banner, formatCount, h, icon, nickname } from '../ui.js';
+import { roomPicture } from './thumb.js';
 
 const REFRESH_EVERY = 4000;
 
@@ -71,7 +72,7 @@ export function roomsView(root, { message, go }) {
           href: `#/room/${room.id}`,
           dataset: { roomId: room.id, roomName: room.room_name, live: live ? '1' : '0' },
         },
-          avatar(room.user, 'lg'),
+          roomPicture(room, () => avatar(room.user, 'lg')),
           h('div', { class: 'room-info' },
             h('p', { class: 'room-name' }, room.has_password ? icon('lock', 'lock') : null, room.room_name),
             h('p', { class: 'room-owner muted' }, nickname(room.user)),
