@@ -393,7 +393,7 @@ func (s *Server) signedPublish(ctx context.Context, stream string) WHIPPublish {
 	return WHIPPublish{
 		Stream:  stream,
 		WHIP:    s.webBase(host) + "/live/" + stream + "/whip" + q,
-		RTMP:    "rtmp://" + hostPort(host, s.cfg.Ports.RTMP, 1935) + "/live/" + stream + q,
+		RTMP:    s.rtmpBase(host) + "/" + stream + q,
 		Sign:    sign,
 		Expires: exp.Unix(),
 	}

@@ -528,7 +528,7 @@ func (a *liveAPI) StreamKeyReset(ctx context.Context, p StreamKeyResetParams) (*
 // works until the owner resets it, whatever the time and restarts.
 func (s *Server) publishURLs(ctx context.Context, room store.Room) *PublishURLs {
 	sign := s.cfg.Signer.Lasting(urlsign.Publish, room.Name, room.KeyGen)
-	server := "rtmp://" + hostPort(s.mediaHost(ctx), s.cfg.Ports.RTMP, 1935) + "/live"
+	server := s.rtmpBase(s.mediaHost(ctx))
 	key := room.Name + "?sign=" + sign
 	pu := &PublishURLs{URL: server + "/" + key, Server: server, StreamKey: key, Sign: sign}
 	if !s.cfg.DisableWebRTC {
@@ -545,8 +545,11 @@ func (s *Server) srtURL(ctx context.Context, mode, stream, sign string) string {
 	if s.cfg.Ports.SRT == 0 {
 		return ""
 	}
-	return "srt://" + net.JoinHostPort(s.mediaHost(ctx), strconv.Itoa(s.cfg.Ports.SRT)) +
-		"?streamid=" + mode + ":" + stream + "?sign=" + sign
+	hp := s.cfg.PublicURLs.SRT
+	if hp == "" {
+		hp = net.JoinHostPort(s.mediaHost(ctx), strconv.Itoa(s.cfg.Ports.SRT))
+	}
+	return "srt://" + hp + "?streamid=" + mode + ":" + stream + "?sign=" + sign
 }
 
 // playURLs signs the play URLs of a stream for the caller, for the room's
@@ -560,8 +563,8 @@ func (s *Server) playURLs(ctx context.Context, stream string, gen int64) *PlayUR
 	pu := &PlayURLs{
 		FLV:     web + ".flv" + q,
 		HLS:     web + "/index.m3u8" + q,
-		RTMP:    "rtmp://" + hostPort(host, s.cfg.Ports.RTMP, 1935) + "/live/" + stream + q,
-		RTSP:    "rtsp://" + hostPort(host, s.cfg.Ports.RTSP, 554) + "/live/" + stream + q,
+		RTMP:    s.rtmpBase(host) + "/" + stream + q,
+		RTSP:    s.rtspBase(host) + "/live/" + stream + q,
 		Sign:    sign,
 		Expires: exp.Unix(),
 	}
@@ -622,16 +625,38 @@ func maskIP(ip string) string {
 	return p.String()
 }
 
-// hostPort joins host and port, leaving out the scheme's default port.
 // webBase is the scheme, host and port of the media URLs on the HTTP
-// port: https when that port serves TLS (Config.TLS).
+// port: PublicURLs.HTTP if set; else https when that port serves TLS
+// (Config.TLS).
 func (s *Server) webBase(host string) string {
+	if s.cfg.PublicURLs.HTTP != "" {
+		return s.cfg.PublicURLs.HTTP
+	}
 	if s.cfg.TLS {
 		return "https://" + hostPort(host, s.cfg.Ports.HTTP, 443)
 	}
 	return "http://" + hostPort(host, s.cfg.Ports.HTTP, 80)
 }
 
+// rtmpBase is the RTMP server of publish and play URLs, up to "/live":
+// PublicURLs.RTMP if set.
+func (s *Server) rtmpBase(host string) string {
+	if s.cfg.PublicURLs.RTMP != "" {
+		return s.cfg.PublicURLs.RTMP
+	}
+	return "rtmp://" + hostPort(host, s.cfg.Ports.RTMP, 1935) + "/live"
+}
+
+// rtspBase is the scheme, host and port of RTSP play URLs:
+// PublicURLs.RTSP if set.
+func (s *Server) rtspBase(host string) string {
+	if s.cfg.PublicURLs.RTSP != "" {
+		return s.cfg.PublicURLs.RTSP
+	}
+	return "rtsp://" + hostPort(host, s.cfg.Ports.RTSP, 554)
+}
+
+// hostPort joins host and port, leaving out the scheme's default port.
 func hostPort(host string, port, defaultPort int) string {
 	if port == defaultPort {
 		if strings.Contains(host, ":") {

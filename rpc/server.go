@@ -78,6 +78,24 @@ type Ports struct {
 	SRT int
 }
 
+// PublicURLs are the bases of the media URLs the API hands out, each
+// already checked and in its normal form (see the fields); "" keeps the
+// default.
+type PublicURLs struct {
+	// HTTP is the base of the URLs on the HTTP port (HTTP-FLV, HLS, WHIP,
+	// WHEP, thumbnails, replays): "https://live.example.com" or with a
+	// path prefix, "https://example.com/mofang", no trailing slash.
+	HTTP string
+	// RTMP is the RTMP server of publish and play URLs (OBS's "Server"):
+	// "rtmp://host:port/live" or "rtmps://host:port/live".
+	RTMP string
+	// RTSP is the base of RTSP play URLs: "rtsp://host:port" (or
+	// rtsps://); "/live/<stream>" follows.
+	RTSP string
+	// SRT is the host:port of SRT URLs (shown while SRT is on).
+	SRT string
+}
+
 // Config is what a Server needs.
 type Config struct {
 	Store  *store.Store
@@ -89,6 +107,12 @@ type Config struct {
 	// host the client used to reach the API.
 	PublicHost string
 	Ports      Ports
+	// PublicURLs, where set, are the bases of the media URLs handed out,
+	// for clients that reach the service through a proxy or a balancer
+	// on other names, ports or schemes; each replaces PublicHost and the
+	// port for its protocol. Empty fields keep the URLs made from
+	// PublicHost (or the caller's host) and Ports.
+	PublicURLs PublicURLs
 	// DisableWebRTC leaves the WHIP and WHEP URLs out of Live.stream and
 	// Live.stream.read (the media engine serves no WebRTC). WHIP and WHEP
 	// are served on Ports.HTTP.

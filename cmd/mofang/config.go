@@ -10,8 +10,10 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +21,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/mofang-live/mofang/media/thumb"
+	"github.com/mofang-live/mofang/rpc"
 )
 
 // config is the service's configuration. Each setting has a flag, a
@@ -41,23 +44,25 @@ type config struct {
 	JWTSecret     string
 	SignSecret    string
 	PublicHost    string
-	TokenTTL      time.Duration
-	LogFormat     string
-	LogLevel      string
-	AllowRecharge bool
-	Grace         time.Duration
-	ShutdownWait  time.Duration
-	DebugAddr     string
-	HLS           string
-	RecordDir     string
-	RecordDays    string
-	RecordMaxGB   string
-	CallTimeout   time.Duration
-	ConnsPerIP    string
-	RTMPPending   string
-	HeaderTimeout time.Duration
-	BodyTimeout   time.Duration
-	AuthTimeout   time.Duration
+	// The public bases of the media URLs handed out (publicURLs).
+	PublicHTTPURL, PublicRTMPURL, PublicRTSPURL, PublicSRTURL string
+	TokenTTL                                                  time.Duration
+	LogFormat                                                 string
+	LogLevel                                                  string
+	AllowRecharge                                             bool
+	Grace                                                     time.Duration
+	ShutdownWait                                              time.Duration
+	DebugAddr                                                 string
+	HLS                                                       string
+	RecordDir                                                 string
+	RecordDays                                                string
+	RecordMaxGB                                               string
+	CallTimeout                                               time.Duration
+	ConnsPerIP                                                string
+	RTMPPending                                               string
+	HeaderTimeout                                             time.Duration
+	BodyTimeout                                               time.Duration
+	AuthTimeout                                               time.Duration
 	// ShowPublisherIP shows every user publishers' full addresses
 	// (rpc.Config.ShowPublisherIP).
 	ShowPublisherIP bool
@@ -116,6 +121,10 @@ func (c *config) settings() []setting {
 		{name: "jwt-secret", env: "MOFANG_JWT_SECRET", def: "", str: &c.JWTSecret, usage: "secret that signs access tokens, 32+ bytes (default: generated and kept in <data>/jwt.secret)"},
 		{name: "sign-secret", env: "MOFANG_SIGN_SECRET", def: "", str: &c.SignSecret, usage: "secret that signs media URLs, 16+ bytes (default: generated and kept in <data>/sign.secret)"},
 		{name: "public-host", env: "MOFANG_PUBLIC_HOST", def: "", str: &c.PublicHost, usage: "host name put into stream URLs (default: the host the client used)"},
+		{name: "public-http-url", env: "MOFANG_PUBLIC_HTTP_URL", def: "", str: &c.PublicHTTPURL, usage: "base of the HTTP media URLs handed out (HTTP-FLV, HLS, WHIP, WHEP, thumbnails, replays) behind a proxy, e.g. https://live.example.com or https://example.com/mofang (default: http(s)://<public-host>:<HTTP port>)"},
+		{name: "public-rtmp-url", env: "MOFANG_PUBLIC_RTMP_URL", def: "", str: &c.PublicRTMPURL, usage: "RTMP server of the publish and play URLs handed out behind a balancer, e.g. rtmp://live.example.com:1935/live or rtmps://live.example.com/live (default: rtmp://<public-host>:<RTMP port>/live)"},
+		{name: "public-rtsp-url", env: "MOFANG_PUBLIC_RTSP_URL", def: "", str: &c.PublicRTSPURL, usage: "base of the RTSP play URLs handed out behind a balancer, e.g. rtsp://live.example.com:554 (default: rtsp://<public-host>:<RTSP port>)"},
+		{name: "public-srt-url", env: "MOFANG_PUBLIC_SRT_URL", def: "", str: &c.PublicSRTURL, usage: "host:port of the SRT URLs handed out behind a balancer, e.g. live.example.com:8890 (default: <public-host>:<SRT port>)"},
 		{name: "hls", env: "MOFANG_HLS", def: "lowlatency", str: &c.HLS, usage: "HLS output at /live/<stream>/index.m3u8: lowlatency, fmp4, mpegts or off"},
 		{name: "record-dir", env: "MOFANG_RECORD_DIR", def: "<data>/recordings", str: &c.RecordDir, usage: "where lives are recorded (rooms can turn it off); empty: no recording"},
 		{name: "record-days", env: "MOFANG_RECORD_DAYS", def: "0", str: &c.RecordDays, usage: "delete recordings older than this many days (0: keep)"},
@@ -346,6 +355,72 @@ func (c *config) rtmpPendingPerIP() (int, error) {
 		return -1, nil
 	}
 	return n, nil
+}
+
+// publicURLs checks the public-*-url settings and returns them in the
+// normal form rpc.PublicURLs documents; a bad one fails the start.
+func (c *config) publicURLs() (rpc.PublicURLs, error) {
+	var p rpc.PublicURLs
+	var err error
+	if p.HTTP, err = publicBase("public-http-url", c.PublicHTTPURL, []string{"http", "https"}, true); err != nil {
+		return p, err
+	}
+	if p.RTMP, err = publicBase("public-rtmp-url", c.PublicRTMPURL, []string{"rtmp", "rtmps"}, false); err != nil {
+		return p, err
+	}
+	if p.RTMP != "" {
+		p.RTMP += "/live"
+	}
+	if p.RTSP, err = publicBase("public-rtsp-url", c.PublicRTSPURL, []string{"rtsp", "rtsps"}, false); err != nil {
+		return p, err
+	}
+	if v := strings.TrimPrefix(strings.TrimSpace(c.PublicSRTURL), "srt://"); v != "" {
+		host, port, err := net.SplitHostPort(v)
+		if n, perr := strconv.Atoi(port); err != nil || host == "" || strings.ContainsAny(host, "/?#@ ") || perr != nil || n < 1 || n > 65535 {
+			return p, fmt.Errorf("public-srt-url %q: want host:port, e.g. live.example.com:8890", c.PublicSRTURL)
+		}
+		p.SRT = net.JoinHostPort(host, port)
+	}
+	return p, nil
+}
+
+// publicBase checks one public URL setting: one of schemes, a host, an
+// optional port, no user, query or fragment; a path only where
+// pathPrefix (the HTTP one, behind a proxy's location), else nothing or
+// "/live", the one RTMP and RTSP application. It returns the URL without
+// its path's trailing slash (and, without pathPrefix, without "/live").
+func publicBase(name, v string, schemes []string, pathPrefix bool) (string, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return "", nil
+	}
+	u, err := url.Parse(v)
+	if err != nil {
+		return "", fmt.Errorf("%s %q: %w", name, v, err)
+	}
+	if !slices.Contains(schemes, u.Scheme) {
+		return "", fmt.Errorf("%s %q: want a %s:// URL", name, v, strings.Join(schemes, ":// or "))
+	}
+	if u.Hostname() == "" || u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.Opaque != "" {
+		form := "[/live]"
+		if pathPrefix {
+			form = "[/path]"
+		}
+		return "", fmt.Errorf("%s %q: want %s://host[:port]%s, without user, query or fragment", name, v, u.Scheme, form)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return "", fmt.Errorf("%s %q: bad port", name, v)
+		}
+	}
+	path := strings.TrimSuffix(u.EscapedPath(), "/")
+	if !pathPrefix {
+		if path != "" && path != "/live" {
+			return "", fmt.Errorf("%s %q: the path can only be /live (the service's one application)", name, v)
+		}
+		path = ""
+	}
+	return u.Scheme + "://" + u.Host + path, nil
 }
 
 // thumbnails returns the thumbnail settings as the media engine takes

@@ -188,6 +188,11 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 		closeAll()
 		return nil, err
 	}
+	publicURLs, err := cfg.publicURLs()
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
 	thumbs, thumbsOff, err := cfg.thumbnails()
 	if err != nil {
 		closeAll()
@@ -267,6 +272,7 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 		Media:           admin,
 		RecordFiles:     recordFiles(engine),
 		PublicHost:      cfg.PublicHost,
+		PublicURLs:      publicURLs,
 		Ports:           ports,
 		DisableWebRTC:   cfg.WebRTCAddr == "",
 		Thumbnails:      !thumbsOff,
