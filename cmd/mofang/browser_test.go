@@ -328,6 +328,7 @@ func TestBrowserWebClient(t *testing.T) {
 	liveItem := `document.querySelector('a.room-item[data-live="1"][data-room-name="Alice live"]')`
 	viewer.wait("the room live in the list", 20*time.Second, liveItem)
 	viewer.wait("the lock of a room with a password", time.Second, liveItem+`.querySelector('.lock')`)
+	viewer.wait("no picture of a room with a password", time.Second, `!`+liveItem+`.querySelector('.room-thumb') && !!`+liveItem+`.querySelector('.avatar')`)
 	viewer.screenshot("room-list.png")
 
 	// A wrong password is refused with a message; the right one enters.

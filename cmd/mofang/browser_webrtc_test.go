@@ -80,6 +80,9 @@ func TestBrowserWebRTC(t *testing.T) {
 	watcher.register(site, "dan", "Dan")
 	liveItem := `document.querySelector('a.room-item[data-live="1"][data-room-name="Carol on camera"]')`
 	watcher.wait("the room live in the list", 20*time.Second, liveItem)
+	// Its picture in the list is the live thumbnail (an open room's).
+	watcher.wait("the live room's thumbnail", 20*time.Second, `(i => !!i && i.complete && i.naturalWidth > 0)(`+liveItem+`?.querySelector('.room-thumb.is-thumb img'))`)
+	watcher.screenshot("room-list-thumb.png")
 	watcher.do("enter the room", chromedp.Click(`a.room-item[data-room-name="Carol on camera"]`, chromedp.ByQuery))
 	watcher.wait("video over WebRTC", 30*time.Second, `document.querySelector('.page-room').dataset.mode === 'webrtc' && (v => v.srcObject && v.videoWidth > 0 && v.currentTime > 2)(document.querySelector('#video'))`)
 	watcher.wait("the latency shown", 10*time.Second, `!document.querySelector('#latency').hidden && /^~\d+ ms latency \(approx\.\)$/.test(document.querySelector('#latency').textContent)`)
