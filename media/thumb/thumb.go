@@ -39,7 +39,9 @@ type Frame struct {
 	ID any
 }
 
-// Source is a live stream to take pictures of.
+// Source is a live stream to take pictures of. Its values must be
+// comparable (a pointer, or a struct of pointers): the same stream is the
+// same value.
 type Source interface {
 	// KeyFrame returns the stream's newest key frame, or an error
 	// wrapping ErrNoPicture when it has none that can be decoded.
@@ -198,11 +200,14 @@ func (m *Maker) Picture(ctx context.Context, name string, src Source) (Picture, 
 	m.mu.Lock()
 	en := m.entries[name]
 	if en == nil {
-		m.pruneLocked()
 		en = &entry{}
 		m.entries[name] = en
 	}
-	en.src = src // the newest publish under the name
+	if en.src != src { // a new entry, or the stream published again
+		en.src = src
+		m.wg.Add(1)
+		go m.forgetAtEnd(name, src)
+	}
 	if en.fl == nil {
 		now := time.Now()
 		if en.pic.JPEG != nil && now.Sub(en.pic.At) < m.cfg.Interval {
@@ -234,17 +239,20 @@ func (m *Maker) Picture(ctx context.Context, name string, src Source) (Picture, 
 	}
 }
 
-// pruneLocked forgets the streams that ended.
-func (m *Maker) pruneLocked() {
-	for name, en := range m.entries {
-		if en.fl != nil {
-			continue
-		}
-		select {
-		case <-en.src.Done():
-			delete(m.entries, name)
-		default:
-		}
+// forgetAtEnd forgets the picture of the stream called name when src,
+// its source, ends (unless the name has another source by then): an
+// ended stream's picture and frames are not kept.
+func (m *Maker) forgetAtEnd(name string, src Source) {
+	defer m.wg.Done()
+	select {
+	case <-src.Done():
+	case <-m.ctx.Done():
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if en := m.entries[name]; en != nil && en.src == src {
+		delete(m.entries, name) // a refresh in flight still answers its waiters
 	}
 }
 

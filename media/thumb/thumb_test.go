@@ -121,6 +121,22 @@ func TestOneDecodePerInterval(t *testing.T) {
 	if _, err := m.Picture(context.Background(), "s", src); err != nil || m.Stats().Decodes != 2 {
 		t.Fatalf("a new key frame after the interval: %v, %d decodes, want 2", err, m.Stats().Decodes)
 	}
+
+	// The stream ends: its picture is forgotten.
+	close(src.done)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		m.mu.Lock()
+		n := len(m.entries)
+		m.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the picture of an ended stream is kept")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // TestBounds: a hung ffmpeg is killed at the timeout, an output over the
