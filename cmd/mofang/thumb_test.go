@@ -173,3 +173,43 @@ func TestThumbnailEndToEnd(t *testing.T) {
 	})
 	eventually(t, 15*time.Second, "list thumb gone", func() bool { return thumbOf(t, api, bob, stream) == "" })
 }
+
+// TestThumbnailSettings: thumb-decodes 0 turns thumbnails off (404, no
+// thumb in the list); bad thumbnail settings stop the start.
+func TestThumbnailSettings(t *testing.T) {
+	for _, bad := range [][]string{{"--thumb-decodes", "-1"}, {"--thumb-decodes", "two"}, {"--thumb-interval", "100ms"}, {"--thumb-ffmpeg", ""}} {
+		c, _, err := loadConfig("test", bad, io.Discard, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := c.thumbnails(); err == nil || !strings.Contains(err.Error(), bad[0][2:]) {
+			t.Errorf("%v: %v, want an error naming %s", bad, err, bad[0][2:])
+		}
+	}
+	c, _, _ := loadConfig("test", nil, io.Discard, nil)
+	if tc, off, err := c.thumbnails(); err != nil || off || tc.Interval != 10*time.Second || tc.MaxDecodes != 2 || tc.FFmpeg != "ffmpeg" {
+		t.Fatalf("defaults: %+v, off %v, %v", tc, off, err)
+	}
+
+	needFFmpeg(t)
+	rtmpPort := freePort(t)
+	api, stop := startServe(t, t.TempDir(), "--rtmp", fmt.Sprintf("127.0.0.1:%d", rtmpPort), "--public-host", "127.0.0.1", "--thumb-decodes", "0")
+	defer stop()
+	reg := rpcCall(t, api, "", "User.register", map[string]any{"username": "alice", "password": "alice-pass"})
+	tok := reg["data"].(map[string]any)["access_token"].(string)
+	room := rpcCall(t, api, tok, "Live.stream", map[string]any{"room_name": "no thumbnails"})["data"].(map[string]any)
+	stream := room["stream_name"].(string)
+	startFFmpeg(t, "-re", "-stream_loop", "-1", "-i", clip(t), "-c", "copy", "-f", "flv", room["publish"].(map[string]any)["url"].(string))
+	eventually(t, 15*time.Second, "room live", func() bool { return roomState(t, api, tok, stream).Status })
+	time.Sleep(time.Second) // a key frame is in
+	if code, _, _ := fetch(t, strings.TrimSuffix(api, "/")+"/live/"+stream+"/thumb.jpg"); code != http.StatusNotFound {
+		t.Fatalf("thumbnails off: HTTP %d, want 404", code)
+	}
+	if th := thumbOf(t, api, tok, stream); th != "" {
+		t.Fatalf("thumbnails off: list thumb %q", th)
+	}
+	play := rpcCall(t, api, tok, "Live.stream.read", map[string]any{"room_id": room["room_id"]})["data"].(map[string]any)["play"].(map[string]any)
+	if _, ok := play["thumb"]; ok {
+		t.Fatalf("thumbnails off: play.thumb %q", play["thumb"])
+	}
+}
