@@ -59,6 +59,9 @@ type config struct {
 	// ShowPublisherIP shows every user publishers' full addresses
 	// (rpc.Config.ShowPublisherIP).
 	ShowPublisherIP bool
+	// WordFilter and WordFilterMode are the server's word list for
+	// comments (wordfilter.go).
+	WordFilter, WordFilterMode string
 	// Cluster is the Redis URL of the cluster this node joins (empty:
 	// the node runs alone); NodeID and NodeURL name this node in it.
 	Cluster string
@@ -142,6 +145,8 @@ func (c *config) settings() []setting {
 		{name: "hook-url", env: "MOFANG_HOOK_URL", def: "", str: &c.HookURL, usage: "http(s) URL asked, before a publisher or viewer is admitted, whether it may: a signed POST {action, stream, protocol, ip, params} answered 200 {\"allow\": true} or {\"allow\": false, \"reason\": \"...\"} (empty: none)"},
 		{name: "hook-timeout", env: "MOFANG_HOOK_TIMEOUT", def: "2s", dur: &c.HookTimeout, usage: "longest hook-url may take to answer"},
 		{name: "hook-default", env: "MOFANG_HOOK_DEFAULT", def: "deny", str: &c.HookDefault, usage: "allow or deny the client when hook-url fails, times out or answers something else than 200 with JSON"},
+		{name: "word-filter", env: "MOFANG_WORD_FILTER", def: "", str: &c.WordFilter, usage: "words no room's comments may hold, whatever their case: a file of one word per line (# starts a comment line), or a comma-separated list; rooms add their own (Live.room.mod.words)"},
+		{name: "word-filter-mode", env: "MOFANG_WORD_FILTER_MODE", def: "mask", str: &c.WordFilterMode, usage: "what word-filter's words do to a comment: mask (each character becomes *) or refuse (errno 1037)"},
 		{name: "show-publisher-ip", env: "MOFANG_SHOW_PUBLISHER_IP", def: "false", flag: &c.ShowPublisherIP, usage: "show every logged-in user the full address of rooms' publishers, as MoFang did (default: owner and admins only, others see 203.0.113.x)"},
 	}
 }
