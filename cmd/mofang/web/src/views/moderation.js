@@ -31,6 +31,13 @@ const actionText = {
   mod_add: 'made a moderator', mod_remove: 'no longer a moderator',
 };
 
+// told makes a server's message of moderation readable: a capital first,
+// its times (RFC 3339, UTC) in the viewer's own.
+function told(msg) {
+  const s = String(msg || '').replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ/g, (t) => new Date(t).toLocaleString());
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}
+
 function until(ts) {
   return ts ? ` until ${new Date(ts * 1000).toLocaleTimeString()}` : '';
 }
@@ -182,9 +189,9 @@ export class Moderation {
   commentError(err) {
     switch (err.errno) {
       case ModErrno.MUTED:
-        return err.serverMessage || 'You are muted in this room.';
+        return told(err.serverMessage) || 'You are muted in this room.';
       case ModErrno.SLOW_MODE:
-        return err.serverMessage || 'Slow mode: wait before commenting again.';
+        return told(err.serverMessage) || 'Slow mode: wait before commenting again.';
       case ModErrno.FOLLOWERS_ONLY:
         return 'Only followers of the host can comment in this room.';
       case ModErrno.WORD_REFUSED:
@@ -196,7 +203,7 @@ export class Moderation {
 
 // joinError says why a room refused the caller (kicked, banned), or "".
 export function joinError(err) {
-  if (err.errno === ModErrno.KICKED || err.errno === ModErrno.BANNED) return err.serverMessage || 'You may not enter this room.';
+  if (err.errno === ModErrno.KICKED || err.errno === ModErrno.BANNED) return told(err.serverMessage) || 'You may not enter this room.';
   return '';
 }
 
