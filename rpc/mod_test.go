@@ -503,3 +503,27 @@ func TestModerationAcrossNodes(t *testing.T) {
 		})
 	}
 }
+
+// TestAdminModeration: an admin acts on anyone in any room but its owner,
+// moderators included, and names moderators; a moderator cannot act on
+// an admin; the owner can.
+func TestAdminModeration(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	m := newModRoom(t, e)
+	adminTok, adminID := e.register("root")
+	if err := e.store.SetAdmin(context.Background(), adminID, true); err != nil {
+		t.Fatal(err)
+	}
+	mute := func(tok string, user int64) int {
+		return e.call(tok, "Live.room.mod.mute", map[string]any{"room_id": m.roomID, "user_id": user, "duration": 60}).Errno
+	}
+	if got := []int{mute(adminTok, m.ownerID), mute(adminTok, m.modID), mute(m.modTok, adminID), mute(m.ownerTok, adminID)}; fmt.Sprint(got) != "[1034 1000 1034 1000]" {
+		t.Fatalf("admin on owner, admin on moderator, moderator on admin, owner on admin: %v", got)
+	}
+	if r := e.call(adminTok, "Live.room.mod.add", map[string]any{"room_id": m.roomID, "user_id": m.bobID}); r.Errno != 1000 {
+		t.Fatalf("an admin naming a moderator: %+v", r)
+	}
+	if r := e.call(adminTok, "Live.room.mod.me", map[string]any{"room_id": m.roomID}); r.Data["role"] != "admin" {
+		t.Fatalf("admin's mod.me: %+v", r)
+	}
+}
