@@ -22,6 +22,10 @@ const (
 	// "reenter" event, but the owner's (a ban, a new password); Data is a
 	// ReenterCommand.
 	CommandRoomReenter = "room-reenter"
+	// CommandRoomEvictUser takes one user's websockets out of room Arg
+	// with a "reenter" event (a moderator's kick or ban); Data is an
+	// EvictCommand.
+	CommandRoomEvictUser = "room-evict-user"
 )
 
 // ReenterCommand is the Data of a CommandRoomReenter.
@@ -62,6 +66,8 @@ func (s *Server) RunCommand(c cluster.Command) bool {
 			return true
 		}
 		s.revokeHere(room, d.Owner, d.Stream, d.Reason)
+	case CommandRoomEvictUser:
+		s.runEvict(c)
 	default:
 		return false
 	}

@@ -37,6 +37,18 @@ const (
 	ErrnoNotInRoom    Errno = 1024 // the user is not in this room (on any connection)
 	ErrnoCohostOn     Errno = 1025 // the room already has a co-host
 	ErrnoNoCohost     Errno = 1026 // no such co-host session, invitation or request
+
+	// Moderation (Live.room.mod.*, Live.comment, Live.room.join).
+	ErrnoMuted         Errno = 1030 // you are muted in this room (errmsg says until when)
+	ErrnoKicked        Errno = 1031 // you were kicked out of this room: try again later (errmsg says when)
+	ErrnoBannedHere    Errno = 1032 // you are banned from this room
+	ErrnoNotModerator  Errno = 1033 // only the room's owner, its moderators and admins may do this
+	ErrnoProtected     Errno = 1034 // that user cannot be acted on: the owner, or (for a moderator) a moderator or an admin
+	ErrnoSlowMode      Errno = 1035 // slow mode: one comment every N seconds (errmsg says N)
+	ErrnoFollowersOnly Errno = 1036 // only the owner's followers may comment in this room
+	ErrnoWordRefused   Errno = 1037 // the comment holds a word that is not allowed here
+	ErrnoNoComment     Errno = 1038 // no such comment in this room
+	ErrnoTooManyMods   Errno = 1039 // the room has as many moderators as it may
 )
 
 var errnoText = map[Errno]string{
@@ -67,6 +79,17 @@ var errnoText = map[Errno]string{
 	ErrnoNotInRoom:    "the user is not in this room",
 	ErrnoCohostOn:     "the room already has a co-host",
 	ErrnoNoCohost:     "no such co-host session, invitation or request",
+
+	ErrnoMuted:         "you are muted in this room",
+	ErrnoKicked:        "you were kicked out of this room, try again later",
+	ErrnoBannedHere:    "you are banned from this room",
+	ErrnoNotModerator:  "only the room's owner and moderators may do this",
+	ErrnoProtected:     "you cannot act on this user",
+	ErrnoSlowMode:      "slow mode is on, wait before commenting again",
+	ErrnoFollowersOnly: "only followers may comment in this room",
+	ErrnoWordRefused:   "the comment holds a word that is not allowed here",
+	ErrnoNoComment:     "no such comment in this room",
+	ErrnoTooManyMods:   "the room has as many moderators as it may",
 }
 
 // Text returns the standard message of an errno.

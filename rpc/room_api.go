@@ -108,7 +108,13 @@ func (s *Server) enterRoom(ctx context.Context, userID int64, id RoomID, passwor
 	if err != nil {
 		return r, Status{}, err
 	}
-	if !r.HasPassword() || r.UserID == userID {
+	if r.UserID == userID {
+		return r, ok(), nil
+	}
+	if st, err := s.entryRefused(ctx, r.ID, userID); err != nil || st.Errno != ErrnoOK {
+		return r, st, err
+	}
+	if !r.HasPassword() {
 		return r, ok(), nil
 	}
 	if password == "" {
@@ -227,7 +233,9 @@ type CommentData struct {
 }
 
 // Comment says something in a room joined on this websocket: it is stored
-// and everyone in the room gets it as a "comment" event.
+// and everyone in the room gets it as a "comment" event. The room's
+// moderation applies first (see chatCheck): mutes, followers-only chat,
+// the word lists and slow mode.
 func (a *liveAPI) Comment(ctx context.Context, p CommentParams) (*Reply[CommentData], error) {
 	u, st, err := a.s.member(ctx, p.RoomID)
 	if err != nil || st.Errno != ErrnoOK {
@@ -237,6 +245,10 @@ func (a *liveAPI) Comment(ctx context.Context, p CommentParams) (*Reply[CommentD
 	if msg := checkComment(content, a.s.cfg.Limits.MaxCommentLen); msg != "" {
 		return &Reply[CommentData]{Status: failf(ErrnoInvalid, msg)}, nil
 	}
+	content, st, err = a.s.chatCheck(ctx, int64(p.RoomID), u.ID, content)
+	if err != nil || st.Errno != ErrnoOK {
+		return &Reply[CommentData]{Status: st}, err
+	}
 	if !a.s.allowShared(ctx, "comment:"+strconv.FormatInt(u.ID, 10), a.s.cfg.Limits.Comments) {
 		return &Reply[CommentData]{Status: fail(ErrnoTooMany)}, nil
 	}
@@ -244,7 +256,7 @@ func (a *liveAPI) Comment(ctx context.Context, p CommentParams) (*Reply[CommentD
 	if err != nil {
 		return nil, err
 	}
-	a.s.rooms.Publish(int64(p.RoomID), roomhub.Event{Type: "comment", Time: c.Created.UnixMilli(), User: &u, Content: content})
+	a.s.rooms.Publish(int64(p.RoomID), roomhub.Event{Type: "comment", ID: c.ID, Time: c.Created.UnixMilli(), User: &u, Content: content})
 	return &Reply[CommentData]{Status: ok(), Data: &CommentData{ID: c.ID, User: u, Content: content, Time: c.Created.UnixMilli()}}, nil
 }
 

@@ -39,6 +39,7 @@ import (
 	"github.com/mofang-live/mofang/rpc/roomhub"
 	"github.com/mofang-live/mofang/rpc/token"
 	"github.com/mofang-live/mofang/rpc/urlsign"
+	"github.com/mofang-live/mofang/rpc/wordfilter"
 	"github.com/mofang-live/mofang/store"
 )
 
@@ -192,6 +193,14 @@ type Config struct {
 	// this node alone (cluster.NewLocalLimiter). When it cannot be
 	// reached, the node's own limiter stands in.
 	Limiter cluster.Limiter
+
+	// WordFilter is the server's word list, checked on every room's
+	// comments with the room's own (Live.room.mod.words); nil: none.
+	WordFilter *wordfilter.List
+	// Followers tells who follows a room's owner, for followers-only
+	// chat; nil: nobody follows anyone (only the owner, moderators and
+	// admins comment in a followers-only room).
+	Followers Followers
 }
 
 // Limits keep rooms usable and connections bounded. Zero fields take the
@@ -205,6 +214,7 @@ type Limits struct {
 	SendQueue       int           // messages queued for one websocket before it is dropped [64]
 	MaxMessageBytes int64         // largest websocket message read [64 KiB]
 	EventInterval   time.Duration // longest a room gathers events into one message [50ms]
+	ModActions      Rate          // moderation actions per user, owners' and admins' too [burst 20, then 1 every 1s]
 
 	// Costly methods (bcrypt: User.login, User.register, User.refresh)
 	// are limited per message and per client address; calls beyond get
@@ -228,6 +238,7 @@ func (l *Limits) setDefaults() {
 	setDefault(&l.SendQueue, 64)
 	setDefault(&l.MaxMessageBytes, 64<<10)
 	setDefault(&l.EventInterval, 50*time.Millisecond)
+	setDefault(&l.ModActions, Rate{Every: time.Second, Burst: 20})
 	setDefault(&l.CostlyPerBatch, 5)
 	setDefault(&l.Costly, Rate{Every: 500 * time.Millisecond, Burst: 10})
 	setDefault(&l.SlowCall, 2*time.Second)
@@ -301,6 +312,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Limiter == nil {
 		cfg.Limiter = cluster.NewLocalLimiter()
 	}
+	if cfg.Followers == nil {
+		cfg.Followers = noFollowers{}
+	}
 
 	s := &Server{
 		cfg:     cfg,
@@ -331,6 +345,7 @@ func New(cfg Config) (*Server, error) {
 		{"Live", &liveAPI{s}},
 		{"Live", &callAPI{s}},
 		{"Live", &cohostAPI{s}},
+		{"Live", &modAPI{s}},
 		{"Gift", &giftAPI{s}},
 		{"Admin", &adminAPI{s}},
 		{"rpc", &discoverAPI{s}},

@@ -83,6 +83,21 @@ type roomEvent struct {
 	Count   int64 `json:"count"`
 	Likes   int64 `json:"likes"`
 	Viewers int   `json:"viewers"`
+	// ID is a comment's (comment, comment_delete); Reason a reenter's;
+	// Mod a moderation event's.
+	ID     int64  `json:"id"`
+	Reason string `json:"reason"`
+	Mod    *struct {
+		Action string `json:"action"`
+		By     *struct {
+			ID int64 `json:"id"`
+		} `json:"by"`
+		Target *struct {
+			ID int64 `json:"id"`
+		} `json:"target"`
+		Until int64 `json:"until"`
+		Slow  *int  `json:"slow"`
+	} `json:"mod"`
 }
 
 // wsDial opens a websocket to the endpoint with a token in the header

@@ -42,16 +42,16 @@ func (s *Store) AddComment(ctx context.Context, roomID, userID int64, content st
 }
 
 // Comments returns a page of a room's comments, newest first, and how many
-// there are in all.
+// there are in all; deleted comments are left out.
 func (s *Store) Comments(ctx context.Context, roomID int64, offset, limit int) ([]Comment, int, error) {
 	var total int
-	if err := s.db.GetContext(ctx, &total, `SELECT COUNT(*) FROM mf_comment WHERE room_id = ?`, roomID); err != nil {
+	if err := s.db.GetContext(ctx, &total, `SELECT COUNT(*) FROM mf_comment WHERE room_id = ? AND is_deleted = 0`, roomID); err != nil {
 		return nil, 0, fmt.Errorf("store: counting comments: %w", err)
 	}
 	cs := []Comment{}
 	err := s.db.SelectContext(ctx, &cs, `SELECT c.id, c.room_id, c.user_id, c.content, c.created_time, u.nickname, u.avatar
 		FROM mf_comment c JOIN mf_user u ON u.id = c.user_id
-		WHERE c.room_id = ? ORDER BY c.id DESC LIMIT ? OFFSET ?`, roomID, limit, offset)
+		WHERE c.room_id = ? AND c.is_deleted = 0 ORDER BY c.id DESC LIMIT ? OFFSET ?`, roomID, limit, offset)
 	if err != nil {
 		return nil, 0, fmt.Errorf("store: listing comments: %w", err)
 	}

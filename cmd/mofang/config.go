@@ -66,6 +66,9 @@ type config struct {
 	// ShowPublisherIP shows every user publishers' full addresses
 	// (rpc.Config.ShowPublisherIP).
 	ShowPublisherIP bool
+	// WordFilter and WordFilterMode are the server's word list for
+	// comments (wordfilter.go).
+	WordFilter, WordFilterMode string
 	// Cluster is the Redis URL of the cluster this node joins (empty:
 	// the node runs alone); NodeID and NodeURL name this node in it.
 	Cluster string
@@ -161,6 +164,9 @@ func (c *config) settings() []setting {
 		{name: "thumb-interval", env: "MOFANG_THUMB_INTERVAL", def: "10s", dur: &c.ThumbInterval, usage: "how long a live stream's thumbnail (/live/<stream>/thumb.jpg) is served before a request makes a new one from its newest key frame"},
 		{name: "thumb-decodes", env: "MOFANG_THUMB_DECODES", def: "2", str: &c.ThumbDecodes, usage: "thumbnail decodes (ffmpeg processes) that may run at once, across every stream (0: thumbnails off)"},
 		{name: "thumb-ffmpeg", env: "MOFANG_THUMB_FFMPEG", def: "ffmpeg", str: &c.ThumbFFmpeg, usage: "the ffmpeg that decodes thumbnails, a path or a name in PATH (missing: thumbnails answer 503, logged once)"},
+
+		{name: "word-filter", env: "MOFANG_WORD_FILTER", def: "", str: &c.WordFilter, usage: "words no room's comments may hold, whatever their case: a file of one word per line (# starts a comment line), or a comma-separated list; rooms add their own (Live.room.mod.words)"},
+		{name: "word-filter-mode", env: "MOFANG_WORD_FILTER_MODE", def: "mask", str: &c.WordFilterMode, usage: "what word-filter's words do to a comment: mask (each character becomes *) or refuse (errno 1037)"},
 		{name: "show-publisher-ip", env: "MOFANG_SHOW_PUBLISHER_IP", def: "false", flag: &c.ShowPublisherIP, usage: "show every logged-in user the full address of rooms' publishers, as MoFang did (default: owner and admins only, others see 203.0.113.x)"},
 	}
 }

@@ -261,7 +261,13 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 		live = clusterLive{parts.cluster}
 		admin.cluster = parts.cluster
 	}
+	words, err := cfg.wordFilter()
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
 	s.api, err = rpc.New(rpc.Config{
+		WordFilter:      words,
 		Store:           st,
 		Tokens:          tokens,
 		Signer:          signer,

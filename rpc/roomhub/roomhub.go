@@ -53,7 +53,9 @@ type User struct {
 // again; sent to it alone, see Notice), "cohost" (State "on": User is now
 // the room's co-host, Play where to watch the guest; "live": the guest's
 // stream started, Play again; "off": the co-host session ended, User the
-// guest, Reason why).
+// guest, Reason why), "comment_delete" (ID: the comment removed by a
+// moderator), "mod" (Mod: a moderation action or a change of the room's
+// chat settings). "comment" events carry the comment's ID.
 type Event struct {
 	Seq     uint64     `json:"seq"`
 	Type    string     `json:"type"`
@@ -69,6 +71,22 @@ type Event struct {
 	Reason  string     `json:"reason,omitempty"`
 	State   string     `json:"state,omitempty"`
 	Play    *Play      `json:"play,omitempty"`
+	ID      int64      `json:"id,omitempty"` // the comment's
+	Mod     *ModEvent  `json:"mod,omitempty"`
+}
+
+// ModEvent is what a "mod" event tells: Action ("mute", "unmute", "kick",
+// "ban", "unban", "mod_add", "mod_remove", "slow", "followers_only")
+// done by By to Target (none for settings) until Until (Unix seconds, 0:
+// not timed or until lifted), Slow the slow mode's seconds and
+// FollowersOnly its state after "slow" and "followers_only".
+type ModEvent struct {
+	Action        string `json:"action"`
+	By            *User  `json:"by,omitempty"`
+	Target        *User  `json:"target,omitempty"`
+	Until         int64  `json:"until,omitempty"`
+	Slow          *int   `json:"slow,omitempty"`
+	FollowersOnly *bool  `json:"followers_only,omitempty"`
 }
 
 // Play is where to watch a stream that is not a room's own (a co-host's):

@@ -6,6 +6,7 @@ import { call, session } from '../api.js';
 import { formatDuration, formatSize } from '../format.js';
 import { copy, dialog, h, icon, toast } from '../ui.js';
 import { canWebRTC, HTTPError, publishWHIP } from '../webrtc.js';
+import { moderationCard } from './moderation.js';
 
 export function myRoomView(root, { go }) {
   const me = session.get().user || {};
@@ -89,6 +90,10 @@ export function myRoomView(root, { go }) {
     submit.textContent = 'Save';
     record.checked = data.record;
     loadRecordings(data.room_id);
+    const modCard = moderationCard(data.room_id);
+    const old = root.querySelector('#moderation');
+    if (old) old.replaceWith(modCard);
+    else recordings.before(modCard);
     const p = data.publish;
     // expires 0: the stream key lasts until it is reset.
     const keyLife = p.expires ? `The key works until ${new Date(p.expires * 1000).toLocaleString()}; open this page again for a fresh one.` : 'The key keeps working, as OBS keeps it, until you reset it.';

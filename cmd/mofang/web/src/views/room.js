@@ -28,6 +28,7 @@ import { avatar, banner, dialog, formatCount, h, icon, nickname, toast } from '.
 import { canWebRTC } from '../webrtc.js';
 import { Calls } from './calls.js';
 import { Cohost } from './cohost.js';
+import { joinError, Moderation } from './moderation.js';
 
 const POLL_OFFLINE = 2000; // how often a room that is not live is asked about
 const POLL_LOST = 1000; // ... and one whose stream just broke
@@ -59,6 +60,7 @@ export function roomView(root, { params, go }) {
   let latencyTimer = null;
   let calls = null; // 1:1 calls (calls.js), once the socket exists
   let cohost = null; // co-hosts (cohost.js)
+  let mod = null; // moderation (moderation.js)
 
   // The page.
   const video = h('video', { id: 'video', playsinline: true, 'webkit-playsinline': true });
@@ -265,6 +267,8 @@ export function roomView(root, { params, go }) {
     onChange: () => drawMembers(),
   });
   root.querySelector('.cohost-slot').replaceWith(cohost.box);
+  mod = new Moderation({ roomId, me, chat, sysLine, owner: () => info && info.user, onChange: () => drawMembers() });
+  chat.before(mod.bar);
 
   // The stage overlay: 'loading', 'playing' (hidden), 'offline', 'ended',
   // 'missing', 'password', 'unsupported'.
@@ -311,6 +315,7 @@ export function roomView(root, { params, go }) {
         case Errno.LOGIN_AGAIN:
           return;
         default:
+          if (joinError(e)) return setStage('missing', joinError(e), backButton());
           setStage('loading', e.errno === Errno.NETWORK ? 'Network lost. Retrying…' : e.message);
           pollTimer = setTimeout(() => enter(pw), POLL_OFFLINE);
           return;
@@ -506,6 +511,7 @@ export function roomView(root, { params, go }) {
     try {
       const r = await socket.call('Live.room.join', password === undefined ? { room_id: roomId } : { room_id: roomId, password });
       setJoined(true);
+      mod.load();
       setOnline(r.data.online || [], r.data.viewers);
       setLikes(r.data.likes);
       cohost.sync(r.data.cohosts);
@@ -526,7 +532,7 @@ export function roomView(root, { params, go }) {
         case Errno.LOGIN_AGAIN:
           break; // reconnecting or logging in
         default:
-          toast(e.message, 'error');
+          toast(joinError(e) || e.message, 'error');
       }
     }
   }
@@ -534,7 +540,7 @@ export function roomView(root, { params, go }) {
   async function loadComments() {
     try {
       const r = await call('Live.comment.list', password === undefined ? { room_id: roomId, size: 30 } : { room_id: roomId, size: 30, password });
-      const lines = (r.data.comments || []).slice().reverse().map((c) => commentLine(c.user, c.content, true));
+      const lines = (r.data.comments || []).slice().reverse().map((c) => commentLine(c.user, c.content, true, c.id));
       chat.prepend(...lines);
       scrollChat(true);
     } catch {
@@ -559,7 +565,21 @@ export function roomView(root, { params, go }) {
         if (ev.user.id !== me.id) sysLine(`${nickname(ev.user)} left`, 'leave');
         break;
       case 'comment':
-        addLine(commentLine(ev.user, ev.content));
+        addLine(commentLine(ev.user, ev.content, false, ev.id));
+        break;
+      case 'mod':
+      case 'comment_delete':
+        mod.onRoomEvent(ev);
+        break;
+      case 'reenter':
+        if (mod.reenterText(ev)) {
+          left = true; // nothing more here: no polling, no rejoining
+          clearTimeout(pollTimer);
+          setJoined(false);
+          player.destroyPlayer();
+          socket.stop();
+          setStage('missing', mod.reenterText(ev), backButton());
+        }
         break;
       case 'like':
         setLikes(ev.likes);
@@ -594,7 +614,7 @@ export function roomView(root, { params, go }) {
   function drawMembers() {
     onlineList.replaceChildren(...[...online.values()].map((u) => {
       // A member's actions: call them; the host also invites to co-host.
-      const actions = [calls && calls.button(u), cohost && cohost.inviteButton(u)].filter(Boolean);
+      const actions = [calls && calls.button(u), cohost && cohost.inviteButton(u), mod && mod.memberButton(u)].filter(Boolean);
       return h('li', { dataset: { userId: u.id }, title: nickname(u) }, avatar(u, 'sm'), h('span', { class: 'online-name' }, nickname(u)),
         info && info.user && u.id === info.user.id ? h('span', { class: 'badge badge-host' }, 'host') : null,
         actions.length ? h('span', { class: 'online-actions' }, ...actions) : null);
@@ -607,9 +627,11 @@ export function roomView(root, { params, go }) {
     likeTotal.querySelector('b').textContent = formatCount(likes);
   }
 
-  function commentLine(user, content, old = false) {
-    return h('li', { class: 'line comment' + (old ? ' old' : '') + (user && user.id === me.id ? ' mine' : ''), dataset: { type: 'comment', user: nickname(user) } },
+  function commentLine(user, content, old = false, id = 0) {
+    const li = h('li', { class: 'line comment' + (old ? ' old' : '') + (user && user.id === me.id ? ' mine' : ''), dataset: { type: 'comment', user: nickname(user), userId: user ? user.id : 0, ...(id ? { commentId: id } : {}) } },
       h('b', {}, nickname(user)), ' ', h('span', { class: 'content' }, content));
+    if (id && mod) mod.decorate(li);
+    return li;
   }
 
   function sysLine(text, type) {
@@ -654,7 +676,7 @@ export function roomView(root, { params, go }) {
       await socket.call('Live.comment', { room_id: roomId, content });
       input.value = '';
     } catch (err) {
-      toast(err.errno === Errno.SLOW_DOWN ? 'You are typing too fast. Wait a second.' : err.message, 'error');
+      toast(err.errno === Errno.SLOW_DOWN ? 'You are typing too fast. Wait a second.' : mod.commentError(err) || err.message, 'error');
     } finally {
       sendBtn.disabled = !joined;
       input.focus();
