@@ -23,6 +23,7 @@ func benchFanout(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	flvShare := fs.Float64("flv", 0.5, "share of viewers on HTTP-FLV (the rest on RTMP)")
 	step := fs.Duration("step", 10*time.Second, "measuring time of each step")
 	goPub := fs.Bool("go-publisher", false, "publish with the load tool's Go RTMP publisher instead of ffmpeg")
+	nms := fs.String("nms", "", "folder holding node_modules/node-media-server (npm install node-media-server@2.7.4): run the same load against it, with seed 001's config, and print the ratios")
 	clipPath := fs.String("clip", "", "clip to publish (default: a 720p30 2.5 Mbit/s clip made from testdata/clip.mp4)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -56,18 +57,54 @@ func benchFanout(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	fmt.Fprintf(stdout, "mofang bench fanout: service on CPU 0, viewers on this process, %.0f%% of them on HTTP-FLV\n", *flvShare*100)
-	_, err = loadtest.Run(ctx, loadtest.Options{
-		RTMPAddr:     srv.rtmp,
-		HTTPBase:     "http://" + srv.http,
-		Stream:       room.StreamName,
-		Query:        "sign=" + room.Publish.Sign,
+	opts := loadtest.Options{
 		Clip:         *clipPath,
 		GoPublisher:  *goPub,
 		Steps:        counts,
 		FLVShare:     *flvShare,
 		StepDuration: *step,
-		ServerPID:    srv.pid(),
 		Out:          stdout,
-	})
-	return err
+	}
+	mine := opts
+	mine.RTMPAddr, mine.HTTPBase = srv.rtmp, "http://"+srv.http
+	mine.Stream, mine.Query = room.StreamName, "sign="+room.Publish.Sign
+	mine.ServerPID = srv.pid()
+	ours, err := loadtest.Run(ctx, mine)
+	srv.close() // free CPU 0 for the peer
+	if err != nil || *nms == "" {
+		return err
+	}
+
+	peer, err := startNMS(ctx, *nms, dir, stderr)
+	if err != nil {
+		return err
+	}
+	defer peer.close()
+	fmt.Fprintf(stdout, "\nNode-Media-Server (%s) on CPU 0, the same load\n", peer.version)
+	theirs := opts
+	theirs.RTMPAddr, theirs.HTTPBase = peer.rtmp, "http://"+peer.http
+	theirs.Stream, theirs.Query = "bench", peer.sign("/live/bench")
+	theirs.ServerPID = peer.pid()
+	nmsRes, err := loadtest.Run(ctx, theirs)
+	if err != nil {
+		return fmt.Errorf("bench fanout against Node-Media-Server: %w", err)
+	}
+	fmt.Fprintf(stdout, "\nmofang against Node-Media-Server %s, this run (ratio < 1: mofang uses less)\n", peer.version)
+	fmt.Fprintf(stdout, "%8s %10s %10s %12s %12s %7s %12s %12s %7s\n", "viewers", "conn_mf", "conn_nms",
+		"cpu_ms/v·s", "nms", "ratio", "KiB/viewer", "nms", "ratio")
+	for i := range min(len(ours), len(nmsRes)) {
+		m, n := ours[i], nmsRes[i]
+		fmt.Fprintf(stdout, "%8d %10d %10d %12.3f %12.3f %7.2f %12.1f %12.1f %7.2f\n", m.Viewers, m.Connected, n.Connected,
+			m.CPUMsPerViewerSec, n.CPUMsPerViewerSec, ratioOf(m.CPUMsPerViewerSec, n.CPUMsPerViewerSec),
+			m.KiBPerViewer, n.KiBPerViewer, ratioOf(m.KiBPerViewer, n.KiBPerViewer))
+	}
+	return nil
+}
+
+// ratioOf is a/b, or 0 when b is 0.
+func ratioOf(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
 }

@@ -108,6 +108,7 @@ type StepResult struct {
 	RSSBytes          uint64  // server resident memory at the end of the step
 	CPUMsPerViewerSec float64
 	BytesPerViewerSec float64 // media bytes received per viewer per second
+	KiBPerViewer      float64 // server memory grown since the start, per connected viewer
 }
 
 // Run runs the steps and returns their results.
@@ -248,15 +249,14 @@ func Run(ctx context.Context, o Options) ([]StepResult, error) {
 		if res.Connected > 0 {
 			res.BytesPerViewerSec = float64(bytes1-bytes0) / float64(res.Connected) / elapsed.Seconds()
 		}
-		memPerViewer := 0.0
 		if res.Connected > 0 && res.RSSBytes > baseRSS {
-			memPerViewer = float64(res.RSSBytes-baseRSS) / float64(res.Connected) / 1024
+			res.KiBPerViewer = float64(res.RSSBytes-baseRSS) / float64(res.Connected) / 1024
 		}
 		fmt.Fprintf(o.Out, "%8d %9d %6d %6d %6d %9s %9s %6d %7d %7.1f %9.1f %12.3f %10.1f %10.0f\n",
 			res.Viewers, res.Connected, res.RTMP, res.FLV, res.Failed,
 			res.TTFFP50.Round(100*time.Microsecond), res.TTFFP99.Round(100*time.Microsecond),
 			res.FellBehind, res.Dropped, res.CPUPercent, float64(res.RSSBytes)/(1<<20),
-			res.CPUMsPerViewerSec, memPerViewer, res.BytesPerViewerSec*8/1000)
+			res.CPUMsPerViewerSec, res.KiBPerViewer, res.BytesPerViewerSec*8/1000)
 		results = append(results, res)
 	}
 	return results, nil

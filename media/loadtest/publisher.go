@@ -185,9 +185,9 @@ type Publisher struct {
 // Run connects, publishes until ctx ends or the connection fails, and
 // returns the error that ended it (nil when ctx ended it).
 func (p *Publisher) Run(ctx context.Context) error {
-	u, err := url.Parse(p.URL)
+	u, err := rtmpURL(p.URL)
 	if err != nil {
-		return fmt.Errorf("publisher URL: %w", err)
+		return err
 	}
 	cl := &gortmplib.Client{URL: u, Publish: true}
 	if err := cl.Initialize(ctx); err != nil {
@@ -272,3 +272,27 @@ func (p *Publisher) Frames() uint64 { return p.frames.Load() }
 
 // BytesSent returns the bytes written to the connection so far.
 func (p *Publisher) BytesSent() uint64 { return p.sent.Load() }
+
+// rtmpURL parses an RTMP URL as OBS and ffmpeg split it: the last path
+// element and the query are the stream key ("bench?sign=..."), the rest
+// is the application. gortmplib's client takes the stream key from the
+// fragment, so the URL it gets is rtmp://host/live#bench?sign=....
+func rtmpURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("RTMP URL: %w", err)
+	}
+	if u.Fragment != "" {
+		return u, nil
+	}
+	i := strings.LastIndexByte(u.Path, '/')
+	if i <= 0 || i == len(u.Path)-1 {
+		return nil, fmt.Errorf("RTMP URL %s: want rtmp://host/app/stream", u.Redacted())
+	}
+	key := u.Path[i+1:]
+	if u.RawQuery != "" {
+		key += "?" + u.RawQuery
+	}
+	u.Path, u.RawPath, u.RawQuery, u.Fragment = u.Path[:i], "", "", key
+	return u, nil
+}

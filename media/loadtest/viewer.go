@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -75,7 +74,7 @@ func (v *viewer) dialFLV(ctx context.Context, u string) error {
 
 func (v *viewer) dialRTMP(ctx context.Context, rawURL string) error {
 	start := time.Now()
-	u, err := url.Parse(rawURL)
+	u, err := rtmpURL(rawURL)
 	if err != nil {
 		return err
 	}
@@ -92,6 +91,7 @@ func (v *viewer) dialRTMP(ctx context.Context, rawURL string) error {
 		msg, err := c.Read()
 		if err != nil {
 			v.nc.Close()
+			v.nc = nil // not a viewer
 			return err
 		}
 		if m, ok := msg.(*message.Video); ok && m.Type == message.VideoTypeAU {
