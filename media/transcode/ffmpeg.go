@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mofang-live/mofang/media/flv"
@@ -115,7 +116,15 @@ func (m *Manager) runFFmpeg(log *slog.Logger, s *hub.Stream, src source, rends [
 		"source_height", src.height, "threads", m.cfg.Threads)
 
 	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	procDone := make(chan struct{})
+	go func() {
+		err := cmd.Wait()
+		close(procDone)
+		exited <- err
+	}()
+	var lastOut atomic.Int64 // unix nanoseconds of ffmpeg's newest output
+	lastOut.Store(time.Now().UnixNano())
+	go m.watch(log, s, cmd, procDone, &lastOut)
 
 	// the outputs, published into the hub
 	var outs sync.WaitGroup
@@ -123,7 +132,7 @@ func (m *Manager) runFFmpeg(log *slog.Logger, s *hub.Stream, src source, rends [
 		outs.Add(1)
 		go func() {
 			defer outs.Done()
-			m.publish(ctx, log, s, StreamName(s.Name(), r), readers[i], cancel)
+			m.publish(ctx, log, s, StreamName(s.Name(), r), readers[i], cancel, &lastOut)
 		}()
 	}
 
@@ -167,6 +176,36 @@ func (m *Manager) runFFmpeg(log *slog.Logger, s *hub.Stream, src source, rends [
 		return fmt.Errorf("feeding ffmpeg: %w", feedErr)
 	default:
 		return errors.New("ffmpeg ended before the live")
+	}
+}
+
+// watch kills ffmpeg when it hangs: when it has not exited stopWait after
+// its live ended (its input closed), or when it makes nothing for
+// StallTimeout while the live goes on. It returns when ffmpeg has exited.
+func (m *Manager) watch(log *slog.Logger, s *hub.Stream, cmd *exec.Cmd, procDone <-chan struct{}, lastOut *atomic.Int64) {
+	stall := m.cfg.StallTimeout
+	tick := time.NewTicker(max(stall/6, 10*time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-procDone:
+			return
+		case <-s.Done():
+			select {
+			case <-procDone:
+			case <-time.After(stopWait):
+				log.Warn("transcode: ffmpeg did not finish after its live ended, killing it", "pid", cmd.Process.Pid)
+				cmd.Process.Kill() //nolint:errcheck
+			}
+			return
+		case <-tick.C:
+			idle := time.Since(time.Unix(0, lastOut.Load()))
+			if idle > stall && s.Stats().Live {
+				log.Warn("transcode: ffmpeg made nothing while its live went on, killing it", "pid", cmd.Process.Pid, "idle", idle.Round(time.Second))
+				cmd.Process.Kill() //nolint:errcheck
+				return
+			}
+		}
 	}
 }
 
@@ -231,7 +270,7 @@ func feed(ctx context.Context, s *hub.Stream, w io.Writer) error {
 // publish reads one rendition's FLV from r and publishes it as the
 // stream name until r ends. A rendition that cannot be published is read
 // to its end all the same, so that ffmpeg never blocks on it.
-func (m *Manager) publish(ctx context.Context, log *slog.Logger, src *hub.Stream, name string, r io.Reader, stop func()) {
+func (m *Manager) publish(ctx context.Context, log *slog.Logger, src *hub.Stream, name string, r io.Reader, stop func(), lastOut *atomic.Int64) {
 	defer io.Copy(io.Discard, r) //nolint:errcheck
 	h := m.cfg.Hub
 	fr := &flv.Reader{R: r}
@@ -268,6 +307,7 @@ func (m *Manager) publish(ctx context.Context, log *slog.Logger, src *hub.Stream
 		if len(tag.Body) == 0 && tag.Type != flv.TagScript {
 			continue
 		}
+		lastOut.Store(time.Now().UnixNano())
 		if !s.WritePacketFrom(c, tag.Type, tag.Timestamp, tag.Body) {
 			log.Warn("transcode: rendition taken by another publisher", "rendition", name)
 			return

@@ -36,6 +36,10 @@ type Config struct {
 	// configuration before it is given up as one without video
 	// (default 10 s).
 	SourceWait time.Duration
+	// StallTimeout is how long ffmpeg may make nothing while its live
+	// sends media before it is taken for hung, killed and started again
+	// (default 30 s).
+	StallTimeout time.Duration
 	// Logger receives the transcoder's logs (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -84,6 +88,9 @@ func New(cfg Config) (*Manager, error) {
 	}
 	if cfg.SourceWait <= 0 {
 		cfg.SourceWait = 10 * time.Second
+	}
+	if cfg.StallTimeout <= 0 {
+		cfg.StallTimeout = 30 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
