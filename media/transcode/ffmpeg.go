@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strconv"
@@ -280,7 +281,8 @@ func (m *Manager) publish(ctx context.Context, log *slog.Logger, src *hub.Stream
 		}
 		return
 	}
-	c := h.NewClient(hub.ClientInfo{Protocol: Protocol, Close: stop})
+	// the publisher is a process of this host
+	c := h.NewClient(hub.ClientInfo{Protocol: Protocol, Remote: netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), 0), Close: stop})
 	defer h.RemoveClient(c)
 	s, err := h.Publish(name, c)
 	if err != nil {
