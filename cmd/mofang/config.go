@@ -99,10 +99,11 @@ type config struct {
 	ThumbDecodes  string
 	ThumbFFmpeg   string
 	// The quality ladder (media/transcode): the renditions, how many
-	// lives at once, ffmpeg's threads.
+	// lives at once, ffmpeg's threads, which ffmpeg.
 	Transcode        string
 	TranscodeMax     string
 	TranscodeThreads string
+	TranscodeFFmpeg  string
 }
 
 // setting is one configurable value.
@@ -161,6 +162,7 @@ func (c *config) settings() []setting {
 		{name: "transcode", env: "MOFANG_TRANSCODE", def: "", str: &c.Transcode, usage: "quality ladder, e.g. 720p,480p,360p: each live is transcoded by ffmpeg (libx264) into the renditions lower than itself, played as <stream>_480p and listed in /live/<stream>/master.m3u8 (empty: off)"},
 		{name: "transcode-max", env: "MOFANG_TRANSCODE_MAX", def: "1", str: &c.TranscodeMax, usage: "how many lives are transcoded at once; a live beyond it plays at its source quality only"},
 		{name: "transcode-threads", env: "MOFANG_TRANSCODE_THREADS", def: "2", str: &c.TranscodeThreads, usage: "threads of each transcoder's decoder, filters and each encoder"},
+		{name: "transcode-ffmpeg", env: "MOFANG_TRANSCODE_FFMPEG", def: "ffmpeg", str: &c.TranscodeFFmpeg, usage: "the ffmpeg (with libx264) that transcodes, a path or a name in PATH; with transcode set, the service does not start without it"},
 		{name: "debug-addr", env: "MOFANG_DEBUG_ADDR", def: "", str: &c.DebugAddr, usage: "listen address of Go's pprof profiles, e.g. 127.0.0.1:6060 (empty: off; never expose it)"},
 		{name: "log-format", env: "MOFANG_LOG_FORMAT", def: "text", str: &c.LogFormat, usage: "log format: text or json"},
 		{name: "log-level", env: "MOFANG_LOG_LEVEL", def: "info", str: &c.LogLevel, usage: "log level: debug, info, warn or error"},
@@ -364,6 +366,9 @@ func (c *config) ladder() (rends []transcode.Rendition, maxLives, threads int, e
 	threads, err = strconv.Atoi(c.TranscodeThreads)
 	if err != nil || threads < 1 || threads > 64 {
 		return nil, 0, 0, fmt.Errorf("transcode-threads %q: want a whole number from 1 to 64", c.TranscodeThreads)
+	}
+	if c.TranscodeFFmpeg == "" {
+		return nil, 0, 0, errors.New("transcode-ffmpeg: want a path or a program name")
 	}
 	return rends, maxLives, threads, nil
 }

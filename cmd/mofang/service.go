@@ -244,6 +244,7 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 		Transcode:        ladder,
 		TranscodeMax:     transcodeMax,
 		TranscodeThreads: transcodeThreads,
+		FFmpeg:           cfg.TranscodeFFmpeg,
 		TranscodeStream:  func(name string) bool { return !rpc.IsPrivateStream(name) },
 	}
 	if cfg.RTSPUDP != "" {

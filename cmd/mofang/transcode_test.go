@@ -4,12 +4,37 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 )
+
+// TestTranscodeSettings: bad ladder settings, or a missing ffmpeg with
+// a ladder, stop the start with an error naming the setting.
+func TestTranscodeSettings(t *testing.T) {
+	for _, bad := range [][]string{{"--transcode", "480"}, {"--transcode", "480p,fast"}, {"--transcode-max", "0"},
+		{"--transcode-threads", "many"}, {"--transcode-ffmpeg", ""}} {
+		c, _, err := loadConfig("test", bad, io.Discard, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, _, err := c.ladder(); err == nil || !strings.Contains(err.Error(), bad[0][2:]) {
+			t.Errorf("%v: %v, want an error naming %s", bad, err, bad[0][2:])
+		}
+	}
+	c, _, _ := loadConfig("test", nil, io.Discard, nil)
+	if rs, n, th, err := c.ladder(); err != nil || rs != nil || n != 1 || th != 2 || c.TranscodeFFmpeg != "ffmpeg" {
+		t.Fatalf("defaults: %v %d %d %q, %v", rs, n, th, c.TranscodeFFmpeg, err)
+	}
+	err := run(context.Background(), []string{"serve", "--data", t.TempDir(), "--http", "127.0.0.1:0", "--rtmp", "", "--rtsp", "", "--srt-addr", "", "--webrtc-addr", "",
+		"--transcode", "360p", "--transcode-ffmpeg", "/nonexistent/ffmpeg"}, strings.NewReader(""), io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "ffmpeg") {
+		t.Errorf("serve with a missing transcode-ffmpeg: %v", err)
+	}
+}
 
 // TestLiveQualityLadder: with --transcode 480p,360p,240p a 640x360 live
 // gets a 240p rendition alone (the others are not below it);
