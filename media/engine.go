@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os/exec"
 	"sort"
 	"strings"
 	"sync"
@@ -35,6 +36,7 @@ import (
 	"github.com/mofang-live/mofang/media/rtsp"
 	"github.com/mofang-live/mofang/media/srt"
 	"github.com/mofang-live/mofang/media/thumb"
+	"github.com/mofang-live/mofang/media/transcode"
 	"github.com/mofang-live/mofang/media/webrtc"
 )
 
@@ -180,6 +182,23 @@ type Config struct {
 	// turns it off: the URL answers 404.
 	Thumbnails        thumb.Config
 	DisableThumbnails bool
+	// Transcode is the quality ladder (ParseLadder): every live of this
+	// node's publishers is transcoded by one ffmpeg into the renditions
+	// lower than itself, published as "<stream>_480p" etc. (see
+	// media/transcode); empty: off. Such names are then refused to
+	// publishers and played with their source's authorization.
+	Transcode []transcode.Rendition
+	// TranscodeMax is how many lives are transcoded at once (default 1);
+	// TranscodeThreads the threads of each ffmpeg's decoder, filters and
+	// each encoder (default 2); FFmpeg the ffmpeg binary (default
+	// "ffmpeg" in PATH).
+	TranscodeMax     int
+	TranscodeThreads int
+	FFmpeg           string
+	// TranscodeStream, if set, tells whether a live is transcoded (a
+	// room's, not a call's); nil: every live. It is called with the
+	// hub's lock held: it must not block.
+	TranscodeStream func(stream string) bool
 }
 
 // setDefaults sets the engine's own defaults; the hub and the servers
@@ -252,6 +271,8 @@ type Engine struct {
 	ownCluster  bool   // made by New: closed by Close
 	claims      *claims
 	relays      *relay.Manager
+
+	tc *transcode.Manager // nil: no quality ladder
 }
 
 // New returns an engine configured by cfg. It opens nothing; call Start.
@@ -279,6 +300,20 @@ func New(cfg Config) (*Engine, error) {
 		}
 		return nil, err
 	}
+	authz, events := cfg.Authorizer, cfg.Events
+	if len(cfg.Transcode) > 0 {
+		ffmpeg := cfg.FFmpeg
+		if ffmpeg == "" {
+			ffmpeg = "ffmpeg"
+		}
+		path, err := exec.LookPath(ffmpeg)
+		if err != nil {
+			return fail(fmt.Errorf("the quality ladder (transcode) needs ffmpeg: %w", err))
+		}
+		cfg.FFmpeg = path
+		e.cfg.FFmpeg = path
+		authz, events = e.wrapForLadder(authz, events)
+	}
 	h, err := hub.New(hub.Config{
 		PublisherGrace: cfg.PublisherGrace,
 		RingSize:       cfg.RingSize,
@@ -286,11 +321,14 @@ func New(cfg Config) (*Engine, error) {
 		MaxReaderSkips: cfg.MaxReaderSkips,
 		WriteCoalesce:  cfg.WriteCoalesce,
 		AuthTimeout:    cfg.AuthTimeout,
-		Authorizer:     cfg.Authorizer,
-		Events:         cfg.Events,
+		Authorizer:     authz,
+		Events:         events,
 		Logger:         cfg.Logger,
-		OnStreamStart:  e.startSinks,
-		Claims:         e.claims,
+		OnStreamStart: func(s *hub.Stream) {
+			e.startSinks(s)
+			e.startTranscode(s)
+		},
+		Claims: e.claims,
 		// e.relays is set below, before any reader can ask
 		OnMissingStream:   func(name string) bool { return e.relays.Start(name) },
 		MissingStreamWait: cfg.RelayWait,
@@ -313,6 +351,17 @@ func New(cfg Config) (*Engine, error) {
 		e.recorder = rec
 	}
 	e.hub = h
+	if len(cfg.Transcode) > 0 {
+		tc, err := transcode.New(transcode.Config{
+			Hub: h, Renditions: cfg.Transcode, MaxLives: cfg.TranscodeMax,
+			Threads: cfg.TranscodeThreads, FFmpeg: cfg.FFmpeg, Logger: cfg.Logger,
+		})
+		if err != nil {
+			h.Close()
+			return fail(err)
+		}
+		e.tc = tc
+	}
 	e.relays = relay.New(relay.Config{
 		Hub:    h,
 		Self:   e.clusterSelf,
@@ -506,6 +555,10 @@ func (e *Engine) Close() error {
 	}
 	// relays stop pulling (their streams end with the hub)
 	e.relays.Close()
+	// transcoders stop (their ffmpeg is killed)
+	if e.tc != nil {
+		e.tc.Close()
+	}
 	// ends every stream (their PublishStopped is delivered) and
 	// disconnects every client.
 	e.hub.Close()

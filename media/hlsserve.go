@@ -67,6 +67,10 @@ func (e *Engine) serveHLS(w http.ResponseWriter, req *http.Request, name, file s
 		http.Error(w, "stream not found", http.StatusNotFound)
 		return
 	}
+	if file == MasterPlaylist {
+		e.serveMaster(w, req, name, sk)
+		return
+	}
 	sk.hls.Handle(w, req, file)
 }
 

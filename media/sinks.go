@@ -84,6 +84,9 @@ func (e *Engine) feedSinks(s *hub.Stream, sk *sinks) {
 		if e.recorder == nil || !s.Owned() {
 			return false
 		}
+		if _, ok := e.isRendition(s.Name()); ok {
+			return false // a rendition is its source's live, recorded once
+		}
 		if !decided {
 			decided = true
 			record = e.cfg.Record == nil || e.cfg.Record(s.Name())

@@ -359,6 +359,23 @@ type PlayURLs struct {
 	// A room's stream key lasts until its owner resets it
 	// (Live.stream.key.reset).
 	Expires int64 `json:"expires"`
+	// Renditions are the live's lower qualities (the quality ladder),
+	// from the highest, played with the same sign; absent when there
+	// are none. HLSMaster is then the HLS multivariant playlist of the
+	// live and every rendition (players pick by bandwidth).
+	Renditions []RenditionURLs `json:"renditions,omitempty"`
+	HLSMaster  string          `json:"hls_master,omitempty"`
+}
+
+// RenditionURLs are where to watch one rendition of a live.
+type RenditionURLs struct {
+	Name   string `json:"name"`   // "480p"
+	Stream string `json:"stream"` // "<stream>_480p"
+	Width  int    `json:"width,omitempty"`
+	Height int    `json:"height"`
+	FLV    string `json:"flv"`
+	HLS    string `json:"hls"`
+	WHEP   string `json:"whep,omitempty"`
 }
 
 // StreamRead returns one room with its play URLs. A room with a password
@@ -396,6 +413,9 @@ func (a *liveAPI) StreamRead(ctx context.Context, p StreamReadParams) (*Reply[Ro
 	d.User.IP = a.s.ownerIP(viewer, r.UserID, d.User.IP)
 	if r.Status != store.RoomStopped {
 		d.Play = a.s.playURLs(ctx, r.Name, r.PasswordGen)
+		if d.Status {
+			a.s.addRenditions(ctx, d.Play, r.Name)
+		}
 		d.Cohosts = a.s.cohostsOf(ctx, r.ID, r.PasswordGen)
 	}
 	return &Reply[RoomData]{Status: ok(), Data: d}, nil
@@ -596,6 +616,29 @@ func (s *Server) listThumb(ctx context.Context, viewer accountState, r store.Roo
 	}
 	sign, _ := s.cfg.Signer.SignGen(urlsign.Play, r.Name, r.PasswordGen, s.cfg.PlaySignTTL)
 	return u + "?sign=" + sign
+}
+
+// addRenditions adds the play URLs of the live stream's renditions, with
+// its sign, to pu.
+func (s *Server) addRenditions(ctx context.Context, pu *PlayURLs, stream string) {
+	if s.cfg.Renditions == nil {
+		return
+	}
+	rs := s.cfg.Renditions(stream)
+	if len(rs) == 0 {
+		return
+	}
+	q := "?sign=" + pu.Sign
+	base := s.webBase(s.mediaHost(ctx)) + "/live/"
+	for _, r := range rs {
+		u := RenditionURLs{Name: r.Name, Stream: r.Stream, Width: r.Width, Height: r.Height,
+			FLV: base + r.Stream + ".flv" + q, HLS: base + r.Stream + "/index.m3u8" + q}
+		if !s.cfg.DisableWebRTC {
+			u.WHEP = base + r.Stream + "/whep" + q
+		}
+		pu.Renditions = append(pu.Renditions, u)
+	}
+	pu.HLSMaster = base + stream + "/master.m3u8" + q
 }
 
 // ownerIP is what viewer sees of the address of a room's owner (or

@@ -64,6 +64,15 @@ type LiveStream struct {
 	Warning string
 }
 
+// Rendition is a lower-quality copy of a live stream, published as a
+// stream of its own and played with the live's play sign.
+type Rendition struct {
+	Name   string // "480p"
+	Stream string // "<stream>_480p"
+	Width  int    // 0 when unknown
+	Height int
+}
+
 // nothingLive is the LiveStats of a server without a media engine.
 type nothingLive struct{}
 
@@ -122,6 +131,10 @@ type Config struct {
 	// Live.stream.list gives live rooms without a cover their thumbnail
 	// (thumb), Live.stream.read its signed URL (play.thumb).
 	Thumbnails bool
+	// Renditions, if set, lists the renditions of a live stream (the
+	// quality ladder, media/transcode), from the highest: Live.stream.read
+	// gives their play URLs. nil: none.
+	Renditions func(stream string) []Rendition
 	// TLS says that Ports.HTTP serves HTTPS: HTTP-FLV, HLS, WHIP, WHEP
 	// and replay URLs say https (port 443 left out).
 	TLS bool

@@ -20,7 +20,9 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/mofang-live/mofang/media"
 	"github.com/mofang-live/mofang/media/thumb"
+	"github.com/mofang-live/mofang/media/transcode"
 	"github.com/mofang-live/mofang/rpc"
 )
 
@@ -96,6 +98,12 @@ type config struct {
 	ThumbInterval time.Duration
 	ThumbDecodes  string
 	ThumbFFmpeg   string
+	// The quality ladder (media/transcode): the renditions, how many
+	// lives at once, ffmpeg's threads, which ffmpeg.
+	Transcode        string
+	TranscodeMax     string
+	TranscodeThreads string
+	TranscodeFFmpeg  string
 }
 
 // setting is one configurable value.
@@ -151,6 +159,10 @@ func (c *config) settings() []setting {
 		{name: "acme-email", env: "MOFANG_ACME_EMAIL", def: "", str: &c.ACMEEmail, usage: "contact e-mail given to the ACME CA"},
 		{name: "trusted-proxies", env: "MOFANG_TRUSTED_PROXIES", def: "", str: &c.TrustedProxies, usage: "reverse proxies (CIDRs or addresses, comma-separated) whose X-Forwarded-For / X-Real-IP give the client's address on the HTTP listener; others' headers are ignored"},
 		{name: "proxy-protocol-from", env: "MOFANG_PROXY_PROTOCOL_FROM", def: "", str: &c.ProxyProtocolFrom, usage: "load balancers (CIDRs or addresses, comma-separated) that may open RTMP, RTMPS and RTSP connections with a PROXY protocol v1/v2 header giving the client's address; others' connections are plain"},
+		{name: "transcode", env: "MOFANG_TRANSCODE", def: "", str: &c.Transcode, usage: "quality ladder, e.g. 720p,480p,360p: each live is transcoded by ffmpeg (libx264) into the renditions lower than itself, played as <stream>_480p and listed in /live/<stream>/master.m3u8 (empty: off)"},
+		{name: "transcode-max", env: "MOFANG_TRANSCODE_MAX", def: "1", str: &c.TranscodeMax, usage: "how many lives are transcoded at once; a live beyond it plays at its source quality only"},
+		{name: "transcode-threads", env: "MOFANG_TRANSCODE_THREADS", def: "2", str: &c.TranscodeThreads, usage: "threads of each transcoder's decoder, filters and each encoder"},
+		{name: "transcode-ffmpeg", env: "MOFANG_TRANSCODE_FFMPEG", def: "ffmpeg", str: &c.TranscodeFFmpeg, usage: "the ffmpeg (with libx264) that transcodes, a path or a name in PATH; with transcode set, the service does not start without it"},
 		{name: "debug-addr", env: "MOFANG_DEBUG_ADDR", def: "", str: &c.DebugAddr, usage: "listen address of Go's pprof profiles, e.g. 127.0.0.1:6060 (empty: off; never expose it)"},
 		{name: "log-format", env: "MOFANG_LOG_FORMAT", def: "text", str: &c.LogFormat, usage: "log format: text or json"},
 		{name: "log-level", env: "MOFANG_LOG_LEVEL", def: "info", str: &c.LogLevel, usage: "log level: debug, info, warn or error"},
@@ -339,6 +351,26 @@ func (c *config) retention() (days int, maxBytes int64, err error) {
 		return 0, 0, fmt.Errorf("record-max-gb %q: want a number of GB", c.RecordMaxGB)
 	}
 	return days, int64(gb * (1 << 30)), nil
+}
+
+// ladder returns the quality ladder's settings (no rendition: off).
+func (c *config) ladder() (rends []transcode.Rendition, maxLives, threads int, err error) {
+	rends, err = media.ParseLadder(c.Transcode)
+	if err != nil {
+		return nil, 0, 0, fmt.Errorf("transcode: %w", err)
+	}
+	maxLives, err = strconv.Atoi(c.TranscodeMax)
+	if err != nil || maxLives < 1 {
+		return nil, 0, 0, fmt.Errorf("transcode-max %q: want a whole number from 1", c.TranscodeMax)
+	}
+	threads, err = strconv.Atoi(c.TranscodeThreads)
+	if err != nil || threads < 1 || threads > 64 {
+		return nil, 0, 0, fmt.Errorf("transcode-threads %q: want a whole number from 1 to 64", c.TranscodeThreads)
+	}
+	if c.TranscodeFFmpeg == "" {
+		return nil, 0, 0, errors.New("transcode-ffmpeg: want a path or a program name")
+	}
+	return rends, maxLives, threads, nil
 }
 
 // connsPerIP returns the cap on HTTP connections per address (0: none).

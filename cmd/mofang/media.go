@@ -12,6 +12,7 @@ import (
 
 	"github.com/mofang-live/mofang/cluster"
 	"github.com/mofang-live/mofang/media"
+	"github.com/mofang-live/mofang/media/transcode"
 	"github.com/mofang-live/mofang/rpc"
 	"github.com/mofang-live/mofang/rpc/urlsign"
 	"github.com/mofang-live/mofang/store"
@@ -269,6 +270,12 @@ func (l liveStats) LiveStream(name string) (rpc.LiveStream, bool) {
 		return rpc.LiveStream{}, false
 	}
 	ls := rpc.LiveStream{Clients: st.ReaderCount, BFrames: st.BFrames}
+	// the viewers of its renditions (the quality ladder) watch it too
+	for _, r := range l.engine.Renditions(name) {
+		if rs, ok := l.engine.Stream(r.Stream); ok {
+			ls.Clients += rs.ReaderCount
+		}
+	}
 	if st.BFrames {
 		ls.Warning = media.BFramesWarning
 	}
@@ -372,4 +379,33 @@ func ipString(a netip.Addr) string {
 		return ""
 	}
 	return a.Unmap().String()
+}
+
+// renditionsOf lists a live's renditions for the API: this node's
+// transcoder's, or, for a live another node of the cluster publishes,
+// the renditions of the ladder that node publishes (their width is not
+// known here).
+func renditionsOf(engine *media.Engine, cl cluster.Cluster, ladder []transcode.Rendition) func(string) []rpc.Rendition {
+	if len(ladder) == 0 {
+		return nil
+	}
+	return func(stream string) []rpc.Rendition {
+		var out []rpc.Rendition
+		for _, r := range engine.Renditions(stream) {
+			out = append(out, rpc.Rendition{Name: r.Name, Stream: r.Stream, Width: r.Width, Height: r.Height})
+		}
+		if len(out) > 0 || cl == nil {
+			return out
+		}
+		if cs, ok := cl.Stream(stream); !ok || cs.Node == cl.Self().ID {
+			return nil
+		}
+		for _, r := range ladder {
+			name := transcode.StreamName(stream, r)
+			if cs, ok := cl.Stream(name); ok && !cs.Grace {
+				out = append(out, rpc.Rendition{Name: r.Name, Stream: name, Height: r.Height})
+			}
+		}
+		return out
+	}
 }

@@ -198,6 +198,11 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 		closeAll()
 		return nil, err
 	}
+	ladder, transcodeMax, transcodeThreads, err := cfg.ladder()
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
 	auth := mediaAuth{store: st, signer: signer, private: private}
 	// The operator's hook is asked after our own rules.
 	var authz media.Authorizer = auth
@@ -235,6 +240,12 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 
 		Thumbnails:        thumbs,
 		DisableThumbnails: thumbsOff,
+		// the quality ladder: rooms' lives only, not calls' or guests'
+		Transcode:        ladder,
+		TranscodeMax:     transcodeMax,
+		TranscodeThreads: transcodeThreads,
+		FFmpeg:           cfg.TranscodeFFmpeg,
+		TranscodeStream:  func(name string) bool { return !rpc.IsPrivateStream(name) },
 	}
 	if cfg.RTSPUDP != "" {
 		mcfg.RTSPUDPRTPAddress = cfg.RTSPUDP
@@ -282,6 +293,7 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 		Ports:           ports,
 		DisableWebRTC:   cfg.WebRTCAddr == "",
 		Thumbnails:      !thumbsOff,
+		Renditions:      renditionsOf(engine, parts.cluster, ladder),
 		TLS:             tlsSet != nil,
 		AllowRecharge:   cfg.AllowRecharge,
 		ShowPublisherIP: cfg.ShowPublisherIP,

@@ -29,6 +29,7 @@ import { canWebRTC } from '../webrtc.js';
 import { Calls } from './calls.js';
 import { Cohost } from './cohost.js';
 import { joinError, Moderation } from './moderation.js';
+import { Quality } from './quality.js';
 
 const POLL_OFFLINE = 2000; // how often a room that is not live is asked about
 const POLL_LOST = 1000; // ... and one whose stream just broke
@@ -87,6 +88,9 @@ export function roomView(root, { params, go }) {
   const latencyPill = h('span', { class: 'pill latency', id: 'latency', hidden: true, title: 'jitter buffer plus half the round trip: an estimate' });
   // One line; a tap shows all of it (the server's reason can be long).
   const modeNote = h('p', { class: 'play-note', id: 'play-note', role: 'status', hidden: true, onclick: () => modeNote.classList.toggle('open') });
+  // Another quality may play over WebRTC where this one could not
+  // (renditions have no B-frames): WebRTC is tried again.
+  const quality = new Quality({ video, onChange: () => { fallback = ''; if (info && info.status && !native) apply(info); } });
   const fullBtn = h('button', { class: 'btn btn-icon glass', type: 'button', id: 'fullscreen', 'aria-label': 'Fullscreen', title: 'Fullscreen', hidden: !canFullscreen(), onclick: toggleFullscreen }, icon('expand'));
   const stageBox = h('div', { class: 'stage' },
     video, stage, unmute, giftLayer, heartLayer,
@@ -96,7 +100,7 @@ export function roomView(root, { params, go }) {
       h('div', { class: 'pills' }, viewers, likeTotal),
     ),
     modeNote,
-    h('div', { class: 'stage-controls' }, latencyPill, modeBtn, pipBtn, fullBtn),
+    h('div', { class: 'stage-controls' }, latencyPill, quality.select, modeBtn, pipBtn, fullBtn),
   );
 
   root.append(
@@ -384,23 +388,24 @@ export function roomView(root, { params, go }) {
       return false;
     }
     if (d.status && d.play && d.play.flv) {
-      if (mode === 'webrtc' && !fallback && !native && d.play.whep && canWebRTC()) {
+      const q = quality.pick(d.play); // the quality menu's URLs
+      if (mode === 'webrtc' && !fallback && !native && q.whep && canWebRTC()) {
         // Low latency first, on phones too (iPhone Safari has WebRTC).
         setStage('loading');
         performance.mark('mofang:play');
-        player.playWHEP(d.play.whep);
+        player.playWHEP(q.whep);
       } else if ((native || !canPlayFLV()) && d.play.hls && canPlayHLS(video)) {
         // No Media Source Extensions (iPhone Safari): the browser's own
         // HLS player, on the Low-Latency HLS output.
         setStage('loading');
         performance.mark('mofang:play');
-        player.playNative(d.play.hls);
+        player.playNative(q.hls);
       } else if (!canPlayFLV()) {
         setStage('unsupported', 'This browser cannot play live video (it lacks Media Source Extensions and HLS). Chat still works.');
       } else {
         setStage('loading');
         performance.mark('mofang:play');
-        player.play(d.play.flv);
+        player.play(q.flv);
       }
       drawMode();
       if (!joined && socket.open) join();
