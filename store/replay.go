@@ -1,0 +1,58 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// replayCommentFilter is where the comments a replay shows are narrowed
+// down beyond their room and time. Comment deletion (moderation) marks
+// comments deleted: once mf_comment has that flag, put its condition here
+// (e.g. "AND c.is_deleted = 0"), and deleted comments leave replays too.
+const replayCommentFilter = ``
+
+// ReplayComment is a comment made during a recording, with when.
+type ReplayComment struct {
+	Comment
+	OffsetMS int64 // from the recording's start
+}
+
+// RecordComments returns the comments made in a recording's room while it
+// was being recorded, from fromMS (inclusive) to toMS (exclusive) into it,
+// oldest first, at most limit, and whether there are more after them. A
+// toMS of 0 or less means the recording's end (now while it is being
+// written).
+func (s *Store) RecordComments(ctx context.Context, r Record, fromMS, toMS int64, limit int) ([]ReplayComment, bool, error) {
+	end := s.now()
+	if r.End.Valid {
+		end = r.End.Time
+	}
+	lo := r.Start.Add(time.Duration(fromMS) * time.Millisecond)
+	hi := end.Add(time.Millisecond) // the end itself is in
+	if toMS > 0 {
+		if t := r.Start.Add(time.Duration(toMS) * time.Millisecond); t.Before(hi) {
+			hi = t
+		}
+	}
+	out := []ReplayComment{}
+	if !lo.Before(hi) || limit <= 0 {
+		return out, false, nil
+	}
+	var cs []Comment
+	err := s.db.SelectContext(ctx, &cs, `SELECT c.id, c.room_id, c.user_id, c.content, c.created_time, u.nickname, u.avatar
+		FROM mf_comment c JOIN mf_user u ON u.id = c.user_id
+		WHERE c.room_id = ? AND c.created_time >= ? AND c.created_time < ? `+replayCommentFilter+`
+		ORDER BY c.created_time, c.id LIMIT ?`, r.RoomID, lo.UTC(), hi.UTC(), limit+1)
+	if err != nil {
+		return nil, false, fmt.Errorf("store: listing comments of record %d: %w", r.ID, err)
+	}
+	more := len(cs) > limit
+	if more {
+		cs = cs[:limit]
+	}
+	for _, c := range cs {
+		out = append(out, ReplayComment{Comment: c, OffsetMS: c.Created.Sub(r.Start).Milliseconds()})
+	}
+	return out, more, nil
+}
