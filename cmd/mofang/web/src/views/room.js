@@ -29,6 +29,9 @@ import { canWebRTC } from '../webrtc.js';
 import { Calls } from './calls.js';
 import { Cohost } from './cohost.js';
 import { joinError, Moderation } from './moderation.js';
+import { Danmaku } from './danmaku.js';
+import { showCover } from './pictures.js';
+import { shareButton } from './share.js';
 
 const POLL_OFFLINE = 2000; // how often a room that is not live is asked about
 const POLL_LOST = 1000; // ... and one whose stream just broke
@@ -98,6 +101,8 @@ export function roomView(root, { params, go }) {
     modeNote,
     h('div', { class: 'stage-controls' }, latencyPill, modeBtn, pipBtn, fullBtn),
   );
+  const danmaku = new Danmaku(stageBox, video); // comments over the video
+  stageBox.querySelector('.stage-controls').prepend(danmaku.button, shareButton(roomId, () => info && info.room_name));
 
   root.append(
     h('div', { class: 'page page-room' },
@@ -497,6 +502,7 @@ export function roomView(root, { params, go }) {
 
   function drawTitle() {
     if (!info) return;
+    showCover(stageBox, info.cover);
     title.replaceChildren(
       avatar(info.user, 'sm'),
       h('div', {},
@@ -566,10 +572,12 @@ export function roomView(root, { params, go }) {
         break;
       case 'comment':
         addLine(commentLine(ev.user, ev.content, false, ev.id));
+        danmaku.add(ev.user, ev.content, ev.user && ev.user.id === me.id, ev.id);
         break;
       case 'mod':
       case 'comment_delete':
         mod.onRoomEvent(ev);
+        if (ev.type === 'comment_delete') danmaku.remove(ev.id);
         break;
       case 'reenter':
         if (mod.reenterText(ev)) {
@@ -831,6 +839,7 @@ export function roomView(root, { params, go }) {
     video.removeEventListener('resize', onResize);
     if (fullscreenElement() === page) exitFullscreen();
     player.destroy();
+    danmaku.destroy();
     calls.lost();
     cohost.destroy();
     // Closing the socket leaves the room (Live.room.leave is for leaving
