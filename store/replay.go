@@ -28,10 +28,13 @@ func (s *Store) RecordComments(ctx context.Context, r Record, fromMS, toMS int64
 	if r.End.Valid {
 		end = r.End.Time
 	}
-	lo := r.Start.Add(time.Duration(fromMS) * time.Millisecond)
+	// Whole milliseconds, as the offsets: a comment is in [from, to) when
+	// its offset is.
+	start := r.Start.Truncate(time.Millisecond)
+	lo := start.Add(time.Duration(fromMS) * time.Millisecond)
 	hi := end.Add(time.Millisecond) // the end itself is in
 	if toMS > 0 {
-		if t := r.Start.Add(time.Duration(toMS) * time.Millisecond); t.Before(hi) {
+		if t := start.Add(time.Duration(toMS) * time.Millisecond); t.Before(hi) {
 			hi = t
 		}
 	}
@@ -52,7 +55,9 @@ func (s *Store) RecordComments(ctx context.Context, r Record, fromMS, toMS int64
 		cs = cs[:limit]
 	}
 	for _, c := range cs {
-		out = append(out, ReplayComment{Comment: c, OffsetMS: c.Created.Sub(r.Start).Milliseconds()})
+		// In whole milliseconds of both, so that two comments' offsets
+		// differ by exactly the difference of their (millisecond) times.
+		out = append(out, ReplayComment{Comment: c, OffsetMS: c.Created.UnixMilli() - r.Start.UnixMilli()})
 	}
 	return out, more, nil
 }

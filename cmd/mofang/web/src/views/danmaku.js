@@ -2,7 +2,9 @@
 // lanes, as in Bilibili. A layer lies exactly over the video element
 // (pointer-events none: the video's controls stay usable); each comment is
 // a span moved by a CSS animation, removed when it has crossed. At most
-// MAX_ON_SCREEN are on screen: beyond, the oldest goes. A toggle button
+// MAX_ON_SCREEN are on screen: beyond, the oldest goes; one speed for all,
+// a comment waits in a busy lane (up to MAX_WAIT, else it is skipped) so
+// that none overlaps another. A toggle button
 // turns it on and off, remembered in localStorage.
 //
 // Danmaku serves the live room (add each comment as it comes);
@@ -16,8 +18,10 @@ import { h, nickname } from '../ui.js';
 const KEY = 'mofang.danmaku'; // '0' off, else on
 const MAX_ON_SCREEN = 40;
 const LANE_HEIGHT = 30; // px
+const TOP_MARGIN = 64; // px left free at the top, for the room's title bar
 const CROSS_MS = 8000; // time to cross the video
 const GAP = 24; // px between two comments of a lane
+const MAX_WAIT = 4000; // ms a comment may wait for room in a lane
 const MAX_LEN = 60; // characters shown of a comment
 const MAX_REPLAY = 20; // pages of Live.record.comments loaded (500 each)
 
@@ -32,7 +36,9 @@ export class Danmaku {
     this.button = h('button', {
       class: 'btn glass small danmaku-toggle', type: 'button', id: 'danmaku-toggle',
       title: 'Comments over the video (danmaku)', onclick: () => this.toggle(),
-    }, '弹');
+    });
+    // A speech bubble with lines (fixed markup, no user text).
+    this.button.innerHTML = '<svg viewBox="0 0 24 24" width="1.1em" height="1.1em" aria-hidden="true"><path d="M4 5h16v11H9l-5 4z" fill="none" stroke="currentColor" stroke-width="2" stroke-linejoin="round"/><path d="M8 9h8M8 12h5" stroke="currentColor" stroke-width="2" stroke-linecap="round"/></svg>';
     this.drawButton();
     stage.append(this.layer);
     this.place = () => {
@@ -71,15 +77,16 @@ export class Danmaku {
     const width = this.layer.clientWidth;
     const height = this.layer.clientHeight;
     if (!width || !height) return;
-    while (this.layer.children.length >= MAX_ON_SCREEN) this.layer.firstElementChild.remove();
     let text = String(content);
     if ([...text].length > MAX_LEN) text = [...text].slice(0, MAX_LEN).join('') + '…';
     const el = h('span', { class: 'danmaku' + (mine ? ' mine' : ''), dataset: { user: nickname(user), commentId: id === undefined ? '' : Number(id) } }, text);
     el.style.visibility = 'hidden';
     this.layer.append(el);
     const w = el.offsetWidth;
-    // The lane free soonest, from the top; the upper three quarters.
-    const n = Math.max(1, Math.floor((height * 0.75) / LANE_HEIGHT));
+    // The lane free soonest, from the top: below the title bar, in the
+    // upper three quarters.
+    const top = height > 240 ? TOP_MARGIN : 4;
+    const n = Math.max(1, Math.floor((height * 0.75 - top) / LANE_HEIGHT));
     const now = performance.now();
     let lane = 0;
     for (let i = 0; i < n; i++) {
@@ -89,13 +96,23 @@ export class Danmaku {
       }
       if ((this.lanes[i] || 0) < (this.lanes[lane] || 0)) lane = i;
     }
-    const speed = (width + w) / CROSS_MS; // px per ms
-    this.lanes[lane] = Math.max(now, this.lanes[lane] || 0) + (w + GAP) / speed;
-    el.style.top = `${lane * LANE_HEIGHT + 4}px`;
+    // One speed for all, a video's width in CROSS_MS: a comment never
+    // catches up with the one before it in its lane. In a busy lane it
+    // waits its turn, up to MAX_WAIT; beyond, it is not shown.
+    const speed = width / CROSS_MS; // px per ms
+    const wait = Math.max(0, (this.lanes[lane] || 0) - now);
+    if (wait > MAX_WAIT) {
+      el.remove();
+      return;
+    }
+    this.lanes[lane] = now + wait + (w + GAP) / speed;
+    el.style.top = `${top + lane * LANE_HEIGHT}px`;
     el.style.setProperty('--dm-from', `${width}px`);
     el.style.setProperty('--dm-to', `${-w - GAP}px`);
-    el.style.animationDuration = `${CROSS_MS}ms`;
+    el.style.animationDuration = `${Math.round((width + w + GAP) / speed)}ms`;
+    el.style.animationDelay = `${Math.round(wait)}ms`;
     el.style.visibility = '';
+    while (this.layer.children.length > MAX_ON_SCREEN) this.layer.firstElementChild.remove(); // the oldest
     el.addEventListener('animationend', () => el.remove(), { once: true });
   }
 
