@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"image/png"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -51,7 +53,16 @@ func TestBrowserDanmakuAndReplay(t *testing.T) {
 	defer cancel()
 	newTab := startBrowser(t, ctx, chromium, shots)
 	b := newTab("danmaku", nil)
+	// Alice's cover, uploaded, shows in the list and in the room.
+	var pic bytes.Buffer
+	png.Encode(&pic, testPicture(160, 90))
+	code, up := upload(t, api, "/upload/cover?room_id="+roomID, alice, pic.Bytes(), nil)
+	if code != http.StatusOK || up.Data == nil {
+		t.Fatalf("cover upload: %d %+v", code, up)
+	}
+	cover := up.Data.URL
 	b.register(site, "bob", "Bob")
+	b.wait("the cover in the room list", 15*time.Second, fmt.Sprintf(`(i => i && i.complete && i.naturalWidth === 160)(document.querySelector('a.room-item img.room-cover[data-cover=%q]'))`, cover))
 
 	// The share link asks the room's password, then opens the room.
 	var ignored bool
@@ -68,6 +79,9 @@ func TestBrowserDanmakuAndReplay(t *testing.T) {
 	)
 	b.wait("video playing", 20*time.Second, `(v => v && v.currentTime > 0.2 && !v.paused)(document.querySelector('#video'))`)
 	b.wait("joined", 10*time.Second, `!document.querySelector('#chat-input').disabled`)
+	if c := b.text(`document.querySelector('.stage').dataset.cover || ''`); c != cover {
+		t.Fatalf("the room's stage has cover %q, want %q", c, cover)
+	}
 	// The Share button gives the link (copied, or shown, in a toast).
 	b.do("share", chromedp.Click("#share", chromedp.ByQuery))
 	b.wait("the link shown", 5*time.Second, fmt.Sprintf(`document.body.innerText.includes('/r/%d')`, atoi(t, roomID)))
