@@ -6,11 +6,10 @@ import (
 	"time"
 )
 
-// replayCommentFilter is where the comments a replay shows are narrowed
-// down beyond their room and time. Comment deletion (moderation) marks
-// comments deleted: once mf_comment has that flag, put its condition here
-// (e.g. "AND c.is_deleted = 0"), and deleted comments leave replays too.
-const replayCommentFilter = ``
+// replayCommentFilter narrows the comments a replay shows beyond their
+// room and time: deleted comments (moderation, migration 0008) are not
+// shown.
+const replayCommentFilter = `AND c.is_deleted = 0`
 
 // ReplayComment is a comment made during a recording, with when.
 type ReplayComment struct {

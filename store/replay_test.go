@@ -10,7 +10,7 @@ import (
 
 // TestRecordComments: a recording's comments are its room's made between
 // its start and end, with their offsets, oldest first, paged by limit;
-// comments before, after, or in another room are not.
+// comments before, after, in another room or deleted are not.
 func TestRecordComments(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
@@ -37,6 +37,10 @@ func TestRecordComments(t *testing.T) {
 		add(other.ID, 3*time.Second, "elsewhere")
 		add(room.ID, 10*time.Second+125*time.Millisecond, "b")
 		add(room.ID, 59*time.Second, "c")
+		add(room.ID, 30*time.Second, "deleted")
+		if _, err := s.DB().ExecContext(ctx, `UPDATE mf_comment SET is_deleted = 1 WHERE content = 'deleted'`); err != nil {
+			t.Fatal(err)
+		}
 		add(room.ID, 61*time.Second, "after")
 		r, err := s.RecordByID(ctx, id)
 		if err != nil {

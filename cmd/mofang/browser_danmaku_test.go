@@ -22,7 +22,8 @@ import (
 // password room by its share link (the page asks the password), watches
 // ffmpeg's live and comments; the comments scroll over the video
 // (danmaku: their positions move right to left, inside the video's box);
-// the toggle turns them off. After the live, Live.record.comments gives
+// the toggle turns them off; one the owner deletes leaves; a burst shows
+// at most 40 at once, none overlapping. After the live, Live.record.comments gives
 // the recording's comments with offsets that match the times they were
 // made, and the replay page shows each comment over the video when the
 // replay reaches its offset, not before, also after seeking back.
@@ -62,7 +63,7 @@ func TestBrowserDanmakuAndReplay(t *testing.T) {
 	}
 	cover := up.Data.URL
 	b.register(site, "bob", "Bob")
-	b.wait("the cover in the room list", 15*time.Second, fmt.Sprintf(`(i => i && i.complete && i.naturalWidth === 160)(document.querySelector('a.room-item img.room-cover[data-cover=%q]'))`, cover))
+	b.wait("the cover in the room list", 15*time.Second, fmt.Sprintf(`[...document.querySelectorAll('a.room-item .room-thumb img')].some(i => i.getAttribute('src') === %q && i.complete && i.naturalWidth === 160)`, cover))
 
 	// The share link asks the room's password, then opens the room.
 	var ignored bool
@@ -138,6 +139,24 @@ func TestBrowserDanmakuAndReplay(t *testing.T) {
 		t.Fatalf("%s danmaku with the toggle off", n)
 	}
 	b.do("danmaku on again", chromedp.Click("#danmaku-toggle", chromedp.ByQuery))
+	// A comment the owner deletes leaves the video at once (and the
+	// replay: it is not in Live.record.comments below).
+	b.do("say delete me",
+		chromedp.SetValue("#chat-input", "delete me", chromedp.ByQuery),
+		chromedp.Click("#chat-send", chromedp.ByQuery),
+	)
+	doomed := `[...document.querySelectorAll('#danmaku-layer .danmaku')].some(d => d.textContent === 'delete me')`
+	b.wait("its danmaku", 5*time.Second, doomed)
+	var doomedID float64
+	for _, c := range rpcCall(t, api, alice, "Live.comment.list", map[string]any{"room_id": roomID})["data"].(map[string]any)["comments"].([]any) {
+		if c := c.(map[string]any); c["content"] == "delete me" {
+			doomedID = c["id"].(float64)
+		}
+	}
+	if res := rpcCall(t, api, alice, "Live.comment.delete", map[string]any{"room_id": roomID, "comment_id": doomedID}); res["errno"] != float64(1000) {
+		t.Fatalf("Live.comment.delete: %v", res)
+	}
+	b.wait("its danmaku gone", 5*time.Second, "!"+doomed)
 	// A burst of comments from 8 others (56, at the comment rate limit):
 	// at most 40 are on screen at once.
 	b.do("count what is on screen", chromedp.Evaluate(`(() => {
