@@ -49,6 +49,13 @@ const (
 	ErrnoWordRefused   Errno = 1037 // the comment holds a word that is not allowed here
 	ErrnoNoComment     Errno = 1038 // no such comment in this room
 	ErrnoTooManyMods   Errno = 1039 // the room has as many moderators as it may
+
+	// Image uploads (POST /upload/avatar, /upload/cover).
+	ErrnoImageTooLarge  Errno = 1050 // the file is larger than the limit
+	ErrnoNotImage       Errno = 1051 // the content is not a PNG, JPEG, GIF or WebP picture
+	ErrnoImageSize      Errno = 1052 // the picture's dimensions are beyond the limits
+	ErrnoBadUpload      Errno = 1053 // the upload request is malformed (no file, a path in the file name)
+	ErrnoImageNotStored Errno = 1054 // the server could not store the picture
 )
 
 var errnoText = map[Errno]string{
@@ -90,6 +97,12 @@ var errnoText = map[Errno]string{
 	ErrnoWordRefused:   "the comment holds a word that is not allowed here",
 	ErrnoNoComment:     "no such comment in this room",
 	ErrnoTooManyMods:   "the room has as many moderators as it may",
+
+	ErrnoImageTooLarge:  "the image file is too large",
+	ErrnoNotImage:       "the file is not a PNG, JPEG, GIF or WebP image",
+	ErrnoImageSize:      "the image is too large in width, height or pixels",
+	ErrnoBadUpload:      "the upload is malformed",
+	ErrnoImageNotStored: "the image could not be stored, try again later",
 }
 
 // Text returns the standard message of an errno.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/mofang-live/mofang/cluster"
 	"github.com/mofang-live/mofang/cmd/mofang/web"
+	"github.com/mofang-live/mofang/images"
 	"github.com/mofang-live/mofang/internal/connlimit"
 	"github.com/mofang-live/mofang/internal/realip"
 	"github.com/mofang-live/mofang/media"
@@ -48,6 +49,7 @@ type service struct {
 	connsPerIP     int            // cap on HTTP connections per address, 0: none
 	tls            *tlsSetup      // nil: plain HTTP (tls.go)
 	trusted        []netip.Prefix // reverse proxies whose X-Forwarded-For is believed
+	images         *images.Store  // uploaded avatars and covers (uploads.go)
 }
 
 // openStore opens the database named by dsn.
@@ -265,6 +267,10 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 
 	s := &service{cfg: cfg, log: log, store: st, engine: engine, signer: signer, ready: make(chan struct{}), parts: parts, hooks: hk,
 		retentionDays: days, retentionBytes: maxBytes, connsPerIP: connsPerIP, tls: tlsSet, trusted: trusted}
+	if s.images, err = cfg.openImages(); err != nil {
+		closeAll()
+		return nil, err
+	}
 	m := newMetrics(s)
 	var live rpc.LiveStats = liveStats{engine}
 	admin := mediaAdmin{engine: engine}
@@ -359,6 +365,7 @@ func (s *service) routes() http.Handler {
 		w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
+	s.uploadRoutes(mux)
 	return mux
 }
 

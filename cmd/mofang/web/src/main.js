@@ -9,12 +9,14 @@ import { loginView } from './views/login.js';
 import { roomsView } from './views/rooms.js';
 import { myRoomView } from './views/myroom.js';
 import { roomView } from './views/room.js';
+import { replayView } from './views/replay.js';
 
 const routes = [
   { re: /^\/login$/, view: loginView, public: true },
   { re: /^\/rooms$/, view: roomsView },
   { re: /^\/me$/, view: myRoomView },
   { re: /^\/room\/(\d+)$/, view: roomView },
+  { re: /^\/replay\/(\d+)$/, view: replayView },
 ];
 
 const app = document.getElementById('app');

@@ -7,6 +7,8 @@ import { formatDuration, formatSize } from '../format.js';
 import { copy, dialog, h, icon, toast } from '../ui.js';
 import { canWebRTC, HTTPError, publishWHIP } from '../webrtc.js';
 import { moderationCard } from './moderation.js';
+import { picturesCard } from './pictures.js';
+import { replayLink } from './replay.js';
 
 export function myRoomView(root, { go }) {
   const me = session.get().user || {};
@@ -24,6 +26,7 @@ export function myRoomView(root, { go }) {
   const browserLive = h('section', { class: 'card browser-live', id: 'browser-live', hidden: true });
   let live = null; // the browser's WHIP session: { session, stream }
   let room = null; // Live.stream's data
+  const pictures = picturesCard(() => room && room.room_id); // avatar and cover uploads
 
   const form = h('form', { class: 'card form', id: 'room-form' },
     h('label', { class: 'field' }, h('span', {}, 'Room name'), name),
@@ -89,6 +92,7 @@ export function myRoomView(root, { go }) {
     pwHint.textContent = data.has_password ? 'This room has a password.' : 'Viewers must type it to enter. Leave empty for an open room.';
     submit.textContent = 'Save';
     record.checked = data.record;
+    pictures.setRoom();
     loadRecordings(data.room_id);
     const modCard = moderationCard(data.room_id);
     const old = root.querySelector('#moderation');
@@ -256,6 +260,7 @@ export function myRoomView(root, { go }) {
               },
             }, icon('play'), 'Play'),
             h('a', { class: 'btn btn-ghost', href: r.mp4, download: `mofang-${r.id}.mp4` }, 'Download'),
+            replayLink(r),
             r.status === 'recording' ? null : h('button', {
               class: 'btn btn-danger', type: 'button', onclick: async () => {
                 try {
@@ -329,6 +334,7 @@ export function myRoomView(root, { go }) {
         h('h1', {}, 'My room'),
       ),
       form,
+      pictures,
       browserLive,
       obs,
       recordings,
@@ -348,6 +354,7 @@ export function myRoomView(root, { go }) {
       }
       const r = await call('Live.stream', { room_name: mine.room_name });
       show(r.data);
+      pictures.setRoom(mine.cover);
     } catch (e) {
       if (e.errno !== 1005) error.textContent = e.message;
     }

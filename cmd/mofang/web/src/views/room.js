@@ -31,6 +31,10 @@ import { Cohost } from './cohost.js';
 import { joinError, Moderation } from './moderation.js';
 import { Quality } from './quality.js';
 
+import { Danmaku } from './danmaku.js';
+import { showCover } from './pictures.js';
+import { shareButton } from './share.js';
+
 const POLL_OFFLINE = 2000; // how often a room that is not live is asked about
 const POLL_LOST = 1000; // ... and one whose stream just broke
 const MAX_CHAT = 200; // lines kept in the chat
@@ -102,6 +106,8 @@ export function roomView(root, { params, go }) {
     modeNote,
     h('div', { class: 'stage-controls' }, latencyPill, quality.select, modeBtn, pipBtn, fullBtn),
   );
+  const danmaku = new Danmaku(stageBox, video); // comments over the video
+  stageBox.querySelector('.stage-controls').prepend(danmaku.button, shareButton(roomId, () => info && info.room_name));
 
   root.append(
     h('div', { class: 'page page-room' },
@@ -502,6 +508,7 @@ export function roomView(root, { params, go }) {
 
   function drawTitle() {
     if (!info) return;
+    showCover(stageBox, info.cover);
     title.replaceChildren(
       avatar(info.user, 'sm'),
       h('div', {},
@@ -571,10 +578,12 @@ export function roomView(root, { params, go }) {
         break;
       case 'comment':
         addLine(commentLine(ev.user, ev.content, false, ev.id));
+        danmaku.add(ev.user, ev.content, ev.user && ev.user.id === me.id, ev.id);
         break;
       case 'mod':
       case 'comment_delete':
         mod.onRoomEvent(ev);
+        if (ev.type === 'comment_delete') danmaku.remove(ev.id);
         break;
       case 'reenter':
         if (mod.reenterText(ev)) {
@@ -836,6 +845,7 @@ export function roomView(root, { params, go }) {
     video.removeEventListener('resize', onResize);
     if (fullscreenElement() === page) exitFullscreen();
     player.destroy();
+    danmaku.destroy();
     calls.lost();
     cohost.destroy();
     // Closing the socket leaves the room (Live.room.leave is for leaving
