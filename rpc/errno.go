@@ -49,6 +49,12 @@ const (
 	ErrnoWordRefused   Errno = 1037 // the comment holds a word that is not allowed here
 	ErrnoNoComment     Errno = 1038 // no such comment in this room
 	ErrnoTooManyMods   Errno = 1039 // the room has as many moderators as it may
+
+	ErrnoFollowSelf     Errno = 1040 // User.follow: you cannot follow yourself
+	ErrnoNoSchedule     Errno = 1041 // no such scheduled live
+	ErrnoScheduleDone   Errno = 1042 // the scheduled live already started, was missed or was cancelled
+	ErrnoManySchedules  Errno = 1043 // the room has as many upcoming lives as it may
+	ErrnoFollowingLimit Errno = 1044 // User.follow: you follow as many users as you may
 )
 
 var errnoText = map[Errno]string{
@@ -90,6 +96,12 @@ var errnoText = map[Errno]string{
 	ErrnoWordRefused:   "the comment holds a word that is not allowed here",
 	ErrnoNoComment:     "no such comment in this room",
 	ErrnoTooManyMods:   "the room has as many moderators as it may",
+
+	ErrnoFollowSelf:     "you cannot follow yourself",
+	ErrnoNoSchedule:     "no such scheduled live",
+	ErrnoScheduleDone:   "the scheduled live is no longer upcoming (started, missed or cancelled)",
+	ErrnoManySchedules:  "the room has too many upcoming lives scheduled",
+	ErrnoFollowingLimit: "you follow too many users",
 }
 
 // Text returns the standard message of an errno.

@@ -39,6 +39,7 @@ type Schedule struct {
 type ScheduleWithRoom struct {
 	Schedule
 	RoomName string `db:"room_name"`
+	Stream   string `db:"stream"` // the room's stream name
 	Owner    Owner  `db:"owner"`
 }
 
@@ -115,7 +116,7 @@ type UpcomingOptions struct {
 // Upcoming lists the upcoming lives scheduled from opt.From on, soonest
 // first, of rooms that can still go live.
 func (s *Store) Upcoming(ctx context.Context, opt UpcomingOptions) ([]ScheduleWithRoom, error) {
-	q := `SELECT ` + scheduleColumns + `, s.room_name, ` + ownerColumns + `
+	q := `SELECT ` + scheduleColumns + `, s.room_name, s.name AS stream, ` + ownerColumns + `
 		FROM mf_live_schedule c JOIN mf_live_stream s ON s.id = c.room_id JOIN mf_user u ON u.id = c.user_id
 		WHERE c.status = ? AND c.at_time >= ? AND s.is_deleted = 0 AND s.status <> 3 AND u.is_deleted = 0`
 	args := []any{ScheduleUpcoming, opt.From.UTC()}
