@@ -107,6 +107,30 @@ func (s *Server) setFollow(ctx context.Context, target int64, follow bool) (*Rep
 	return &Reply[FollowData]{Status: ok(), Data: &FollowData{UserID: target, Following: follow, Followers: followers}}, nil
 }
 
+// FollowStatus tells whether the caller follows a user, and the user's
+// followers: for a Follow button.
+func (a *followAPI) FollowStatus(ctx context.Context, p FollowParams) (*Reply[FollowData], error) {
+	s := a.s
+	uid, st, err := s.loginID(ctx)
+	if err != nil || st.Errno != ErrnoOK {
+		return &Reply[FollowData]{Status: st}, err
+	}
+	if _, err := s.cfg.Store.UserByID(ctx, p.UserID); errors.Is(err, store.ErrNotFound) {
+		return &Reply[FollowData]{Status: fail(ErrnoNoUser)}, nil
+	} else if err != nil {
+		return nil, err
+	}
+	following, err := s.cfg.Store.IsFollower(ctx, uid, p.UserID)
+	if err != nil {
+		return nil, err
+	}
+	followers, _, err := s.cfg.Store.FollowCounts(ctx, p.UserID)
+	if err != nil {
+		return nil, err
+	}
+	return &Reply[FollowData]{Status: ok(), Data: &FollowData{UserID: p.UserID, Following: following, Followers: followers}}, nil
+}
+
 // FollowListParams are the params of User.followers and User.following.
 type FollowListParams struct {
 	UserID int64 `json:"user_id"` // whose; absent: the caller's

@@ -144,6 +144,12 @@ func TestFollow(t *testing.T) {
 		if r := e.call("", "User.follow", map[string]any{"user_id": aliceID}); r.Errno != 1005 {
 			t.Fatalf("following logged out: %+v, want errno 1005", r)
 		}
+		if r := e.call(bobTok, "User.follow.status", map[string]any{"user_id": aliceID}); r.Data["following"] != true || r.Data["followers"] != float64(2) {
+			t.Fatalf("bob's follow status: %+v", r)
+		}
+		if r := e.call(aliceTok, "User.follow.status", map[string]any{"user_id": bobID}); r.Data["following"] != false || r.Data["followers"] != float64(0) {
+			t.Fatalf("alice's follow status of bob: %+v", r)
+		}
 		info := e.call(aliceTok, "User.info", map[string]any{})
 		if info.Data["followers"] != float64(2) || info.Data["following"] != float64(0) || info.Data["username"] != "alice" {
 			t.Fatalf("alice's info: %+v", info)
