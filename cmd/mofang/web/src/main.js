@@ -9,6 +9,7 @@ import { loginView } from './views/login.js';
 import { roomsView } from './views/rooms.js';
 import { myRoomView } from './views/myroom.js';
 import { roomView } from './views/room.js';
+import { liveToasts } from './views/follow.js';
 
 const routes = [
   { re: /^\/login$/, view: loginView, public: true },
@@ -53,6 +54,7 @@ function render(force) {
     teardown = null;
   }
   shown = path;
+  liveToasts(!!session.get()); // a followed host going live: a toast on any page
   banner('');
   app.replaceChildren();
   const message = flash;

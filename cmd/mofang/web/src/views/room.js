@@ -29,6 +29,7 @@ import { canWebRTC } from '../webrtc.js';
 import { Calls } from './calls.js';
 import { Cohost } from './cohost.js';
 import { joinError, Moderation } from './moderation.js';
+import { followButton } from './follow.js';
 
 const POLL_OFFLINE = 2000; // how often a room that is not live is asked about
 const POLL_LOST = 1000; // ... and one whose stream just broke
@@ -71,6 +72,7 @@ export function roomView(root, { params, go }) {
   const giftLayer = h('div', { class: 'gift-layer', 'aria-live': 'polite' });
   const heartLayer = h('div', { class: 'heart-layer', 'aria-hidden': 'true' });
   const title = h('div', { class: 'room-title' });
+  const follow = followButton();
   const viewers = h('span', { class: 'pill', id: 'viewer-count', title: 'people in the room' }, icon('users'), h('b', {}, '0'));
   const likeTotal = h('span', { class: 'pill', id: 'like-count', title: 'likes' }, icon('heart', 'red'), h('b', {}, '0'));
   const ownerLink = h('a', { class: 'btn btn-ghost small', href: '#/me', hidden: true, id: 'obs-link' }, 'OBS settings');
@@ -503,7 +505,9 @@ export function roomView(root, { params, go }) {
         h('p', { class: 'room-name', id: 'room-title' }, info.room_name),
         h('p', { class: 'room-owner' }, nickname(info.user), info.status ? h('span', { class: 'badge badge-live' }, 'LIVE') : null),
       ),
+      follow.el,
     );
+    follow.setHost(info.user);
   }
 
   async function join() {
