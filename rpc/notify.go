@@ -26,6 +26,9 @@ const CommandLiveNotice = "live-notice"
 // live (a database query and the deliveries).
 const noticeTimeout = 10 * time.Second
 
+// publishingTimeout bounds what RoomPublishing asks the database.
+const publishingTimeout = 5 * time.Second
+
 // Notice is the params of a Live.notify notification. Go programs that
 // use go-jsonrpc's client receive it, as room events, with a client
 // handler in the "Live" namespace whose method is
@@ -111,6 +114,10 @@ func (x *notifySockets) of(uid int64) []*wsConn {
 // with a websocket open, on every node, once. It returns at once; the
 // followers are told in the background.
 func (s *Server) RoomPublishing(ctx context.Context, stream string, live bool) {
+	// The media engine's events wait for this: a hung database must not
+	// hold them up for long.
+	ctx, cancel := context.WithTimeout(ctx, publishingTimeout)
+	defer cancel()
 	room, err := s.cfg.Store.RoomByNameWithOwner(ctx, stream)
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
