@@ -77,6 +77,10 @@ func TestBrowserFollow(t *testing.T) {
 	fan.do("follow", chromedp.Click("#follow-btn", chromedp.ByQuery))
 	fan.wait("followed", 10*time.Second, `document.querySelector('#follow-btn').textContent.startsWith('Following') && document.querySelector('#follower-count').textContent === '1'`)
 	fan.screenshot("follow-room.png")
+	fan.do("phone screen", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
+	fan.wait("the follow button on a phone", 5*time.Second, `((b, v) => b.width > 0 && b.right <= v.left)(document.querySelector('#follow-btn').getBoundingClientRect(), document.querySelector('#viewer-count').getBoundingClientRect())`)
+	fan.screenshot("follow-room-phone.png")
+	fan.do("laptop screen", chromedp.EmulateViewport(1280, 800))
 
 	fan.do("back to the rooms", chromedp.Navigate(site+"#/rooms"))
 	fan.wait("both rooms under All", 10*time.Second, `document.querySelectorAll('#room-list a.room-item').length === 2`)

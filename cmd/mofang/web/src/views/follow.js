@@ -75,8 +75,13 @@ export function roomFilter(onChange) {
   let followed = sessionStorage.getItem(FILTER_KEY) === 'following';
   const all = h('button', { type: 'button', class: 'tab', id: 'filter-all', onclick: () => set(false) }, 'All');
   const mine = h('button', { type: 'button', class: 'tab', id: 'filter-following', onclick: () => set(true) }, 'Following');
-  const el = h('div', { class: 'tabs room-filter', role: 'group', 'aria-label': 'Which rooms' }, all, mine);
+  const hint = h('p', { class: 'muted room-filter-hint', id: 'filter-hint' }, 'Rooms of the hosts you follow. Follow a host with the button in their room.');
+  const el = h('div', { class: 'room-filter-box' },
+    h('div', { class: 'tabs room-filter', role: 'group', 'aria-label': 'Which rooms' }, all, mine),
+    hint,
+  );
   function draw() {
+    hint.hidden = !followed;
     all.classList.toggle('active', !followed);
     mine.classList.toggle('active', followed);
     all.setAttribute('aria-pressed', String(!followed));
