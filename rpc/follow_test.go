@@ -3,11 +3,14 @@ package rpc_test
 import (
 	"context"
 	"encoding/json"
+	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/filecoin-project/go-jsonrpc"
 
 	"github.com/mofang-live/mofang/cluster"
 	"github.com/mofang-live/mofang/cluster/rediscluster"
@@ -274,6 +277,12 @@ func TestScheduledLives(t *testing.T) {
 			if r := add(aliceTok, t0.Add(-time.Minute), "x"); r.Errno != 1001 {
 				t.Fatalf("add in the past: %+v, want 1001", r)
 			}
+			if r := e.call(aliceTok, "Live.schedule.add", map[string]any{"room_id": roomID, "at": t0.Add(time.Hour).UnixMilli(), "cover": "javascript:alert(1)"}); r.Errno != 1001 {
+				t.Fatalf("a javascript: cover: %+v, want 1001", r)
+			}
+			if r := add(aliceTok, t0.Add(91*24*time.Hour), "x"); r.Errno != 1001 {
+				t.Fatalf("add 91 days ahead: %+v, want 1001", r)
+			}
 			spare := add(aliceTok, t0.Add(48*time.Hour), "Spare")
 			if r := add(aliceTok, t0.Add(49*time.Hour), "One too many"); r.Errno != 1043 {
 				t.Fatalf("fourth upcoming live: %+v, want 1043", r)
@@ -377,4 +386,45 @@ func TestLiveNoticeAcrossNodes(t *testing.T) {
 	b.publishing(stream, true) // the publisher moved to B within grace
 	bob.none(500 * time.Millisecond)
 	dave.none(0)
+}
+
+// noticeHandler is a go-jsonrpc client handler of Live.notify.
+type noticeHandler struct{ got chan rpc.Notice }
+
+func (h *noticeHandler) Notify(ctx context.Context, n rpc.Notice) { h.got <- n }
+
+// TestGoJSONRPCNotify: go-jsonrpc's client, on a websocket opened with
+// ?events=array, receives the live notice with a "Live" handler's Notify.
+func TestGoJSONRPCNotify(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	_, roomID, stream := e.liveRoom("alice", "")
+	room, _ := e.store.RoomByID(context.Background(), roomID)
+	bobTok, _ := e.register("bob")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var bob struct {
+		Follow func(ctx context.Context, p rpc.FollowParams) (*rpc.Reply[rpc.FollowData], error)
+	}
+	h := &noticeHandler{got: make(chan rpc.Notice, 4)}
+	closeBob, err := jsonrpc.NewMergeClient(ctx, "ws"+strings.TrimPrefix(e.url, "http")+"/?events=array", "User", []any{&bob},
+		http.Header{"Authorization": []string{"jwt " + bobTok}},
+		jsonrpc.WithMethodNameFormatter(rpc.MethodName),
+		jsonrpc.WithClientHandler("Live", h),
+		jsonrpc.WithClientHandlerFormatter(rpc.MethodName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeBob()
+	if r, err := bob.Follow(ctx, rpc.FollowParams{UserID: room.UserID}); err != nil || r.Errno != rpc.ErrnoOK || !r.Data.Following {
+		t.Fatalf("User.follow over go-jsonrpc: %+v %v", r, err)
+	}
+	e.publishing(stream, true)
+	select {
+	case n := <-h.got:
+		if n.Type != "live" || n.RoomID != roomID || n.Host.ID != room.UserID || n.Title != "alice's room" {
+			t.Fatalf("notice %+v", n)
+		}
+	case <-ctx.Done():
+		t.Fatal("go-jsonrpc client: no live notice")
+	}
 }

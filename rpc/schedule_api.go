@@ -102,6 +102,9 @@ func (a *scheduleAPI) ScheduleAdd(ctx context.Context, p ScheduleAddParams) (*Re
 	if msg := checkText("cover", p.Cover, maxURLLen); msg != "" {
 		return &Reply[ScheduleData]{Status: failf(ErrnoInvalid, msg)}, nil
 	}
+	if p.Cover != "" && !strings.HasPrefix(p.Cover, "https://") && !strings.HasPrefix(p.Cover, "http://") && !strings.HasPrefix(p.Cover, "/") {
+		return &Reply[ScheduleData]{Status: failf(ErrnoInvalid, "cover must be an http(s) URL or a path on this site")}, nil
+	}
 	r, err := s.cfg.Store.RoomByID(ctx, int64(p.RoomID))
 	if errors.Is(err, store.ErrNotFound) {
 		return &Reply[ScheduleData]{Status: fail(ErrnoNoRoom)}, nil
