@@ -428,3 +428,35 @@ func TestGoJSONRPCNotify(t *testing.T) {
 		t.Fatal("go-jsonrpc client: no live notice")
 	}
 }
+
+// TestFollowersOnlyChatWithFollows: a followers-only room (moderation)
+// takes the comments of those who followed its host with User.follow,
+// and refuses them again after User.unfollow.
+func TestFollowersOnlyChatWithFollows(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, e *env) {
+		aliceTok, roomID, _ := e.liveRoom("alice", "")
+		room, _ := e.store.RoomByID(context.Background(), roomID)
+		bobTok, _ := e.register("bob")
+		if r := e.call(aliceTok, "Live.room.mod.settings", map[string]any{"room_id": roomID, "followers_only": true}); r.Errno != 1000 {
+			t.Fatalf("followers-only: %+v", r)
+		}
+		bob := e.dialWS(bobTok, false)
+		if r := bob.call("Live.room.join", map[string]any{"room_id": roomID}); r.Errno != 1000 {
+			t.Fatalf("join: %+v", r)
+		}
+		comment := func() int {
+			return bob.call("Live.comment", map[string]any{"room_id": roomID, "content": "hi"}).Errno
+		}
+		if n := comment(); n != 1036 {
+			t.Fatalf("a non-follower's comment: errno %d, want 1036", n)
+		}
+		e.call(bobTok, "User.follow", map[string]any{"user_id": room.UserID})
+		if n := comment(); n != 1000 {
+			t.Fatalf("a follower's comment: errno %d, want 1000", n)
+		}
+		e.call(bobTok, "User.unfollow", map[string]any{"user_id": room.UserID})
+		if n := comment(); n != 1036 {
+			t.Fatalf("after unfollowing: errno %d, want 1036", n)
+		}
+	})
+}
