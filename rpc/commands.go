@@ -68,6 +68,8 @@ func (s *Server) RunCommand(c cluster.Command) bool {
 		s.revokeHere(room, d.Owner, d.Stream, d.Reason)
 	case CommandRoomEvictUser:
 		s.runEvict(c)
+	case CommandLiveNotice:
+		s.runNoticeCommand(c)
 	default:
 		return false
 	}

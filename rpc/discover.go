@@ -125,6 +125,9 @@ func (s *Server) openRPC() *OpenRPC {
 		{CohostEventsMethod, "Sent by the server to the websockets of one user in a room, never called: " +
 			"co-host invitations, requests and their answers (invite, request, accept, reject, cancel, timeout). " +
 			"The room hears of the co-host in \"cohost\" room events.", reflect.TypeFor[CohostEvent]()},
+		{NotifyMethod, "Sent by the server to every websocket opened with a valid token, in a room or none, never called: " +
+			"type \"live\" when a host the user follows (User.follow) goes live, once per live (a publisher back within the grace period is the same live); " +
+			"title is the scheduled live's when the live started one (schedule_id).", reflect.TypeFor[Notice]()},
 	} {
 		on := OpenRPCNotification{Name: n.name, Description: n.desc, ParamStructure: "by-name"}
 		for i := range n.params.NumField() {

@@ -50,6 +50,11 @@ const (
 	ErrnoNoComment     Errno = 1038 // no such comment in this room
 	ErrnoTooManyMods   Errno = 1039 // the room has as many moderators as it may
 
+	ErrnoFollowSelf     Errno = 1040 // User.follow: you cannot follow yourself
+	ErrnoNoSchedule     Errno = 1041 // no such scheduled live
+	ErrnoScheduleDone   Errno = 1042 // the scheduled live already started, was missed or was cancelled
+	ErrnoManySchedules  Errno = 1043 // the room has as many upcoming lives as it may
+	ErrnoFollowingLimit Errno = 1044 // User.follow: you follow as many users as you may
 	// Image uploads (POST /upload/avatar, /upload/cover).
 	ErrnoImageTooLarge  Errno = 1050 // the file is larger than the limit
 	ErrnoNotImage       Errno = 1051 // the content is not a PNG, JPEG, GIF or WebP picture
@@ -98,6 +103,11 @@ var errnoText = map[Errno]string{
 	ErrnoNoComment:     "no such comment in this room",
 	ErrnoTooManyMods:   "the room has as many moderators as it may",
 
+	ErrnoFollowSelf:     "you cannot follow yourself",
+	ErrnoNoSchedule:     "no such scheduled live",
+	ErrnoScheduleDone:   "the scheduled live is no longer upcoming (started, missed or cancelled)",
+	ErrnoManySchedules:  "the room has too many upcoming lives scheduled",
+	ErrnoFollowingLimit: "you follow too many users",
 	ErrnoImageTooLarge:  "the image file is too large",
 	ErrnoNotImage:       "the file is not a PNG, JPEG, GIF or WebP image",
 	ErrnoImageSize:      "the image is too large in width, height or pixels",

@@ -207,6 +207,7 @@ type StreamListParams struct {
 	Page     int  `json:"page"`      // from 1; absent: every room (up to 1000)
 	Size     int  `json:"size"`      // rooms per page, default 20, at most 100
 	LiveOnly bool `json:"live_only"` // only rooms being published now
+	Followed bool `json:"followed"`  // only rooms of hosts the caller follows
 }
 
 // StreamListReply is the result of Live.stream.list: seed MoFang's
@@ -272,6 +273,9 @@ func (a *liveAPI) StreamList(ctx context.Context, p StreamListParams) (*StreamLi
 		if opt.Names == nil {
 			opt.Names = []string{}
 		}
+	}
+	if p.Followed {
+		opt.FollowedBy = viewer.id
 	}
 	rooms, total, err := a.s.cfg.Store.ListRooms(ctx, opt)
 	if err != nil {

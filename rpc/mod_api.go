@@ -37,13 +37,6 @@ type Followers interface {
 	IsFollower(ctx context.Context, userID, hostID int64) (bool, error)
 }
 
-// noFollowers is the Followers of a server without follows: nobody
-// follows anyone, so a followers-only room takes comments from its owner,
-// moderators and admins only.
-type noFollowers struct{}
-
-func (noFollowers) IsFollower(context.Context, int64, int64) (bool, error) { return false, nil }
-
 // modRole is what a user is in a room, from least to most.
 type modRole int
 

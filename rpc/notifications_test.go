@@ -27,7 +27,7 @@ func TestDiscoverNotifications(t *testing.T) {
 	if err := json.Unmarshal(resp.Result, &doc); err != nil {
 		t.Fatal(err)
 	}
-	if len(doc.Notifications) != 3 || doc.Notifications[0].Name != "Live.room.events" || doc.Notifications[0].Description == "" ||
+	if len(doc.Notifications) < 4 || doc.Notifications[0].Name != "Live.room.events" || doc.Notifications[0].Description == "" ||
 		doc.Notifications[1].Name != "Live.call.events" || doc.Notifications[2].Name != "Live.cohost.events" {
 		t.Fatalf("x-notifications: %+v", doc.Notifications)
 	}
@@ -40,6 +40,15 @@ func TestDiscoverNotifications(t *testing.T) {
 				t.Fatalf("%s: data is any JSON, schema %v", n.Name, p.Schema)
 			}
 		}
+	}
+	hasNotify := false
+	for _, n := range doc.Notifications {
+		if n.Name == "Live.notify" {
+			hasNotify = true
+		}
+	}
+	if !hasNotify {
+		t.Fatalf("x-notifications lacks Live.notify: %+v", doc.Notifications)
 	}
 	n := doc.Notifications[0]
 	if len(n.Params) != 2 || n.Params[0].Name != "room_id" || n.Params[1].Name != "events" {

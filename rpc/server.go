@@ -211,9 +211,14 @@ type Config struct {
 	// comments with the room's own (Live.room.mod.words); nil: none.
 	WordFilter *wordfilter.List
 	// Followers tells who follows a room's owner, for followers-only
-	// chat; nil: nobody follows anyone (only the owner, moderators and
-	// admins comment in a followers-only room).
+	// chat; nil: the store's follows (User.follow).
 	Followers Followers
+	// Schedules tunes scheduled lives (Live.schedule.*): their windows,
+	// how far ahead and how many; zero fields take defaults.
+	Schedules ScheduleLimits
+	// Now is the clock of scheduled lives (default time.Now): tests move
+	// it.
+	Now func() time.Time
 }
 
 // Limits keep rooms usable and connections bounded. Zero fields take the
@@ -285,7 +290,12 @@ type Server struct {
 	userSockets userSockets // websockets in rooms, by user
 	calls       callBook    // 1:1 calls
 	cohosts     cohostBook  // co-host sessions, invitations and requests
+
+	notifySockets notifySockets // every logged-in websocket, by user: live notices
 }
+
+// now is the clock of scheduled lives.
+func (s *Server) now() time.Time { return s.cfg.Now() }
 
 // New returns a Server with every MoFang method registered.
 func New(cfg Config) (*Server, error) {
@@ -315,6 +325,10 @@ func New(cfg Config) (*Server, error) {
 	setDefault(&cfg.Ports.RTSP, 8554)
 	cfg.Limits.setDefaults()
 	cfg.Calls.setDefaults()
+	cfg.Schedules.setDefaults()
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	ownCluster := cfg.Cluster == nil
 	if ownCluster {
 		cfg.Cluster = cluster.NewLocal(cluster.Node{ID: "local"})
@@ -326,7 +340,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Limiter = cluster.NewLocalLimiter()
 	}
 	if cfg.Followers == nil {
-		cfg.Followers = noFollowers{}
+		cfg.Followers = cfg.Store // User.follow's follows
 	}
 
 	s := &Server{
@@ -359,6 +373,8 @@ func New(cfg Config) (*Server, error) {
 		{"Live", &callAPI{s}},
 		{"Live", &cohostAPI{s}},
 		{"Live", &modAPI{s}},
+		{"User", &followAPI{s}},
+		{"Live", &scheduleAPI{s}},
 		{"Gift", &giftAPI{s}},
 		{"Admin", &adminAPI{s}},
 		{"rpc", &discoverAPI{s}},

@@ -190,13 +190,13 @@ func (a *userAPI) Refresh(ctx context.Context, p RefreshParams) (*Reply[LoginDat
 // InfoParams are the params of User.info: none.
 type InfoParams struct{}
 
-// Info returns the logged-in user.
-func (a *userAPI) Info(ctx context.Context, p InfoParams) (*Reply[UserData], error) {
+// Info returns the logged-in user, with their follow counts.
+func (a *userAPI) Info(ctx context.Context, p InfoParams) (*Reply[InfoData], error) {
 	u, st, err := a.s.currentUser(ctx)
 	if err != nil || st.Errno != ErrnoOK {
-		return &Reply[UserData]{Status: st}, err
+		return &Reply[InfoData]{Status: st}, err
 	}
-	return &Reply[UserData]{Status: ok(), Data: userData(u)}, nil
+	return a.s.userInfo(ctx, u)
 }
 
 // login issues an access token and a refresh token for u.

@@ -92,7 +92,12 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.untrack(conn)
-	if _, err := s.cfg.Tokens.Verify(cl.token); err != nil && s.cfg.Limits.AuthTimeout > 0 {
+	uid, err := s.cfg.Tokens.Verify(cl.token)
+	if err == nil { // a logged-in socket hears of the hosts its user follows
+		s.notifySockets.add(uid, conn)
+		defer s.notifySockets.remove(uid, conn)
+	}
+	if err != nil && s.cfg.Limits.AuthTimeout > 0 {
 		t := time.AfterFunc(s.cfg.Limits.AuthTimeout, func() {
 			c.Close(websocket.StatusPolicyViolation, "no valid token: log in and reconnect with it")
 		})

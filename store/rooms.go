@@ -234,6 +234,9 @@ type ListRoomsOptions struct {
 	Limit  int
 	// Names, when not nil, keeps only rooms with these stream names.
 	Names []string
+	// FollowedBy, when not 0, keeps only rooms whose owner this user
+	// follows (such pages are not cached).
+	FollowedBy int64
 }
 
 // ListRooms returns the rooms that can go live (not deleted, not stopped),
@@ -241,6 +244,9 @@ type ListRoomsOptions struct {
 // are cached (see SetListCacheTTL): the returned slice is shared and must
 // not be modified.
 func (s *Store) ListRooms(ctx context.Context, opt ListRoomsOptions) ([]RoomWithOwner, int, error) {
+	if opt.FollowedBy != 0 {
+		return s.listRooms(ctx, opt)
+	}
 	key := listKey(opt)
 	now := s.now()
 	rooms, total, gen, ok := s.lists.get(key, now)
@@ -268,6 +274,10 @@ func (s *Store) listRooms(ctx context.Context, opt ListRoomsOptions) ([]RoomWith
 		}
 		where += in
 		args = inArgs
+	}
+	if opt.FollowedBy != 0 {
+		where += ` AND s.user_id IN (SELECT followee_id FROM mf_follow WHERE follower_id = ?)`
+		args = append(args, opt.FollowedBy)
 	}
 	var total int
 	if err := s.db.GetContext(ctx, &total, `SELECT COUNT(*) FROM mf_live_stream s WHERE `+where, args...); err != nil {

@@ -217,6 +217,7 @@ func (r roomEvents) PublishStarted(ctx context.Context, s media.StreamInfo) {
 	if r.privateStream(s.Name, true) {
 		return
 	}
+	r.tellFollowers(ctx, s.Name, true)
 	r.set(ctx, s, store.RoomLive)
 }
 
@@ -230,7 +231,23 @@ func (r roomEvents) PublishStopped(ctx context.Context, s media.StreamInfo) {
 			return
 		}
 	}
+	r.tellFollowers(ctx, s.Name, false)
 	r.set(ctx, s, store.RoomIdle)
+}
+
+// roomPublishing is the API's side of a room's live starting and ending
+// (*rpc.Server): its followers told once per live, its scheduled live
+// started.
+type roomPublishing interface {
+	RoomPublishing(ctx context.Context, stream string, live bool)
+}
+
+// tellFollowers tells the API, before the room's status changes, that a
+// room's stream started or ended.
+func (r roomEvents) tellFollowers(ctx context.Context, name string, live bool) {
+	if p, ok := r.private.get().(roomPublishing); ok {
+		p.RoomPublishing(ctx, name, live)
+	}
 }
 
 // privateStream tells the API of a call or co-host stream; false for

@@ -437,6 +437,7 @@ func (s *service) run(ctx context.Context) error {
 		defer dbg.Close()
 	}
 	go s.hooks.run(ctx)
+	go s.api.RunScheduleSweep(ctx) // scheduled lives passed unused: missed
 	if rec := s.engine.Recorder(); rec != nil {
 		go retention(ctx, s.store, rec, s.retentionDays, s.retentionBytes, s.log.With("component", "retention"))
 	}

@@ -10,6 +10,7 @@ import { roomsView } from './views/rooms.js';
 import { myRoomView } from './views/myroom.js';
 import { roomView } from './views/room.js';
 import { replayView } from './views/replay.js';
+import { liveToasts } from './views/follow.js';
 
 const routes = [
   { re: /^\/login$/, view: loginView, public: true },
@@ -55,6 +56,7 @@ function render(force) {
     teardown = null;
   }
   shown = path;
+  liveToasts(!!session.get()); // a followed host going live: a toast on any page
   banner('');
   app.replaceChildren();
   const message = flash;

@@ -9,6 +9,7 @@ import { canWebRTC, HTTPError, publishWHIP } from '../webrtc.js';
 import { moderationCard } from './moderation.js';
 import { picturesCard } from './pictures.js';
 import { replayLink } from './replay.js';
+import { scheduleCard } from './follow.js';
 
 export function myRoomView(root, { go }) {
   const me = session.get().user || {};
@@ -24,6 +25,7 @@ export function myRoomView(root, { go }) {
     h('p', { class: 'muted' }, 'Create your room and go live: every live is recorded here while "Record my lives" is on.'));
   const obs = h('section', { class: 'card obs', id: 'obs', hidden: true });
   const browserLive = h('section', { class: 'card browser-live', id: 'browser-live', hidden: true });
+  const schedules = scheduleCard();
   let live = null; // the browser's WHIP session: { session, stream }
   let room = null; // Live.stream's data
   const pictures = picturesCard(() => room && room.room_id); // avatar and cover uploads
@@ -98,6 +100,7 @@ export function myRoomView(root, { go }) {
     const old = root.querySelector('#moderation');
     if (old) old.replaceWith(modCard);
     else recordings.before(modCard);
+    schedules.setRoom(data.room_id);
     const p = data.publish;
     // expires 0: the stream key lasts until it is reset.
     const keyLife = p.expires ? `The key works until ${new Date(p.expires * 1000).toLocaleString()}; open this page again for a fresh one.` : 'The key keeps working, as OBS keeps it, until you reset it.';
@@ -337,6 +340,7 @@ export function myRoomView(root, { go }) {
       pictures,
       browserLive,
       obs,
+      schedules.el,
       recordings,
     ),
   );

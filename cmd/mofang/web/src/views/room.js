@@ -30,10 +30,10 @@ import { Calls } from './calls.js';
 import { Cohost } from './cohost.js';
 import { joinError, Moderation } from './moderation.js';
 import { Quality } from './quality.js';
-
 import { Danmaku } from './danmaku.js';
 import { showCover } from './pictures.js';
 import { shareButton } from './share.js';
+import { followButton } from './follow.js';
 
 const POLL_OFFLINE = 2000; // how often a room that is not live is asked about
 const POLL_LOST = 1000; // ... and one whose stream just broke
@@ -76,6 +76,7 @@ export function roomView(root, { params, go }) {
   const giftLayer = h('div', { class: 'gift-layer', 'aria-live': 'polite' });
   const heartLayer = h('div', { class: 'heart-layer', 'aria-hidden': 'true' });
   const title = h('div', { class: 'room-title' });
+  const follow = followButton();
   const viewers = h('span', { class: 'pill', id: 'viewer-count', title: 'people in the room' }, icon('users'), h('b', {}, '0'));
   const likeTotal = h('span', { class: 'pill', id: 'like-count', title: 'likes' }, icon('heart', 'red'), h('b', {}, '0'));
   const ownerLink = h('a', { class: 'btn btn-ghost small', href: '#/me', hidden: true, id: 'obs-link' }, 'OBS settings');
@@ -515,7 +516,9 @@ export function roomView(root, { params, go }) {
         h('p', { class: 'room-name', id: 'room-title' }, info.room_name),
         h('p', { class: 'room-owner' }, nickname(info.user), info.status ? h('span', { class: 'badge badge-live' }, 'LIVE') : null),
       ),
+      follow.el,
     );
+    follow.setHost(info.user);
   }
 
   async function join() {

@@ -4,11 +4,14 @@
 import { call, session } from '../api.js';
 import { avatar, banner, formatCount, h, icon, nickname } from '../ui.js';
 import { roomPicture } from './thumb.js';
+import { roomFilter, upcomingLives } from './follow.js';
 
 const REFRESH_EVERY = 4000;
 
 export function roomsView(root, { message, go }) {
   const me = session.get().user || {};
+  const filter = roomFilter(() => load());
+  const upcoming = upcomingLives();
   const coins = h('span', { class: 'coins', id: 'my-coins' }, icon('coin'), formatCount(me.coin));
   const list = h('ul', { class: 'room-list', id: 'room-list', 'aria-live': 'polite' });
   const empty = h('div', { class: 'empty', hidden: true },
@@ -28,8 +31,10 @@ export function roomsView(root, { message, go }) {
         h('a', { class: 'btn btn-primary', href: '#/me', id: 'my-room-link' }, icon('plus'), 'My room'),
       ),
       message ? h('p', { class: 'notice' }, message) : null,
+      filter.el,
       list,
       empty,
+      upcoming.el,
     ),
   );
 
@@ -46,7 +51,7 @@ export function roomsView(root, { message, go }) {
     clearTimeout(timer);
     if (stopped) return;
     try {
-      const r = await call('Live.stream.list', {});
+      const r = await call('Live.stream.list', filter.params());
       failures = 0;
       banner('');
       draw(r.stream_list || []);
@@ -106,6 +111,7 @@ export function roomsView(root, { message, go }) {
   return () => {
     stopped = true;
     clearTimeout(timer);
+    upcoming.stop();
     document.removeEventListener('visibilitychange', onVisible);
   };
 }
