@@ -138,11 +138,11 @@ func (p *pusher) plain(err error) string {
 	r := err.Error()
 	if k := p.target.Key; k != "" {
 		r = strings.ReplaceAll(r, k, "****")
-		if e := url.PathEscape(k); e != k {
-			r = strings.ReplaceAll(r, e, "****")
-		}
-		if e := url.QueryEscape(k); e != k {
-			r = strings.ReplaceAll(r, e, "****")
+		q := url.QueryEscape(k)
+		for _, e := range []string{url.PathEscape(k), q, strings.ReplaceAll(q, "+", "%20")} {
+			if e != k {
+				r = strings.ReplaceAll(r, e, "****")
+			}
 		}
 	}
 	if len(r) > maxReason {
