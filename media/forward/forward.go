@@ -101,6 +101,10 @@ type Config struct {
 	// WriteTimeout drops a destination whose socket accepts nothing for
 	// this long (default 10 s).
 	WriteTimeout time.Duration
+	// SocketSendBuffer, if positive, sets the kernel send buffer
+	// (SO_SNDBUF) of each push's socket: the most a destination that
+	// stops reading can hold back before the write timeout drops it.
+	SocketSendBuffer int
 	// TLS is the client configuration of rtmps:// destinations (default:
 	// the system's roots; the server name is the URL's host).
 	TLS *tls.Config

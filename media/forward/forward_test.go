@@ -8,8 +8,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"math/big"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -237,5 +239,147 @@ func TestPrivateRefused(t *testing.T) {
 	}
 	if dst.hub.Stream("k") != nil {
 		t.Fatal("the loopback destination got the stream")
+	}
+}
+
+// stallProxy passes TCP to target until stalled, from when it reads
+// nothing more from its clients (their sends back up) and answers no new
+// connection: a destination that stops taking the stream.
+type stallProxy struct {
+	ln      net.Listener
+	target  string
+	mu      sync.Mutex
+	stalled bool
+	conns   []net.Conn
+}
+
+func newStallProxy(t *testing.T, target string) *stallProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &stallProxy{ln: ln, target: target}
+	t.Cleanup(func() {
+		ln.Close()
+		p.mu.Lock()
+		for _, c := range p.conns {
+			c.Close()
+		}
+		p.mu.Unlock()
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.(*net.TCPConn).SetReadBuffer(4096) //nolint:errcheck
+			p.mu.Lock()
+			p.conns = append(p.conns, c)
+			stalled := p.stalled
+			p.mu.Unlock()
+			if stalled {
+				continue // held, never read
+			}
+			up, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, up)
+			p.mu.Unlock()
+			go func() { // destination → client
+				buf := make([]byte, 32<<10)
+				for {
+					n, err := up.Read(buf)
+					if err != nil {
+						c.Close()
+						return
+					}
+					c.Write(buf[:n]) //nolint:errcheck
+				}
+			}()
+			go func() { // client → destination, until stalled
+				buf := make([]byte, 4096)
+				for {
+					p.mu.Lock()
+					stalled := p.stalled
+					p.mu.Unlock()
+					if stalled {
+						time.Sleep(50 * time.Millisecond)
+						continue
+					}
+					c.SetReadDeadline(time.Now().Add(50 * time.Millisecond)) //nolint:errcheck
+					n, err := c.Read(buf)
+					if n > 0 {
+						up.Write(buf[:n]) //nolint:errcheck
+					}
+					if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+						up.Close()
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return p
+}
+
+func (p *stallProxy) stall() {
+	p.mu.Lock()
+	p.stalled = true
+	p.mu.Unlock()
+}
+
+// TestSlowDestination: a destination that stops reading is dropped (its
+// writes time out) and retried, while the publisher and another
+// destination of the same stream go on unhurt.
+func TestSlowDestination(t *testing.T) {
+	mediatest.NeedFFmpeg(t)
+	src, err := hub.New(hub.Config{Logger: mediatest.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	good := newDestination(t, nil)
+	slowDst := newDestination(t, nil)
+	proxy := newStallProxy(t, slowDst.srv.Addr().String())
+	tg := &targets{}
+	tg.set(
+		forward.Target{ID: 1, URL: "rtmp://" + good.srv.Addr().String() + "/live", Key: "good"},
+		forward.Target{ID: 2, URL: "rtmp://" + proxy.ln.Addr().String() + "/live", Key: "slow-key-123"},
+	)
+	m := forward.New(forward.Config{Hub: src, Framer: rtmp.Framer(), Targets: tg.get, Poll: 200 * time.Millisecond,
+		MinBackoff: 200 * time.Millisecond, MaxBackoff: 400 * time.Millisecond, ConnectTimeout: time.Second,
+		WriteTimeout: time.Second, SocketSendBuffer: 16 << 10, AllowPrivate: true, Logger: mediatest.Logger(t)})
+	defer m.Close()
+	pub := mediatest.PublishClip(t, src, "src")
+	defer pub.Kill()
+	mediatest.WaitFor(t, 10*time.Second, "the source stream", func() bool { return src.Stream("src") != nil })
+	m.Start(src.Stream("src"))
+	mediatest.WaitFor(t, 30*time.Second, "both destinations live", func() bool {
+		st := m.Status("src")
+		return st[1].State == forward.StateLive && st[2].State == forward.StateLive && st[2].BytesSent > 50_000
+	})
+
+	proxy.stall()
+	mediatest.WaitFor(t, 30*time.Second, "the stalled destination dropped", func() bool {
+		return m.Status("src")[2].State == forward.StateError
+	})
+	// dropped by its write timeout (the destination, behind the proxy,
+	// sees nothing wrong), then retried: the proxy answers no more.
+	if st := m.Status("src")[2]; !strings.Contains(st.Reason, "timeout") && !strings.Contains(st.Reason, "too slow") && !strings.Contains(st.Reason, "no answer") {
+		t.Fatalf("stalled destination: %+v", st)
+	}
+	in0 := src.Stream("src").Stats().BytesIn
+	good0, _ := good.received("good")
+	mediatest.WaitFor(t, 10*time.Second, "the publisher and the other destination going on", func() bool {
+		g, _ := good.received("good")
+		return src.Stream("src").Stats().BytesIn > in0+50_000 && g > good0+50_000
+	})
+	if st := m.Status("src")[1]; st.State != forward.StateLive || st.Connects != 1 {
+		t.Fatalf("the other destination: %+v", st)
 	}
 }

@@ -151,6 +151,13 @@ func (p *pusher) plain(err error) string {
 	return r
 }
 
+// dialFunc dials as net.Dialer.DialContext does.
+type dialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
+
+func (f dialFunc) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	return f(ctx, network, addr)
+}
+
 // lockedConn serializes whole writes to a connection with the hub
 // Reader's batches (which hold the same lock), so that gortmplib's own
 // control messages (ping responses, acknowledgements) never land inside
@@ -193,10 +200,19 @@ func (p *pusher) push() (live bool, err error) {
 	defer cancel()
 	var mu sync.Mutex
 	var raw net.Conn // the socket (or TLS connection) under the lock
-	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 15 * time.Second}
+	d := &net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 15 * time.Second}
 	if !cfg.AllowPrivate {
-		dialer.ControlContext = publicOnly
+		d.ControlContext = publicOnly
 	}
+	dialer := dialFunc(func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nc, err := d.DialContext(ctx, network, addr)
+		if err == nil && cfg.SocketSendBuffer > 0 {
+			if tc, ok := nc.(*net.TCPConn); ok {
+				tc.SetWriteBuffer(cfg.SocketSendBuffer) //nolint:errcheck
+			}
+		}
+		return nc, err
+	})
 	c := &gortmplib.Client{URL: u, Publish: true}
 	if u.Scheme == "rtmps" {
 		host := u.Hostname()
