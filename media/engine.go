@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/mofang-live/mofang/cluster"
+	"github.com/mofang-live/mofang/media/forward"
 	"github.com/mofang-live/mofang/media/hls"
 	"github.com/mofang-live/mofang/media/httpflv"
 	"github.com/mofang-live/mofang/media/hub"
@@ -199,6 +200,10 @@ type Config struct {
 	// room's, not a call's); nil: every live. It is called with the
 	// hub's lock held: it must not block.
 	TranscodeStream func(stream string) bool
+	// Forward, if its Targets is set, restreams the streams this node
+	// publishes to their destinations (see media/forward); Hub and
+	// Framer are set by the engine.
+	Forward forward.Config
 }
 
 // setDefaults sets the engine's own defaults; the hub and the servers
@@ -272,7 +277,8 @@ type Engine struct {
 	claims      *claims
 	relays      *relay.Manager
 
-	tc *transcode.Manager // nil: no quality ladder
+	tc       *transcode.Manager // nil: no quality ladder
+	forwards *forward.Manager   // nil: no restreaming
 }
 
 // New returns an engine configured by cfg. It opens nothing; call Start.
@@ -327,6 +333,9 @@ func New(cfg Config) (*Engine, error) {
 		OnStreamStart: func(s *hub.Stream) {
 			e.startSinks(s)
 			e.startTranscode(s)
+			if e.forwards != nil {
+				e.forwards.Start(s)
+			}
 		},
 		Claims: e.claims,
 		// e.relays is set below, before any reader can ask
@@ -376,6 +385,14 @@ func New(cfg Config) (*Engine, error) {
 			tc.Logger = cfg.Logger
 		}
 		e.thumbs = thumb.New(tc)
+	}
+	if cfg.Forward.Targets != nil {
+		fc := cfg.Forward
+		fc.Hub, fc.Framer = h, rtmp.Framer()
+		if fc.Logger == nil {
+			fc.Logger = cfg.Logger
+		}
+		e.forwards = forward.New(fc)
 	}
 	e.flv = httpflv.New(h, httpflv.Config{WriteTimeout: cfg.WriteTimeout, SocketSendBuffer: cfg.SocketSendBuffer, Logger: cfg.Logger})
 	return e, nil
@@ -558,6 +575,9 @@ func (e *Engine) Close() error {
 	// transcoders stop (their ffmpeg is killed)
 	if e.tc != nil {
 		e.tc.Close()
+	}
+	if e.forwards != nil {
+		e.forwards.Close()
 	}
 	// ends every stream (their PublishStopped is delivered) and
 	// disconnects every client.
@@ -750,3 +770,7 @@ func (e *Engine) streamStats(s *hub.Stream) StreamStats {
 	st.BFrames = st.BFrames || e.rtcBFrames(s)
 	return st
 }
+
+// Forwards returns the restreaming manager, nil when Config.Forward has
+// no Targets.
+func (e *Engine) Forwards() *forward.Manager { return e.forwards }

@@ -37,6 +37,9 @@ const (
 	ErrnoNotInRoom    Errno = 1024 // the user is not in this room (on any connection)
 	ErrnoCohostOn     Errno = 1025 // the room already has a co-host
 	ErrnoNoCohost     Errno = 1026 // no such co-host session, invitation or request
+	ErrnoNoForward    Errno = 1027 // no such restreaming destination in this room
+	ErrnoForwardCap   Errno = 1028 // the room has as many restreaming destinations as it may
+	ErrnoForwardURL   Errno = 1029 // the destination URL is not acceptable (rtmp:// or rtmps:// only)
 
 	// Moderation (Live.room.mod.*, Live.comment, Live.room.join).
 	ErrnoMuted         Errno = 1030 // you are muted in this room (errmsg says until when)
@@ -91,6 +94,9 @@ var errnoText = map[Errno]string{
 	ErrnoNotInRoom:    "the user is not in this room",
 	ErrnoCohostOn:     "the room already has a co-host",
 	ErrnoNoCohost:     "no such co-host session, invitation or request",
+	ErrnoNoForward:    "no such restreaming destination",
+	ErrnoForwardCap:   "too many restreaming destinations",
+	ErrnoForwardURL:   "the destination URL is not acceptable: rtmp:// or rtmps:// only",
 
 	ErrnoMuted:         "you are muted in this room",
 	ErrnoKicked:        "you were kicked out of this room, try again later",

@@ -172,6 +172,8 @@ type Config struct {
 	Media MediaAdmin
 	// RecordFiles removes the files of deleted recordings.
 	RecordFiles RecordFiles
+	// Forwards is restreaming (Live.forward.*).
+	Forwards ForwardConfig
 	// ObserveCall, if set, hears of every call: its method ("(unknown)"
 	// for names not registered), duration, and whether it answered a
 	// JSON-RPC error. For metrics; it must be fast.

@@ -71,6 +71,11 @@ type config struct {
 	// WordFilter and WordFilterMode are the server's word list for
 	// comments (wordfilter.go).
 	WordFilter, WordFilterMode string
+	// ForwardMax is the number of restreaming destinations a room may
+	// have; ForwardPrivate lets them be on private or local addresses
+	// (forward.go).
+	ForwardMax     string
+	ForwardPrivate bool
 	// Cluster is the Redis URL of the cluster this node joins (empty:
 	// the node runs alone); NodeID and NodeURL name this node in it.
 	Cluster string
@@ -183,6 +188,8 @@ func (c *config) settings() []setting {
 
 		{name: "word-filter", env: "MOFANG_WORD_FILTER", def: "", str: &c.WordFilter, usage: "words no room's comments may hold, whatever their case: a file of one word per line (# starts a comment line), or a comma-separated list; rooms add their own (Live.room.mod.words)"},
 		{name: "word-filter-mode", env: "MOFANG_WORD_FILTER_MODE", def: "mask", str: &c.WordFilterMode, usage: "what word-filter's words do to a comment: mask (each character becomes *) or refuse (errno 1037)"},
+		{name: "forward-max", env: "MOFANG_FORWARD_MAX", def: "5", str: &c.ForwardMax, usage: "restreaming destinations (Live.forward.add) a room may have (0: restreaming off)"},
+		{name: "forward-private", env: "MOFANG_FORWARD_PRIVATE", def: "false", flag: &c.ForwardPrivate, usage: "let restreaming destinations be on loopback, private or link-local addresses (default: public addresses only)"},
 		{name: "show-publisher-ip", env: "MOFANG_SHOW_PUBLISHER_IP", def: "false", flag: &c.ShowPublisherIP, usage: "show every logged-in user the full address of rooms' publishers, as MoFang did (default: owner and admins only, others see 203.0.113.x)"},
 	}
 }

@@ -68,6 +68,10 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 	if err != nil {
 		return nil, fmt.Errorf("sign secret: %w", err)
 	}
+	fwd, err := newForwardParts(cfg, signSecret)
+	if err != nil {
+		return nil, err
+	}
 	tokens, err := token.NewIssuer(jwtSecret, cfg.TokenTTL)
 	if err != nil {
 		return nil, err
@@ -237,6 +241,7 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 		Authorizer:       authz,
 		Cluster:          parts.cluster,
 		RelayQuery:       auth.RelayQuery,
+		Forward:          fwd.mediaConfig(cfg, st, log.With("component", "forward")),
 		Events:           hk.events(roomEvents{store: st, log: log.With("component", "rooms"), private: private, cluster: parts.cluster}),
 		Logger:           log.With("component", "media"),
 
@@ -294,6 +299,7 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 		Limiter:         parts.limiter,
 		Media:           admin,
 		RecordFiles:     recordFiles(engine),
+		Forwards:        fwd.rpcConfig(engine),
 		PublicHost:      cfg.PublicHost,
 		PublicURLs:      publicURLs,
 		Ports:           ports,
@@ -329,6 +335,7 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 	if hk != nil {
 		hk.api.Store(s.api)
 	}
+	m.reg.MustRegister(forwardCollector{engine})
 	s.metrics = m.handler()
 	// No ReadTimeout or WriteTimeout: HTTP-FLV, HLS's blocking reloads
 	// and websockets live long. Headers have ReadHeaderTimeout, API

@@ -27,6 +27,9 @@ const (
 	// ProtocolThumb is a request of a stream's thumbnail
 	// (/live/<name>/thumb.jpg): authorized as a play, never a client.
 	ProtocolThumb Protocol = "thumb"
+	// ProtocolForward is a push of a stream to a restreaming destination
+	// (media/forward): a client that sends, never a viewer.
+	ProtocolForward Protocol = "forward"
 )
 
 // Authorizer decides whether a client may publish or play. It is implemented

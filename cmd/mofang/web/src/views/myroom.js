@@ -10,6 +10,7 @@ import { moderationCard } from './moderation.js';
 import { picturesCard } from './pictures.js';
 import { replayLink } from './replay.js';
 import { scheduleCard } from './follow.js';
+import { forwardSection } from './forward.js';
 
 export function myRoomView(root, { go }) {
   const me = session.get().user || {};
@@ -26,6 +27,7 @@ export function myRoomView(root, { go }) {
   const obs = h('section', { class: 'card obs', id: 'obs', hidden: true });
   const browserLive = h('section', { class: 'card browser-live', id: 'browser-live', hidden: true });
   const schedules = scheduleCard();
+  const forwards = forwardSection();
   let live = null; // the browser's WHIP session: { session, stream }
   let room = null; // Live.stream's data
   const pictures = picturesCard(() => room && room.room_id); // avatar and cover uploads
@@ -101,6 +103,7 @@ export function myRoomView(root, { go }) {
     if (old) old.replaceWith(modCard);
     else recordings.before(modCard);
     schedules.setRoom(data.room_id);
+    forwards.load(data.room_id);
     const p = data.publish;
     // expires 0: the stream key lasts until it is reset.
     const keyLife = p.expires ? `The key works until ${new Date(p.expires * 1000).toLocaleString()}; open this page again for a fresh one.` : 'The key keeps working, as OBS keeps it, until you reset it.';
@@ -341,6 +344,7 @@ export function myRoomView(root, { go }) {
       browserLive,
       obs,
       schedules.el,
+      forwards.el,
       recordings,
     ),
   );
@@ -365,5 +369,5 @@ export function myRoomView(root, { go }) {
   })();
 
   // Leaving the page ends a live from this browser.
-  return () => stopLive();
+  return () => { forwards.stop(); stopLive(); };
 }

@@ -1,0 +1,106 @@
+// The "Restream" section of My room: the RTMP(S) destinations the room's
+// lives are pushed to (YouTube, Twitch, Bilibili, another MoFang), with
+// the state of each push, refreshed every few seconds (Live.forward.*).
+import { call } from '../api.js';
+import { formatSize } from '../format.js';
+import { h, toast } from '../ui.js';
+
+const stateText = {
+  idle: 'Idle: starts when you go live',
+  connecting: 'Connecting…',
+  live: 'Live',
+  error: 'Error',
+};
+
+// forwardSection returns the section's element, load(roomID) to show a
+// room's destinations, and stop() to end the refreshing.
+export function forwardSection() {
+  const url = h('input', { id: 'forward-url', maxlength: 512, placeholder: 'rtmp://a.rtmp.youtube.com/live2', autocomplete: 'off', spellcheck: false });
+  const key = h('input', { id: 'forward-key', type: 'password', maxlength: 256, placeholder: 'Stream key of that platform', autocomplete: 'off' });
+  const error = h('p', { class: 'form-error', role: 'alert', id: 'forward-error' });
+  const list = h('ul', { class: 'forwards', id: 'forward-list' });
+  const addBtn = h('button', { class: 'btn btn-primary', type: 'submit', id: 'forward-add' }, 'Add destination');
+  const form = h('form', { class: 'forward-form', id: 'forward-form' },
+    h('label', { class: 'field' }, h('span', {}, 'Server URL (rtmp:// or rtmps://)'), url),
+    h('label', { class: 'field' }, h('span', {}, 'Stream key'), key),
+    error,
+    addBtn,
+  );
+  const el = h('section', { class: 'card forward', id: 'forward', hidden: true },
+    h('h2', {}, 'Restream'),
+    h('p', { class: 'muted small' }, 'While you are live, your stream is also sent to these platforms. Keys are stored encrypted and never shown again whole.'),
+    list,
+    form,
+  );
+  let roomID = null;
+  let timer = null;
+
+  function draw(items) {
+    if (!items.length) {
+      list.replaceChildren(h('li', { class: 'muted' }, 'No destination yet.'));
+      return;
+    }
+    list.replaceChildren(...items.map((f) => h('li', { class: `forward-item forward-${f.state}`, 'data-id': f.id },
+      h('div', { class: 'forward-main' },
+        h('span', { class: 'mono small forward-url' }, f.url),
+        h('span', { class: 'mono small muted forward-key' }, f.key),
+      ),
+      h('div', { class: 'forward-status' },
+        h('span', { class: `forward-state state-${f.state}` }, stateText[f.state] || f.state),
+        f.reason ? h('span', { class: 'small forward-reason' }, f.reason) : null,
+        f.bytes_sent ? h('span', { class: 'small muted' }, `${formatSize(f.bytes_sent)} sent`) : null,
+      ),
+      h('button', { class: 'btn btn-ghost btn-small forward-remove', type: 'button', onclick: () => remove(f) }, 'Remove'),
+    )));
+  }
+
+  async function refresh() {
+    if (roomID == null) return;
+    try {
+      const r = await call('Live.forward.list', { room_id: roomID });
+      draw(r.data.forwards || []);
+      el.hidden = false;
+    } catch (e) {
+      if (e.errno === 1006) { el.hidden = true; return; } // restreaming off here
+      error.textContent = e.message;
+    }
+  }
+
+  async function remove(f) {
+    try {
+      await call('Live.forward.remove', { room_id: roomID, forward_id: f.id });
+      toast('Destination removed');
+    } catch (e) {
+      error.textContent = e.message;
+    }
+    refresh();
+  }
+
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    error.textContent = '';
+    addBtn.disabled = true;
+    try {
+      await call('Live.forward.add', { room_id: roomID, url: url.value.trim(), key: key.value.trim() });
+      url.value = '';
+      key.value = '';
+      toast('Destination added');
+    } catch (e) {
+      error.textContent = e.message;
+    } finally {
+      addBtn.disabled = false;
+    }
+    refresh();
+  });
+
+  return {
+    el,
+    load(id) {
+      roomID = id;
+      refresh();
+      clearInterval(timer);
+      timer = setInterval(refresh, 3000);
+    },
+    stop() { clearInterval(timer); },
+  };
+}
