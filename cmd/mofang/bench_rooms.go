@@ -5,8 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"slices"
-
 	"time"
 
 	"github.com/mofang-live/mofang/media/loadtest"
@@ -29,6 +29,7 @@ func benchRooms(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	hls := fs.Int("hls", 2, "LL-HLS players per room")
 	step := fs.Duration("step", 10*time.Second, "measuring time of each step")
 	clipPath := fs.String("clip", "testdata/clip.mp4", "clip every room publishes")
+	nms := fs.String("nms", "", "folder holding node_modules/node-media-server (npm install node-media-server@2.7.4): run the same rooms against it with seed 001's config (no HLS there: its LL-HLS players become HTTP-FLV viewers) and print the ratios")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -62,9 +63,59 @@ func benchRooms(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	fmt.Fprintf(stdout, "mofang bench rooms: service on CPU 0 with its defaults (LL-HLS, recording), Go publishers and %d RTMP + %d FLV + %d LL-HLS viewers per room on this process\n",
 		*rtmp, *flvN, *hls)
-	_, err = loadtest.RunRooms(ctx, loadtest.RoomsOptions{
+	ours, err := loadtest.RunRooms(ctx, loadtest.RoomsOptions{
 		Rooms: rooms, Clip: clip, Steps: counts, RTMP: *rtmp, FLV: *flvN, HLS: *hls,
 		StepDuration: *step, ServerPID: srv.pid(), Out: stdout,
 	})
-	return err
+	srv.close() // free CPU 0 for the peer
+	if err != nil || *nms == "" {
+		return err
+	}
+
+	tmp, err := os.MkdirTemp("", "mofang-bench-rooms-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	peer, err := startNMS(ctx, *nms, tmp, io.Discard)
+	if err != nil {
+		return err
+	}
+	defer peer.close()
+	peerRooms := make([]loadtest.Room, n)
+	for i := range peerRooms {
+		path := fmt.Sprintf("/live/room%d", i)
+		q := "?" + peer.sign(path)
+		peerRooms[i] = loadtest.Room{
+			PublishURL: "rtmp://" + peer.rtmp + path + q,
+			RTMPURL:    "rtmp://" + peer.rtmp + path + q,
+			FLVURL:     "http://" + peer.http + path + ".flv" + q,
+		}
+	}
+	fmt.Fprintf(stdout, "\nNode-Media-Server %s on CPU 0 with seed 001's config (no HLS, no recording): %d RTMP + %d FLV viewers per room\n",
+		peer.version, *rtmp, *flvN+*hls)
+	theirs, err := loadtest.RunRooms(ctx, loadtest.RoomsOptions{
+		Rooms: peerRooms, Clip: clip, Steps: counts, RTMP: *rtmp, FLV: *flvN + *hls,
+		StepDuration: *step, ServerPID: peer.pid(), Out: stdout,
+	})
+	if err != nil {
+		return fmt.Errorf("bench rooms against Node-Media-Server: %w", err)
+	}
+	fmt.Fprintf(stdout, "\nmofang (LL-HLS and recording on) against Node-Media-Server %s (neither), this run (ratio < 1: mofang uses less)\n", peer.version)
+	fmt.Fprintf(stdout, "%6s %10s %10s %10s %10s %7s %10s %10s %7s\n", "rooms", "served_mf", "served_nms", "cpu%/room", "nms", "ratio", "KiB/room", "nms", "ratio")
+	for i := range min(len(ours), len(theirs)) {
+		m, t := ours[i], theirs[i]
+		fmt.Fprintf(stdout, "%6d %9.1f%% %9.1f%% %10.3f %10.3f %7.2f %10.0f %10.0f %7.2f\n", m.Rooms,
+			pct(m.Served, m.Viewers), pct(t.Served, t.Viewers),
+			m.CPUPercent/float64(m.Rooms), t.CPUPercent/float64(t.Rooms), ratioOf(m.CPUPercent, t.CPUPercent),
+			m.KiBPerRoom, t.KiBPerRoom, ratioOf(m.KiBPerRoom, t.KiBPerRoom))
+	}
+	if len(ours) > 0 && len(theirs) > 0 {
+		fmt.Fprintf(stdout, "idle cost per room (no viewers): mofang %.3f%% of a core, Node-Media-Server %.3f%% (ratio %.2f)\n",
+			ours[0].IdlePercentPerRoom, theirs[0].IdlePercentPerRoom, ratioOf(ours[0].IdlePercentPerRoom, theirs[0].IdlePercentPerRoom))
+	}
+	return nil
 }
+
+// pct is a/b in percent.
+func pct(a, b int) float64 { return float64(a) / float64(max(1, b)) * 100 }

@@ -52,6 +52,7 @@ type RoomsStep struct {
 	Served     int     // viewers that got ≥ 90% of the clip's bitrate in the step
 	CPUPercent float64 // server CPU, % of one core
 	RSSBytes   uint64  // server resident memory at the end of the step
+	KiBPerRoom float64 // server memory grown since the start, per room
 	// IdlePercentPerRoom is, for the first step only, the server's CPU per
 	// live room before any viewer joins (HLS muxing and recording on, if
 	// the server has them on), % of one core.
@@ -237,9 +238,8 @@ func RunRooms(ctx context.Context, o RoomsOptions) ([]RoomsStep, error) {
 			}
 		}
 		res.CPUPercent = (cpu1 - cpu0).Seconds() / el.Seconds() * 100
-		memPerRoom := 0.0
 		if res.RSSBytes > baseRSS {
-			memPerRoom = float64(res.RSSBytes-baseRSS) / float64(n) / 1024
+			res.KiBPerRoom = float64(res.RSSBytes-baseRSS) / float64(n) / 1024
 		}
 		idle := "-"
 		if si == 0 {
@@ -247,7 +247,7 @@ func RunRooms(ctx context.Context, o RoomsOptions) ([]RoomsStep, error) {
 		}
 		fmt.Fprintf(o.Out, "%6d %6d %8d %7d %7d %8.1f %7.1f %9.1f %11.3f %11.0f %12s\n",
 			n, res.Publishing, res.Viewers, res.Failed, res.Served, float64(res.Served)/float64(max(1, res.Viewers))*100,
-			res.CPUPercent, float64(res.RSSBytes)/(1<<20), res.CPUPercent/float64(n), memPerRoom, idle)
+			res.CPUPercent, float64(res.RSSBytes)/(1<<20), res.CPUPercent/float64(n), res.KiBPerRoom, idle)
 		results = append(results, res)
 	}
 	return results, nil
