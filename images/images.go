@@ -11,11 +11,17 @@
 // JPEG: whatever else the file carried (EXIF and GPS metadata, comments,
 // trailing bytes, a script hidden in a polyglot) is dropped. The result is
 // stored under its SHA-256, so no name from the client ever reaches the
-// file system, and served with immutable caching headers.
+// file system or the database, and served with immutable caching headers.
+//
+// A Store made by New keeps pictures as files in one folder (one node
+// alone). One made by Open keeps them in a database every node shares
+// (DB), serves them through a bounded in-memory cache, and still serves
+// the files of its folder that the database lacks (pictures from before).
 package images
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -74,10 +80,13 @@ func (l *Limits) setDefaults() {
 }
 
 // Store keeps images in one folder, each named by the SHA-256 of its
-// bytes and its format's extension.
+// bytes and its format's extension, or in a database (see Open).
 type Store struct {
 	dir    string
 	limits Limits
+	db     DB     // nil: files in dir
+	cache  *cache // with db: recently served pictures
+	loads  flight // with db: one load per picture at a time
 }
 
 // New returns a Store over dir, which it creates if missing.
@@ -152,19 +161,34 @@ func (s *Store) Normalize(r io.Reader) (data []byte, ext string, w, h int, err e
 	return out.Bytes(), ext, b.Dx(), b.Dy(), nil
 }
 
-// Save normalizes the picture read from r (see Normalize) and stores it.
-// Saving the same picture twice stores one file.
+// Save is SaveContext without a deadline.
 func (s *Store) Save(r io.Reader) (Image, error) {
+	return s.SaveContext(context.Background(), r)
+}
+
+// SaveContext normalizes the picture read from r (see Normalize) and
+// stores it: in the database for a Store made by Open (ctx bounds the
+// write), else as a file. Saving the same picture twice stores it once.
+func (s *Store) SaveContext(ctx context.Context, r io.Reader) (Image, error) {
 	data, ext, w, h, err := s.Normalize(r)
 	if err != nil {
 		return Image{}, err
 	}
 	sum := sha256.Sum256(data)
-	name := hex.EncodeToString(sum[:]) + "." + ext
-	path := filepath.Join(s.dir, name)
-	if _, err := os.Stat(path); err != nil {
-		if err := writeFile(s.dir, path, data); err != nil {
-			return Image{}, err
+	hash := hex.EncodeToString(sum[:])
+	name := hash + "." + ext
+	if s.db != nil {
+		b := Blob{Hash: hash, Type: mimeTypes[ext], Width: w, Height: h, Data: data}
+		if err := s.db.PutImage(ctx, b); err != nil {
+			return Image{}, fmt.Errorf("images: storing %s: %w", name, err)
+		}
+		s.cache.add(b)
+	} else {
+		path := filepath.Join(s.dir, name)
+		if _, err := os.Stat(path); err != nil {
+			if err := writeFile(s.dir, path, data); err != nil {
+				return Image{}, err
+			}
 		}
 	}
 	return Image{Name: name, Type: mimeTypes[ext], Width: w, Height: h, Size: len(data)}, nil
@@ -213,22 +237,43 @@ func (s *Store) Handler() http.Handler {
 			http.NotFound(w, r)
 			return
 		}
+		if s.db != nil {
+			b, found, err := s.load(r.Context(), m[1])
+			switch {
+			case err != nil:
+				w.Header().Set("Retry-After", "1")
+				http.Error(w, "the picture cannot be read now: try again", http.StatusServiceUnavailable)
+				return
+			case found && b.Type != mimeTypes[m[2]]:
+				http.NotFound(w, r) // the hash of a PNG named .jpg, or the reverse
+				return
+			case found:
+				serve(w, r, m, bytes.NewReader(b.Data))
+				return
+			}
+			// Not in the database: a file from before, or nothing.
+		}
 		f, err := os.Open(filepath.Join(s.dir, m[0]))
 		if err != nil {
 			http.NotFound(w, r)
 			return
 		}
 		defer f.Close()
-		h := w.Header()
-		h.Set("Content-Type", mimeTypes[m[2]])
-		h.Set("Cache-Control", "public, max-age=31536000, immutable")
-		h.Set("ETag", `"`+m[1]+`"`)
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Content-Security-Policy", "default-src 'none'")
-		// ServeContent answers If-None-Match with 304 and ranges; the
-		// modification time is left out (the ETag says it all).
-		http.ServeContent(w, r, "", time.Time{}, f)
+		serve(w, r, m, f)
 	})
+}
+
+// serve answers with the picture named by m (namePattern's match).
+func serve(w http.ResponseWriter, r *http.Request, m []string, content io.ReadSeeker) {
+	h := w.Header()
+	h.Set("Content-Type", mimeTypes[m[2]])
+	h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	h.Set("ETag", `"`+m[1]+`"`)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "default-src 'none'")
+	// ServeContent answers If-None-Match with 304 and ranges; the
+	// modification time is left out (the ETag says it all).
+	http.ServeContent(w, r, "", time.Time{}, content)
 }
 
 // decoder reads one format.

@@ -147,7 +147,7 @@ func (s *Server) upload(ctx context.Context, w http.ResponseWriter, r *http.Requ
 			break
 		}
 	}
-	img, err := imgs.Save(body)
+	img, err := imgs.SaveContext(ctx, body)
 	var ne net.Error
 	switch {
 	case errors.Is(err, images.ErrTooLarge), tooBig(err):
@@ -161,6 +161,8 @@ func (s *Server) upload(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	case errors.As(err, &ne) && ne.Timeout():
 		w.Header().Set("Connection", "close")
 		return http.StatusRequestTimeout, failf(ErrnoBadUpload, "the upload did not arrive in time"), nil
+	case err != nil && (store.IsUnavailable(err) || ctx.Err() != nil):
+		return http.StatusServiceUnavailable, fail(ErrnoUnavailable), nil
 	case err != nil:
 		s.log.Error("storing an uploaded image", "err", err)
 		return http.StatusInternalServerError, fail(ErrnoImageNotStored), nil

@@ -146,7 +146,7 @@ func (c *config) settings() []setting {
 		{name: "public-srt-url", env: "MOFANG_PUBLIC_SRT_URL", def: "", str: &c.PublicSRTURL, usage: "host:port of the SRT URLs handed out behind a balancer, e.g. live.example.com:8890 (default: <public-host>:<SRT port>)"},
 		{name: "hls", env: "MOFANG_HLS", def: "lowlatency", str: &c.HLS, usage: "HLS output at /live/<stream>/index.m3u8: lowlatency, fmp4, mpegts or off"},
 		{name: "record-dir", env: "MOFANG_RECORD_DIR", def: "<data>/recordings", str: &c.RecordDir, usage: "where lives are recorded (rooms can turn it off); empty: no recording"},
-		{name: "image-max-bytes", env: "MOFANG_IMAGE_MAX_BYTES", def: "2097152", str: &c.ImageMaxBytes, usage: "largest avatar or room cover upload in bytes; pictures are kept in <data>/images"},
+		{name: "image-max-bytes", env: "MOFANG_IMAGE_MAX_BYTES", def: "2097152", str: &c.ImageMaxBytes, usage: "largest avatar or room cover upload in bytes; pictures are kept in the database"},
 		{name: "record-days", env: "MOFANG_RECORD_DAYS", def: "0", str: &c.RecordDays, usage: "delete recordings older than this many days (0: keep)"},
 		{name: "record-max-gb", env: "MOFANG_RECORD_MAX_GB", def: "0", str: &c.RecordMaxGB, usage: "delete the oldest recordings beyond this many GB in all (0: no limit)"},
 		{name: "token-ttl", env: "MOFANG_TOKEN_TTL", def: "2h", dur: &c.TokenTTL, usage: "lifetime of access tokens"},

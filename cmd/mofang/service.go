@@ -272,7 +272,7 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 
 	s := &service{cfg: cfg, log: log, store: st, engine: engine, signer: signer, ready: make(chan struct{}), parts: parts, hooks: hk,
 		retentionDays: days, retentionBytes: maxBytes, connsPerIP: connsPerIP, tls: tlsSet, trusted: trusted}
-	if s.images, err = cfg.openImages(); err != nil {
+	if s.images, err = cfg.openImages(ctx, st); err != nil {
 		closeAll()
 		return nil, err
 	}
@@ -445,6 +445,7 @@ func (s *service) run(ctx context.Context) error {
 	}
 	go s.hooks.run(ctx)
 	go s.api.RunScheduleSweep(ctx) // scheduled lives passed unused: missed
+	go s.importImages(ctx)
 	if rec := s.engine.Recorder(); rec != nil {
 		go retention(ctx, s.store, rec, s.retentionDays, s.retentionBytes, s.log.With("component", "retention"))
 	}

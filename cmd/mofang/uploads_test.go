@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -17,6 +18,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mofang-live/mofang/store"
 )
 
 // uploadAnswer is an upload's JSON answer.
@@ -160,9 +163,12 @@ func TestImageUploads(t *testing.T) {
 	if d := rpcCall(t, api, bob, "Live.stream.read", map[string]any{"room_id": roomID})["data"].(map[string]any); d["cover"] != coverURL {
 		t.Fatalf("Live.stream.read cover %q, want %q", d["cover"], coverURL)
 	}
-	// Stored under the data folder by hash, nothing else there.
-	files, _ := filepath.Glob(filepath.Join(data, "images", "*"))
-	if len(files) != 2 {
+	// Stored in the database by hash, nothing else there, and no file.
+	db := "sqlite:" + filepath.Join(data, "mofang.db")
+	if n := storedImages(t, db); n != 2 {
+		t.Fatalf("pictures in the database: %d, want 2", n)
+	}
+	if files, _ := filepath.Glob(filepath.Join(data, "images", "*")); len(files) != 0 {
 		t.Fatalf("files in <data>/images: %v", files)
 	}
 
@@ -199,8 +205,8 @@ func TestImageUploads(t *testing.T) {
 		}
 	}
 	// Nothing refused was stored, and the avatar and cover are unchanged.
-	if files, _ := filepath.Glob(filepath.Join(data, "images", "*")); len(files) != 2 {
-		t.Fatalf("files in <data>/images after the refusals: %v", files)
+	if n := storedImages(t, db); n != 2 {
+		t.Fatalf("pictures in the database after the refusals: %d, want 2", n)
 	}
 	if u := rpcCall(t, api, tok, "User.info", map[string]any{})["data"].(map[string]any); u["avatar"] != avatarURL {
 		t.Fatalf("User.info avatar after the refusals %q", u["avatar"])
@@ -220,6 +226,27 @@ func TestImageUploads(t *testing.T) {
 			t.Errorf("GET %s: %d %s", p, resp.StatusCode, resp.Header.Get("Content-Type"))
 		}
 	}
+}
+
+// storedImages counts the pictures (and checks their parts) in the
+// database of dsn.
+func storedImages(t *testing.T, dsn string) int {
+	t.Helper()
+	st, err := store.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var n, parts, want int
+	if err := st.DB().Get(&n, "SELECT COUNT(*) FROM mf_image"); err != nil {
+		t.Fatal(err)
+	}
+	st.DB().Get(&parts, "SELECT COUNT(*) FROM mf_image_part")
+	st.DB().Get(&want, "SELECT COALESCE(SUM(parts), 0) FROM mf_image")
+	if parts != want {
+		t.Fatalf("%d picture parts in the database, the pictures say %d", parts, want)
+	}
+	return n
 }
 
 // checkServed GETs a stored picture: served with its type, a year's
