@@ -6,8 +6,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"image"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -21,7 +23,8 @@ type Blob struct {
 	Type   string // MIME type: image/png or image/jpeg
 	Width  int
 	Height int
-	Data   []byte
+	Size   int    // bytes
+	Data   []byte // nil when DB.Image left them to be read piecemeal
 }
 
 // DB keeps pictures where every node reads them. Its methods are safe
@@ -31,14 +34,25 @@ type DB interface {
 	// same picture put twice, even at once, is kept once.
 	PutImage(ctx context.Context, b Blob) error
 	// Image returns the picture whose hash is hash; found is false when
-	// there is none.
-	Image(ctx context.Context, hash string) (b Blob, found bool, err error)
+	// there is none. Its Data is read only when Size is at most maxBytes.
+	Image(ctx context.Context, hash string, maxBytes int) (b Blob, found bool, err error)
+	// ImageBytes returns at most n bytes of a picture from offset off on.
+	ImageBytes(ctx context.Context, hash string, off, n int) ([]byte, error)
 	// HasImage reports whether a picture with hash is stored.
 	HasImage(ctx context.Context, hash string) (bool, error)
 }
 
 // DefaultCacheBytes is Config.CacheBytes's default: 32 MiB.
 const DefaultCacheBytes = 32 << 20
+
+// wholeBytes is the largest picture read into memory whole when there is
+// no cache; a larger one, or one too large for the cache, is read a
+// piece at a time as it is sent, so serving it takes a piece's memory.
+const wholeBytes = DefaultCacheBytes / 4
+
+// pieceBytes is what one read of a large picture fetches: one part of
+// the store's.
+const pieceBytes = 512 << 10
 
 // loadTimeout bounds one read of a picture from the database (shared by
 // the requests waiting for it, so none of theirs is used).
@@ -83,8 +97,12 @@ func (s *Store) load(ctx context.Context, hash string) (Blob, bool, error) {
 	c := s.loads.start(hash, func() (Blob, bool, error) {
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), loadTimeout)
 		defer cancel()
-		b, found, err := s.db.Image(lctx, hash)
-		if err == nil && found {
+		max := wholeBytes
+		if s.cache != nil {
+			max = s.cache.maxItem
+		}
+		b, found, err := s.db.Image(lctx, hash, max)
+		if err == nil && found && b.Data != nil {
 			s.cache.add(b)
 		}
 		return b, found, err
@@ -95,6 +113,57 @@ func (s *Store) load(ctx context.Context, hash string) (Blob, bool, error) {
 	case <-ctx.Done():
 		return Blob{}, false, ctx.Err()
 	}
+}
+
+// dbReader reads a large picture from the database a piece at a time,
+// for http.ServeContent (ranges included).
+type dbReader struct {
+	ctx      context.Context
+	db       DB
+	hash     string
+	size     int
+	off      int
+	piece    []byte
+	pieceOff int
+}
+
+func (r *dbReader) Read(p []byte) (int, error) {
+	if r.off >= r.size {
+		return 0, io.EOF
+	}
+	if r.piece == nil || r.off < r.pieceOff || r.off >= r.pieceOff+len(r.piece) {
+		start := r.off - r.off%pieceBytes
+		piece, err := r.db.ImageBytes(r.ctx, r.hash, start, pieceBytes)
+		if err != nil {
+			return 0, err
+		}
+		if len(piece) == 0 || start+len(piece) <= r.off {
+			return 0, io.ErrUnexpectedEOF
+		}
+		r.piece, r.pieceOff = piece, start
+	}
+	n := copy(p, r.piece[r.off-r.pieceOff:])
+	r.off += n
+	return n, nil
+}
+
+func (r *dbReader) Seek(offset int64, whence int) (int64, error) {
+	var at int64
+	switch whence {
+	case io.SeekStart:
+		at = offset
+	case io.SeekCurrent:
+		at = int64(r.off) + offset
+	case io.SeekEnd:
+		at = int64(r.size) + offset
+	default:
+		return 0, errors.New("images: bad whence")
+	}
+	if at < 0 {
+		return 0, errors.New("images: seek before the start")
+	}
+	r.off = int(min(at, int64(r.size)))
+	return at, nil
 }
 
 // Import copies into the database the pictures of the folder (pictures
@@ -168,7 +237,7 @@ func readBlob(path string, m []string) (Blob, error) {
 	if err != nil || format != want || sniff(data) != want {
 		return Blob{}, fmt.Errorf("not a %s picture", want)
 	}
-	return Blob{Hash: m[1], Type: mimeTypes[m[2]], Width: cfg.Width, Height: cfg.Height, Data: data}, nil
+	return Blob{Hash: m[1], Type: mimeTypes[m[2]], Width: cfg.Width, Height: cfg.Height, Size: len(data), Data: data}, nil
 }
 
 // cache keeps recently served pictures up to a total of bytes, least

@@ -3,9 +3,11 @@ package images
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"image"
 	"image/png"
 	"io"
@@ -14,6 +16,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -21,10 +24,11 @@ import (
 
 // memDB is a DB in memory that counts its reads and can fail.
 type memDB struct {
-	mu    sync.Mutex
-	blobs map[string]Blob
-	reads int
-	fail  error
+	mu     sync.Mutex
+	blobs  map[string]Blob
+	reads  int
+	pieces int // ImageBytes calls
+	fail   error
 }
 
 func (m *memDB) PutImage(_ context.Context, b Blob) error {
@@ -34,12 +38,12 @@ func (m *memDB) PutImage(_ context.Context, b Blob) error {
 		return m.fail
 	}
 	if _, ok := m.blobs[b.Hash]; !ok {
-		m.blobs[b.Hash] = Blob{Hash: b.Hash, Type: b.Type, Width: b.Width, Height: b.Height, Data: bytes.Clone(b.Data)}
+		m.blobs[b.Hash] = Blob{Hash: b.Hash, Type: b.Type, Width: b.Width, Height: b.Height, Size: len(b.Data), Data: bytes.Clone(b.Data)}
 	}
 	return nil
 }
 
-func (m *memDB) Image(_ context.Context, hash string) (Blob, bool, error) {
+func (m *memDB) Image(_ context.Context, hash string, maxBytes int) (Blob, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.reads++
@@ -47,7 +51,21 @@ func (m *memDB) Image(_ context.Context, hash string) (Blob, bool, error) {
 		return Blob{}, false, m.fail
 	}
 	b, ok := m.blobs[hash]
+	if len(b.Data) > maxBytes {
+		b.Data = nil
+	}
 	return b, ok, nil
+}
+
+func (m *memDB) ImageBytes(_ context.Context, hash string, off, n int) ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.pieces++
+	b, ok := m.blobs[hash]
+	if !ok || off >= len(b.Data) {
+		return nil, errors.New("no such bytes")
+	}
+	return bytes.Clone(b.Data[off:min(len(b.Data), off+n)]), nil
 }
 
 func (m *memDB) HasImage(_ context.Context, hash string) (bool, error) {
@@ -189,6 +207,40 @@ func TestDBStoreCache(t *testing.T) {
 	}
 	if size, n := c.bytes(); size != 1000 || n != 4 {
 		t.Fatalf("cache holds %d bytes in %d pictures, want 1000 in 4", size, n)
+	}
+}
+
+// TestDBStoreLargePicture: a picture too large for the cache is sent a
+// piece at a time from the database, whole or by ranges, with the same
+// headers, and is read from the database again on every GET.
+func TestDBStoreLargePicture(t *testing.T) {
+	data := make([]byte, 2*pieceBytes+12345)
+	rand.Read(data)
+	sum := sha256.Sum256(data)
+	hash := hex.EncodeToString(sum[:])
+	db := &memDB{blobs: map[string]Blob{hash: {Hash: hash, Type: "image/png", Width: 1, Height: 1, Size: len(data), Data: data}}}
+	s, err := Open(Config{DB: db, CacheBytes: 4 << 20}) // keeps pictures of 1 MiB at most
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := s.Handler()
+	for range 2 {
+		resp, body := get(h, "/"+hash+".png", nil)
+		if resp.StatusCode != http.StatusOK || !bytes.Equal(body, data) || resp.Header.Get("ETag") != `"`+hash+`"` ||
+			resp.Header.Get("Cache-Control") != "public, max-age=31536000, immutable" || resp.Header.Get("Content-Length") != strconv.Itoa(len(data)) {
+			t.Fatalf("GET: %d %v, %d bytes", resp.StatusCode, resp.Header, len(body))
+		}
+	}
+	if db.reads != 2 || db.pieces != 6 {
+		t.Fatalf("2 GETs: %d reads, %d pieces; want 2 and 6 (not cached, 3 pieces each)", db.reads, db.pieces)
+	}
+	from := pieceBytes - 10
+	resp, body := get(h, "/"+hash+".png", map[string]string{"Range": fmt.Sprintf("bytes=%d-%d", from, from+99)})
+	if resp.StatusCode != http.StatusPartialContent || !bytes.Equal(body, data[from:from+100]) {
+		t.Fatalf("a range across two pieces: %d, %d bytes", resp.StatusCode, len(body))
+	}
+	if resp, _ := get(h, "/"+hash+".png", map[string]string{"If-None-Match": `"` + hash + `"`}); resp.StatusCode != http.StatusNotModified {
+		t.Fatalf("with the ETag: %d, want 304", resp.StatusCode)
 	}
 }
 

@@ -178,7 +178,7 @@ func (s *Store) SaveContext(ctx context.Context, r io.Reader) (Image, error) {
 	hash := hex.EncodeToString(sum[:])
 	name := hash + "." + ext
 	if s.db != nil {
-		b := Blob{Hash: hash, Type: mimeTypes[ext], Width: w, Height: h, Data: data}
+		b := Blob{Hash: hash, Type: mimeTypes[ext], Width: w, Height: h, Size: len(data), Data: data}
 		if err := s.db.PutImage(ctx, b); err != nil {
 			return Image{}, fmt.Errorf("images: storing %s: %w", name, err)
 		}
@@ -247,8 +247,11 @@ func (s *Store) Handler() http.Handler {
 			case found && b.Type != mimeTypes[m[2]]:
 				http.NotFound(w, r) // the hash of a PNG named .jpg, or the reverse
 				return
-			case found:
+			case found && b.Data != nil:
 				serve(w, r, m, bytes.NewReader(b.Data))
+				return
+			case found:
+				serve(w, r, m, &dbReader{ctx: r.Context(), db: s.db, hash: m[1], size: b.Size})
 				return
 			}
 			// Not in the database: a file from before, or nothing.

@@ -36,6 +36,7 @@ type Image struct {
 	Type   string // MIME type
 	Width  int
 	Height int
+	Size   int // bytes: len(Data), or with Data nil (ImageByHash) its size
 	Data   []byte
 }
 
@@ -86,8 +87,10 @@ func (s *Store) PutImage(ctx context.Context, img Image) (bool, error) {
 }
 
 // ImageByHash returns the picture whose bytes hash to hash, or
-// ErrNotFound.
-func (s *Store) ImageByHash(ctx context.Context, hash string) (Image, error) {
+// ErrNotFound. Its bytes are read only when there are at most maxBytes
+// of them (negative: any number); else Data is nil and ImageBytes reads
+// them piecemeal.
+func (s *Store) ImageByHash(ctx context.Context, hash string, maxBytes int) (Image, error) {
 	var meta struct {
 		Type   string `db:"type"`
 		Width  int    `db:"width"`
@@ -102,32 +105,62 @@ func (s *Store) ImageByHash(ctx context.Context, hash string) (Image, error) {
 	if err != nil {
 		return Image{}, fmt.Errorf("store: reading image %s: %w", hash, err)
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT part, bytes FROM mf_image_part WHERE hash = ? ORDER BY part`, hash)
+	img := Image{Hash: hash, Type: meta.Type, Width: meta.Width, Height: meta.Height, Size: meta.Size}
+	if maxBytes >= 0 && meta.Size > maxBytes {
+		return img, nil
+	}
+	if img.Data, err = s.imageParts(ctx, hash, 0, meta.Parts-1, meta.Size); err != nil {
+		return Image{}, err
+	}
+	if len(img.Data) != meta.Size {
+		return Image{}, fmt.Errorf("store: image %s: %d bytes of %d", hash, len(img.Data), meta.Size)
+	}
+	return img, nil
+}
+
+// ImageBytes returns at most n bytes of the picture with hash from
+// offset off on (fewer at its end), reading only the parts they are in.
+func (s *Store) ImageBytes(ctx context.Context, hash string, off, n int) ([]byte, error) {
+	if off < 0 || n <= 0 {
+		return nil, fmt.Errorf("store: reading image %s: bytes %d+%d", hash, off, n)
+	}
+	first, last := off/ImagePartBytes, (off+n-1)/ImagePartBytes
+	data, err := s.imageParts(ctx, hash, first, last, (last-first+1)*ImagePartBytes)
 	if err != nil {
-		return Image{}, fmt.Errorf("store: reading image %s: %w", hash, err)
+		return nil, err
+	}
+	data = data[min(len(data), off-first*ImagePartBytes):]
+	return data[:min(len(data), n)], nil
+}
+
+// imageParts reads parts first to last of a picture, at most max bytes.
+func (s *Store) imageParts(ctx context.Context, hash string, first, last, max int) ([]byte, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT part, bytes FROM mf_image_part WHERE hash = ? AND part BETWEEN ? AND ? ORDER BY part`, hash, first, last)
+	if err != nil {
+		return nil, fmt.Errorf("store: reading image %s: %w", hash, err)
 	}
 	defer rows.Close()
-	data := make([]byte, 0, meta.Size)
-	next := 0
+	data := make([]byte, 0, max)
+	next := first
 	for rows.Next() {
 		var part int
 		var chunk []byte
 		if err := rows.Scan(&part, &chunk); err != nil {
-			return Image{}, fmt.Errorf("store: reading image %s: %w", hash, err)
+			return nil, fmt.Errorf("store: reading image %s: %w", hash, err)
 		}
-		if part != next || len(data)+len(chunk) > meta.Size {
-			return Image{}, fmt.Errorf("store: image %s: part %d out of place", hash, part)
+		if part != next || len(data)+len(chunk) > max {
+			return nil, fmt.Errorf("store: image %s: part %d out of place", hash, part)
 		}
 		data = append(data, chunk...)
 		next++
 	}
 	if err := rows.Err(); err != nil {
-		return Image{}, fmt.Errorf("store: reading image %s: %w", hash, err)
+		return nil, fmt.Errorf("store: reading image %s: %w", hash, err)
 	}
-	if next != meta.Parts || len(data) != meta.Size {
-		return Image{}, fmt.Errorf("store: image %s: %d parts of %d, %d bytes of %d", hash, next, meta.Parts, len(data), meta.Size)
+	if len(data) == 0 {
+		return nil, fmt.Errorf("store: image %s: no parts %d to %d", hash, first, last)
 	}
-	return Image{Hash: hash, Type: meta.Type, Width: meta.Width, Height: meta.Height, Data: data}, nil
+	return data, nil
 }
 
 // HasImage reports whether a picture with hash is stored.

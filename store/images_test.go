@@ -26,7 +26,8 @@ func testImage(t *testing.T, n int) store.Image {
 // small (one part), larger than a part, and larger than MariaDB's
 // default max_allowed_packet (16 MiB); an unknown hash is ErrNotFound;
 // eight uploads of one picture racing store one row, with its parts
-// once; MySQL's max_allowed_packet takes a part.
+// once; read bounded, the metadata comes without the bytes, which are
+// read by ranges; MySQL's max_allowed_packet takes a part.
 func TestImages(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
@@ -38,16 +39,27 @@ func TestImages(t *testing.T) {
 			if stored, err := s.PutImage(ctx, img); err != nil || stored {
 				t.Fatalf("%d bytes again: stored %v, %v; want false, nil", n, stored, err)
 			}
-			got, err := s.ImageByHash(ctx, img.Hash)
-			if err != nil || got.Type != img.Type || got.Width != 640 || got.Height != 480 || !bytes.Equal(got.Data, img.Data) {
+			got, err := s.ImageByHash(ctx, img.Hash, -1)
+			if err != nil || got.Type != img.Type || got.Width != 640 || got.Height != 480 || got.Size != n || !bytes.Equal(got.Data, img.Data) {
 				t.Fatalf("%d bytes read back: %d bytes %s %d×%d, %v", n, len(got.Data), got.Type, got.Width, got.Height, err)
+			}
+			// Over a bound: the metadata only, the bytes piecemeal.
+			meta, err := s.ImageByHash(ctx, img.Hash, n-1)
+			if err != nil || meta.Data != nil || meta.Size != n || meta.Type != img.Type {
+				t.Fatalf("%d bytes, bounded read: %d bytes, size %d, %v", n, len(meta.Data), meta.Size, err)
+			}
+			for _, r := range [][2]int{{0, 1}, {0, n}, {n - 1, 10}, {n / 2, store.ImagePartBytes + 3}, {max(0, n-store.ImagePartBytes-5), store.ImagePartBytes}} {
+				part, err := s.ImageBytes(ctx, img.Hash, r[0], r[1])
+				if want := img.Data[r[0]:min(n, r[0]+r[1])]; err != nil || !bytes.Equal(part, want) {
+					t.Fatalf("%d bytes: bytes %d+%d: %d bytes, %v; want %d", n, r[0], r[1], len(part), err, len(want))
+				}
 			}
 			if has, err := s.HasImage(ctx, img.Hash); err != nil || !has {
 				t.Fatalf("HasImage: %v %v", has, err)
 			}
 		}
 		unknown := testImage(t, 10).Hash
-		if _, err := s.ImageByHash(ctx, unknown); !errors.Is(err, store.ErrNotFound) {
+		if _, err := s.ImageByHash(ctx, unknown, -1); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("an unknown hash: %v, want ErrNotFound", err)
 		}
 		if has, err := s.HasImage(ctx, unknown); err != nil || has {
@@ -82,7 +94,7 @@ func TestImages(t *testing.T) {
 		if n != 1 || rows != 1 || parts != 3 {
 			t.Fatalf("8 racing uploads: %d stored it, %d rows, %d parts; want 1, 1, 3", n, rows, parts)
 		}
-		if got, err := s.ImageByHash(ctx, img.Hash); err != nil || !bytes.Equal(got.Data, img.Data) {
+		if got, err := s.ImageByHash(ctx, img.Hash, -1); err != nil || !bytes.Equal(got.Data, img.Data) {
 			t.Fatalf("after the race: %d bytes, %v", len(got.Data), err)
 		}
 

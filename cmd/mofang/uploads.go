@@ -61,15 +61,19 @@ func (r imageRows) PutImage(ctx context.Context, b images.Blob) error {
 	return err
 }
 
-func (r imageRows) Image(ctx context.Context, hash string) (images.Blob, bool, error) {
-	img, err := r.st.ImageByHash(ctx, hash)
+func (r imageRows) Image(ctx context.Context, hash string, maxBytes int) (images.Blob, bool, error) {
+	img, err := r.st.ImageByHash(ctx, hash, maxBytes)
 	if errors.Is(err, store.ErrNotFound) {
 		return images.Blob{}, false, nil
 	}
 	if err != nil {
 		return images.Blob{}, false, err
 	}
-	return images.Blob{Hash: img.Hash, Type: img.Type, Width: img.Width, Height: img.Height, Data: img.Data}, true, nil
+	return images.Blob{Hash: img.Hash, Type: img.Type, Width: img.Width, Height: img.Height, Size: img.Size, Data: img.Data}, true, nil
+}
+
+func (r imageRows) ImageBytes(ctx context.Context, hash string, off, n int) ([]byte, error) {
+	return r.st.ImageBytes(ctx, hash, off, n)
 }
 
 func (r imageRows) HasImage(ctx context.Context, hash string) (bool, error) {
