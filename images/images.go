@@ -224,7 +224,9 @@ var mimeTypes = map[string]string{"png": "image/png", "jpg": "image/jpeg"}
 // Handler serves GET and HEAD /<name> (mount it under a prefix with
 // http.StripPrefix): the stored image, with Cache-Control public,
 // max-age a year, immutable (a name is its content's hash), and an ETag.
-// Any other name is 404.
+// With a database (Open) the picture comes from the cache or the
+// database, else from the folder; a database that fails is 503 with
+// Retry-After. Any other name is 404.
 func (s *Store) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
