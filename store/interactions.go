@@ -92,13 +92,17 @@ type GiftRecord struct {
 	Coin    int64 // all coins paid: gift coin × count
 	OwnerID int64 // who received them
 	Balance int64 // the sender's coins after paying
+	// Rank is the room's tops after the gift when the gift changed them
+	// (see RankChange); nil when it did not.
+	Rank *RankChange
 }
 
 // SendGift moves the price of a gift from the sender to the room's owner,
 // adds it to the room's takings and records the gift, all in one
 // transaction: coins are never created or lost and never go negative,
-// however many gifts race. An unknown gift or room gives ErrNotFound; too
-// few coins, ErrInsufficientCoins.
+// however many gifts race. The same transaction adds the gift to the
+// room's leaderboards and open live session (see Ranking). An unknown gift
+// or room gives ErrNotFound; too few coins, ErrInsufficientCoins.
 func (s *Store) SendGift(ctx context.Context, o GiftOrder) (GiftRecord, error) {
 	var rec GiftRecord
 	err := s.retryTx(ctx, func(tx *sqlx.Tx) error {
@@ -135,13 +139,17 @@ func (s *Store) SendGift(ctx context.Context, o GiftOrder) (GiftRecord, error) {
 		if _, err := tx.ExecContext(ctx, `UPDATE mf_live_stream SET coin = coin + ? WHERE id = ?`, rec.Coin, o.RoomID); err != nil {
 			return fmt.Errorf("store: adding to room: %w", err)
 		}
+		now := s.now().UTC()
 		r, err := tx.ExecContext(ctx, `INSERT INTO mf_live_gift (room_id, user_id, gift_id, count, coin, created_time) VALUES (?, ?, ?, ?, ?, ?)`,
-			o.RoomID, o.FromID, o.GiftID, o.Count, rec.Coin, s.now().UTC())
+			o.RoomID, o.FromID, o.GiftID, o.Count, rec.Coin, now)
 		if err != nil {
 			return fmt.Errorf("store: recording gift: %w", err)
 		}
 		if rec.ID, err = r.LastInsertId(); err != nil {
 			return fmt.Errorf("store: recording gift: %w", err)
+		}
+		if rec.Rank, err = s.addToRanking(ctx, tx, o.RoomID, o.FromID, rec.ID, o.Count, rec.Coin, now); err != nil {
+			return err
 		}
 		return tx.GetContext(ctx, &rec.Balance, `SELECT coin FROM mf_user WHERE id = ?`, o.FromID)
 	})
@@ -207,12 +215,16 @@ func (s *Store) RecordViewer(ctx context.Context, roomID, userID int64) (bool, e
 	return true, nil
 }
 
-// AddLikes adds n likes to a room and returns its like count.
+// AddLikes adds n likes to a room, and to its open live session, and
+// returns its like count.
 func (s *Store) AddLikes(ctx context.Context, roomID, n int64) (int64, error) {
 	var count int64
 	err := s.retryTx(ctx, func(tx *sqlx.Tx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE mf_live_stream SET like_count = like_count + ? WHERE id = ?`, n, roomID); err != nil {
 			return fmt.Errorf("store: adding likes: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE mf_live_session SET likes = likes + ? WHERE open_room = ?`, n, roomID); err != nil {
+			return fmt.Errorf("store: adding likes to session: %w", err)
 		}
 		return notFound(tx.GetContext(ctx, &count, `SELECT like_count FROM mf_live_stream WHERE id = ?`, roomID), "room")
 	})

@@ -311,7 +311,7 @@ var endOfTime = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
 // started: in a cluster the stream directory is the truth of what is
 // live, and a room left live by a node that died follows it (a room set
 // live a moment ago may not be in the caller's view yet). It returns how
-// many rooms it changed.
+// many rooms it changed. The open live sessions of rooms not live end too.
 func (s *Store) EndLiveRoomsExcept(ctx context.Context, live []string, updatedBefore time.Time) (int64, error) {
 	defer s.lists.invalidate()
 	query := `UPDATE mf_live_stream SET status = ?, updated_time = ? WHERE status = ? AND updated_time < ?`
@@ -327,6 +327,9 @@ func (s *Store) EndLiveRoomsExcept(ctx context.Context, live []string, updatedBe
 	res, err := s.db.ExecContext(ctx, s.db.Rebind(query), args...)
 	if err != nil {
 		return 0, fmt.Errorf("store: ending live rooms: %w", err)
+	}
+	if err := s.endStaleSessions(ctx); err != nil {
+		return 0, err
 	}
 	return res.RowsAffected()
 }
