@@ -64,6 +64,9 @@ const (
 	ErrnoImageSize      Errno = 1052 // the picture's dimensions are beyond the limits
 	ErrnoBadUpload      Errno = 1053 // the upload request is malformed (no file, a path in the file name)
 	ErrnoImageNotStored Errno = 1054 // the server could not store the picture
+
+	// Live sessions (Live.session.*).
+	ErrnoNoSession Errno = 1045 // no such live session
 )
 
 var errnoText = map[Errno]string{
@@ -119,6 +122,8 @@ var errnoText = map[Errno]string{
 	ErrnoImageSize:      "the image is too large in width, height or pixels",
 	ErrnoBadUpload:      "the upload is malformed",
 	ErrnoImageNotStored: "the image could not be stored, try again later",
+
+	ErrnoNoSession: "live session does not exist",
 }
 
 // Text returns the standard message of an errno.

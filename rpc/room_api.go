@@ -408,7 +408,8 @@ type GiftSentData struct {
 
 // Gift sends a gift in a room joined on this websocket: its price moves
 // from the sender's coins to the room owner's, in one transaction, and
-// everyone in the room gets a "gift" event.
+// everyone in the room gets a "gift" event (then a "rank" event when the
+// gift changed a top three of the room's leaderboards).
 func (a *liveAPI) Gift(ctx context.Context, p GiftParams) (*Reply[GiftSentData], error) {
 	u, st, err := a.s.member(ctx, p.RoomID)
 	if err != nil || st.Errno != ErrnoOK {
@@ -442,6 +443,9 @@ func (a *liveAPI) Gift(ctx context.Context, p GiftParams) (*Reply[GiftSentData],
 	g := rec.Gift
 	a.s.rooms.Publish(r.ID, roomhub.Event{Type: "gift", User: &u, Count: rec.Count, Coin: rec.Coin,
 		Gift: &roomhub.GiftEvent{ID: g.ID, Name: g.Name, Image: g.Image, Coin: g.Coin}})
+	if rec.Rank != nil {
+		a.s.rooms.Publish(r.ID, rankEvent(rec.Rank))
+	}
 	return &Reply[GiftSentData]{Status: ok(), Data: &GiftSentData{ID: rec.ID, Coin: rec.Coin, Balance: rec.Balance}}, nil
 }
 

@@ -98,6 +98,21 @@ type roomEvent struct {
 		Until int64 `json:"until"`
 		Slow  *int  `json:"slow"`
 	} `json:"mod"`
+	Rank *struct {
+		SessionID int64       `json:"session_id"`
+		Live      []rankEntry `json:"live"`
+		All       []rankEntry `json:"all"`
+		Total     int64       `json:"total"`
+	} `json:"rank"`
+}
+
+// rankEntry is a place of a "rank" event.
+type rankEntry struct {
+	Rank int `json:"rank"`
+	User struct {
+		ID int64 `json:"id"`
+	} `json:"user"`
+	Coins int64 `json:"coins"`
 }
 
 // wsDial opens a websocket to the endpoint with a token in the header

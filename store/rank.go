@@ -33,6 +33,10 @@ type RankChange struct {
 	SessionID int64         // the open session; 0: the room is not live
 	All       []Contributor // the all-time top
 	Live      []Contributor // the open session's top (empty when not live)
+	// Total is the room's coins in all after the gift: it grows with
+	// every gift, so of two changes the one with the larger Total is the
+	// later.
+	Total int64
 }
 
 // Ranking returns the top limit contributors of a room by coins: sessionID
@@ -147,6 +151,9 @@ func (s *Store) addToRanking(ctx context.Context, tx *sqlx.Tx, roomID, userID, g
 	}
 	if !changed {
 		return nil, nil
+	}
+	if err := tx.GetContext(ctx, &change.Total, `SELECT coin FROM mf_live_stream WHERE id = ?`, roomID); err != nil {
+		return nil, fmt.Errorf("store: reading room coins: %w", err)
 	}
 	return change, s.nameContributors(ctx, tx, change.All, change.Live)
 }

@@ -69,6 +69,17 @@ func (s *Store) OpenSession(ctx context.Context, roomID int64) (int64, error) {
 	return id, notFound(err, "session")
 }
 
+// LatestSession returns the ID of a room's open session, or else of its
+// last one; ErrNotFound when it was never live.
+func (s *Store) LatestSession(ctx context.Context, roomID int64) (id int64, open bool, err error) {
+	var row struct {
+		ID   int64         `db:"id"`
+		Open sql.NullInt64 `db:"open_room"`
+	}
+	err = s.db.GetContext(ctx, &row, `SELECT id, open_room FROM mf_live_session WHERE room_id = ? ORDER BY id DESC LIMIT 1`, roomID)
+	return row.ID, row.Open.Valid, notFound(err, "session")
+}
+
 // EndSession closes a room's open session now, first adding viewers that
 // started playing and were not counted yet (see AddViewers). It does
 // nothing when the room has no open session.

@@ -55,7 +55,8 @@ type User struct {
 // stream started, Play again; "off": the co-host session ended, User the
 // guest, Reason why), "comment_delete" (ID: the comment removed by a
 // moderator), "mod" (Mod: a moderation action or a change of the room's
-// chat settings). "comment" events carry the comment's ID.
+// chat settings), "rank" (Rank: the room's gift leaderboards' top
+// three changed). "comment" events carry the comment's ID.
 type Event struct {
 	Seq     uint64     `json:"seq"`
 	Type    string     `json:"type"`
@@ -73,6 +74,7 @@ type Event struct {
 	Play    *Play      `json:"play,omitempty"`
 	ID      int64      `json:"id,omitempty"` // the comment's
 	Mod     *ModEvent  `json:"mod,omitempty"`
+	Rank    *RankEvent `json:"rank,omitempty"`
 }
 
 // ModEvent is what a "mod" event tells: Action ("mute", "unmute", "kick",
@@ -87,6 +89,25 @@ type ModEvent struct {
 	Until         int64  `json:"until,omitempty"`
 	Slow          *int   `json:"slow,omitempty"`
 	FollowersOnly *bool  `json:"followers_only,omitempty"`
+}
+
+// RankEvent is the top three of a room's gift leaderboards after a gift
+// that changed either: who is in it, in what order, or their coins.
+type RankEvent struct {
+	// SessionID is the live session of Live; absent when not live.
+	SessionID int64       `json:"session_id,omitempty"`
+	Live      []RankEntry `json:"live"` // this live's top
+	All       []RankEntry `json:"all"`  // all-time
+	// Total is the room's coins in all: it grows with every gift, so a
+	// page keeps the rank event with the largest Total it has seen.
+	Total int64 `json:"total"`
+}
+
+// RankEntry is one place of a leaderboard.
+type RankEntry struct {
+	Rank  int   `json:"rank"` // from 1
+	User  User  `json:"user"`
+	Coins int64 `json:"coins"`
 }
 
 // Play is where to watch a stream that is not a room's own (a co-host's):
