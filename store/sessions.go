@@ -92,26 +92,38 @@ func (s *Store) EndSession(ctx context.Context, roomID, viewers int64) error {
 	return nil
 }
 
-// AddViewers adds n plays started to a room's open session: each node
-// counts its own viewers and adds them.
-func (s *Store) AddViewers(ctx context.Context, roomID, n int64) error {
+// AddViewers adds n plays started to a live session: sessionID, or when
+// 0 the room's latest session (open, or just ended: plays counted on
+// another node reach it a moment after its end). Each node counts its own
+// viewers and adds them.
+func (s *Store) AddViewers(ctx context.Context, roomID, sessionID, n int64) error {
 	if n == 0 {
 		return nil
 	}
-	if _, err := s.db.ExecContext(ctx, `UPDATE mf_live_session SET total_viewers = total_viewers + ? WHERE open_room = ?`, n, roomID); err != nil {
-		return fmt.Errorf("store: adding viewers to room %d: %w", roomID, err)
+	if sessionID == 0 {
+		err := s.db.GetContext(ctx, &sessionID, `SELECT id FROM mf_live_session WHERE room_id = ? ORDER BY id DESC LIMIT 1`, roomID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("store: finding session of room %d: %w", roomID, err)
+		}
+	}
+	if _, err := s.db.ExecContext(ctx, `UPDATE mf_live_session SET total_viewers = total_viewers + ? WHERE id = ?`, n, sessionID); err != nil {
+		return fmt.Errorf("store: adding viewers to session %d: %w", sessionID, err)
 	}
 	return nil
 }
 
-// AddSample stores the viewers of a live session now and raises its
+// AddSample stores the viewers of a live session now (unless it ended)
+// and raises its
 // peak to at least peak (the most viewers seen at once since the last
 // sample, which may exceed viewers).
 func (s *Store) AddSample(ctx context.Context, sessionID, viewers, peak int64) error {
 	peak = max(peak, viewers)
 	return s.retryTx(ctx, func(tx *sqlx.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO mf_live_sample (session_id, sample_time, viewers) VALUES (?, ?, ?)`,
-			sessionID, s.now().UTC(), viewers)
+		_, err := tx.ExecContext(ctx, `INSERT INTO mf_live_sample (session_id, sample_time, viewers)
+			SELECT id, ?, ? FROM mf_live_session WHERE id = ? AND open_room IS NOT NULL`, s.now().UTC(), viewers, sessionID)
 		if err != nil && !isDuplicate(err) {
 			return fmt.Errorf("store: adding sample to session %d: %w", sessionID, err)
 		}

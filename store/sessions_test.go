@@ -75,7 +75,7 @@ func TestSessionsAndRanking(t *testing.T) {
 		s.AddComment(ctx, room.ID, fans[2].ID, "hello")
 		s.AddLikes(ctx, room.ID, 1)
 		s.AddLikes(ctx, room.ID, 1)
-		if err := s.AddViewers(ctx, room.ID, 3); err != nil {
+		if err := s.AddViewers(ctx, room.ID, 0, 3); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.AddSample(ctx, sid, 2, 3); err != nil {

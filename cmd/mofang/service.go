@@ -20,6 +20,7 @@ import (
 	"github.com/mofang-live/mofang/cmd/mofang/web"
 	"github.com/mofang-live/mofang/images"
 	"github.com/mofang-live/mofang/internal/connlimit"
+	"github.com/mofang-live/mofang/internal/livesession"
 	"github.com/mofang-live/mofang/internal/realip"
 	"github.com/mofang-live/mofang/media"
 	"github.com/mofang-live/mofang/rpc"
@@ -43,6 +44,7 @@ type service struct {
 	hooks   *hooks        // the operator's webhooks; nil: none
 	ready   chan struct{} // closed once every listener is up
 	parts   *clusterParts // the node's cluster (Local when alone)
+	lives   *livesession.Tracker
 
 	retentionDays  int
 	retentionBytes int64
@@ -209,6 +211,7 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 		closeAll()
 		return nil, err
 	}
+	lives := newLives(cfg, st, parts, log, hk.events(roomEvents{store: st, log: log.With("component", "rooms"), private: private, cluster: parts.cluster}))
 	auth := mediaAuth{store: st, signer: signer, private: private}
 	// The operator's hook is asked after our own rules.
 	var authz media.Authorizer = auth
@@ -242,7 +245,7 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 		Cluster:          parts.cluster,
 		RelayQuery:       auth.RelayQuery,
 		Forward:          fwd.mediaConfig(cfg, st, log.With("component", "forward")),
-		Events:           hk.events(roomEvents{store: st, log: log.With("component", "rooms"), private: private, cluster: parts.cluster}),
+		Events:           lives,
 		Logger:           log.With("component", "media"),
 
 		Thumbnails:        thumbs,
@@ -270,7 +273,7 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 		return nil, err
 	}
 
-	s := &service{cfg: cfg, log: log, store: st, engine: engine, signer: signer, ready: make(chan struct{}), parts: parts, hooks: hk,
+	s := &service{cfg: cfg, log: log, store: st, engine: engine, signer: signer, ready: make(chan struct{}), parts: parts, hooks: hk, lives: lives,
 		retentionDays: days, retentionBytes: maxBytes, connsPerIP: connsPerIP, tls: tlsSet, trusted: trusted}
 	if s.images, err = cfg.openImages(ctx, st); err != nil {
 		closeAll()
@@ -446,6 +449,7 @@ func (s *service) run(ctx context.Context) error {
 	go s.hooks.run(ctx)
 	go s.api.RunScheduleSweep(ctx) // scheduled lives passed unused: missed
 	go s.importImages(ctx)
+	go s.lives.Run(ctx, s.viewers)
 	if rec := s.engine.Recorder(); rec != nil {
 		go retention(ctx, s.store, rec, s.retentionDays, s.retentionBytes, s.log.With("component", "retention"))
 	}
