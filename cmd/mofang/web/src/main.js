@@ -11,6 +11,7 @@ import { myRoomView } from './views/myroom.js';
 import { roomView } from './views/room.js';
 import { replayView } from './views/replay.js';
 import { liveToasts } from './views/follow.js';
+import { livesView } from './views/lives.js';
 
 const routes = [
   { re: /^\/login$/, view: loginView, public: true },
@@ -18,6 +19,7 @@ const routes = [
   { re: /^\/me$/, view: myRoomView },
   { re: /^\/room\/(\d+)$/, view: roomView },
   { re: /^\/replay\/(\d+)$/, view: replayView },
+  { re: /^\/lives\/(\d+)$/, view: livesView },
 ];
 
 const app = document.getElementById('app');

@@ -11,6 +11,7 @@ import { picturesCard } from './pictures.js';
 import { replayLink } from './replay.js';
 import { scheduleCard } from './follow.js';
 import { forwardSection } from './forward.js';
+import { livesSection } from './lives.js';
 
 export function myRoomView(root, { go }) {
   const me = session.get().user || {};
@@ -28,6 +29,7 @@ export function myRoomView(root, { go }) {
   const browserLive = h('section', { class: 'card browser-live', id: 'browser-live', hidden: true });
   const schedules = scheduleCard();
   const forwards = forwardSection();
+  const lives = livesSection(); // lives.js: past lives with their viewers
   let live = null; // the browser's WHIP session: { session, stream }
   let room = null; // Live.stream's data
   const pictures = picturesCard(() => room && room.room_id); // avatar and cover uploads
@@ -104,6 +106,7 @@ export function myRoomView(root, { go }) {
     else recordings.before(modCard);
     schedules.setRoom(data.room_id);
     forwards.load(data.room_id);
+    lives.load(data.room_id);
     const p = data.publish;
     // expires 0: the stream key lasts until it is reset.
     const keyLife = p.expires ? `The key works until ${new Date(p.expires * 1000).toLocaleString()}; open this page again for a fresh one.` : 'The key keeps working, as OBS keeps it, until you reset it.';
@@ -346,6 +349,7 @@ export function myRoomView(root, { go }) {
       schedules.el,
       forwards.el,
       recordings,
+      lives.el,
     ),
   );
 

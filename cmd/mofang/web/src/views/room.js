@@ -25,6 +25,7 @@ import { call, Errno, session } from '../api.js';
 import { canPlayFLV, canPlayHLS, codecName, LivePlayer, nativeCanDecode } from '../player.js';
 import { RpcSocket } from '../socket.js';
 import { avatar, banner, dialog, formatCount, h, icon, nickname, toast } from '../ui.js';
+import { rankBoard } from './lives.js';
 import { canWebRTC } from '../webrtc.js';
 import { Calls } from './calls.js';
 import { Cohost } from './cohost.js';
@@ -57,6 +58,7 @@ export function roomView(root, { params, go }) {
   let likes = 0;
   let native = false; // play the room's HLS with the browser's own player
   const online = new Map(); // user id -> user
+  const rank = rankBoard(roomId, () => password); // lives.js
   // mode is the viewer's choice; fallback, why WebRTC did not play this
   // stream (then it plays over HTTP-FLV until the stream ends or the
   // viewer asks for WebRTC again).
@@ -120,6 +122,7 @@ export function roomView(root, { params, go }) {
           onlineList,
         ),
         h('div', { class: 'cohost-slot' }),
+        rank.el,
         chat,
         composer,
       ),
@@ -339,6 +342,8 @@ export function roomView(root, { params, go }) {
     isOwner = info.user && info.user.id === me.id;
     giftBtn.hidden = isOwner; // nobody can gift their own room
     ownerLink.hidden = !isOwner;
+    rank.showStats(isOwner);
+    rank.load();
     cohost.draw();
     drawTitle();
     if (!apply(info)) return;
@@ -606,6 +611,9 @@ export function roomView(root, { params, go }) {
       case 'cohost':
         cohost.onRoomEvent(ev);
         break;
+      case 'rank':
+        rank.onEvent(ev);
+        break;
       case 'gift':
         giftFx(ev);
         addLine(h('li', { class: 'line gift-line', dataset: { type: 'gift', user: nickname(ev.user) } },
@@ -839,6 +847,7 @@ export function roomView(root, { params, go }) {
 
   return () => {
     left = true;
+    rank.stop();
     clearTimeout(pollTimer);
     clearInterval(latencyTimer);
     window.removeEventListener('offline', onOffline);
