@@ -196,7 +196,7 @@ func newClusterOpts(t *testing.T, redis string) clusterOpts {
 		jwt: "cluster-test-jwt-secret-" + randomHex(16), sign: "cluster-sign-" + randomHex(16)}
 }
 
-func startClusterNode(t *testing.T, o clusterOpts, id string) *clusterNode {
+func startClusterNode(t *testing.T, o clusterOpts, id string, extra ...string) *clusterNode {
 	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
@@ -210,6 +210,7 @@ func startClusterNode(t *testing.T, o clusterOpts, id string) *clusterNode {
 		"--webrtc-addr", "127.0.0.1:0", "--srt-addr", "", "--public-host", "127.0.0.1", "--call-timeout", "1m", "--log-level", "info",
 		"--db", o.dsn, "--jwt-secret", o.jwt, "--sign-secret", o.sign,
 		"--cluster", o.redis, "--node-id", id, "--node-url", n.api)
+	n.cmd.Args = append(n.cmd.Args, extra...)
 	n.cmd.Stdout = io.Discard
 	n.cmd.Stderr = n.logs
 	if err := n.cmd.Start(); err != nil {

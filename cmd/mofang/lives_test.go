@@ -154,3 +154,71 @@ func TestLiveSessionFigures(t *testing.T) {
 		t.Fatalf("a fan reading the host's statistics: errno %d", errno)
 	}
 }
+
+// TestClusterLiveSession: a live published to node A of a two-node
+// cluster, watched by one ffmpeg viewer on A and two on B, is one session
+// (A owns it): A's samples count the viewers of both nodes, and once the
+// live ended its total counts every node's plays, B's added by B.
+func TestClusterLiveSession(t *testing.T) {
+	needFFmpeg(t)
+	// A Redis database of its own: the cluster's keys have fixed names.
+	o := newClusterOpts(t, "redis://"+redisHostPort(testRedisURL(t))+"/12")
+	suffix := randomHex(3)
+	extra := []string{"--live-sample-interval", "300ms", "--publisher-grace", "1s"}
+	a := startClusterNode(t, o, "a-"+suffix, extra...)
+	b := startClusterNode(t, o, "b-"+suffix, extra...)
+
+	host := rpcCall(t, a.api, "", "User.register", map[string]any{"username": "host", "password": "host-password"})
+	hostTok := host["data"].(map[string]any)["access_token"].(string)
+	room := rpcCall(t, a.api, hostTok, "Live.stream", map[string]any{"room_name": "cluster stats"})["data"].(map[string]any)
+	stream := room["stream_name"].(string)
+	publisher := startFFmpeg(t, "-re", "-stream_loop", "-1", "-i", clip(t), "-c", "copy", "-f", "flv", room["publish"].(map[string]any)["url"].(string))
+	var viewers []func()
+	for _, n := range []*clusterNode{a, b, b} {
+		eventually(t, 15*time.Second, "live on "+n.id, func() bool { return roomState(t, n.api, hostTok, stream).Status })
+		cmd := startFFmpeg(t, "-i", playURLs(t, n.api, hostTok, room["room_id"])["flv"].(string), "-c", "copy", "-f", "null", "-")
+		viewers = append(viewers, func() { cmd.Process.Kill(); cmd.Wait() })
+	}
+	eventually(t, 15*time.Second, "3 viewers in the cluster", func() bool { return roomState(t, b.api, hostTok, stream).ClientsNumber == 3 })
+
+	read := func(api string) (sessionFigures, int) {
+		var list struct {
+			Data struct {
+				Sessions []sessionFigures `json:"sessions"`
+				Total    int              `json:"total"`
+			} `json:"data"`
+		}
+		remarshal(t, rpcCall(t, api, hostTok, "Live.session.list", map[string]any{"room_id": room["room_id"]}), &list)
+		if len(list.Data.Sessions) == 0 {
+			return sessionFigures{}, 0
+		}
+		var one struct {
+			Data sessionFigures `json:"data"`
+		}
+		remarshal(t, rpcCall(t, api, hostTok, "Live.session.read", map[string]any{"session_id": list.Data.Sessions[0].ID}), &one)
+		return one.Data, list.Data.Total
+	}
+	eventually(t, 10*time.Second, "a sample of the 3 viewers of both nodes", func() bool {
+		s, _ := read(b.api)
+		for _, m := range s.Samples {
+			if m.Viewers == 3 {
+				return true
+			}
+		}
+		return false
+	})
+	for _, v := range viewers {
+		v()
+	}
+	publisher.Process.Kill()
+	publisher.Wait()
+	var s sessionFigures
+	var total int
+	eventually(t, 30*time.Second, "the live ended with 3 plays counted", func() bool {
+		s, total = read(a.api)
+		return !s.Live && s.TotalViewers >= 3
+	})
+	if total != 1 || s.TotalViewers != 3 || s.PeakViewers != 3 {
+		t.Fatalf("%d sessions; the last: %+v", total, s)
+	}
+}
