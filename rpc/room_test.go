@@ -103,6 +103,10 @@ func TestRoomInteractions(t *testing.T) {
 					t.Fatalf("%s got %q, want %q", name, got, w)
 				}
 			}
+			// The first gift of the room puts bob on its leaderboard.
+			if ev := c.next("online", "join"); ev.Type != "rank" || ev.Rank == nil || len(ev.Rank.All) != 1 || ev.Rank.All[0].User.ID != bobID || ev.Rank.All[0].Coins != 15 {
+				t.Fatalf("%s got %+v, want the rank event of the gift", name, ev)
+			}
 		}
 		// Coins moved from bob to alice; the room counts its takings.
 		aliceUser, _ := e.store.UserByID(ctx, 1)

@@ -138,7 +138,7 @@ func TestOnRoomEvent(t *testing.T) {
 	}
 	bob.call("Live.room.leave", map[string]any{"room_id": roomID})
 
-	want := []string{"join", "join", "comment", "like", "gift", "leave"}
+	want := []string{"join", "join", "comment", "like", "gift", "rank", "leave"}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		mu.Lock()
