@@ -48,6 +48,9 @@ type Config struct {
 	// Skip tells the streams that are no room's (calls', co-hosts'),
 	// which have no sessions. Nil: none.
 	Skip func(stream string) bool
+	// Source names the stream a played stream is part of: a rendition
+	// of the quality ladder is its source's live. Nil: itself.
+	Source func(stream string) string
 	// Elsewhere reports whether another node publishes the stream now
 	// (a stream that stopped here but goes on there keeps its session).
 	// Nil: never.
@@ -89,6 +92,14 @@ func New(cfg Config) *Tracker {
 }
 
 func (t *Tracker) skip(name string) bool { return t.cfg.Skip != nil && t.cfg.Skip(name) }
+
+// source is the stream whose live a play of name is part of.
+func (t *Tracker) source(name string) string {
+	if t.cfg.Source == nil {
+		return name
+	}
+	return t.cfg.Source(name)
+}
 
 func storeCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
@@ -167,11 +178,12 @@ func (t *Tracker) PlayStarted(ctx context.Context, p media.PlayInfo) {
 	if t.next != nil {
 		t.next.PlayStarted(ctx, p)
 	}
-	if t.skip(p.Stream) {
+	name := t.source(p.Stream)
+	if t.skip(name) {
 		return
 	}
 	t.mu.Lock()
-	st := t.stream(p.Stream)
+	st := t.stream(name)
 	st.pending++
 	st.playing++
 	st.peak = max(st.peak, st.playing)
@@ -183,11 +195,12 @@ func (t *Tracker) PlayStopped(ctx context.Context, p media.PlayInfo) {
 	if t.next != nil {
 		t.next.PlayStopped(ctx, p)
 	}
-	if t.skip(p.Stream) {
+	name := t.source(p.Stream)
+	if t.skip(name) {
 		return
 	}
 	t.mu.Lock()
-	if st, ok := t.streams[p.Stream]; ok && st.playing > 0 {
+	if st, ok := t.streams[name]; ok && st.playing > 0 {
 		st.playing--
 	}
 	t.mu.Unlock()
@@ -205,7 +218,8 @@ func (t *Tracker) stream(name string) *stream {
 
 // Run samples the viewers of the sessions this node owns, and adds the
 // plays counted here to their sessions, every Every until ctx ends.
-// viewers tells a stream's viewers now, on every node.
+// viewers tells a stream's viewers now (its renditions' included), on
+// every node.
 func (t *Tracker) Run(ctx context.Context, viewers func(stream string) int) {
 	tick := time.NewTicker(t.cfg.Every)
 	defer tick.Stop()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -87,6 +88,7 @@ func TestTracker(t *testing.T) {
 	elsewhere := false
 	tr := New(Config{Store: fs, Next: next,
 		Skip:      func(s string) bool { return s == "call-1-2" },
+		Source:    func(s string) string { return strings.TrimSuffix(s, "_480p") },
 		Elsewhere: func(string) bool { return elsewhere }})
 	viewers := map[string]int{"room_a": 7}
 	count := func(s string) int { return viewers[s] }
@@ -112,7 +114,8 @@ func TestTracker(t *testing.T) {
 	tr.PublishStarted(ctx, media.StreamInfo{Name: "call-1-2"})
 	want("start", "start room 1", "sample session 10 viewers 0 peak 0")
 
-	play("room_a", 3)
+	play("room_a", 2)
+	play("room_a_480p", 1) // a rendition's viewer watches room_a's live
 	stop("room_a", 2)
 	play("room_b", 2) // relayed here
 	play("call-1-2", 1)
