@@ -369,7 +369,8 @@ func TestSessions(t *testing.T) {
 		t.Errorf("session: bytes %d requests %d UA %q", s.BytesSent(), s.Requests(), s.UserAgent)
 	}
 	deadline := time.Now().Add(3 * time.Second)
-	for m.Viewers() != 0 && time.Now().Before(deadline) {
+	// the count drops before OnSessionClose runs: wait for both.
+	for (m.Viewers() != 0 || closed.Load() != 2) && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	if m.Viewers() != 0 || closed.Load() != 2 || opened.Load() != 2 {
