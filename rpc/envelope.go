@@ -197,7 +197,7 @@ func (s *Server) call(ctx context.Context, msg *message, raw json.RawMessage) (r
 		return errorResponse(id, CodeInvalidRequest, "")
 	}
 	if m.costly && !s.allowCostly(ctx, msg) {
-		return statusResponse(id, failf(ErrnoTooMany, "too many logins or sign-ups from this address, try again in a few seconds"))
+		return statusResponse(id, localized(ctx, failf(ErrnoTooMany, "too many logins or sign-ups from this address, try again in a few seconds")))
 	}
 	out := getBuf()
 	defer putBuf(out)
@@ -213,7 +213,7 @@ func (s *Server) call(ctx context.Context, msg *message, raw json.RawMessage) (r
 			// A database that does not answer (in time) is not a bug of
 			// the call: say so, and that it is worth trying again.
 			s.log.Warn("rpc: database unavailable", "method", name, "err", err)
-			return statusResponse(id, fail(ErrnoUnavailable))
+			return statusResponse(id, localized(ctx, fail(ErrnoUnavailable)))
 		case errors.Is(err, context.Canceled):
 			s.log.Debug("rpc: call canceled", "method", name)
 		default:

@@ -194,12 +194,18 @@ func (m *method) invoke(ctx context.Context, params reflect.Value, buf *bytes.Bu
 	if err, _ := out[1].Interface().(error); err != nil {
 		return err
 	}
+	start := buf.Len()
 	enc := json.NewEncoder(buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(out[0].Interface()); err != nil {
 		return fmt.Errorf("encoding result: %w", err)
 	}
 	buf.Truncate(buf.Len() - 1) // Encode's newline
+	if callerOf(ctx).lang != langEN {
+		res := localizeResult(ctx, buf.Bytes()[start:])
+		buf.Truncate(start)
+		buf.Write(res)
+	}
 	return nil
 }
 

@@ -482,6 +482,7 @@ type caller struct {
 	token string
 	ip    string
 	host  string
+	lang  lang // of errmsg, from Accept-Language (lang.go)
 }
 
 type callerKey struct{}
@@ -505,7 +506,7 @@ func (s *Server) newCaller(r *http.Request, urlToken bool) *caller {
 	if err != nil {
 		ip = r.RemoteAddr
 	}
-	return &caller{token: bearer(r, urlToken), ip: ip, host: r.Host}
+	return &caller{token: bearer(r, urlToken), ip: ip, host: r.Host, lang: langOf(r.Header.Get("Accept-Language"))}
 }
 
 // bearer returns the token of "Authorization: jwt <token>" (MoFang's form)

@@ -78,7 +78,7 @@ func (s *Server) UploadHandler(imgs *images.Store, prefix string) http.Handler {
 		if st.Errno == ErrnoOK {
 			status = http.StatusOK
 		}
-		uploadReply(w, status, st, data)
+		uploadReply(w, status, localized(ctx, st), data)
 	})
 }
 

@@ -1,0 +1,57 @@
+package rpc
+
+// errnoTextZH holds the Simplified Chinese messages of the errnos, sent as
+// errmsg to callers whose Accept-Language asks for Chinese (lang.go). It
+// has exactly the keys of errnoText (TestErrnoTextZHComplete). Errno 1000
+// stays "ok" in every language: clients compare it.
+var errnoTextZH = map[Errno]string{
+	ErrnoOK:           "ok",
+	ErrnoInvalid:      "参数值无效",
+	ErrnoUserExists:   "用户名已被占用",
+	ErrnoTooMany:      "尝试次数过多，请稍后再试",
+	ErrnoBadLogin:     "用户名或密码错误",
+	ErrnoLogin:        "请重新登录",
+	ErrnoForbidden:    "没有权限",
+	ErrnoNoRoom:       "房间不存在",
+	ErrnoRoomPassword: "房间密码错误",
+	ErrnoRoomStopped:  "直播已结束",
+	ErrnoNoUser:       "用户不存在",
+	ErrnoNeedSocket:   "此方法需要 WebSocket 连接",
+	ErrnoNotLive:      "房间未在直播",
+	ErrnoTooManyRooms: "此连接加入的房间过多",
+	ErrnoNotJoined:    "请先进入房间",
+	ErrnoNoGift:       "礼物不存在",
+	ErrnoNoCoins:      "金币不足",
+	ErrnoNotAdmin:     "仅限管理员",
+	ErrnoNoStream:     "直播流不存在",
+	ErrnoNoClient:     "客户端不存在",
+	ErrnoNoRecord:     "录像不存在",
+	ErrnoUnavailable:  "服务暂时不可用（数据库无响应），请稍后再试",
+	ErrnoBusy:         "对方正在另一通话中",
+	ErrnoNoCall:       "通话不存在或已结束",
+	ErrnoNotInRoom:    "该用户不在此房间",
+	ErrnoCohostOn:     "房间已有连麦主播",
+	ErrnoNoCohost:     "没有这个连麦会话、邀请或申请",
+
+	ErrnoMuted:         "你在此房间已被禁言",
+	ErrnoKicked:        "你已被踢出此房间，请稍后再试",
+	ErrnoBannedHere:    "你已被此房间封禁",
+	ErrnoNotModerator:  "只有房主和房管可以这样做",
+	ErrnoProtected:     "你不能对该用户执行此操作",
+	ErrnoSlowMode:      "慢速模式已开启，请稍后再发言",
+	ErrnoFollowersOnly: "此房间仅关注者可以发言",
+	ErrnoWordRefused:   "评论中含有此处不允许的词语",
+	ErrnoNoComment:     "此房间没有这条评论",
+	ErrnoTooManyMods:   "房间的房管人数已达上限",
+
+	ErrnoFollowSelf:     "不能关注自己",
+	ErrnoNoSchedule:     "没有这个预约直播",
+	ErrnoScheduleDone:   "该预约直播已不在预约中（已开始、已错过或已取消）",
+	ErrnoManySchedules:  "房间预约的直播过多",
+	ErrnoFollowingLimit: "你关注的用户过多",
+	ErrnoImageTooLarge:  "图片文件过大",
+	ErrnoNotImage:       "文件不是 PNG、JPEG、GIF 或 WebP 图片",
+	ErrnoImageSize:      "图片的宽度、高度或像素数过大",
+	ErrnoBadUpload:      "上传请求格式错误",
+	ErrnoImageNotStored: "图片无法保存，请稍后再试",
+}
