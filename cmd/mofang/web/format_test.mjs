@@ -1,7 +1,7 @@
 // Tests of src/format.js, run by `node format_test.mjs` (and by go test:
 // pages_test.go). It exits non-zero on the first wrong answer.
 import assert from 'node:assert/strict';
-import { formatDuration, formatSize } from './src/format.js';
+import { formatClock, formatCoins, formatCount, formatDateTime, formatDuration, formatNumber, formatSize } from './src/format.js';
 
 const durations = [
   [0, '0:00'], [0.4, '0:00'], [0.5, '0:01'], [59.4, '0:59'], [59.5, '1:00'],
@@ -23,3 +23,19 @@ for (const [n, want] of sizes) {
   assert.equal(formatSize(n), want, `formatSize(${n})`);
 }
 console.log(`format: ${durations.length + sizes.length} cases ok`);
+
+// Figures in the pages' two languages (Intl; node has full ICU).
+const counts = [
+  [0, 'en', '0'], [999, 'en', '999'], [9999, 'en', '9999'], [12345, 'en', '12.3K'], [123456, 'en', '123.5K'],
+  [0, 'zh-CN', '0'], [9999, 'zh-CN', '9999'], [12345, 'zh-CN', '1.2万'], [123456789, 'zh-CN', '1.2亿'], [undefined, 'zh-CN', '0'],
+];
+for (const [n, loc, want] of counts) assert.equal(formatCount(n, loc), want, `formatCount(${n}, ${loc})`);
+assert.equal(formatCoins(1234567, 'en'), '1,234,567');
+assert.equal(formatCoins(1234567, 'zh-CN'), '1,234,567');
+assert.equal(formatNumber('12', 'en'), '12');
+const at = Date.UTC(2026, 11, 1, 15, 4);
+const opts = { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' };
+assert.equal(formatDateTime(at, opts, 'zh-CN'), '2026年12月1日 15:04');
+assert.match(formatDateTime(at, opts, 'en'), /^Dec 1, 2026(,| at) 3:04\sPM$/);
+assert.equal(formatDateTime(NaN, opts, 'en'), '');
+assert.ok(formatClock(at, 'zh-CN').includes(':'));

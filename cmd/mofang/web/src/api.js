@@ -3,6 +3,8 @@
 // result carrying errno (1000 = ok) and errmsg. Nothing here is private to
 // the pages: an app can do the same.
 
+import { locale, t } from './i18n/index.js';
+
 const SESSION_KEY = 'mofang.session';
 
 // Errnos the pages act on (README, "Errors").
@@ -32,33 +34,34 @@ export const Errno = {
   NETWORK: 0, // no answer: the page's own errno for a network failure
 };
 
+// messages: the errnos the pages explain in their own words, by catalogue key.
 const messages = {
-  [Errno.NAME_TAKEN]: 'That user name is taken. Pick another one.',
-  [Errno.SLOW_DOWN]: 'Too many attempts. Wait a moment and try again.',
-  [Errno.WRONG_LOGIN]: 'Wrong user name or password.',
-  [Errno.LOGIN_AGAIN]: 'Your login has expired. Please log in again.',
-  [Errno.NOT_YOURS]: 'Not allowed.',
-  [Errno.NO_ROOM]: 'This room does not exist.',
-  [Errno.WRONG_ROOM_PASSWORD]: 'Wrong room password.',
-  [Errno.ROOM_ENDED]: 'This room has ended.',
-  [Errno.NO_USER]: 'This user does not exist.',
-  [Errno.NOT_LIVE]: 'The room is not live right now.',
-  [Errno.TOO_MANY_ROOMS]: 'You are in too many rooms at once.',
-  [Errno.JOIN_FIRST]: 'Not in the room yet: reconnecting.',
-  [Errno.NO_GIFT]: 'That gift is not available.',
-  [Errno.NO_COINS]: 'Not enough coins. Recharge first.',
-  [Errno.BUSY]: 'Busy: in another call.',
-  [Errno.NO_CALL]: 'The call has ended.',
-  [Errno.NOT_IN_ROOM]: 'They are not in this room any more.',
-  [Errno.COHOST_ON]: 'The room already has a co-host.',
-  [Errno.NO_COHOST]: 'That co-host invitation or request has ended.',
-  [Errno.NETWORK]: 'Cannot reach the server. Check your connection and try again.',
+  [Errno.NAME_TAKEN]: 'errno.1002',
+  [Errno.SLOW_DOWN]: 'errno.1003',
+  [Errno.WRONG_LOGIN]: 'errno.1004',
+  [Errno.LOGIN_AGAIN]: 'errno.1005',
+  [Errno.NOT_YOURS]: 'errno.1006',
+  [Errno.NO_ROOM]: 'errno.1007',
+  [Errno.WRONG_ROOM_PASSWORD]: 'errno.1008',
+  [Errno.ROOM_ENDED]: 'errno.1009',
+  [Errno.NO_USER]: 'errno.1010',
+  [Errno.NOT_LIVE]: 'errno.1012',
+  [Errno.TOO_MANY_ROOMS]: 'errno.1013',
+  [Errno.JOIN_FIRST]: 'errno.1014',
+  [Errno.NO_GIFT]: 'errno.1015',
+  [Errno.NO_COINS]: 'errno.1016',
+  [Errno.BUSY]: 'errno.1022',
+  [Errno.NO_CALL]: 'errno.1023',
+  [Errno.NOT_IN_ROOM]: 'errno.1024',
+  [Errno.COHOST_ON]: 'errno.1025',
+  [Errno.NO_COHOST]: 'errno.1026',
+  [Errno.NETWORK]: 'errno.0',
 };
 
 // ApiError is a call that did not succeed: errno says why.
 export class ApiError extends Error {
   constructor(errno, message, method) {
-    super(messages[errno] || message || `Error ${errno}`);
+    super(messages[errno] ? t(messages[errno]) : message || t('errno.n', { errno }));
     this.errno = errno;
     this.method = method;
     this.serverMessage = message;
@@ -108,7 +111,7 @@ export function onLoginExpired(fn) {
 
 // post sends one JSON-RPC request and returns its result object.
 async function post(method, params, token, timeoutMs = 10000) {
-  const headers = { 'Content-Type': 'application/json' };
+  const headers = { 'Content-Type': 'application/json', 'Accept-Language': locale() }; // errmsg in the pages' language
   if (token) headers.Authorization = 'jwt ' + token;
   const ctl = new AbortController();
   const timer = setTimeout(() => ctl.abort(), timeoutMs);

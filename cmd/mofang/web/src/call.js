@@ -17,6 +17,7 @@
 // sdp}} or {candidate: RTCIceCandidateInit}.
 
 import { playWHEP, publishWHIP } from './webrtc.js';
+import { t } from './i18n/index.js';
 
 export const DIRECT_WAIT = 10000; // ms for the direct connection before the server relays the call
 const RELAY_RETRY = 500; // ms between tries to play the other party's relay stream
@@ -68,7 +69,7 @@ export class CallMedia {
       this.send({ candidate: e.candidate.toJSON() });
     });
     pc.addEventListener('icegatheringstatechange', () => {
-      if (this.pc === pc && pc.iceGatheringState === 'complete' && gathered === 0) this.relay('No direct network path.');
+      if (this.pc === pc && pc.iceGatheringState === 'complete' && gathered === 0) this.relay(t('call.noPath'));
     });
     pc.addEventListener('track', (e) => {
       if (this.pc !== pc) return;
@@ -82,17 +83,17 @@ export class CallMedia {
         clearTimeout(this.timer);
         this.onRoute('direct', 'connected');
       } else if (s === 'failed') {
-        this.relay('The direct connection failed.');
+        this.relay(t('call.directFailed'));
       }
     });
     this.onRoute('direct', 'connecting');
-    this.timer = setTimeout(() => this.relay('No direct connection within ' + Math.round(this.directWait / 1000) + ' s.'), this.directWait);
+    this.timer = setTimeout(() => this.relay(t('call.noDirect', { s: Math.round(this.directWait / 1000) })), this.directWait);
     if (this.offerer) {
       this.addTracks(pc);
       this.chain = this.chain.then(async () => {
         await pc.setLocalDescription(await pc.createOffer());
         if (this.pc === pc) this.send({ sdp: { type: 'offer', sdp: pc.localDescription.sdp } });
-      }).catch((e) => this.relay(`The call could not start: ${e.message}`));
+      }).catch((e) => this.relay(t('call.noStart', { why: e.message })));
     }
   }
 
@@ -150,7 +151,7 @@ export class CallMedia {
       const share = await this.askRelay();
       this.useRelay(share, why);
     } catch (e) {
-      if (!this.closed && this.route !== 'relay') this.onRoute('direct', 'failed', (e && e.message) || 'The relay could not start.');
+      if (!this.closed && this.route !== 'relay') this.onRoute('direct', 'failed', (e && e.message) || t('call.relayNoStart'));
     } finally {
       this.asking = false;
     }
@@ -176,14 +177,14 @@ export class CallMedia {
   publishRelay(url, n) {
     if (this.closed) return;
     publishWHIP(url, this.local, (s) => {
-      if (s === 'failed' && !this.closed) this.onRoute('relay', 'failed', 'The connection to the server was lost.');
+      if (s === 'failed' && !this.closed) this.onRoute('relay', 'failed', t('call.serverLost'));
     }).then((session) => {
       if (this.closed) session.close();
       else this.pub = session;
     }, (e) => {
       if (this.closed) return;
       if (n + 1 < 3) setTimeout(() => this.publishRelay(url, n + 1), RELAY_RETRY);
-      else this.onRoute('relay', 'failed', `The server did not take the camera: ${e.message}`);
+      else this.onRoute('relay', 'failed', t('call.camRefused', { why: e.message }));
     });
   }
 
@@ -207,7 +208,7 @@ export class CallMedia {
       if (!this.closed) this.onRemote(stream);
     }, (s) => {
       if (s === 'connected' && !this.closed) this.onRoute('relay', 'connected');
-      if (s === 'failed') retry('The relay connection failed.');
+      if (s === 'failed') retry(t('call.relayFailed'));
     }).then((s) => {
       session = s;
       if (this.closed) s.close();
@@ -243,7 +244,7 @@ export function canCall() {
 
 // cameraError says, for people, why the camera did not start.
 export function cameraError(e) {
-  if (e && e.name === 'NotAllowedError') return 'The browser was not allowed to use the camera and microphone. Allow them for this site and try again.';
-  if (e && e.name === 'NotFoundError') return 'No camera or microphone found.';
-  return `The camera did not start: ${(e && e.message) || e}`;
+  if (e && e.name === 'NotAllowedError') return t('call.notAllowed');
+  if (e && e.name === 'NotFoundError') return t('call.noCamera');
+  return t('call.camFailed', { why: (e && e.message) || e });
 }

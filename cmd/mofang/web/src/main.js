@@ -5,6 +5,7 @@
 import './style.css';
 import { onLoginExpired, session } from './api.js';
 import { banner } from './ui.js';
+import { onLocale, t } from './i18n/index.js';
 import { loginView } from './views/login.js';
 import { roomsView } from './views/rooms.js';
 import { myRoomView } from './views/myroom.js';
@@ -58,6 +59,7 @@ function render(force) {
     teardown = null;
   }
   shown = path;
+  document.title = t('app.title');
   liveToasts(!!session.get()); // a followed host going live: a toast on any page
   banner('');
   app.replaceChildren();
@@ -75,4 +77,5 @@ onLoginExpired((message) => {
 });
 
 window.addEventListener('hashchange', () => render(false));
+onLocale(() => render(true)); // the language switch: the page drawn again in it
 render(true);

@@ -16,6 +16,7 @@
 import mpegts from 'mpegts.js';
 import { flvVideoCodec } from './flvcodec.js';
 import { latency, playWHEP, whepReason } from './webrtc.js';
+import { t } from './i18n/index.js';
 
 const STALL_AFTER = 5000; // ms without progress while live: treat as lost
 const PEEK_BYTES = 1 << 20; // read at most this much for the codec
@@ -296,7 +297,7 @@ export class LivePlayer {
     };
     this.player = stand;
     v.addEventListener('playing', stand.onPlaying, { once: true });
-    stand.timer = setTimeout(() => fail('WebRTC did not connect within 5 s (a firewall may block UDP).'), WHEP_CONNECT);
+    stand.timer = setTimeout(() => fail(t('player.whepTimeout')), WHEP_CONNECT);
     playWHEP(url, (stream) => {
       if (this.player !== stand) return;
       if (v.srcObject !== stream) {
@@ -308,9 +309,9 @@ export class LivePlayer {
       if (state === 'connected' && !stand.played) {
         // Connected: the picture starts at the next key frame the server has.
         clearTimeout(stand.timer);
-        stand.timer = setTimeout(() => fail('No video arrived over WebRTC.'), WHEP_PICTURE);
+        stand.timer = setTimeout(() => fail(t('player.noVideo')), WHEP_PICTURE);
       }
-      if (state === 'failed') fail('The WebRTC connection failed.');
+      if (state === 'failed') fail(t('player.failed'));
     }).then((session) => {
       if (this.player !== stand || stand.ended) {
         session.close();
@@ -379,7 +380,7 @@ export class LivePlayer {
       return;
     }
     if ((this.opening || !this.video.paused) && Date.now() - this.lastProgress > STALL_AFTER) {
-      if (this.player && this.player.fail) this.player.fail('No video arrived over WebRTC.');
+      if (this.player && this.player.fail) this.player.fail(t('player.noVideo'));
       else this.lost();
     } else if (this.video.paused && Date.now() - this.lastProgress > STALL_AFTER) {
       // Paused by the browser (e.g. autoplay refused): try again.

@@ -2,6 +2,9 @@
 // text in them), icons, avatars, toasts, the connection banner, dialogs
 // and copying to the clipboard.
 
+import { formatCount } from './format.js';
+import { locales, locale, setLocale, t } from './i18n/index.js';
+
 // h creates an element: h('button', {class: 'x', onclick: fn}, 'text', child).
 export function h(tag, attrs, ...children) {
   const el = document.createElement(tag);
@@ -73,7 +76,7 @@ export function avatar(user, size = 'md') {
 }
 
 export function nickname(user) {
-  return (user && (user.nickname || user.username)) || `user ${user ? user.id : ''}`;
+  return (user && (user.nickname || user.username)) || t('ui.userN', { id: user ? user.id : '' });
 }
 
 // toast shows a short message for a few seconds.
@@ -100,7 +103,7 @@ export function banner(message, kind = 'warn') {
 
 // dialog shows a modal built by build(close) and returns a function that
 // closes it. onClose runs when the user dismisses it.
-export function dialog(build, { onClose, label = 'Dialog' } = {}) {
+export function dialog(build, { onClose, label = t('ui.dialog') } = {}) {
   let closed = false;
   const close = () => {
     if (closed) return;
@@ -147,8 +150,15 @@ export async function copy(text) {
   }
 }
 
-export function formatCount(n) {
-  n = Number(n) || 0;
-  if (n >= 10000) return (n / 1000).toFixed(n >= 100000 ? 0 : 1) + 'k';
-  return String(n);
+// formatCount: format.js's, in the pages' language.
+export { formatCount };
+
+// langSwitch is the language switch (中文 | English) for a page's header:
+// the current language pressed; a click changes it (main.js redraws).
+export function langSwitch() {
+  return h('div', { class: 'lang-switch', id: 'lang-switch', role: 'group', 'aria-label': t('ui.language') },
+    locales.map((l) => h('button', {
+      type: 'button', class: 'lang-btn', lang: l.id, dataset: { lang: l.id },
+      'aria-pressed': String(l.id === locale()), onclick: () => setLocale(l.id),
+    }, l.name)));
 }

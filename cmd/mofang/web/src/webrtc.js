@@ -5,6 +5,8 @@
 // (the server takes trickle too, but one round trip is simpler): the page
 // waits for ICE gathering to complete, or at most 2 s.
 
+import { t } from './i18n/index.js';
+
 const ICE_GATHER_WAIT = 2000; // ms at most before the offer goes anyway
 
 // canWebRTC reports whether the browser has RTCPeerConnection.
@@ -187,9 +189,9 @@ export async function latency(pc) {
 export function whepReason(e) {
   if (e instanceof HTTPError) {
     if (e.status === 409) return e.message; // B-frames: the body names the OBS fix
-    if (e.status === 404) return 'WebRTC is not available for this room right now.';
-    if (e.status === 403) return `The server refused WebRTC: ${e.message}`;
-    return `WebRTC failed (${e.status}): ${e.message}`;
+    if (e.status === 404) return t('webrtc.n404');
+    if (e.status === 403) return t('webrtc.n403', { why: e.message });
+    return t('webrtc.failedN', { status: e.status, why: e.message });
   }
-  return (e && e.message) || 'WebRTC failed.';
+  return (e && e.message) || t('webrtc.failed');
 }

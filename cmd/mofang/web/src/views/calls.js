@@ -11,6 +11,7 @@ import { Errno } from '../api.js';
 import { CallMedia, cameraError, canCall, openCamera } from '../call.js';
 import { formatDuration } from '../format.js';
 import { avatar, dialog, h, icon, nickname, toast } from '../ui.js';
+import { t } from '../i18n/index.js';
 
 export class Calls {
   // roomId: the room's id; me: the user; socket: the room's RpcSocket;
@@ -39,7 +40,7 @@ export class Calls {
     const name = nickname(user);
     return h('button', {
       class: 'btn mini call-btn', type: 'button', dataset: { userId: user.id },
-      'aria-label': `Call ${name}`, title: `Video call with ${name}`,
+      'aria-label': t('calls.call', { name }), title: t('calls.videoWith', { name }),
       disabled: this.busy || !this.enabled,
       onclick: (e) => {
         e.stopPropagation();
@@ -52,7 +53,7 @@ export class Calls {
   // panel says "Calling…" until the callee answers.
   async invite(user) {
     if (this.call) {
-      toast('Hang up the call first.', 'warn');
+      toast(t('calls.hangFirst'), 'warn');
       return;
     }
     const c = { id: '', peer: user, role: 'caller', phase: 'calling', early: [] };
@@ -116,23 +117,23 @@ export class Calls {
         }
         break;
       case 'answered':
-        if (c.role === 'callee' && c.phase === 'ringing') this.finish(c, 'You answered on another screen.');
+        if (c.role === 'callee' && c.phase === 'ringing') this.finish(c, t('calls.otherScreen'));
         break;
       case 'reject':
-        this.finish(c, c.role === 'caller' ? `${name} declined the call.` : '', 'warn');
+        this.finish(c, c.role === 'caller' ? t('calls.declined', { name }) : '', 'warn');
         break;
       case 'timeout':
-        this.finish(c, c.role === 'caller' ? `No answer from ${name}.` : `You missed a call from ${name}.`, 'warn');
+        this.finish(c, c.role === 'caller' ? t('calls.noAnswer', { name }) : t('calls.missed', { name }), 'warn');
         break;
       case 'hangup':
-        if (ev.reason === 'left') this.finish(c, `${name} left the room: the call ended.`, 'warn');
-        else this.finish(c, c.phase === 'ringing' ? `${name} cancelled the call.` : `${name} hung up.`);
+        if (ev.reason === 'left') this.finish(c, t('calls.peerLeft', { name }), 'warn');
+        else this.finish(c, c.phase === 'ringing' ? t('calls.cancelled', { name }) : t('calls.hungUp', { name }));
         break;
       case 'signal':
         if (c.media) c.media.handle(ev.data);
         break;
       case 'relay':
-        if (c.media) c.media.useRelay(ev.relay, `${name} asked for the server's relay.`);
+        if (c.media) c.media.useRelay(ev.relay, t('calls.peerRelay', { name }));
         break;
     }
   }
@@ -146,13 +147,13 @@ export class Calls {
     const name = nickname(ev.from);
     c.prompt = dialog((close) => h('div', { class: 'call-prompt', id: 'call-incoming', dataset: { callId: c.id } },
       avatar(ev.from, 'lg'),
-      h('h2', {}, `${name} is calling you`),
-      h('p', { class: 'muted' }, 'A video call with your camera and microphone.'),
+      h('h2', {}, t('calls.calling', { name })),
+      h('p', { class: 'muted' }, t('calls.videoCall')),
       h('div', { class: 'row end' },
-        h('button', { class: 'btn btn-danger', type: 'button', id: 'call-reject', onclick: () => { close(); this.reject(c); } }, 'Decline'),
-        h('button', { class: 'btn btn-accept', type: 'button', id: 'call-accept', onclick: () => { close(); this.accept(c); } }, icon('phone'), 'Accept'),
+        h('button', { class: 'btn btn-danger', type: 'button', id: 'call-reject', onclick: () => { close(); this.reject(c); } }, t('calls.decline')),
+        h('button', { class: 'btn btn-accept', type: 'button', id: 'call-accept', onclick: () => { close(); this.accept(c); } }, icon('phone'), t('calls.accept')),
       ),
-    ), { label: 'Incoming call', onClose: () => this.reject(c) });
+    ), { label: t('calls.incoming'), onClose: () => this.reject(c) });
   }
 
   // accept answers: the camera, the connection ready for the caller's
@@ -178,7 +179,7 @@ export class Calls {
     try {
       await this.socket.call('Live.call.accept', { call_id: c.id });
     } catch (e) {
-      this.finish(c, e.errno === Errno.NO_CALL ? `${nickname(c.peer)}'s call has ended.` : e.message, 'warn');
+      this.finish(c, e.errno === Errno.NO_CALL ? t('calls.ended', { name: nickname(c.peer) }) : e.message, 'warn');
     }
   }
 
@@ -194,7 +195,7 @@ export class Calls {
     const c = this.call;
     if (!c) return;
     if (c.id) this.socket.call('Live.call.hangup', { call_id: c.id }).catch(() => {});
-    this.finish(c, c.phase === 'connected' ? `Call ended (${formatDuration((Date.now() - c.since) / 1000)}).` : '');
+    this.finish(c, c.phase === 'connected' ? t('calls.endedAfter', { d: formatDuration((Date.now() - c.since) / 1000) }) : '');
   }
 
   startMedia(c, offerer) {
@@ -240,12 +241,12 @@ export class Calls {
     const status = h('p', { class: 'call-status', id: 'call-status', role: 'status' });
     const route = h('span', { class: 'call-route', id: 'call-route' });
     const relay = h('button', {
-      class: 'btn small glass', type: 'button', id: 'call-relay', title: 'When the picture does not come through: send the call through the server',
-      onclick: () => c.media && c.media.relay('You asked for the server\'s relay.'),
-    }, 'Through the server');
-    const mute = h('button', { class: 'btn small glass', type: 'button', id: 'call-mute', onclick: () => this.toggleMute(c) }, 'Mute');
-    const hang = h('button', { class: 'btn btn-hangup', type: 'button', id: 'call-hangup', onclick: () => this.hangup() }, icon('phoneOff'), 'Hang up');
-    const panel = h('section', { class: 'call', id: 'call', 'aria-label': `Call with ${nickname(c.peer)}`, dataset: { role: c.role } },
+      class: 'btn small glass', type: 'button', id: 'call-relay', title: t('calls.relayTitle'),
+      onclick: () => c.media && c.media.relay(t('calls.youRelay')),
+    }, t('calls.throughServer'));
+    const mute = h('button', { class: 'btn small glass', type: 'button', id: 'call-mute', onclick: () => this.toggleMute(c) }, t('calls.mute'));
+    const hang = h('button', { class: 'btn btn-hangup', type: 'button', id: 'call-hangup', onclick: () => this.hangup() }, icon('phoneOff'), t('calls.hangUp'));
+    const panel = h('section', { class: 'call', id: 'call', 'aria-label': t('calls.with', { name: nickname(c.peer) }), dataset: { role: c.role } },
       h('div', { class: 'call-videos' }, remote, local),
       h('div', { class: 'call-bar' }, h('div', { class: 'call-info' }, status, route), h('div', { class: 'call-buttons' }, mute, relay, hang)),
     );
@@ -266,12 +267,12 @@ export class Calls {
     panel.dataset.route = c.route || '';
     panel.dataset.media = c.media_state || '';
     let text;
-    if (c.phase === 'calling') text = `Calling ${name}…`;
-    else if (c.media_state === 'failed') text = c.detail || 'The call could not connect.';
+    if (c.phase === 'calling') text = t('calls.callingName', { name });
+    else if (c.media_state === 'failed') text = c.detail || t('calls.noConnect');
     else if (c.phase === 'connected') text = `${name} · ${formatDuration((Date.now() - c.since) / 1000)}`;
-    else text = c.route === 'relay' ? `Connecting to ${name} through the server…` : `Connecting to ${name}…`;
+    else text = c.route === 'relay' ? t('calls.connectingRelay', { name }) : t('calls.connectingTo', { name });
     status.textContent = text;
-    route.textContent = c.phase === 'connected' ? (c.route === 'relay' ? 'through the server' : 'direct') : '';
+    route.textContent = c.phase === 'connected' ? (c.route === 'relay' ? t('calls.routeRelay') : 'direct') : '';
     relay.hidden = !c.media || c.route === 'relay';
     mute.hidden = !c.local;
   }
@@ -281,7 +282,7 @@ export class Calls {
     const tracks = c.local.getAudioTracks();
     const muted = tracks.some((t) => t.enabled);
     tracks.forEach((t) => { t.enabled = !muted; });
-    c.ui.mute.textContent = muted ? 'Unmute' : 'Mute';
+    c.ui.mute.textContent = muted ? t('calls.unmute') : t('calls.mute');
     c.ui.mute.setAttribute('aria-pressed', String(muted));
   }
 
@@ -320,13 +321,13 @@ function inviteError(e, user) {
   const name = nickname(user);
   switch (e.errno) {
     case Errno.BUSY:
-      return /^you are/i.test(e.serverMessage || '') ? 'You are in another call: hang it up first.' : `${name} is in another call.`;
+      return /^you are/i.test(e.serverMessage || '') ? t('calls.youBusy') : t('calls.busy', { name });
     case Errno.NOT_IN_ROOM:
-      return `${name} is not in the room any more.`;
+      return t('calls.notInRoom', { name });
     case Errno.SLOW_DOWN:
-      return 'Too many calls at once: wait a few seconds.';
+      return t('calls.tooMany');
     case Errno.JOIN_FIRST:
-      return 'Not in the room yet: wait a moment.';
+      return t('calls.notYet');
     default:
       return e.message;
   }

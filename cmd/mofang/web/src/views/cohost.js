@@ -14,6 +14,7 @@ import { cameraError, canCall, openCamera } from '../call.js';
 import { LivePlayer } from '../player.js';
 import { avatar, dialog, h, icon, nickname, toast } from '../ui.js';
 import { canWebRTC, publishWHIP } from '../webrtc.js';
+import { t } from '../i18n/index.js';
 
 const RETRY_LOST = 1000; // ms before the guest's video is played again after it broke
 const MAX_RETRIES = 30; // ... at most this many times in a row
@@ -69,7 +70,7 @@ export class Cohost {
     const waiting = this.invited.has(user.id);
     return h('button', {
       class: 'btn mini cohost-invite', type: 'button', dataset: { userId: user.id },
-      'aria-label': `Invite ${name} to co-host`, title: waiting ? `Invited ${name}: waiting for an answer` : `Invite ${name} to co-host`,
+      'aria-label': t('cohost.invite', { name }), title: waiting ? t('cohost.invited', { name }) : t('cohost.invite', { name }),
       disabled: !this.enabled || !!this.session || waiting,
       onclick: (e) => {
         e.stopPropagation();
@@ -93,18 +94,18 @@ export class Cohost {
         const name = nickname(u);
         items.push(h('li', { class: 'cohost-request', dataset: { userId: u.id } },
           avatar(u, 'sm'),
-          h('span', { class: 'grow' }, h('b', {}, name), ' asks to co-host'),
-          h('button', { class: 'btn small btn-ghost cohost-decline', type: 'button', onclick: () => this.answer(u, false) }, 'Decline'),
-          h('button', { class: 'btn small btn-primary cohost-accept', type: 'button', disabled: !!this.session, onclick: () => this.answer(u, true) }, 'Accept'),
+          h('span', { class: 'grow' }, h('b', {}, name), ' ', t('cohost.asks')),
+          h('button', { class: 'btn small btn-ghost cohost-decline', type: 'button', onclick: () => this.answer(u, false) }, t('cohost.decline')),
+          h('button', { class: 'btn small btn-primary cohost-accept', type: 'button', disabled: !!this.session, onclick: () => this.answer(u, true) }, t('cohost.accept')),
         ));
       }
       this.box.replaceChildren(...(items.length ? [h('ul', { class: 'cohost-requests', id: 'cohost-requests' }, ...items)] : []));
     } else if (this.enabled && this.host() && canCall() && !this.session && (this.asked || this.hostOnline())) {
       this.box.replaceChildren(this.asked
         ? h('div', { class: 'row' },
-          h('span', { class: 'muted small grow', id: 'cohost-waiting' }, 'Asked to co-host: waiting for the host…'),
-          h('button', { class: 'btn small btn-ghost', type: 'button', id: 'cohost-cancel', onclick: () => this.withdraw() }, 'Cancel'))
-        : h('button', { class: 'btn small btn-ghost', type: 'button', id: 'cohost-request', onclick: () => this.request() }, icon('users'), 'Request to co-host'));
+          h('span', { class: 'muted small grow', id: 'cohost-waiting' }, t('cohost.waiting')),
+          h('button', { class: 'btn small btn-ghost', type: 'button', id: 'cohost-cancel', onclick: () => this.withdraw() }, t('cohost.cancel')))
+        : h('button', { class: 'btn small btn-ghost', type: 'button', id: 'cohost-request', onclick: () => this.request() }, icon('users'), t('cohost.request')));
     } else {
       this.box.replaceChildren();
     }
@@ -117,11 +118,11 @@ export class Cohost {
     this.draw();
     try {
       await this.socket.call('Live.cohost.request', { room_id: this.roomId });
-      toast('Asked the host. You go on when they accept.', 'ok');
+      toast(t('cohost.askedHost'), 'ok');
     } catch (e) {
       this.asked = false;
       this.draw();
-      toast(offerError(e, 'the host'), 'warn');
+      toast(offerError(e, ''), 'warn');
     }
   }
 
@@ -137,7 +138,7 @@ export class Cohost {
     this.onChange();
     try {
       await this.socket.call('Live.cohost.invite', { room_id: this.roomId, user_id: user.id });
-      toast(`Invited ${nickname(user)} to co-host.`, 'ok');
+      toast(t('cohost.invitedToast', { name: nickname(user) }), 'ok');
     } catch (e) {
       this.invited.delete(user.id);
       this.onChange();
@@ -153,7 +154,7 @@ export class Cohost {
       if (yes) await this.socket.call('Live.cohost.accept', { room_id: this.roomId, user_id: user.id });
       else await this.socket.call('Live.cohost.reject', { room_id: this.roomId, user_id: user.id });
     } catch (e) {
-      toast(e.errno === Errno.NO_COHOST ? `${nickname(user)} is no longer asking.` : e.message, 'warn');
+      toast(e.errno === Errno.NO_COHOST ? t('cohost.noLonger', { name: nickname(user) }) : e.message, 'warn');
     }
   }
 
@@ -170,7 +171,7 @@ export class Cohost {
         if (!this.isHost) return;
         this.requests.set(id, ev.from);
         this.draw();
-        toast(`${name} asks to co-host.`);
+        toast(t('cohost.asksToast', { name }));
         break;
       case 'accept':
         if (this.isHost) {
@@ -186,11 +187,11 @@ export class Cohost {
         if (this.isHost) {
           this.invited.delete(id);
           this.onChange();
-          toast(`${name} declined to co-host.`, 'warn');
+          toast(t('cohost.declined', { name }), 'warn');
         } else if (this.asked) {
           this.asked = false;
           this.draw();
-          toast('The host declined your request to co-host.', 'warn');
+          toast(t('cohost.hostDeclined'), 'warn');
         }
         break;
       case 'cancel':
@@ -199,7 +200,7 @@ export class Cohost {
           this.draw();
         } else {
           this.closePrompt();
-          toast('The host withdrew the invitation.');
+          toast(t('cohost.withdrew'));
         }
         break;
       case 'timeout':
@@ -208,7 +209,7 @@ export class Cohost {
           this.invited.delete(id);
           this.draw();
         } else {
-          if (this.asked) toast('The host did not answer your request to co-host.', 'warn');
+          if (this.asked) toast(t('cohost.noAnswer'), 'warn');
           this.asked = false;
           this.closePrompt();
           this.draw();
@@ -223,13 +224,13 @@ export class Cohost {
     const name = nickname(from);
     this.prompt = dialog((close) => h('div', { class: 'call-prompt', id: 'cohost-invitation' },
       avatar(from, 'lg'),
-      h('h2', {}, `${name} invites you to co-host`),
-      h('p', { class: 'muted' }, 'Everyone in the room sees and hears you beside the host, from your camera and microphone.'),
+      h('h2', {}, t('cohost.invites', { name })),
+      h('p', { class: 'muted' }, t('cohost.everyone')),
       h('div', { class: 'row end' },
-        h('button', { class: 'btn btn-danger', type: 'button', id: 'cohost-invite-reject', onclick: () => { close(); this.prompt = null; this.declineInvitation(); } }, 'Decline'),
-        h('button', { class: 'btn btn-accept', type: 'button', id: 'cohost-invite-accept', onclick: () => { close(); this.prompt = null; this.acceptInvitation(); } }, 'Go on'),
+        h('button', { class: 'btn btn-danger', type: 'button', id: 'cohost-invite-reject', onclick: () => { close(); this.prompt = null; this.declineInvitation(); } }, t('cohost.decline')),
+        h('button', { class: 'btn btn-accept', type: 'button', id: 'cohost-invite-accept', onclick: () => { close(); this.prompt = null; this.acceptInvitation(); } }, t('cohost.goOn')),
       ),
-    ), { label: 'Co-host invitation', onClose: () => { this.prompt = null; this.declineInvitation(); } });
+    ), { label: t('cohost.invitation'), onClose: () => { this.prompt = null; this.declineInvitation(); } });
   }
 
   closePrompt() {
@@ -246,7 +247,7 @@ export class Cohost {
     try {
       r = await this.socket.call('Live.cohost.accept', { room_id: this.roomId });
     } catch (e) {
-      toast(e.errno === Errno.NO_COHOST ? 'The invitation has ended.' : e.message, 'warn');
+      toast(e.errno === Errno.NO_COHOST ? t('cohost.invEnded') : e.message, 'warn');
       return;
     }
     this.startPublishing(r.data.publish);
@@ -274,7 +275,7 @@ export class Cohost {
     try {
       const s = await publishWHIP(pub.whip, cur.stream, (state) => {
         if (state === 'failed' && this.publishing === cur) {
-          toast('Your co-host connection was lost.', 'error');
+          toast(t('cohost.lost'), 'error');
           this.end();
         }
       });
@@ -282,7 +283,7 @@ export class Cohost {
       else cur.session = s;
     } catch (e) {
       if (this.publishing !== cur) return;
-      toast(`The server did not take your camera: ${e.message}`, 'error');
+      toast(t('cohost.camRefused', { why: e.message }), 'error');
       this.end();
     }
   }
@@ -315,7 +316,7 @@ export class Cohost {
         this.session = { user: ev.user, play: ev.play || (this.session && this.session.play), live: ev.state === 'live' };
         this.requests.delete(ev.user.id);
         this.invited.delete(ev.user.id);
-        if (ev.state === 'on' && !mine) toast(`${nickname(ev.user)} is joining as co-host.`);
+        if (ev.state === 'on' && !mine) toast(t('cohost.joining', { name: nickname(ev.user) }));
         break;
       case 'off': {
         const was = this.session;
@@ -361,19 +362,19 @@ export class Cohost {
       const video = h('video', { id: 'cohost-video', class: 'cohost-video', playsinline: true, autoplay: true });
       const status = h('p', { class: 'cohost-status', id: 'cohost-status' });
       const button = mine
-        ? h('button', { class: 'btn small btn-hangup', type: 'button', id: 'cohost-leave', onclick: () => this.end() }, 'Leave')
-        : this.isHost ? h('button', { class: 'btn small btn-hangup', type: 'button', id: 'cohost-end', onclick: () => this.end() }, 'End co-host') : null;
+        ? h('button', { class: 'btn small btn-hangup', type: 'button', id: 'cohost-leave', onclick: () => this.end() }, t('cohost.leave'))
+        : this.isHost ? h('button', { class: 'btn small btn-hangup', type: 'button', id: 'cohost-end', onclick: () => this.end() }, t('cohost.end')) : null;
       const el = h('div', { class: 'cohost-tile', id: 'cohost-tile', dataset: { userId: s.user.id } },
         video,
         status,
-        h('div', { class: 'cohost-bar' }, h('span', { class: 'pill cohost-name' }, avatar(s.user, 'sm'), nickname(s.user), h('span', { class: 'badge badge-host' }, 'co-host')), button),
+        h('div', { class: 'cohost-bar' }, h('span', { class: 'pill cohost-name' }, avatar(s.user, 'sm'), nickname(s.user), h('span', { class: 'badge badge-host' }, t('cohost.badge'))), button),
       );
       this.tile = { el, video, status, user: s.user.id, key: '', player: null, retries: 0 };
-      const t = this.tile;
+      const tile = this.tile;
       // Played without sound (the browser's autoplay rule): a tap unmutes.
       el.addEventListener('click', (e) => {
-        if (e.target.closest('button') || !t.player || !t.video.muted) return;
-        t.player.unmute();
+        if (e.target.closest('button') || !tile.player || !tile.video.muted) return;
+        tile.player.unmute();
       });
       // Right after the host's video: the stage's bars and buttons stay above it.
       const main = this.stage.querySelector('video');
@@ -381,81 +382,81 @@ export class Cohost {
       else this.stage.append(el);
       this.stage.classList.add('cohosting');
     }
-    const t = this.tile;
-    t.el.dataset.state = s.live ? 'live' : 'on';
+    const tile = this.tile;
+    tile.el.dataset.state = s.live ? 'live' : 'on';
     if (mine) {
       // The guest sees its own camera, mirrored, not the server's copy.
       const stream = this.publishing && this.publishing.stream;
-      t.el.dataset.source = 'local';
-      t.video.muted = true;
-      t.video.classList.add('mirror');
-      if (stream && t.video.srcObject !== stream) {
-        t.video.srcObject = stream;
-        t.video.play().catch(() => {});
+      tile.el.dataset.source = 'local';
+      tile.video.muted = true;
+      tile.video.classList.add('mirror');
+      if (stream && tile.video.srcObject !== stream) {
+        tile.video.srcObject = stream;
+        tile.video.play().catch(() => {});
       }
-      t.status.textContent = s.live ? '' : 'Going on…';
+      tile.status.textContent = s.live ? '' : t('cohost.goingOn');
       return;
     }
     if (!s.live || !s.play) {
-      t.status.textContent = `${nickname(s.user)} is joining…`;
+      tile.status.textContent = t('cohost.isJoining', { name: nickname(s.user) });
       return;
     }
     const key = s.play.stream + '|' + this.mode();
-    if (t.key === key) return;
-    t.key = key;
-    this.playGuest(t, s.play);
+    if (tile.key === key) return;
+    tile.key = key;
+    this.playGuest(tile, s.play);
   }
 
   // playGuest plays the guest stream as the room plays: WebRTC first
   // (falling back to HTTP-FLV with the server's reason), else HTTP-FLV.
-  playGuest(t, play) {
-    if (!t.player) {
-      t.player = new LivePlayer(t.video, (state, detail) => {
-        if (this.tile !== t) return;
+  playGuest(tile, play) {
+    if (!tile.player) {
+      tile.player = new LivePlayer(tile.video, (state, detail) => {
+        if (this.tile !== tile) return;
         if (state === 'playing' || state === 'muted') {
-          t.retries = 0;
-          t.status.textContent = state === 'muted' ? 'Tap for sound' : '';
-          t.el.dataset.playing = '1';
+          tile.retries = 0;
+          tile.status.textContent = state === 'muted' ? t('cohost.tapSound') : '';
+          tile.el.dataset.playing = '1';
         } else if (state === 'webrtc-failed') {
-          t.el.dataset.source = 'flv';
-          t.el.dataset.note = detail || '';
-          t.player.play(play.flv);
+          tile.el.dataset.source = 'flv';
+          tile.el.dataset.note = detail || '';
+          tile.player.play(play.flv);
         } else if (state === 'lost') {
-          t.el.dataset.playing = '';
-          t.status.textContent = 'Reconnecting…';
-          if (t.retries++ < MAX_RETRIES) {
-            clearTimeout(t.timer);
-            t.timer = setTimeout(() => {
-              if (this.tile === t && this.session && this.session.live) {
-                t.key = '';
+          tile.el.dataset.playing = '';
+          tile.status.textContent = t('cohost.reconnecting');
+          if (tile.retries++ < MAX_RETRIES) {
+            clearTimeout(tile.timer);
+            tile.timer = setTimeout(() => {
+              if (this.tile === tile && this.session && this.session.live) {
+                tile.key = '';
                 this.drawTile();
               }
             }, RETRY_LOST);
           }
         } else if (state === 'unsupported') {
-          t.status.textContent = "This browser cannot play the co-host's video.";
+          tile.status.textContent = t('cohost.cantPlay');
         }
       });
     }
-    t.status.textContent = 'Connecting…';
-    t.el.dataset.playing = '';
+    tile.status.textContent = t('cohost.connecting');
+    tile.el.dataset.playing = '';
     if (this.mode() === 'webrtc' && play.whep && canWebRTC()) {
-      t.el.dataset.source = 'whep';
-      t.player.playWHEP(play.whep);
+      tile.el.dataset.source = 'whep';
+      tile.player.playWHEP(play.whep);
     } else {
-      t.el.dataset.source = 'flv';
-      t.player.play(play.flv);
+      tile.el.dataset.source = 'flv';
+      tile.player.play(play.flv);
     }
   }
 
   removeTile() {
-    const t = this.tile;
+    const tile = this.tile;
     this.tile = null;
-    if (!t) return;
-    clearTimeout(t.timer);
-    if (t.player) t.player.destroy();
-    t.video.srcObject = null;
-    t.el.remove();
+    if (!tile) return;
+    clearTimeout(tile.timer);
+    if (tile.player) tile.player.destroy();
+    tile.video.srcObject = null;
+    tile.el.remove();
     this.stage.classList.remove('cohosting');
   }
 
@@ -476,11 +477,11 @@ function stopTracks(stream) {
 function offerError(e, who) {
   switch (e.errno) {
     case Errno.COHOST_ON:
-      return 'The room already has a co-host.';
+      return t('cohost.hasCohost');
     case Errno.NOT_IN_ROOM:
-      return `${who[0].toUpperCase()}${who.slice(1)} is not in the room.`;
+      return who ? t('cohost.whoNotInRoom', { who }) : t('cohost.hostNotInRoom');
     case Errno.SLOW_DOWN:
-      return 'Too many invitations and requests: wait a few seconds.';
+      return t('cohost.tooMany');
     default:
       return e.message;
   }
@@ -489,8 +490,8 @@ function offerError(e, who) {
 // offMessage says why the co-host session ended.
 function offMessage(ev, mine) {
   const name = nickname(ev.user);
-  if (mine) return ev.reason === 'ended' ? 'You are no longer co-hosting.' : ev.reason === 'stopped' ? 'Your co-host video stopped: you are off.' : 'You left: co-hosting ended.';
-  if (ev.reason === 'left') return `${name} left: co-hosting ended.`;
-  if (ev.reason === 'stopped') return `${name}'s video stopped: co-hosting ended.`;
-  return `${name} is no longer co-hosting.`;
+  if (mine) return ev.reason === 'ended' ? t('cohost.youNoLonger') : ev.reason === 'stopped' ? t('cohost.youStopped') : t('cohost.youLeft');
+  if (ev.reason === 'left') return t('cohost.left', { name });
+  if (ev.reason === 'stopped') return t('cohost.stopped', { name });
+  return t('cohost.over', { name });
 }

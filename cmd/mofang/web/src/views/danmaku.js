@@ -14,6 +14,7 @@
 
 import { call } from '../api.js';
 import { h, nickname } from '../ui.js';
+import { t } from '../i18n/index.js';
 
 const KEY = 'mofang.danmaku'; // '0' off, else on
 const MAX_ON_SCREEN = 40;
@@ -35,7 +36,7 @@ export class Danmaku {
     this.lanes = []; // per lane: when (ms, performance.now) its last comment has fully entered
     this.button = h('button', {
       class: 'btn glass small danmaku-toggle', type: 'button', id: 'danmaku-toggle',
-      title: 'Comments over the video (danmaku)', onclick: () => this.toggle(),
+      title: t('danmaku.title'), onclick: () => this.toggle(),
     });
     // A speech bubble with lines (fixed markup, no user text).
     this.button.innerHTML = '<svg viewBox="0 0 24 24" width="1.1em" height="1.1em" aria-hidden="true"><path d="M4 5h16v11H9l-5 4z" fill="none" stroke="currentColor" stroke-width="2" stroke-linejoin="round"/><path d="M8 9h8M8 12h5" stroke="currentColor" stroke-width="2" stroke-linecap="round"/></svg>';
@@ -65,7 +66,7 @@ export class Danmaku {
 
   drawButton() {
     this.button.setAttribute('aria-pressed', String(this.enabled));
-    this.button.setAttribute('aria-label', this.enabled ? 'Hide comments over the video' : 'Show comments over the video');
+    this.button.setAttribute('aria-label', this.enabled ? t('danmaku.hide') : t('danmaku.show'));
     this.button.classList.toggle('on', this.enabled);
     this.layer.hidden = !this.enabled;
   }

@@ -8,14 +8,16 @@
 import { call, session } from '../api.js';
 import { RpcSocket } from '../socket.js';
 import { avatar, formatCount, h, nickname } from '../ui.js';
+import { formatDateTime } from '../format.js';
+import { t } from '../i18n/index.js';
 
 const FILTER_KEY = 'mofang.rooms.filter';
 const UPCOMING_EVERY = 60000;
 const TOAST_MS = 8000;
 
-// when shows a scheduled time (ms) in the browser's locale.
+// when shows a scheduled time (ms) in the pages' language.
 function when(ms) {
-  return new Date(ms).toLocaleString(undefined, { weekday: 'short', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
+  return formatDateTime(ms, { weekday: 'short', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
 }
 
 // followButton is the live room's Follow / Following button with the
@@ -23,7 +25,7 @@ function when(ms) {
 // to the room's host (again on each read of the room: it asks only once).
 export function followButton() {
   const count = h('span', { class: 'follow-count', id: 'follower-count' }, '0');
-  const label = h('span', { class: 'follow-label' }, 'Follow');
+  const label = h('span', { class: 'follow-label' }, t('follow.follow'));
   const el = h('button', { type: 'button', class: 'btn small follow-btn', id: 'follow-btn', hidden: true, onclick: toggle }, label, count);
   let host = 0;
   let following = false;
@@ -33,9 +35,9 @@ export function followButton() {
     following = !!d.following;
     el.classList.toggle('is-following', following);
     el.setAttribute('aria-pressed', following ? 'true' : 'false');
-    label.textContent = following ? 'Following' : 'Follow';
+    label.textContent = following ? t('follow.following') : t('follow.follow');
     count.textContent = formatCount(d.followers);
-    el.title = `${d.followers} follower${d.followers === 1 ? '' : 's'}`;
+    el.title = t(d.followers === 1 ? 'follow.follower1' : 'follow.followers', { n: formatCount(d.followers) });
   }
 
   async function toggle() {
@@ -73,11 +75,11 @@ export function followButton() {
 // Live.stream.list's, onChange reloads the list.
 export function roomFilter(onChange) {
   let followed = sessionStorage.getItem(FILTER_KEY) === 'following';
-  const all = h('button', { type: 'button', class: 'tab', id: 'filter-all', onclick: () => set(false) }, 'All');
-  const mine = h('button', { type: 'button', class: 'tab', id: 'filter-following', onclick: () => set(true) }, 'Following');
-  const hint = h('p', { class: 'muted room-filter-hint', id: 'filter-hint' }, 'Rooms of the hosts you follow. Follow a host with the button in their room.');
+  const all = h('button', { type: 'button', class: 'tab', id: 'filter-all', onclick: () => set(false) }, t('follow.all'));
+  const mine = h('button', { type: 'button', class: 'tab', id: 'filter-following', onclick: () => set(true) }, t('follow.following'));
+  const hint = h('p', { class: 'muted room-filter-hint', id: 'filter-hint' }, t('follow.filterHint'));
   const el = h('div', { class: 'room-filter-box' },
-    h('div', { class: 'tabs room-filter', role: 'group', 'aria-label': 'Which rooms' }, all, mine),
+    h('div', { class: 'tabs room-filter', role: 'group', 'aria-label': t('follow.whichRooms') }, all, mine),
     hint,
   );
   function draw() {
@@ -111,7 +113,7 @@ function scheduleItem(s, extra) {
       h('p', { class: 'schedule-title' }, s.title),
       h('p', { class: 'muted' }, nickname(s.host), ' · ', h('time', { datetime: new Date(s.at).toISOString() }, when(s.at))),
     ),
-    s.live ? h('a', { class: 'badge badge-live', href: `#/room/${Number(s.room_id)}` }, 'LIVE') : null,
+    s.live ? h('a', { class: 'badge badge-live', href: `#/room/${Number(s.room_id)}` }, t('follow.live')) : null,
     extra,
   );
 }
@@ -120,7 +122,7 @@ function scheduleItem(s, extra) {
 // minute; hidden when there are none. stop() ends the refreshes.
 export function upcomingLives() {
   const list = h('ul', { class: 'schedule-list', id: 'upcoming-list' });
-  const el = h('section', { class: 'upcoming', id: 'upcoming', hidden: true }, h('h2', {}, 'Upcoming lives'), list);
+  const el = h('section', { class: 'upcoming', id: 'upcoming', hidden: true }, h('h2', {}, t('follow.upcoming')), list);
   let timer = null;
   let stopped = false;
   async function load() {
@@ -159,36 +161,36 @@ export function scheduleCard() {
   const title = h('input', { id: 'schedule-title', maxlength: 64, placeholder: 'e.g. Saturday concert', autocomplete: 'off' });
   const cover = h('input', { id: 'schedule-cover', maxlength: 512, placeholder: 'https://… (optional)', autocomplete: 'off' });
   const error = h('p', { class: 'form-error', role: 'alert', id: 'schedule-error' });
-  const submit = h('button', { class: 'btn btn-primary', type: 'submit', id: 'schedule-add' }, 'Schedule');
+  const submit = h('button', { class: 'btn btn-primary', type: 'submit', id: 'schedule-add' }, t('follow.schedule'));
   const list = h('ul', { class: 'schedule-list', id: 'schedule-list' });
-  const empty = h('p', { class: 'muted', id: 'schedule-empty' }, 'No live scheduled. Followers see scheduled lives on the room list and are told when you go live.');
+  const empty = h('p', { class: 'muted', id: 'schedule-empty' }, t('follow.noSchedules'));
   const form = h('form', { class: 'form schedule-form', id: 'schedule-form' },
-    h('label', { class: 'field' }, h('span', {}, 'When'), at),
-    h('label', { class: 'field' }, h('span', {}, 'Title'), title),
-    h('label', { class: 'field' }, h('span', {}, 'Cover image URL'), cover),
+    h('label', { class: 'field' }, h('span', {}, t('follow.when')), at),
+    h('label', { class: 'field' }, h('span', {}, t('follow.title')), title),
+    h('label', { class: 'field' }, h('span', {}, t('follow.cover')), cover),
     error,
     submit,
   );
-  const el = h('section', { class: 'card schedules', id: 'schedules', hidden: true }, h('h2', {}, 'Scheduled lives'), form, list, empty);
+  const el = h('section', { class: 'card schedules', id: 'schedules', hidden: true }, h('h2', {}, t('follow.scheduled')), form, list, empty);
   let roomId = null;
 
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     error.textContent = '';
-    const t = new Date(at.value).getTime();
-    if (!at.value || Number.isNaN(t)) {
-      error.textContent = 'Pick a date and time.';
+    const at0 = new Date(at.value).getTime();
+    if (!at.value || Number.isNaN(at0)) {
+      error.textContent = t('follow.pickDate');
       return;
     }
     submit.disabled = true;
     try {
-      await call('Live.schedule.add', { room_id: roomId, at: t, title: title.value.trim(), cover: cover.value.trim() });
+      await call('Live.schedule.add', { room_id: roomId, at: at0, title: title.value.trim(), cover: cover.value.trim() });
       title.value = '';
       cover.value = '';
       at.value = '';
       await load();
     } catch (err) {
-      if (err.errno === 1043) error.textContent = 'You have as many upcoming lives as a room may: cancel one first.';
+      if (err.errno === 1043) error.textContent = t('follow.tooMany');
       else error.textContent = err.errno === 1001 && err.serverMessage ? err.serverMessage : err.message;
     } finally {
       submit.disabled = false;
@@ -201,17 +203,17 @@ export function scheduleCard() {
       const r = await call('Live.schedule.list', { room_id: roomId, limit: 50 });
       const items = (r.data.schedules || []).map((s) => scheduleItem(s,
         h('button', {
-          type: 'button', class: 'btn btn-ghost small schedule-cancel', 'aria-label': 'Cancel ' + s.title,
+          type: 'button', class: 'btn btn-ghost small schedule-cancel', 'aria-label': t('follow.cancelTitle', { title: s.title }),
           onclick: async (e) => {
             e.target.disabled = true;
             try {
               await call('Live.schedule.cancel', { schedule_id: s.id });
             } catch (err) {
-              error.textContent = err.errno === 1042 ? 'That live already started or passed.' : err.message;
+              error.textContent = err.errno === 1042 ? t('follow.passed') : err.message;
             }
             load();
           },
-        }, 'Cancel')));
+        }, t('follow.cancel'))));
       list.replaceChildren(...items);
       empty.hidden = items.length > 0;
     } catch (err) {
@@ -239,14 +241,14 @@ function showLiveToast(n) {
   const box = document.getElementById('toasts');
   if (!box) return;
   const room = Number(n.room_id);
-  const t = h('div', { class: 'toast toast-live', role: 'status', dataset: { roomId: room } },
+  const el = h('div', { class: 'toast toast-live', role: 'status', dataset: { roomId: room } },
     avatar(n.host, 'sm'),
-    h('span', { class: 'toast-live-text' }, h('b', {}, nickname(n.host)), ' is live: ', n.title || n.room_name),
-    h('a', { class: 'btn small btn-primary', href: `#/room/${room}`, onclick: () => t.remove() }, 'Watch'),
+    h('span', { class: 'toast-live-text' }, h('b', {}, nickname(n.host)), ' ', t('follow.isLive'), ' ', n.title || n.room_name),
+    h('a', { class: 'btn small btn-primary', href: `#/room/${room}`, onclick: () => el.remove() }, t('follow.watch')),
   );
-  box.append(t);
-  setTimeout(() => t.classList.add('out'), TOAST_MS);
-  setTimeout(() => t.remove(), TOAST_MS + 400);
+  box.append(el);
+  setTimeout(() => el.classList.add('out'), TOAST_MS);
+  setTimeout(() => el.remove(), TOAST_MS + 400);
 }
 
 // liveToasts starts (on) or stops (off) the live toasts' websocket. The

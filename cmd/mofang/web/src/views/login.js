@@ -2,18 +2,19 @@
 // user was going.
 
 import { call, session } from '../api.js';
-import { h } from '../ui.js';
+import { h, langSwitch } from '../ui.js';
+import { t } from '../i18n/index.js';
 
 export function loginView(root, { message, go }) {
   let mode = 'login';
   const error = h('p', { class: 'form-error', id: 'login-error', role: 'alert' }, message || '');
-  const username = h('input', { id: 'username', name: 'username', autocomplete: 'username', required: true, minlength: 1, maxlength: 32, placeholder: 'User name' });
-  const password = h('input', { id: 'password', name: 'password', type: 'password', autocomplete: 'current-password', required: true, placeholder: 'Password' });
-  const nick = h('input', { id: 'nickname', name: 'nickname', autocomplete: 'nickname', maxlength: 32, placeholder: 'Nickname (shown to others)' });
-  const nickRow = h('label', { class: 'field', hidden: true }, h('span', {}, 'Nickname'), nick);
-  const submit = h('button', { class: 'btn btn-primary btn-block', type: 'submit', id: 'login-submit' }, 'Log in');
-  const tabLogin = h('button', { type: 'button', class: 'tab active', id: 'tab-login', onclick: () => setMode('login') }, 'Log in');
-  const tabRegister = h('button', { type: 'button', class: 'tab', id: 'tab-register', onclick: () => setMode('register') }, 'Register');
+  const username = h('input', { id: 'username', name: 'username', autocomplete: 'username', required: true, minlength: 1, maxlength: 32, placeholder: t('login.userName') });
+  const password = h('input', { id: 'password', name: 'password', type: 'password', autocomplete: 'current-password', required: true, placeholder: t('login.password') });
+  const nick = h('input', { id: 'nickname', name: 'nickname', autocomplete: 'nickname', maxlength: 32, placeholder: t('login.nicknamePlaceholder') });
+  const nickRow = h('label', { class: 'field', hidden: true }, h('span', {}, t('login.nickname')), nick);
+  const submit = h('button', { class: 'btn btn-primary btn-block', type: 'submit', id: 'login-submit' }, t('login.logIn'));
+  const tabLogin = h('button', { type: 'button', class: 'tab active', id: 'tab-login', onclick: () => setMode('login') }, t('login.logIn'));
+  const tabRegister = h('button', { type: 'button', class: 'tab', id: 'tab-register', onclick: () => setMode('register') }, t('login.register'));
 
   function setMode(m) {
     mode = m;
@@ -21,14 +22,14 @@ export function loginView(root, { message, go }) {
     tabRegister.classList.toggle('active', m === 'register');
     nickRow.hidden = m !== 'register';
     password.autocomplete = m === 'register' ? 'new-password' : 'current-password';
-    submit.textContent = m === 'register' ? 'Create account' : 'Log in';
+    submit.textContent = m === 'register' ? t('login.createAccount') : t('login.logIn');
     error.textContent = '';
   }
 
   const form = h('form', { class: 'card form', id: 'login-form', novalidate: true },
     h('div', { class: 'tabs' }, tabLogin, tabRegister),
-    h('label', { class: 'field' }, h('span', {}, 'User name'), username),
-    h('label', { class: 'field' }, h('span', {}, 'Password'), password),
+    h('label', { class: 'field' }, h('span', {}, t('login.userName')), username),
+    h('label', { class: 'field' }, h('span', {}, t('login.password')), password),
     nickRow,
     error,
     submit,
@@ -37,7 +38,7 @@ export function loginView(root, { message, go }) {
     e.preventDefault();
     error.textContent = '';
     if (!username.value.trim() || !password.value) {
-      error.textContent = 'Enter a user name and a password.';
+      error.textContent = t('login.needBoth');
       return;
     }
     submit.disabled = true;
@@ -58,7 +59,8 @@ export function loginView(root, { message, go }) {
 
   root.append(
     h('div', { class: 'page page-login' },
-      h('div', { class: 'brand' }, h('div', { class: 'logo' }, 'M'), h('h1', {}, 'MoFang Live'), h('p', { class: 'muted' }, 'Watch, chat and go live.')),
+      langSwitch(),
+      h('div', { class: 'brand' }, h('div', { class: 'logo' }, 'M'), h('h1', {}, t('login.brand')), h('p', { class: 'muted' }, t('login.tagline'))),
       form,
     ),
   );

@@ -11,6 +11,8 @@
 
 import { call } from '../api.js';
 import { dialog, h, nickname, toast } from '../ui.js';
+import { formatDateTime } from '../format.js';
+import { t } from '../i18n/index.js';
 
 // Errnos of moderation (README, "Errors").
 export const ModErrno = {
@@ -26,20 +28,22 @@ export const ModErrno = {
   TOO_MANY_MODS: 1039,
 };
 
-const actionText = {
-  mute: 'muted', unmute: 'unmuted', kick: 'kicked out', ban: 'banned', unban: 'let back in',
-  mod_add: 'made a moderator', mod_remove: 'no longer a moderator',
-};
+// actionText says what an action did to its target (catalogue: mod.act.*).
+function actionText(action) {
+  const key = 'mod.act.' + action;
+  const s = t(key);
+  return s === key ? action : s;
+}
 
 // told makes a server's message of moderation readable: a capital first,
 // its times (RFC 3339, UTC) in the viewer's own.
 function told(msg) {
-  const s = String(msg || '').replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ/g, (t) => new Date(t).toLocaleString());
+  const s = String(msg || '').replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ/g, (ts) => formatDateTime(ts));
   return s.charAt(0).toUpperCase() + s.slice(1);
 }
 
 function until(ts) {
-  return ts ? ` until ${new Date(ts * 1000).toLocaleTimeString()}` : '';
+  return ts ? t('mod.until', { time: formatDateTime(ts * 1000, { timeStyle: 'medium' }) }) : '';
 }
 
 // Moderation is the room page's moderation: what the caller may do, and
@@ -68,7 +72,7 @@ export class Moderation {
       this.role = r.data.role;
       this.slow = r.data.slow;
       this.followersOnly = r.data.followers_only;
-      if (r.data.muted_until) this.sysLine(`You are muted in this room${until(r.data.muted_until)}.`, 'mod');
+      if (r.data.muted_until) this.sysLine(t('mod.youMuted', { until: until(r.data.muted_until) }), 'mod');
     } catch {
       this.role = 'viewer';
     }
@@ -81,15 +85,15 @@ export class Moderation {
   drawBar() {
     this.bar.hidden = !this.canModerate;
     if (!this.canModerate) return;
-    const slow = h('select', { id: 'mod-slow', 'aria-label': 'Slow mode', onchange: () => this.settings({ slow: Number(slow.value) }) },
-      ...[0, 5, 10, 30, 60, 300].map((s) => h('option', { value: s }, s ? `Slow mode: ${s} s` : 'Slow mode off')));
+    const slow = h('select', { id: 'mod-slow', 'aria-label': t('mod.slowMode'), onchange: () => this.settings({ slow: Number(slow.value) }) },
+      ...[0, 5, 10, 30, 60, 300].map((s) => h('option', { value: s }, s ? t('mod.slowN', { s }) : t('mod.slowOff'))));
     slow.value = String(this.slow);
     if (slow.value === '') {
-      slow.append(h('option', { value: this.slow }, `Slow mode: ${this.slow} s`));
+      slow.append(h('option', { value: this.slow }, t('mod.slowN', { s: this.slow })));
       slow.value = String(this.slow);
     }
     const fo = h('input', { type: 'checkbox', id: 'mod-followers', checked: this.followersOnly, onchange: () => this.settings({ followers_only: fo.checked }) });
-    this.bar.replaceChildren(slow, h('label', { class: 'check small' }, fo, ' Followers only'));
+    this.bar.replaceChildren(slow, h('label', { class: 'check small' }, fo, ' ', t('mod.followersOnly')));
   }
 
   async settings(p) {
@@ -111,7 +115,7 @@ export class Moderation {
     const owner = this.owner();
     if (owner && uid === owner.id && this.role !== 'owner') return;
     li.append(h('button', {
-      class: 'mod-btn', type: 'button', 'aria-label': 'Moderate',
+      class: 'mod-btn', type: 'button', 'aria-label': t('mod.moderate'),
       onclick: () => this.menu({ id: uid, nickname: li.dataset.user }, Number(li.dataset.commentId)),
     }, '⋯'));
   }
@@ -120,7 +124,7 @@ export class Moderation {
   memberButton(u) {
     const owner = this.owner();
     if (!this.canModerate || u.id === this.me.id || (owner && u.id === owner.id)) return null;
-    return h('button', { class: 'btn btn-ghost small mod-btn', type: 'button', 'aria-label': 'Moderate ' + nickname(u), onclick: () => this.menu(u) }, '⋯');
+    return h('button', { class: 'btn btn-ghost small mod-btn', type: 'button', 'aria-label': t('mod.moderateWho', { who: nickname(u) }), onclick: () => this.menu(u) }, '⋯');
   }
 
   // menu offers the actions on a user (and their comment).
@@ -137,18 +141,18 @@ export class Moderation {
     const uid = user.id;
     const mine = uid === this.me.id;
     const buttons = [
-      commentId ? h('button', { class: 'btn btn-ghost', id: 'mod-delete', onclick: act('Live.comment.delete', { comment_id: commentId }, 'Comment deleted') }, 'Delete comment') : null,
-      mine ? null : h('button', { class: 'btn btn-ghost', id: 'mod-mute5', onclick: act('Live.room.mod.mute', { user_id: uid, duration: 300 }, 'Muted for 5 minutes') }, 'Mute 5 min'),
-      mine ? null : h('button', { class: 'btn btn-ghost', id: 'mod-mute60', onclick: act('Live.room.mod.mute', { user_id: uid, duration: 3600 }, 'Muted for 1 hour') }, 'Mute 1 h'),
-      mine ? null : h('button', { class: 'btn btn-ghost', id: 'mod-unmute', onclick: act('Live.room.mod.unmute', { user_id: uid }, 'Unmuted') }, 'Unmute'),
-      mine ? null : h('button', { class: 'btn btn-ghost', id: 'mod-kick', onclick: act('Live.room.mod.kick', { user_id: uid, duration: 300 }, 'Kicked out for 5 minutes') }, 'Kick (5 min)'),
-      mine ? null : h('button', { class: 'btn btn-danger', id: 'mod-ban', onclick: act('Live.room.mod.ban', { user_id: uid }, 'Banned from the room') }, 'Ban'),
+      commentId ? h('button', { class: 'btn btn-ghost', id: 'mod-delete', onclick: act('Live.comment.delete', { comment_id: commentId }, t('mod.commentDeleted')) }, t('mod.deleteComment')) : null,
+      mine ? null : h('button', { class: 'btn btn-ghost', id: 'mod-mute5', onclick: act('Live.room.mod.mute', { user_id: uid, duration: 300 }, t('mod.muted5')) }, t('mod.mute5')),
+      mine ? null : h('button', { class: 'btn btn-ghost', id: 'mod-mute60', onclick: act('Live.room.mod.mute', { user_id: uid, duration: 3600 }, t('mod.muted60')) }, t('mod.mute60')),
+      mine ? null : h('button', { class: 'btn btn-ghost', id: 'mod-unmute', onclick: act('Live.room.mod.unmute', { user_id: uid }, t('mod.unmuted')) }, t('mod.unmute')),
+      mine ? null : h('button', { class: 'btn btn-ghost', id: 'mod-kick', onclick: act('Live.room.mod.kick', { user_id: uid, duration: 300 }, t('mod.kicked5')) }, t('mod.kick5')),
+      mine ? null : h('button', { class: 'btn btn-danger', id: 'mod-ban', onclick: act('Live.room.mod.ban', { user_id: uid }, t('mod.banned')) }, t('mod.ban')),
     ];
     const close = dialog((done) => h('div', { class: 'mod-menu' },
       h('h3', {}, nickname(user)),
       h('div', { class: 'mod-actions' }, ...buttons),
-      h('button', { class: 'btn btn-ghost', onclick: done }, 'Cancel'),
-    ), { label: 'Moderate' });
+      h('button', { class: 'btn btn-ghost', onclick: done }, t('mod.cancel')),
+    ), { label: t('mod.moderate') });
   }
 
   // onRoomEvent handles the room events of moderation; false for others.
@@ -162,13 +166,13 @@ export class Moderation {
     const m = ev.mod;
     if (m.action === 'slow') {
       this.slow = m.slow || 0;
-      this.sysLine(this.slow ? `Slow mode is on: one comment every ${this.slow} s.` : 'Slow mode is off.', 'mod');
+      this.sysLine(this.slow ? t('mod.slowOn', { s: this.slow }) : t('mod.slowIsOff'), 'mod');
     } else if (m.action === 'followers_only') {
       this.followersOnly = !!m.followers_only;
-      this.sysLine(this.followersOnly ? 'Only followers can comment now.' : 'Everyone can comment again.', 'mod');
+      this.sysLine(this.followersOnly ? t('mod.foOn') : t('mod.foOff'), 'mod');
     } else if (m.target) {
-      const who = m.target.id === this.me.id ? 'You were' : `${nickname(m.target)} was`;
-      this.sysLine(`${who} ${actionText[m.action] || m.action}${until(m.until)} by ${nickname(m.by)}.`, 'mod');
+      const params = { who: nickname(m.target), action: actionText(m.action), until: until(m.until), by: nickname(m.by) };
+      this.sysLine(t(m.target.id === this.me.id ? 'mod.youWere' : 'mod.theyWere', params), 'mod');
       if (m.target.id === this.me.id && (m.action === 'mod_add' || m.action === 'mod_remove')) this.load();
     }
     this.drawBar();
@@ -179,8 +183,8 @@ export class Moderation {
   // ("reenter" with reason kicked or user_banned), or "" for other
   // reasons.
   reenterText(ev) {
-    if (ev.reason === 'kicked') return 'You were kicked out of this room. You may come back in a few minutes.';
-    if (ev.reason === 'user_banned') return 'You are banned from this room.';
+    if (ev.reason === 'kicked') return t('mod.kickedOut');
+    if (ev.reason === 'user_banned') return t('mod.bannedHere');
     return '';
   }
 
@@ -189,13 +193,13 @@ export class Moderation {
   commentError(err) {
     switch (err.errno) {
       case ModErrno.MUTED:
-        return told(err.serverMessage) || 'You are muted in this room.';
+        return told(err.serverMessage) || t('mod.mutedHere');
       case ModErrno.SLOW_MODE:
-        return told(err.serverMessage) || 'Slow mode: wait before commenting again.';
+        return told(err.serverMessage) || t('mod.slowWait');
       case ModErrno.FOLLOWERS_ONLY:
-        return 'Only followers of the host can comment in this room.';
+        return t('mod.foOnly');
       case ModErrno.WORD_REFUSED:
-        return 'Your comment holds a word that is not allowed here.';
+        return t('mod.word');
     }
     return '';
   }
@@ -203,25 +207,25 @@ export class Moderation {
 
 // joinError says why a room refused the caller (kicked, banned), or "".
 export function joinError(err) {
-  if (err.errno === ModErrno.KICKED || err.errno === ModErrno.BANNED) return told(err.serverMessage) || 'You may not enter this room.';
+  if (err.errno === ModErrno.KICKED || err.errno === ModErrno.BANNED) return told(err.serverMessage) || t('mod.noEntry');
   return '';
 }
 
 // moderationCard is My room's moderation: moderators, words, log.
 export function moderationCard(roomId) {
-  const card = h('section', { class: 'card moderation', id: 'moderation' }, h('h2', {}, 'Moderation'));
+  const card = h('section', { class: 'card moderation', id: 'moderation' }, h('h2', {}, t('mod.title')));
   const mods = h('ul', { class: 'mod-list', id: 'mod-list' });
-  const addInput = h('input', { id: 'mod-add-id', inputmode: 'numeric', placeholder: 'User ID', autocomplete: 'off' });
-  const words = h('textarea', { id: 'mod-words', rows: 4, placeholder: 'One word per line' });
-  const mode = h('select', { id: 'mod-words-mode' }, h('option', { value: 'mask' }, 'Mask them with *'), h('option', { value: 'refuse' }, 'Refuse the comment'));
+  const addInput = h('input', { id: 'mod-add-id', inputmode: 'numeric', placeholder: t('mod.userID'), autocomplete: 'off' });
+  const words = h('textarea', { id: 'mod-words', rows: 4, placeholder: t('mod.onePerLine') });
+  const mode = h('select', { id: 'mod-words-mode' }, h('option', { value: 'mask' }, t('mod.mask')), h('option', { value: 'refuse' }, t('mod.refuse')));
   const wordsNote = h('p', { class: 'muted small', id: 'mod-words-note' });
   const log = h('ul', { class: 'mod-log', id: 'mod-log' });
 
   const fail = (e) => toast(e.serverMessage || e.message, 'error');
   const drawMods = (list) => mods.replaceChildren(...(list.length ? list : [null]).map((m) => m
-    ? h('li', { dataset: { userId: m.id } }, h('span', {}, `${nickname(m)} (ID ${m.id})`),
-      h('button', { class: 'btn btn-ghost small', type: 'button', onclick: () => setMod('Live.room.mod.remove', m.id) }, 'Remove'))
-    : h('li', { class: 'muted' }, 'No moderators yet.')));
+    ? h('li', { dataset: { userId: m.id } }, h('span', {}, t('mod.modLine', { who: nickname(m), id: m.id })),
+      h('button', { class: 'btn btn-ghost small', type: 'button', onclick: () => setMod('Live.room.mod.remove', m.id) }, t('mod.remove')))
+    : h('li', { class: 'muted' }, t('mod.noMods'))));
   async function setMod(method, userId) {
     try {
       drawMods((await call(method, { room_id: roomId, user_id: userId })).data.moderators);
@@ -237,7 +241,7 @@ export function moderationCard(roomId) {
       const list = words.value.split('\n').map((w) => w.trim()).filter(Boolean);
       const r = await call('Live.room.mod.words', { room_id: roomId, words: list, mode: mode.value });
       drawWords(r.data);
-      toast('Word list saved', 'ok');
+      toast(t('mod.wordsSaved'), 'ok');
       loadLog();
     } catch (err) {
       fail(err);
@@ -246,35 +250,35 @@ export function moderationCard(roomId) {
   function drawWords(d) {
     words.value = (d.words || []).join('\n');
     mode.value = d.mode;
-    wordsNote.textContent = d.global ? `The server also filters ${d.global} words of its own (${d.global_mode}).` : '';
+    wordsNote.textContent = d.global ? t('mod.global', { n: d.global, mode: d.global_mode }) : '';
   }
   async function loadLog() {
     try {
       const r = await call('Live.room.mod.log', { room_id: roomId, size: 50 });
       log.replaceChildren(...r.data.actions.map((a) => h('li', {},
-        h('span', { class: 'muted small' }, new Date(a.time).toLocaleString()), ' ',
-        h('b', {}, nickname(a.by)), ` ${a.action}`, a.target ? ` ${nickname(a.target)}` : '',
+        h('span', { class: 'muted small' }, formatDateTime(a.time)), ' ',
+        h('b', {}, nickname(a.by)), ` ${actionText(a.action)}`, a.target ? ` ${nickname(a.target)}` : '',
         a.detail ? ` (${a.detail})` : '', until(a.until))));
-      if (!r.data.actions.length) log.append(h('li', { class: 'muted' }, 'Nothing yet.'));
+      if (!r.data.actions.length) log.append(h('li', { class: 'muted' }, t('mod.nothing')));
     } catch (e) {
       log.replaceChildren(h('li', { class: 'form-error' }, e.message));
     }
   }
 
-  const addForm = h('form', { class: 'row', id: 'mod-add-form' }, addInput, h('button', { class: 'btn btn-primary', type: 'submit', id: 'mod-add' }, 'Add moderator'));
+  const addForm = h('form', { class: 'row', id: 'mod-add-form' }, addInput, h('button', { class: 'btn btn-primary', type: 'submit', id: 'mod-add' }, t('mod.addMod')));
   addForm.addEventListener('submit', (e) => {
     e.preventDefault();
     const id = Number(addInput.value.trim());
     if (id > 0) setMod('Live.room.mod.add', id);
   });
   const wordsForm = h('form', { class: 'form', id: 'mod-words-form' },
-    h('label', { class: 'field' }, h('span', {}, 'Words not allowed in my room'), words), mode, wordsNote,
-    h('button', { class: 'btn btn-primary', type: 'submit', id: 'mod-words-save' }, 'Save words'));
+    h('label', { class: 'field' }, h('span', {}, t('mod.myWords')), words), mode, wordsNote,
+    h('button', { class: 'btn btn-primary', type: 'submit', id: 'mod-words-save' }, t('mod.saveWords')));
   wordsForm.addEventListener('submit', saveWords);
   card.append(
-    h('h3', {}, 'Moderators'), h('p', { class: 'muted small' }, 'They can delete comments, mute, kick and ban viewers, and turn on slow mode.'), mods, addForm,
-    h('h3', {}, 'Word filter'), wordsForm,
-    h('details', {}, h('summary', {}, 'Moderation log'), log),
+    h('h3', {}, t('mod.mods')), h('p', { class: 'muted small' }, t('mod.modsCan')), mods, addForm,
+    h('h3', {}, t('mod.filter')), wordsForm,
+    h('details', {}, h('summary', {}, t('mod.log')), log),
   );
   call('Live.room.mod.list', { room_id: roomId }).then((r) => drawMods(r.data.moderators), fail);
   call('Live.room.mod.words', { room_id: roomId }).then((r) => drawWords(r.data), fail);

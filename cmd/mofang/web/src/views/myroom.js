@@ -3,8 +3,8 @@
 // the browser itself: camera and microphone over WebRTC (WHIP, publish.whip).
 
 import { call, session } from '../api.js';
-import { formatDuration, formatSize } from '../format.js';
-import { copy, dialog, h, icon, toast } from '../ui.js';
+import { formatDateTime, formatDuration, formatSize } from '../format.js';
+import { copy, dialog, h, icon, langSwitch, toast } from '../ui.js';
 import { canWebRTC, HTTPError, publishWHIP } from '../webrtc.js';
 import { moderationCard } from './moderation.js';
 import { picturesCard } from './pictures.js';
@@ -12,19 +12,20 @@ import { replayLink } from './replay.js';
 import { scheduleCard } from './follow.js';
 import { forwardSection } from './forward.js';
 import { livesSection } from './lives.js';
+import { t } from '../i18n/index.js';
 
 export function myRoomView(root, { go }) {
   const me = session.get().user || {};
-  const name = h('input', { id: 'room-name', maxlength: 64, placeholder: 'e.g. Friday night music', autocomplete: 'off' });
-  const password = h('input', { id: 'room-password', type: 'password', maxlength: 64, autocomplete: 'new-password', placeholder: 'No password' });
+  const name = h('input', { id: 'room-name', maxlength: 64, placeholder: t('me.namePlaceholder'), autocomplete: 'off' });
+  const password = h('input', { id: 'room-password', type: 'password', maxlength: 64, autocomplete: 'new-password', placeholder: t('me.noPassword') });
   const removePw = h('input', { type: 'checkbox', id: 'room-remove-password' });
-  const removeRow = h('label', { class: 'check', hidden: true }, removePw, ' Remove the password: anyone can enter');
-  const pwHint = h('small', { class: 'muted', id: 'room-password-hint' }, 'Viewers must type it to enter. Leave empty for an open room.');
+  const removeRow = h('label', { class: 'check', hidden: true }, removePw, ' ', t('me.removePw'));
+  const pwHint = h('small', { class: 'muted', id: 'room-password-hint' }, t('me.pwHint'));
   const error = h('p', { class: 'form-error', role: 'alert', id: 'room-error' });
   const record = h('input', { type: 'checkbox', id: 'room-record', checked: true });
-  const submit = h('button', { class: 'btn btn-primary btn-block', type: 'submit', id: 'room-save' }, 'Create my room');
-  const recordings = h('section', { class: 'card', id: 'recordings' }, h('h2', {}, 'My recordings'),
-    h('p', { class: 'muted' }, 'Create your room and go live: every live is recorded here while "Record my lives" is on.'));
+  const submit = h('button', { class: 'btn btn-primary btn-block', type: 'submit', id: 'room-save' }, t('me.create'));
+  const recordings = h('section', { class: 'card', id: 'recordings' }, h('h2', {}, t('me.recordings')),
+    h('p', { class: 'muted' }, t('me.recordingsIntro')));
   const obs = h('section', { class: 'card obs', id: 'obs', hidden: true });
   const browserLive = h('section', { class: 'card browser-live', id: 'browser-live', hidden: true });
   const schedules = scheduleCard();
@@ -35,10 +36,10 @@ export function myRoomView(root, { go }) {
   const pictures = picturesCard(() => room && room.room_id); // avatar and cover uploads
 
   const form = h('form', { class: 'card form', id: 'room-form' },
-    h('label', { class: 'field' }, h('span', {}, 'Room name'), name),
-    h('label', { class: 'field' }, h('span', {}, 'Room password'), password, pwHint),
+    h('label', { class: 'field' }, h('span', {}, t('me.roomName')), name),
+    h('label', { class: 'field' }, h('span', {}, t('me.roomPassword')), password, pwHint),
     removeRow,
-    h('label', { class: 'check' }, record, ' Record my lives'),
+    h('label', { class: 'check' }, record, ' ', t('me.recordLives')),
     error,
     submit,
   );
@@ -59,11 +60,11 @@ export function myRoomView(root, { go }) {
       const r = await call('Live.stream', params);
       const created = !room;
       show(r.data);
-      toast(created ? 'Room created. Now start streaming with the settings below.' : 'Room saved.', 'ok');
+      toast(created ? t('me.created') : t('me.saved'), 'ok');
       obs.scrollIntoView({ behavior: 'smooth', block: 'start' });
     } catch (err) {
       if (err.errno === 1009) {
-        error.textContent = 'Your last room has ended. Saving again opens a new room.';
+        error.textContent = t('me.lastEnded');
         room = null;
       } else {
         error.textContent = err.errno === 1001 && err.serverMessage ? err.serverMessage : err.message;
@@ -79,9 +80,9 @@ export function myRoomView(root, { go }) {
       h('span', {}, label),
       h('div', { class: 'copy-row' }, input,
         h('button', {
-          type: 'button', class: 'btn btn-ghost', 'aria-label': 'Copy ' + label,
-          onclick: async () => toast((await copy(value)) ? `${label} copied` : 'Select the text and copy it', 'ok'),
-        }, icon('copy'), 'Copy'),
+          type: 'button', class: 'btn btn-ghost', 'aria-label': t('me.copyLabel', { label }),
+          onclick: async () => toast((await copy(value)) ? t('me.copied', { label }) : t('me.selectCopy'), 'ok'),
+        }, icon('copy'), t('me.copy')),
       ),
     );
   }
@@ -94,9 +95,9 @@ export function myRoomView(root, { go }) {
     password.disabled = false;
     removePw.checked = false;
     removeRow.hidden = !data.has_password;
-    password.placeholder = data.has_password ? 'New password (empty keeps the current one)' : 'No password';
-    pwHint.textContent = data.has_password ? 'This room has a password.' : 'Viewers must type it to enter. Leave empty for an open room.';
-    submit.textContent = 'Save';
+    password.placeholder = data.has_password ? t('me.newPassword') : t('me.noPassword');
+    pwHint.textContent = data.has_password ? t('me.hasPassword') : t('me.pwHint');
+    submit.textContent = t('me.save');
     record.checked = data.record;
     pictures.setRoom();
     loadRecordings(data.room_id);
@@ -109,24 +110,24 @@ export function myRoomView(root, { go }) {
     lives.load(data.room_id);
     const p = data.publish;
     // expires 0: the stream key lasts until it is reset.
-    const keyLife = p.expires ? `The key works until ${new Date(p.expires * 1000).toLocaleString()}; open this page again for a fresh one.` : 'The key keeps working, as OBS keeps it, until you reset it.';
+    const keyLife = p.expires ? t('me.keyUntil', { when: formatDateTime(p.expires * 1000) }) : t('me.keyKeeps');
     drawBrowserLive();
     obs.hidden = false;
     obs.replaceChildren(
-      h('h2', {}, 'Go live with OBS'),
-      h('p', { class: 'muted' }, 'In OBS: Settings → Stream → Service "Custom…", then paste:'),
-      field('obs-server', 'Server', p.server),
-      field('obs-key', 'Stream key', p.stream_key),
+      h('h2', {}, t('me.obsTitle')),
+      h('p', { class: 'muted' }, t('me.obsHow')),
+      field('obs-server', t('me.server'), p.server),
+      field('obs-key', t('me.streamKey'), p.stream_key),
       h('details', {},
-        h('summary', {}, 'ffmpeg or another tool'),
-        field('obs-url', 'Full RTMP URL', p.url),
+        h('summary', {}, t('me.otherTool')),
+        field('obs-url', t('me.fullURL'), p.url),
         h('pre', { class: 'mono small' }, `ffmpeg -re -i video.mp4 -c copy -f flv '${p.url}'`),
       ),
-      h('p', { class: 'muted small' }, `${keyLife} Keep it secret: whoever has it can stream to your room.`),
+      h('p', { class: 'muted small' }, t('me.keySecret', { life: keyLife })),
       h('div', { class: 'row' },
-        h('a', { class: 'btn btn-primary', href: `#/room/${data.room_id}`, id: 'open-my-room' }, icon('tv'), 'Open my room'),
-        h('button', { class: 'btn btn-ghost', type: 'button', id: 'reset-key', onclick: resetKey }, 'Reset stream key'),
-        h('button', { class: 'btn btn-danger', type: 'button', id: 'end-room', onclick: endRoom }, 'End this room'),
+        h('a', { class: 'btn btn-primary', href: `#/room/${data.room_id}`, id: 'open-my-room' }, icon('tv'), t('me.openRoom')),
+        h('button', { class: 'btn btn-ghost', type: 'button', id: 'reset-key', onclick: resetKey }, t('me.resetKey')),
+        h('button', { class: 'btn btn-danger', type: 'button', id: 'end-room', onclick: endRoom }, t('me.endRoom')),
       ),
     );
   }
@@ -137,9 +138,9 @@ export function myRoomView(root, { go }) {
   preview.muted = true; // the attribute alone does not mute
   const liveState = h('p', { class: 'muted small', id: 'browser-live-state', role: 'status' });
   const liveError = h('p', { class: 'form-error', id: 'browser-live-error', role: 'alert' });
-  const startBtn = h('button', { class: 'btn btn-primary', type: 'button', id: 'browser-go-live', onclick: goLive }, icon('tv'), 'Go live from this browser');
-  const muteBtn = h('button', { class: 'btn btn-ghost', type: 'button', id: 'browser-mute', hidden: true, onclick: toggleMute }, 'Mute microphone');
-  const stopBtn = h('button', { class: 'btn btn-danger', type: 'button', id: 'browser-stop', hidden: true, onclick: () => stopLive('You stopped the live.') }, 'Stop');
+  const startBtn = h('button', { class: 'btn btn-primary', type: 'button', id: 'browser-go-live', onclick: goLive }, icon('tv'), t('me.goLiveBrowser'));
+  const muteBtn = h('button', { class: 'btn btn-ghost', type: 'button', id: 'browser-mute', hidden: true, onclick: toggleMute }, t('me.muteMic'));
+  const stopBtn = h('button', { class: 'btn btn-danger', type: 'button', id: 'browser-stop', hidden: true, onclick: () => stopLive(t('me.youStopped')) }, t('me.stop'));
 
   function drawBrowserLive() {
     if (!room || !room.publish || !room.publish.whip) {
@@ -151,10 +152,10 @@ export function myRoomView(root, { go }) {
     const supported = canWebRTC() && navigator.mediaDevices && navigator.mediaDevices.getUserMedia;
     if (!supported) startBtn.disabled = true;
     liveState.textContent = supported
-      ? 'Your camera and microphone, straight from this page. Keep it open while you are live.'
-      : 'This browser cannot send video (it lacks WebRTC or camera access). Use OBS below.';
+      ? t('me.browserIntro')
+      : t('me.noBrowserLive');
     browserLive.replaceChildren(
-      h('h2', {}, 'Go live from this browser'),
+      h('h2', {}, t('me.goLiveBrowser')),
       preview,
       liveState,
       liveError,
@@ -175,7 +176,7 @@ export function myRoomView(root, { go }) {
     liveError.textContent = '';
     startBtn.disabled = true;
     browserLive.dataset.state = 'starting';
-    liveState.textContent = 'Starting the camera and microphone…';
+    liveState.textContent = t('me.starting');
     let stream;
     try {
       stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 1280 }, height: { ideal: 720 } }, audio: true });
@@ -183,13 +184,13 @@ export function myRoomView(root, { go }) {
       setLiveUI('idle');
       liveState.textContent = '';
       liveError.textContent = e && e.name === 'NotAllowedError'
-        ? 'The browser was not allowed to use the camera and microphone. Allow them for this site and try again.'
-        : e && e.name === 'NotFoundError' ? 'No camera or microphone found.' : `The camera did not start: ${e && e.message}`;
+        ? t('me.notAllowed')
+        : e && e.name === 'NotFoundError' ? t('me.noCamera') : t('me.cameraFailed', { why: e && e.message });
       return;
     }
     preview.srcObject = stream;
     setLiveUI('connecting');
-    liveState.textContent = 'Connecting…';
+    liveState.textContent = t('me.connecting');
     const cur = { session: null, stream };
     live = cur;
     try {
@@ -197,20 +198,20 @@ export function myRoomView(root, { go }) {
         if (live !== cur) return;
         if (s === 'connected') {
           setLiveUI('live');
-          liveState.textContent = 'You are live from this browser. Viewers see you in your room.';
+          liveState.textContent = t('me.liveNow');
         }
-        if (s === 'failed') stopLive('', 'The connection to the server was lost. Press "Go live from this browser" again.');
+        if (s === 'failed') stopLive('', t('me.lost'));
       });
       if (live !== cur) cur.session.close();
     } catch (e) {
       if (live !== cur) return;
       let msg = e.message;
       if (e instanceof HTTPError) {
-        if (e.status === 409) msg = `The server refused: ${e.message}. Stop OBS or the other tool streaming to this room, then try again.`;
-        else if (e.status === 403) msg = `The server refused: ${e.message}. Open this page again for a fresh key.`;
-        else msg = `The server refused (${e.status}): ${e.message}`;
+        if (e.status === 409) msg = t('me.refused409', { why: e.message });
+        else if (e.status === 403) msg = t('me.refused403', { why: e.message });
+        else msg = t('me.refused', { status: e.status, why: e.message });
       } else if (e.name === 'TypeError') {
-        msg = 'Cannot reach the server. Check your connection and try again.';
+        msg = t('me.noServer');
       }
       stopLive('', msg);
     }
@@ -226,7 +227,7 @@ export function myRoomView(root, { go }) {
     }
     preview.srcObject = null;
     setLiveUI('idle');
-    muteBtn.textContent = 'Mute microphone';
+    muteBtn.textContent = t('me.muteMic');
     liveState.textContent = state || '';
     liveError.textContent = error || '';
   }
@@ -236,7 +237,7 @@ export function myRoomView(root, { go }) {
     const tracks = live.stream.getAudioTracks();
     const muted = tracks.some((t) => t.enabled);
     tracks.forEach((t) => { t.enabled = !muted; });
-    muteBtn.textContent = muted ? 'Unmute microphone' : 'Mute microphone';
+    muteBtn.textContent = muted ? t('me.unmuteMic') : t('me.muteMic');
     muteBtn.setAttribute('aria-pressed', String(muted));
     browserLive.dataset.muted = muted ? '1' : '';
   }
@@ -248,14 +249,14 @@ export function myRoomView(root, { go }) {
     try {
       list = await call('Live.record.list', { room_id: roomID, size: 50 });
     } catch (e) {
-      recordings.replaceChildren(h('h2', {}, 'My recordings'), h('p', { class: 'form-error' }, e.message));
+      recordings.replaceChildren(h('h2', {}, t('me.recordings')), h('p', { class: 'form-error' }, e.message));
       return;
     }
     const items = (list.data.records || []).map((r) => {
-      const when = new Date(r.start_time * 1000).toLocaleString();
+      const when = formatDateTime(r.start_time * 1000);
       const player = h('div', { class: 'record-player' });
       // While recording, the API gives the duration and size so far.
-      const status = r.status === 'complete' ? '' : r.status === 'recording' ? ' · recording now' : ` · ${r.status}${r.error ? ': ' + r.error : ''}`;
+      const status = r.status === 'complete' ? '' : r.status === 'recording' ? ' · ' + t('me.recordingNow') : ` · ${r.status}${r.error ? ': ' + r.error : ''}`;
       return h('li', { class: 'record', id: `record-${r.id}` },
         h('div', { class: 'record-head' },
           h('div', {},
@@ -264,83 +265,83 @@ export function myRoomView(root, { go }) {
           ),
           h('div', { class: 'row' },
             h('button', {
-              class: 'btn btn-ghost', type: 'button', 'aria-label': 'Play', onclick: () => {
+              class: 'btn btn-ghost', type: 'button', 'aria-label': t('me.play'), onclick: () => {
                 player.replaceChildren(h('video', { src: r.mp4, controls: true, autoplay: true, playsinline: true, class: 'record-video' }));
               },
-            }, icon('play'), 'Play'),
-            h('a', { class: 'btn btn-ghost', href: r.mp4, download: `mofang-${r.id}.mp4` }, 'Download'),
+            }, icon('play'), t('me.play')),
+            h('a', { class: 'btn btn-ghost', href: r.mp4, download: `mofang-${r.id}.mp4` }, t('me.download')),
             replayLink(r),
             r.status === 'recording' ? null : h('button', {
               class: 'btn btn-danger', type: 'button', onclick: async () => {
                 try {
                   await call('Live.record.delete', { record_id: r.id });
-                  toast('Recording deleted.', 'ok');
+                  toast(t('me.recordingDeleted'), 'ok');
                   loadRecordings(roomID);
                 } catch (e) {
                   toast(e.message, 'error');
                 }
               },
-            }, 'Delete'),
+            }, t('me.delete')),
           ),
         ),
         player,
       );
     });
     recordings.replaceChildren(
-      h('h2', {}, 'My recordings'),
-      items.length ? h('ul', { class: 'records' }, ...items) : h('p', { class: 'muted' }, 'No recordings yet: go live and they appear here.'),
+      h('h2', {}, t('me.recordings')),
+      items.length ? h('ul', { class: 'records' }, ...items) : h('p', { class: 'muted' }, t('me.noRecordings')),
     );
   }
 
   function resetKey() {
     dialog((close) => h('div', {},
-      h('h2', {}, 'Reset the stream key?'),
-      h('p', {}, 'The current key stops working at once: a live streamed with it is cut, and OBS needs the new key.'),
+      h('h2', {}, t('me.resetQ')),
+      h('p', {}, t('me.resetWarn')),
       h('div', { class: 'row end' },
-        h('button', { class: 'btn btn-ghost', onclick: close }, 'Cancel'),
+        h('button', { class: 'btn btn-ghost', onclick: close }, t('me.cancel')),
         h('button', {
           class: 'btn btn-danger', id: 'reset-key-confirm', onclick: async () => {
             try {
               const r = await call('Live.stream.key.reset', { room_id: room.room_id });
               close();
               show(r.data);
-              toast('New stream key made: paste it into OBS.', 'ok');
+              toast(t('me.newKey'), 'ok');
             } catch (e) {
               toast(e.message, 'error');
             }
           },
-        }, 'Reset key'),
+        }, t('me.resetKeyBtn')),
       ),
-    ), { label: 'Reset stream key' });
+    ), { label: t('me.resetKey') });
   }
 
   function endRoom() {
     dialog((close) => h('div', {},
-      h('h2', {}, 'End this room?'),
-      h('p', {}, 'Viewers are told it has ended and it leaves the list for good. Your next room starts fresh.'),
+      h('h2', {}, t('me.endQ')),
+      h('p', {}, t('me.endWarn')),
       h('div', { class: 'row end' },
-        h('button', { class: 'btn btn-ghost', onclick: close }, 'Cancel'),
+        h('button', { class: 'btn btn-ghost', onclick: close }, t('me.cancel')),
         h('button', {
           class: 'btn btn-danger', id: 'end-room-confirm', onclick: async () => {
             try {
               await call('Live.stream.status', { room_id: room.room_id, type: 'stop' });
               close();
-              toast('Room ended.', 'ok');
+              toast(t('me.roomEnded'), 'ok');
               go('/rooms');
             } catch (e) {
               toast(e.message, 'error');
             }
           },
-        }, 'End room'),
+        }, t('me.endRoomBtn')),
       ),
-    ), { label: 'End room' });
+    ), { label: t('me.endRoomBtn') });
   }
 
   root.append(
     h('div', { class: 'page page-me' },
       h('header', { class: 'topbar' },
-        h('a', { class: 'btn btn-icon', href: '#/rooms', 'aria-label': 'Back to rooms', id: 'back' }, icon('back')),
-        h('h1', {}, 'My room'),
+        h('a', { class: 'btn btn-icon', href: '#/rooms', 'aria-label': t('me.back'), id: 'back' }, icon('back')),
+        h('h1', {}, t('me.title')), langSwitch(),
       ),
       form,
       pictures,
@@ -361,7 +362,7 @@ export function myRoomView(root, { go }) {
       const list = await call('Live.stream.list', {});
       const mine = (list.stream_list || []).find((r) => r.user && r.user.id === me.id);
       if (!mine) {
-        name.value = `${me.nickname || me.username || 'My'}'s room`;
+        name.value = t('me.defaultName', { name: me.nickname || me.username || '' });
         return;
       }
       const r = await call('Live.stream', { room_name: mine.room_name });

@@ -6,6 +6,7 @@
 
 import { refreshSession, session } from '../api.js';
 import { avatar, h, toast } from '../ui.js';
+import { locale, t } from '../i18n/index.js';
 
 // safeImage is url when it is one of ours (/images/<hash>.png|jpg) or
 // a plain http(s) URL, for use in CSS url(""); else ''.
@@ -33,7 +34,7 @@ export function showCover(stage, url) {
 async function uploadPicture(path, file) {
   const send = () => fetch(path, {
     method: 'POST',
-    headers: { Authorization: 'jwt ' + (session.get()?.access_token || '') },
+    headers: { Authorization: 'jwt ' + (session.get()?.access_token || ''), 'Accept-Language': locale() },
     body: file, // the raw picture: the server reads its type from its bytes
   });
   let res = await send();
@@ -42,7 +43,7 @@ async function uploadPicture(path, file) {
     res = await send();
     body = await res.json().catch(() => ({}));
   }
-  if (body.errno !== 1000) throw new Error(body.errmsg || `upload failed (HTTP ${res.status})`);
+  if (body.errno !== 1000) throw new Error(body.errmsg || t('pictures.uploadFailed', { status: res.status }));
   return body.data;
 }
 
@@ -54,17 +55,17 @@ export function picturesCard(roomId, onCover) {
   const coverImg = h('img', { class: 'picture-cover', id: 'my-cover', alt: '', hidden: true });
   const avatarInput = h('input', { type: 'file', accept: 'image/png,image/jpeg,image/gif,image/webp', id: 'avatar-file', class: 'file-input' });
   const coverInput = h('input', { type: 'file', accept: 'image/png,image/jpeg,image/gif,image/webp', id: 'cover-file', class: 'file-input' });
-  const status = h('p', { class: 'muted small', id: 'pictures-status', role: 'status' }, 'PNG, JPEG, GIF or WebP, up to 2 MB.');
+  const status = h('p', { class: 'muted small', id: 'pictures-status', role: 'status' }, t('pictures.hint'));
   const pick = async (input, path, done) => {
     const file = input.files && input.files[0];
     input.value = '';
     if (!file) return;
-    status.textContent = 'Uploading…';
+    status.textContent = t('pictures.uploading');
     try {
       const d = await uploadPicture(path(), file);
       done(d.url);
-      status.textContent = 'Saved.';
-      toast('Picture saved.', 'ok');
+      status.textContent = t('pictures.saved');
+      toast(t('pictures.pictureSaved'), 'ok');
     } catch (e) {
       status.textContent = e.message;
       status.classList.add('form-error');
@@ -80,12 +81,12 @@ export function picturesCard(roomId, onCover) {
     setCover(url);
     if (onCover) onCover(url);
   }));
-  const coverRow = h('label', { class: 'btn btn-ghost', hidden: true, id: 'cover-pick' }, 'Room cover…', coverInput);
+  const coverRow = h('label', { class: 'btn btn-ghost', hidden: true, id: 'cover-pick' }, t('pictures.cover'), coverInput);
   const card = h('section', { class: 'card pictures', id: 'pictures' },
-    h('h2', {}, 'Pictures'),
+    h('h2', {}, t('pictures.title')),
     h('div', { class: 'row pictures-row' },
       avatarBox,
-      h('label', { class: 'btn btn-ghost', id: 'avatar-pick' }, 'Avatar…', avatarInput),
+      h('label', { class: 'btn btn-ghost', id: 'avatar-pick' }, t('pictures.avatar'), avatarInput),
       coverImg,
       coverRow,
     ),

@@ -10,6 +10,7 @@
 // (play.hls_master), whose player picks by bandwidth itself.
 
 import { h } from '../ui.js';
+import { t } from '../i18n/index.js';
 
 const KEY = 'mofang.quality'; // 'auto', 'source' or a rendition's name
 
@@ -30,7 +31,7 @@ export class Quality {
       // private mode
     }
     this.choice = saved;
-    this.select = h('select', { class: 'quality glass', id: 'quality', 'aria-label': 'Quality', title: 'Quality', hidden: true });
+    this.select = h('select', { class: 'quality glass', id: 'quality', 'aria-label': t('quality.quality'), title: t('quality.quality'), hidden: true });
     this.select.addEventListener('change', () => {
       this.choice = this.select.value;
       try {
@@ -75,11 +76,11 @@ export class Quality {
   }
 
   draw() {
-    const opts = [['auto', 'Auto'], ['source', 'Source'], ...this.renditions.map((r) => [r.name, r.name])];
+    const opts = [['auto', t('quality.auto')], ['source', t('quality.source')], ...this.renditions.map((r) => [r.name, r.name])];
     const key = opts.map((o) => o[0]).join();
     if (this.select.dataset.key !== key) {
       this.select.dataset.key = key;
-      this.select.replaceChildren(...opts.map(([v, t]) => h('option', { value: v }, t)));
+      this.select.replaceChildren(...opts.map(([v, label]) => h('option', { value: v }, label)));
     }
     if (!opts.some((o) => o[0] === this.choice)) this.choice = 'auto';
     this.select.value = this.choice;

@@ -4,9 +4,10 @@
 // password asks for it, as the room does.
 
 import { call, Errno } from '../api.js';
-import { formatDuration } from '../format.js';
+import { formatDateTime, formatDuration } from '../format.js';
 import { dialog, h, icon } from '../ui.js';
 import { ReplayDanmaku } from './danmaku.js';
+import { t } from '../i18n/index.js';
 
 export function replayView(root, { params, go }) {
   const recordId = params[0];
@@ -17,7 +18,7 @@ export function replayView(root, { params, go }) {
   const note = h('p', { class: 'muted small', id: 'replay-note' });
   const stage = h('div', { class: 'stage replay-stage' }, video,
     h('div', { class: 'stage-top' },
-      h('button', { class: 'btn btn-icon glass', id: 'leave', 'aria-label': 'Back', onclick: () => history.length > 1 ? history.back() : go('/rooms') }, icon('back')),
+      h('button', { class: 'btn btn-icon glass', id: 'leave', 'aria-label': t('replay.back'), onclick: () => history.length > 1 ? history.back() : go('/rooms') }, icon('back')),
       title,
     ),
   );
@@ -43,8 +44,8 @@ export function replayView(root, { params, go }) {
     if (left) return;
     const d = r.data;
     title.replaceChildren(h('div', {},
-      h('p', { class: 'room-name' }, 'Replay'),
-      h('p', { class: 'room-owner' }, new Date(d.start_time * 1000).toLocaleString(), ' · ', formatDuration(d.duration)),
+      h('p', { class: 'room-name' }, t('replay.replay')),
+      h('p', { class: 'room-owner' }, formatDateTime(d.start_time * 1000), ' · ', formatDuration(d.duration)),
     ));
     const v = d.width && d.height ? `${d.width} / ${d.height}` : '';
     if (v) stage.style.setProperty('--video-aspect', v);
@@ -52,7 +53,7 @@ export function replayView(root, { params, go }) {
     danmaku = new ReplayDanmaku(stage, video, recordId, password);
     controls.append(danmaku.button);
     danmaku.loaded.then((n) => {
-      if (!left) note.textContent = n ? `${n} comments of this live scroll over the video as they were made.` : 'No comments were made during this live.';
+      if (!left) note.textContent = n ? t('replay.comments', { n }) : t('replay.noComments');
     }).catch((e) => {
       if (!left) note.textContent = e.message;
     });
@@ -60,13 +61,13 @@ export function replayView(root, { params, go }) {
   }
 
   function askPassword(tried, retry) {
-    const pw = h('input', { type: 'password', id: 'room-password-input', placeholder: 'Room password', autocomplete: 'off', required: true });
+    const pw = h('input', { type: 'password', id: 'room-password-input', placeholder: t('replay.roomPassword'), autocomplete: 'off', required: true });
     dialog((close) => {
       const form = h('form', { class: 'form' },
-        h('h2', {}, icon('lock'), ' Enter the room password'),
-        h('label', { class: 'field' }, h('span', {}, 'Password'), pw),
-        h('p', { class: 'form-error', id: 'room-password-error', role: 'alert' }, tried === undefined ? '' : 'Wrong room password. Try again.'),
-        h('div', { class: 'row end' }, h('button', { type: 'submit', class: 'btn btn-primary', id: 'room-password-submit' }, 'Enter')),
+        h('h2', {}, icon('lock'), ' ', t('replay.enterPassword')),
+        h('label', { class: 'field' }, h('span', {}, t('replay.password')), pw),
+        h('p', { class: 'form-error', id: 'room-password-error', role: 'alert' }, tried === undefined ? '' : t('replay.wrong')),
+        h('div', { class: 'row end' }, h('button', { type: 'submit', class: 'btn btn-primary', id: 'room-password-submit' }, t('replay.enter'))),
       );
       form.addEventListener('submit', (e) => {
         e.preventDefault();
@@ -74,7 +75,7 @@ export function replayView(root, { params, go }) {
         retry(pw.value);
       });
       return form;
-    }, { label: 'Room password', onClose: () => go('/rooms') });
+    }, { label: t('replay.roomPassword'), onClose: () => go('/rooms') });
   }
 
   open(undefined);
@@ -88,5 +89,5 @@ export function replayView(root, { params, go }) {
 
 // replayLink is the link to a recording's replay with its comments.
 export function replayLink(record) {
-  return h('a', { class: 'btn btn-ghost', href: `#/replay/${record.id}`, dataset: { replay: record.id } }, 'Replay with chat');
+  return h('a', { class: 'btn btn-ghost', href: `#/replay/${record.id}`, dataset: { replay: record.id } }, t('replay.withChat'));
 }

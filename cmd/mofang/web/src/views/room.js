@@ -27,6 +27,7 @@ import { RpcSocket } from '../socket.js';
 import { avatar, banner, dialog, formatCount, h, icon, nickname, toast } from '../ui.js';
 import { rankBoard } from './lives.js';
 import { canWebRTC } from '../webrtc.js';
+import { formatCoins } from '../format.js';
 import { Calls } from './calls.js';
 import { Cohost } from './cohost.js';
 import { joinError, Moderation } from './moderation.js';
@@ -35,6 +36,7 @@ import { Danmaku } from './danmaku.js';
 import { showCover } from './pictures.js';
 import { shareButton } from './share.js';
 import { followButton } from './follow.js';
+import { t } from '../i18n/index.js';
 
 const POLL_OFFLINE = 2000; // how often a room that is not live is asked about
 const POLL_LOST = 1000; // ... and one whose stream just broke
@@ -71,38 +73,38 @@ export function roomView(root, { params, go }) {
 
   // The page.
   const video = h('video', { id: 'video', playsinline: true, 'webkit-playsinline': true });
-  const stateText = h('p', { class: 'state-text' });
+  const stateText = h('p', { class: 'state-text', dataset: { offline: t('room.offlineBadge') } }); // the word above an offline room's text (style.css)
   const stateAction = h('div', { class: 'state-action' });
   const stage = h('div', { class: 'stage-state', id: 'stage-state', dataset: { state: 'loading' } }, h('div', { class: 'spinner' }), stateText, stateAction);
-  const unmute = h('button', { class: 'btn unmute', id: 'unmute', hidden: true, onclick: () => player.unmute() }, icon('volume'), 'Tap for sound');
+  const unmute = h('button', { class: 'btn unmute', id: 'unmute', hidden: true, onclick: () => player.unmute() }, icon('volume'), t('room.tapForSound'));
   const giftLayer = h('div', { class: 'gift-layer', 'aria-live': 'polite' });
   const heartLayer = h('div', { class: 'heart-layer', 'aria-hidden': 'true' });
   const title = h('div', { class: 'room-title' });
   const follow = followButton();
-  const viewers = h('span', { class: 'pill', id: 'viewer-count', title: 'people in the room' }, icon('users'), h('b', {}, '0'));
-  const likeTotal = h('span', { class: 'pill', id: 'like-count', title: 'likes' }, icon('heart', 'red'), h('b', {}, '0'));
-  const ownerLink = h('a', { class: 'btn btn-ghost small', href: '#/me', hidden: true, id: 'obs-link' }, 'OBS settings');
+  const viewers = h('span', { class: 'pill', id: 'viewer-count', title: t('room.peopleInRoom') }, icon('users'), h('b', {}, '0'));
+  const likeTotal = h('span', { class: 'pill', id: 'like-count', title: t('room.likes') }, icon('heart', 'red'), h('b', {}, '0'));
+  const ownerLink = h('a', { class: 'btn btn-ghost small', href: '#/me', hidden: true, id: 'obs-link' }, t('room.obsSettings'));
   const onlineList = h('ul', { class: 'online-list', id: 'online-list' });
   const chat = h('ul', { class: 'chat', id: 'chat', 'aria-live': 'polite' });
-  const input = h('input', { id: 'chat-input', maxlength: 200, placeholder: 'Say something…', autocomplete: 'off', enterkeyhint: 'send' });
-  const sendBtn = h('button', { class: 'btn btn-primary btn-icon', type: 'submit', id: 'chat-send', 'aria-label': 'Send' }, icon('send'));
-  const likeBtn = h('button', { class: 'btn btn-round like', type: 'button', id: 'like', 'aria-label': 'Like', onclick: like }, icon('heart'));
-  const giftBtn = h('button', { class: 'btn btn-round gift', type: 'button', id: 'gift', 'aria-label': 'Send a gift', onclick: openGifts }, icon('gift'));
+  const input = h('input', { id: 'chat-input', maxlength: 200, placeholder: t('room.saySomething'), autocomplete: 'off', enterkeyhint: 'send' });
+  const sendBtn = h('button', { class: 'btn btn-primary btn-icon', type: 'submit', id: 'chat-send', 'aria-label': t('room.send') }, icon('send'));
+  const likeBtn = h('button', { class: 'btn btn-round like', type: 'button', id: 'like', 'aria-label': t('room.like'), onclick: like }, icon('heart'));
+  const giftBtn = h('button', { class: 'btn btn-round gift', type: 'button', id: 'gift', 'aria-label': t('room.sendGift'), onclick: openGifts }, icon('gift'));
   const composer = h('form', { class: 'composer', id: 'composer' }, input, sendBtn, likeBtn, giftBtn);
   composer.addEventListener('submit', sendComment);
-  const pipBtn = h('button', { class: 'btn btn-icon glass', type: 'button', id: 'pip', 'aria-label': 'Picture in picture', title: 'Picture in picture', hidden: true, onclick: togglePiP }, icon('pip'));
+  const pipBtn = h('button', { class: 'btn btn-icon glass', type: 'button', id: 'pip', 'aria-label': t('room.pip'), title: t('room.pip'), hidden: true, onclick: togglePiP }, icon('pip'));
   const modeBtn = h('button', { class: 'btn glass small play-mode', type: 'button', id: 'play-mode', hidden: !canWebRTC(), onclick: toggleMode });
-  const latencyPill = h('span', { class: 'pill latency', id: 'latency', hidden: true, title: 'jitter buffer plus half the round trip: an estimate' });
+  const latencyPill = h('span', { class: 'pill latency', id: 'latency', hidden: true, title: t('room.latencyTitle') });
   // One line; a tap shows all of it (the server's reason can be long).
   const modeNote = h('p', { class: 'play-note', id: 'play-note', role: 'status', hidden: true, onclick: () => modeNote.classList.toggle('open') });
   // Another quality may play over WebRTC where this one could not
   // (renditions have no B-frames): WebRTC is tried again.
   const quality = new Quality({ video, onChange: () => { fallback = ''; if (info && info.status && !native) apply(info); } });
-  const fullBtn = h('button', { class: 'btn btn-icon glass', type: 'button', id: 'fullscreen', 'aria-label': 'Fullscreen', title: 'Fullscreen', hidden: !canFullscreen(), onclick: toggleFullscreen }, icon('expand'));
+  const fullBtn = h('button', { class: 'btn btn-icon glass', type: 'button', id: 'fullscreen', 'aria-label': t('room.fullscreen'), title: t('room.fullscreen'), hidden: !canFullscreen(), onclick: toggleFullscreen }, icon('expand'));
   const stageBox = h('div', { class: 'stage' },
     video, stage, unmute, giftLayer, heartLayer,
     h('div', { class: 'stage-top' },
-      h('button', { class: 'btn btn-icon glass', id: 'leave', 'aria-label': 'Leave the room', onclick: () => go('/rooms') }, icon('back')),
+      h('button', { class: 'btn btn-icon glass', id: 'leave', 'aria-label': t('room.leave'), onclick: () => go('/rooms') }, icon('back')),
       title,
       h('div', { class: 'pills' }, viewers, likeTotal),
     ),
@@ -117,7 +119,7 @@ export function roomView(root, { params, go }) {
       stageBox,
       h('aside', { class: 'side' },
         h('div', { class: 'online' },
-          h('h2', {}, 'Online ', h('span', { class: 'muted', id: 'online-n' }, '')),
+          h('h2', {}, t('room.online'), ' ', h('span', { class: 'muted', id: 'online-n' }, '')),
           ownerLink,
           onlineList,
         ),
@@ -146,7 +148,7 @@ export function roomView(root, { params, go }) {
       return;
     }
     if (s === 'lost') {
-      setStage('loading', 'The stream was interrupted. Reconnecting…');
+      setStage('loading', t('room.interrupted'));
       poll(POLL_LOST);
     }
     if (s === 'unsupported') {
@@ -157,7 +159,7 @@ export function roomView(root, { params, go }) {
         player.playNative(info.play.hls);
         return;
       }
-      setStage('unsupported', `This browser cannot play this room's video codec (${codecName(codec)}). Chat still works.`);
+      setStage('unsupported', t('room.codecUnsupported', { codec: codecName(codec) }));
       poll(POLL_OFFLINE);
     }
   });
@@ -203,7 +205,7 @@ export function roomView(root, { params, go }) {
         screen.orientation.lock('landscape').catch(() => {});
       }
     } catch {
-      toast('Fullscreen is not available here.', 'warn');
+      toast(t('room.noFullscreen'), 'warn');
     }
   }
 
@@ -217,7 +219,7 @@ export function roomView(root, { params, go }) {
       else if (video.requestPictureInPicture) await video.requestPictureInPicture();
       else video.webkitSetPresentationMode(video.webkitPresentationMode === 'picture-in-picture' ? 'inline' : 'picture-in-picture');
     } catch {
-      toast('Picture in picture starts once the video plays.', 'warn');
+      toast(t('room.pipLater'), 'warn');
     }
   }
 
@@ -228,7 +230,7 @@ export function roomView(root, { params, go }) {
     const full = fullscreenElement() === page;
     page.classList.toggle('immersive', full || landscape.matches);
     fullBtn.replaceChildren(icon(full ? 'shrink' : 'expand'));
-    fullBtn.setAttribute('aria-label', full ? 'Exit fullscreen' : 'Fullscreen');
+    fullBtn.setAttribute('aria-label', full ? t('room.exitFullscreen') : t('room.fullscreen'));
     if (!full && screen.orientation && screen.orientation.unlock) {
       try {
         screen.orientation.unlock();
@@ -261,11 +263,11 @@ export function roomView(root, { params, go }) {
       // online, 'reconnecting' after a drop) is not in the room until it
       // joins again; the server hangs up a call whose websocket closed.
       if ((s === 'connecting' || s === 'reconnecting') && !left) {
-        calls.lost('The connection dropped: the call ended.');
+        calls.lost(t('room.dropped'));
         setJoined(false);
       }
       if (s === 'reconnecting' && !left) {
-        banner(delay ? `Connection lost. Reconnecting in ${Math.ceil(delay / 1000)} s…` : 'Connection lost. Reconnecting…', 'warn');
+        banner(delay ? t('room.reconnectIn', { s: Math.ceil(delay / 1000) }) : t('room.reconnecting'), 'warn');
       }
     },
   });
@@ -290,7 +292,7 @@ export function roomView(root, { params, go }) {
     stage.dataset.state = state;
     stage.hidden = state === 'playing';
     pipBtn.hidden = state !== 'playing' || !canPiP();
-    stateText.textContent = text || (state === 'loading' ? 'Connecting to the stream…' : '');
+    stateText.textContent = text || (state === 'loading' ? t('room.connecting') : '');
     stateAction.replaceChildren(...(action ? [action] : []));
   }
 
@@ -300,13 +302,13 @@ export function roomView(root, { params, go }) {
     sendBtn.disabled = !j;
     likeBtn.disabled = !j;
     giftBtn.disabled = !j;
-    input.placeholder = j ? 'Say something…' : info && info.status ? 'Joining the chat…' : 'Chat opens when the room is live';
+    input.placeholder = j ? t('room.saySomething') : info && info.status ? t('room.joiningChat') : t('room.chatOpensLive');
     if (calls) calls.enabled = j;
     if (cohost) cohost.setEnabled(j);
   }
 
   function backButton() {
-    return h('a', { class: 'btn btn-primary', href: '#/rooms' }, 'Back to the rooms');
+    return h('a', { class: 'btn btn-primary', href: '#/rooms' }, t('room.back'));
   }
 
   // enter reads the room, asking for its password when it has one.
@@ -318,19 +320,19 @@ export function roomView(root, { params, go }) {
       if (left) return;
       switch (e.errno) {
         case Errno.WRONG_ROOM_PASSWORD:
-          askPassword(pw === undefined ? '' : 'Wrong room password. Try again.');
+          askPassword(pw === undefined ? '' : t('room.wrongPassword'));
           return;
         case Errno.SLOW_DOWN:
-          askPassword('Too many wrong passwords. Wait a minute, then try again.');
+          askPassword(t('room.tooManyPasswords'));
           return;
         case Errno.NO_ROOM:
-          setStage('missing', 'This room does not exist.', backButton());
+          setStage('missing', t('room.noRoom'), backButton());
           return;
         case Errno.LOGIN_AGAIN:
           return;
         default:
           if (joinError(e)) return setStage('missing', joinError(e), backButton());
-          setStage('loading', e.errno === Errno.NETWORK ? 'Network lost. Retrying…' : e.message);
+          setStage('loading', e.errno === Errno.NETWORK ? t('room.networkLost') : e.message);
           pollTimer = setTimeout(() => enter(pw), POLL_OFFLINE);
           return;
       }
@@ -363,31 +365,31 @@ export function roomView(root, { params, go }) {
   }
 
   function askPassword(message) {
-    setStage('password', 'This room has a password.');
-    const pw = h('input', { type: 'password', id: 'room-password-input', placeholder: 'Room password', autocomplete: 'off', required: true });
+    setStage('password', t('room.hasPassword'));
+    const pw = h('input', { type: 'password', id: 'room-password-input', placeholder: t('room.roomPassword'), autocomplete: 'off', required: true });
     const err = h('p', { class: 'form-error', id: 'room-password-error', role: 'alert' }, message);
     dialog((close, dismiss) => {
       const form = h('form', { class: 'form', id: 'room-password-form' },
-        h('h2', {}, icon('lock'), ' Enter the room password'),
-        h('label', { class: 'field' }, h('span', {}, 'Password'), pw),
+        h('h2', {}, icon('lock'), ' ', t('room.enterPassword')),
+        h('label', { class: 'field' }, h('span', {}, t('room.password')), pw),
         err,
         h('div', { class: 'row end' },
-          h('button', { type: 'button', class: 'btn btn-ghost', onclick: dismiss }, 'Cancel'),
-          h('button', { type: 'submit', class: 'btn btn-primary', id: 'room-password-submit' }, 'Enter'),
+          h('button', { type: 'button', class: 'btn btn-ghost', onclick: dismiss }, t('room.cancel')),
+          h('button', { type: 'submit', class: 'btn btn-primary', id: 'room-password-submit' }, t('room.enter')),
         ),
       );
       form.addEventListener('submit', (e) => {
         e.preventDefault();
         if (!pw.value) {
-          err.textContent = 'Type the password.';
+          err.textContent = t('room.typePassword');
           return;
         }
         close();
-        setStage('loading', 'Checking the password…');
+        setStage('loading', t('room.checkingPassword'));
         enter(pw.value);
       });
       return form;
-    }, { label: 'Room password', onClose: () => go('/rooms') });
+    }, { label: t('room.roomPassword'), onClose: () => go('/rooms') });
   }
 
   // apply shows the room as read: playing, waiting, or ended. It returns
@@ -413,7 +415,7 @@ export function roomView(root, { params, go }) {
         performance.mark('mofang:play');
         player.playNative(q.hls);
       } else if (!canPlayFLV()) {
-        setStage('unsupported', 'This browser cannot play live video (it lacks Media Source Extensions and HLS). Chat still works.');
+        setStage('unsupported', t('room.noMSE'));
       } else {
         setStage('loading');
         performance.mark('mofang:play');
@@ -428,7 +430,7 @@ export function roomView(root, { params, go }) {
       fallback = ''; // the next live may be encoded otherwise
       drawMode();
       const who = nickname(d.user);
-      setStage('offline', d.room_status === 2 ? `${who} paused the live. It resumes here by itself.` : `${who} is not live right now. The video starts here as soon as they go live.`);
+      setStage('offline', d.room_status === 2 ? t('room.paused', { who }) : t('room.notLive', { who }));
       poll(POLL_OFFLINE);
     }
     return true;
@@ -441,11 +443,11 @@ export function roomView(root, { params, go }) {
     const webrtc = player.webrtc;
     page.dataset.mode = player.active ? (webrtc ? 'webrtc' : 'flv') : '';
     const want = mode === 'webrtc' && !fallback;
-    modeBtn.textContent = mode === 'webrtc' ? 'Low latency (WebRTC)' : 'Standard (FLV)';
+    modeBtn.textContent = mode === 'webrtc' ? t('room.modeWebRTC') : t('room.modeFLV');
     modeBtn.setAttribute('aria-pressed', String(mode === 'webrtc'));
-    modeBtn.title = mode === 'webrtc' ? 'Switch to standard (FLV)' : 'Switch to low latency (WebRTC)';
+    modeBtn.title = mode === 'webrtc' ? t('room.toFLV') : t('room.toWebRTC');
     modeBtn.dataset.mode = mode;
-    modeNote.textContent = mode === 'webrtc' && fallback ? `Standard mode (FLV): ${fallback}` : '';
+    modeNote.textContent = mode === 'webrtc' && fallback ? t('room.fallback', { why: fallback }) : '';
     modeNote.title = modeNote.textContent;
     modeNote.hidden = !modeNote.textContent;
     if (!want || !webrtc) latencyPill.hidden = true;
@@ -456,7 +458,7 @@ export function roomView(root, { params, go }) {
   async function measure() {
     const s = await player.latency();
     latencyPill.hidden = s === null || !player.webrtc;
-    if (s !== null) latencyPill.textContent = `~${Math.round(s * 1000)} ms latency (approx.)`;
+    if (s !== null) latencyPill.textContent = t('room.latency', { ms: Math.round(s * 1000) });
   }
 
   function toggleMode() {
@@ -491,7 +493,7 @@ export function roomView(root, { params, go }) {
         if (e.errno === Errno.WRONG_ROOM_PASSWORD) {
           player.destroyPlayer();
           socket.stop();
-          askPassword('The room password changed. Enter the new one.');
+          askPassword(t('room.passwordChanged'));
           return;
         }
         poll(POLL_OFFLINE);
@@ -501,7 +503,7 @@ export function roomView(root, { params, go }) {
 
   function ended() {
     left = true;
-    calls.lost('The live has ended: the call ended.');
+    calls.lost(t('room.callEnded'));
     cohost.destroy();
     clearInterval(latencyTimer);
     player.destroyPlayer();
@@ -509,7 +511,7 @@ export function roomView(root, { params, go }) {
     clearTimeout(pollTimer);
     setJoined(false);
     banner('');
-    setStage('ended', 'This live has ended.', backButton());
+    setStage('ended', t('room.ended'), backButton());
   }
 
   function drawTitle() {
@@ -519,7 +521,7 @@ export function roomView(root, { params, go }) {
       avatar(info.user, 'sm'),
       h('div', {},
         h('p', { class: 'room-name', id: 'room-title' }, info.room_name),
-        h('p', { class: 'room-owner' }, nickname(info.user), info.status ? h('span', { class: 'badge badge-live' }, 'LIVE') : null),
+        h('p', { class: 'room-owner' }, nickname(info.user), info.status ? h('span', { class: 'badge badge-live' }, t('room.live')) : null),
       ),
       follow.el,
     );
@@ -546,7 +548,7 @@ export function roomView(root, { params, go }) {
         case Errno.WRONG_ROOM_PASSWORD:
           player.destroyPlayer();
           socket.stop();
-          askPassword('The room password changed. Enter the new one.');
+          askPassword(t('room.passwordChanged'));
           break;
         case Errno.NETWORK:
         case Errno.LOGIN_AGAIN:
@@ -577,12 +579,12 @@ export function roomView(root, { params, go }) {
       case 'join':
         online.set(ev.user.id, ev.user);
         drawOnline(ev.viewers);
-        if (ev.user.id !== me.id) sysLine(`${nickname(ev.user)} joined`, 'join');
+        if (ev.user.id !== me.id) sysLine(t('room.joined', { who: nickname(ev.user) }), 'join');
         break;
       case 'leave':
         online.delete(ev.user.id);
         drawOnline(ev.viewers);
-        if (ev.user.id !== me.id) sysLine(`${nickname(ev.user)} left`, 'leave');
+        if (ev.user.id !== me.id) sysLine(t('room.left', { who: nickname(ev.user) }), 'leave');
         break;
       case 'comment':
         addLine(commentLine(ev.user, ev.content, false, ev.id));
@@ -617,7 +619,7 @@ export function roomView(root, { params, go }) {
       case 'gift':
         giftFx(ev);
         addLine(h('li', { class: 'line gift-line', dataset: { type: 'gift', user: nickname(ev.user) } },
-          h('b', {}, nickname(ev.user)), ' sent ', giftImage(ev.gift, 'inline'), ` ${ev.gift.name} ×${ev.count}`));
+          h('b', {}, nickname(ev.user)), ' ', t('room.sent'), ' ', giftImage(ev.gift, 'inline'), ` ${ev.gift.name} ×${ev.count}`));
         break;
     }
   }
@@ -641,7 +643,7 @@ export function roomView(root, { params, go }) {
       // A member's actions: call them; the host also invites to co-host.
       const actions = [calls && calls.button(u), cohost && cohost.inviteButton(u), mod && mod.memberButton(u)].filter(Boolean);
       return h('li', { dataset: { userId: u.id }, title: nickname(u) }, avatar(u, 'sm'), h('span', { class: 'online-name' }, nickname(u)),
-        info && info.user && u.id === info.user.id ? h('span', { class: 'badge badge-host' }, 'host') : null,
+        info && info.user && u.id === info.user.id ? h('span', { class: 'badge badge-host' }, t('room.host')) : null,
         actions.length ? h('span', { class: 'online-actions' }, ...actions) : null);
     }));
     if (cohost) cohost.drawBox(); // "Request to co-host" while the host is here
@@ -673,7 +675,7 @@ export function roomView(root, { params, go }) {
       return;
     }
     addLine(h('li', { class: 'line like-line', dataset: { type: 'like', userId: user.id, user: nickname(user), count } },
-      h('b', {}, nickname(user)), ' liked this ', icon('heart', 'red'), h('span', { class: 'n' }, count > 1 ? ` ×${count}` : '')));
+      h('b', {}, nickname(user)), ' ', t('room.likedThis'), ' ', icon('heart', 'red'), h('span', { class: 'n' }, count > 1 ? ` ×${count}` : '')));
   }
 
   function addLine(li) {
@@ -693,7 +695,7 @@ export function roomView(root, { params, go }) {
     const content = input.value.trim();
     if (!content) return;
     if (!joined) {
-      toast('Not in the chat yet: wait a moment.', 'warn');
+      toast(t('room.notInChat'), 'warn');
       return;
     }
     sendBtn.disabled = true;
@@ -701,7 +703,7 @@ export function roomView(root, { params, go }) {
       await socket.call('Live.comment', { room_id: roomId, content });
       input.value = '';
     } catch (err) {
-      toast(err.errno === Errno.SLOW_DOWN ? 'You are typing too fast. Wait a second.' : mod.commentError(err) || err.message, 'error');
+      toast(err.errno === Errno.SLOW_DOWN ? t('room.tooFast') : mod.commentError(err) || err.message, 'error');
     } finally {
       sendBtn.disabled = !joined;
       input.focus();
@@ -742,14 +744,14 @@ export function roomView(root, { params, go }) {
     let count = 1;
     const balance = h('span', { id: 'gift-balance' }, formatCount(session.get()?.user?.coin));
     const err = h('p', { class: 'form-error', id: 'gift-error', role: 'alert' });
-    const sendGift = h('button', { class: 'btn btn-primary', id: 'gift-send', type: 'button' }, 'Send');
+    const sendGift = h('button', { class: 'btn btn-primary', id: 'gift-send', type: 'button' }, t('room.send'));
     const grid = h('div', { class: 'gift-grid' }, list.map((g) => h('button', {
       type: 'button', class: 'gift-item' + (g === chosen ? ' selected' : ''), dataset: { giftId: g.id, giftName: g.name },
       onclick: (e) => {
         chosen = g;
         grid.querySelectorAll('.gift-item').forEach((b) => b.classList.toggle('selected', b === e.currentTarget));
       },
-    }, giftImage(g, 'big'), h('span', { class: 'gift-name' }, g.name), h('span', { class: 'gift-price' }, icon('coin'), g.coin))));
+    }, giftImage(g, 'big'), h('span', { class: 'gift-name' }, g.name), h('span', { class: 'gift-price' }, icon('coin'), formatCoins(g.coin)))));
     const counts = h('div', { class: 'counts' }, [1, 5, 10].map((n) => h('button', {
       type: 'button', class: 'chip' + (n === 1 ? ' selected' : ''), onclick: (e) => {
         count = n;
@@ -772,9 +774,9 @@ export function roomView(root, { params, go }) {
         const r = await call('User.coin.recharge', { amount: 100 });
         session.setUser({ coin: r.data.coin });
         balance.textContent = formatCount(r.data.coin);
-        toast('100 coins added.', 'ok');
+        toast(t('room.coinsAdded'), 'ok');
       } catch (e) {
-        err.textContent = e.errno === Errno.NOT_YOURS ? 'Recharging is turned off on this server.' : e.message;
+        err.textContent = e.errno === Errno.NOT_YOURS ? t('room.rechargeOff') : e.message;
       }
     };
     refreshBalance();
@@ -788,23 +790,23 @@ export function roomView(root, { params, go }) {
           session.setUser({ coin: r.data.balance });
           close();
         } catch (e) {
-          err.textContent = e.errno === Errno.NO_COINS ? 'Not enough coins. Recharge first.' : e.message;
+          err.textContent = e.errno === Errno.NO_COINS ? t('room.noCoins') : e.message;
         } finally {
           sendGift.disabled = false;
         }
       });
       return h('div', { class: 'gift-sheet', id: 'gift-sheet' },
-        h('h2', {}, 'Send a gift'),
+        h('h2', {}, t('room.sendGift')),
         grid,
         counts,
         h('div', { class: 'row between' },
-          h('span', { class: 'coins' }, icon('coin'), balance, ' coins'),
-          h('button', { type: 'button', class: 'btn btn-ghost', id: 'recharge', onclick: recharge }, '+100 coins'),
+          h('span', { class: 'coins' }, icon('coin'), balance, ' ', t('room.coins')),
+          h('button', { type: 'button', class: 'btn btn-ghost', id: 'recharge', onclick: recharge }, t('room.recharge100')),
         ),
         err,
-        h('div', { class: 'row end' }, h('button', { type: 'button', class: 'btn btn-ghost', onclick: close }, 'Close'), sendGift),
+        h('div', { class: 'row end' }, h('button', { type: 'button', class: 'btn btn-ghost', onclick: close }, t('room.close')), sendGift),
       );
-    }, { label: 'Gifts' });
+    }, { label: t('room.gifts') });
   }
 
   // Animations.
@@ -823,7 +825,7 @@ export function roomView(root, { params, go }) {
     while (giftLayer.children.length >= 3) giftLayer.firstElementChild.remove();
     const fx = h('div', { class: 'gift-fx', dataset: { user: nickname(ev.user), gift: ev.gift.name } },
       avatar(ev.user, 'sm'),
-      h('div', { class: 'gift-fx-text' }, h('b', {}, nickname(ev.user)), h('span', {}, `sent ${ev.gift.name}`)),
+      h('div', { class: 'gift-fx-text' }, h('b', {}, nickname(ev.user)), h('span', {}, t('room.sentGift', { gift: ev.gift.name }))),
       giftImage(ev.gift, 'fx'),
       h('span', { class: 'gift-fx-count' }, `×${ev.count}`),
     );
@@ -839,10 +841,10 @@ export function roomView(root, { params, go }) {
     return img;
   }
 
-  const onOffline = () => banner('You are offline. Waiting for the network…', 'warn');
+  const onOffline = () => banner(t('room.offline'), 'warn');
   window.addEventListener('offline', onOffline);
 
-  setStage('loading', 'Entering the room…');
+  setStage('loading', t('room.entering'));
   enter(undefined);
 
   return () => {

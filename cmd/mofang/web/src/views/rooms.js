@@ -2,9 +2,10 @@
 // seconds while the page is visible.
 
 import { call, session } from '../api.js';
-import { avatar, banner, formatCount, h, icon, nickname } from '../ui.js';
+import { avatar, banner, formatCount, h, icon, langSwitch, nickname } from '../ui.js';
 import { roomPicture } from './thumb.js';
 import { roomFilter, upcomingLives } from './follow.js';
+import { t } from '../i18n/index.js';
 
 const REFRESH_EVERY = 4000;
 
@@ -15,20 +16,21 @@ export function roomsView(root, { message, go }) {
   const coins = h('span', { class: 'coins', id: 'my-coins' }, icon('coin'), formatCount(me.coin));
   const list = h('ul', { class: 'room-list', id: 'room-list', 'aria-live': 'polite' });
   const empty = h('div', { class: 'empty', hidden: true },
-    h('p', {}, 'No rooms yet.'),
-    h('p', { class: 'muted' }, 'Create yours and go live from OBS or ffmpeg.'),
+    h('p', {}, t('rooms.noRooms')),
+    h('p', { class: 'muted' }, t('rooms.noRoomsHint')),
   );
   root.append(
     h('div', { class: 'page page-rooms' },
       h('header', { class: 'topbar' },
         h('div', { class: 'me' }, avatar(me, 'sm'), h('span', { class: 'me-name', id: 'me-name' }, nickname(me)), coins),
         h('div', { class: 'actions' },
-          h('button', { class: 'btn btn-ghost', id: 'logout', onclick: logout }, 'Log out'),
+          langSwitch(),
+          h('button', { class: 'btn btn-ghost', id: 'logout', onclick: logout }, t('rooms.logOut')),
         ),
       ),
       h('div', { class: 'title-row' },
-        h('h1', {}, 'Live rooms'),
-        h('a', { class: 'btn btn-primary', href: '#/me', id: 'my-room-link' }, icon('plus'), 'My room'),
+        h('h1', {}, t('rooms.title')),
+        h('a', { class: 'btn btn-primary', href: '#/me', id: 'my-room-link' }, icon('plus'), t('rooms.myRoom')),
       ),
       message ? h('p', { class: 'notice' }, message) : null,
       filter.el,
@@ -58,7 +60,7 @@ export function roomsView(root, { message, go }) {
     } catch (e) {
       if (e.errno === 1005) return; // on the way to the log-in page
       failures++;
-      banner(e.errno === 0 ? 'Network lost. Retrying…' : e.message, 'warn');
+      banner(e.errno === 0 ? t('rooms.networkLost') : e.message, 'warn');
     }
     // Coins change with gifts: refresh them now and then.
     if (!stopped) {
@@ -83,8 +85,8 @@ export function roomsView(root, { message, go }) {
             h('p', { class: 'room-owner muted' }, nickname(room.user)),
           ),
           h('div', { class: 'room-meta' },
-            live ? h('span', { class: 'badge badge-live' }, 'LIVE') : h('span', { class: 'badge badge-off' }, 'Offline'),
-            h('span', { class: 'viewers', title: 'viewers' }, icon('eye'), h('span', { class: 'viewers-n' }, formatCount(room.clients_number))),
+            live ? h('span', { class: 'badge badge-live' }, t('rooms.live')) : h('span', { class: 'badge badge-off' }, t('rooms.offline')),
+            h('span', { class: t('rooms.viewers'), title: t('rooms.viewers') }, icon('eye'), h('span', { class: 'viewers-n' }, formatCount(room.clients_number))),
           ),
         ),
       );

@@ -5,6 +5,7 @@
 // (navigator.share), else copies the link.
 
 import { copy, h, toast } from '../ui.js';
+import { t } from '../i18n/index.js';
 
 // shareURL is the link of a room.
 export function shareURL(roomId) {
@@ -15,20 +16,20 @@ export function shareURL(roomId) {
 // for the share sheet.
 export function shareButton(roomId, name) {
   return h('button', {
-    class: 'btn glass small share', type: 'button', id: 'share', title: 'Share this room',
+    class: 'btn glass small share', type: 'button', id: 'share', title: t('share.title'),
     onclick: async () => {
       const url = shareURL(roomId);
       if (navigator.share) {
         try {
-          await navigator.share({ title: name() || 'MoFang Live', url });
+          await navigator.share({ title: name() || t('share.brand'), url });
           return;
         } catch (e) {
           if (e && e.name === 'AbortError') return; // the user closed the sheet
           // no share target: copy instead
         }
       }
-      if (await copy(url)) toast('Link copied: ' + url, 'ok');
+      if (await copy(url)) toast(t('share.copied', { url }), 'ok');
       else toast(url, 'info');
     },
-  }, 'Share');
+  }, t('share.share'));
 }
