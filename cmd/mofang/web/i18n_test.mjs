@@ -39,7 +39,7 @@ for (const k of ek) {
 }
 // Chinese strings are Chinese: every zh value with English words in it
 // (beyond names such as OBS, WebRTC, FLV, ffmpeg, HTTP, RTMP) is suspect.
-const names = /\b(OBS|WebRTC|FLV|HLS|ffmpeg|HTTP|RTMP|PNG|JPEG|GIF|WebP|MB|ID|Media Source Extensions|UDP|ok)\b/g;
+const names = /\b(OBS|WebRTC|FLV|HLS|ffmpeg|HTTP|RTMP|PNG|JPEG|GIF|WebP|MB|ID|Media Source Extensions|UDP|ok)\b|\w+:\/\//g; // names and URL schemes
 for (const k of zk) {
   const rest = zh[k].replace(/\{\w+\}/g, '').replace(names, '');
   assert.ok(!/[A-Za-z]{3,}/.test(rest), `zh-CN ${k}: English left in ${JSON.stringify(zh[k])}`);

@@ -4,31 +4,32 @@
 import { call } from '../api.js';
 import { formatSize } from '../format.js';
 import { h, toast } from '../ui.js';
+import { t } from '../i18n/index.js';
 
-const stateText = {
-  idle: 'Idle: starts when you go live',
-  connecting: 'Connecting…',
-  live: 'Live',
-  error: 'Error',
-};
+// stateText says a destination's state (catalogue: forward.state.*).
+function stateText(state) {
+  const key = 'forward.state.' + state;
+  const s = t(key);
+  return s === key ? state : s;
+}
 
 // forwardSection returns the section's element, load(roomID) to show a
 // room's destinations, and stop() to end the refreshing.
 export function forwardSection() {
   const url = h('input', { id: 'forward-url', maxlength: 512, placeholder: 'rtmp://a.rtmp.youtube.com/live2', autocomplete: 'off', spellcheck: false });
-  const key = h('input', { id: 'forward-key', type: 'password', maxlength: 256, placeholder: 'Stream key of that platform', autocomplete: 'off' });
+  const key = h('input', { id: 'forward-key', type: 'password', maxlength: 256, placeholder: t('forward.keyPlaceholder'), autocomplete: 'off' });
   const error = h('p', { class: 'form-error', role: 'alert', id: 'forward-error' });
   const list = h('ul', { class: 'forwards', id: 'forward-list' });
-  const addBtn = h('button', { class: 'btn btn-primary', type: 'submit', id: 'forward-add' }, 'Add destination');
+  const addBtn = h('button', { class: 'btn btn-primary', type: 'submit', id: 'forward-add' }, t('forward.add'));
   const form = h('form', { class: 'forward-form', id: 'forward-form' },
-    h('label', { class: 'field' }, h('span', {}, 'Server URL (rtmp:// or rtmps://)'), url),
-    h('label', { class: 'field' }, h('span', {}, 'Stream key'), key),
+    h('label', { class: 'field' }, h('span', {}, t('forward.url')), url),
+    h('label', { class: 'field' }, h('span', {}, t('forward.key')), key),
     error,
     addBtn,
   );
   const el = h('section', { class: 'card forward', id: 'forward', hidden: true },
-    h('h2', {}, 'Restream'),
-    h('p', { class: 'muted small' }, 'While you are live, your stream is also sent to these platforms. Keys are stored encrypted and never shown again whole.'),
+    h('h2', {}, t('forward.title')),
+    h('p', { class: 'muted small' }, t('forward.intro')),
     list,
     form,
   );
@@ -37,7 +38,7 @@ export function forwardSection() {
 
   function draw(items) {
     if (!items.length) {
-      list.replaceChildren(h('li', { class: 'muted' }, 'No destination yet.'));
+      list.replaceChildren(h('li', { class: 'muted' }, t('forward.none')));
       return;
     }
     list.replaceChildren(...items.map((f) => h('li', { class: `forward-item forward-${f.state}`, 'data-id': f.id },
@@ -46,11 +47,11 @@ export function forwardSection() {
         h('span', { class: 'mono small muted forward-key' }, f.key),
       ),
       h('div', { class: 'forward-status' },
-        h('span', { class: `forward-state state-${f.state}` }, stateText[f.state] || f.state),
+        h('span', { class: `forward-state state-${f.state}` }, stateText(f.state)),
         f.reason ? h('span', { class: 'small forward-reason' }, f.reason) : null,
-        f.bytes_sent ? h('span', { class: 'small muted' }, `${formatSize(f.bytes_sent)} sent`) : null,
+        f.bytes_sent ? h('span', { class: 'small muted' }, t('forward.sent', { size: formatSize(f.bytes_sent) })) : null,
       ),
-      h('button', { class: 'btn btn-ghost btn-small forward-remove', type: 'button', onclick: () => remove(f) }, 'Remove'),
+      h('button', { class: 'btn btn-ghost btn-small forward-remove', type: 'button', onclick: () => remove(f) }, t('forward.remove')),
     )));
   }
 
@@ -69,7 +70,7 @@ export function forwardSection() {
   async function remove(f) {
     try {
       await call('Live.forward.remove', { room_id: roomID, forward_id: f.id });
-      toast('Destination removed');
+      toast(t('forward.removed'));
     } catch (e) {
       error.textContent = e.message;
     }
@@ -84,7 +85,7 @@ export function forwardSection() {
       await call('Live.forward.add', { room_id: roomID, url: url.value.trim(), key: key.value.trim() });
       url.value = '';
       key.value = '';
-      toast('Destination added');
+      toast(t('forward.added'));
     } catch (e) {
       error.textContent = e.message;
     } finally {
