@@ -79,9 +79,9 @@ const pageWords = `(() => {
 // browser whose language is zh-CN (Chromium's --lang and --accept-lang)
 // gets the log-in page, the room list, a room with its password prompt
 // and My room in Chinese, with no English value of the catalogue on
-// them; the pages' own message for a wrong login is Chinese too. A
-// browser in English gets the same pages in English with no Chinese
-// value. The switch in the header changes the language without a reload
+// them (nor a catalogue key); the pages' own message for a wrong login
+// is Chinese too. A browser in English gets the same pages in English
+// with no Chinese value. The switch in the header changes the language without a reload
 // and is remembered after one.
 func TestBrowserLanguages(t *testing.T) {
 	chromium := chromiumPath(t)
@@ -106,10 +106,16 @@ func TestBrowserLanguages(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
 
-	// check fails when the page shows a fragment of the other language.
+	// check fails when the page shows a fragment of the other language,
+	// or a catalogue key instead of its text.
 	check := func(b *tab, page string, foreign map[string]string) {
 		t.Helper()
 		text := b.text(pageWords)
+		for k := range en {
+			if strings.Contains(text, k) {
+				b.fail("%s: %s shows the key %q, not its text; page:\n%s", b.name, page, k, text)
+			}
+		}
 		for f, k := range foreign {
 			if strings.Contains(text, f) {
 				b.fail("%s: %s shows %q (catalogue key %s) in the wrong language; page:\n%s", b.name, page, f, k, text)
@@ -122,8 +128,8 @@ func TestBrowserLanguages(t *testing.T) {
 		foreign      map[string]string
 		want         map[string]string // page → a string it must show
 	}{
-		{"zh-CN", "zh-CN,zh", notZH, map[string]string{"login": "登录", "rooms": "房间列表", "password": "请输入房间密码", "room": "在线", "me": "我的房间", "wrong": "用户名或密码错误。"}},
-		{"en-US", "en-US,en", notEN, map[string]string{"login": "Log in", "rooms": "Live rooms", "password": "Enter the room password", "room": "Online", "me": "My room", "wrong": "Wrong user name or password."}},
+		{"zh-CN", "zh-CN,zh", notZH, map[string]string{"login": "登录", "rooms": "房间列表", "password": "请输入房间密码", "room": "在线", "me": "我的房间", "wrong": "用户名或密码错误。", "expired": "登录已过期，请重新登录。"}},
+		{"en-US", "en-US,en", notEN, map[string]string{"login": "Log in", "rooms": "Live rooms", "password": "Enter the room password", "room": "Online", "me": "My room", "wrong": "Wrong user name or password.", "expired": "Your login has expired. Please log in again."}},
 	} {
 		newTab := startBrowser(t, ctx, chromium, shots, chromedp.Flag("lang", c.lang), chromedp.Flag("accept-lang", c.accept))
 		b := newTab("viewer-"+c.lang, nil)
@@ -180,6 +186,20 @@ func TestBrowserLanguages(t *testing.T) {
 		has("me", "my room")
 		check(b, "my room", c.foreign)
 		shot("me")
+
+		// A login the server refuses: back to log in, told why in the language.
+		expired, _ := json.Marshal(c.want["expired"])
+		var ignored bool
+		b.do("break the session", chromedp.Evaluate(`localStorage.setItem('mofang.session', JSON.stringify({access_token: 'garbage', refresh_token: 'garbage', user: {id: 2, nickname: '小明'}})); true`, &ignored),
+			chromedp.Navigate(site+"#/rooms"), chromedp.Reload())
+		b.wait("sent to log in", 10*time.Second, `location.hash === '#/login' && document.querySelector('#login-error')?.textContent === `+string(expired))
+		check(b, "the log-in page after an expired login", c.foreign)
+		b.do("log in again",
+			chromedp.SetValue("#username", "viewer"+c.lang[:2], chromedp.ByQuery),
+			chromedp.SetValue("#password", "viewer"+c.lang[:2]+"-password", chromedp.ByQuery),
+			chromedp.Click("#login-submit", chromedp.ByQuery),
+		)
+		b.wait("logged in again", 10*time.Second, `document.querySelector('#room-list')`)
 
 		if c.lang != "en-US" {
 			continue

@@ -1,5 +1,6 @@
 // Tests of the pages' catalogues (src/i18n/*.js) and a scan of the sources
-// for user-visible strings left outside them, run by `node i18n_test.mjs`
+// for user-visible strings left outside them (and for a local variable
+// named t, which would hide the catalogue's t() in its scope), run by `node i18n_test.mjs`
 // (and by go test: pages_test.go). It exits non-zero on the first failure.
 //
 // What the scan catches: string and template literals, in every src/*.js
@@ -122,6 +123,12 @@ const used = new Set();
 for (const file of sources('src')) {
   const text = strip(readFileSync(path.join(here, file), 'utf8'));
   for (const m of text.matchAll(/\bt\('([^']+)'/g)) used.add(m[1]);
+  // A local t hides the catalogue's t: a call of t() in its scope breaks.
+  if (/import \{[^}]*\bt\b[^}]*\} from/.test(text)) {
+    for (const m of text.matchAll(/\b(?:const|let|var)\s+t\b|\(\s*t\s*[,)]\s*=>|[^\w.$]t\s*=>|function\s*\w*\s*\(\s*t\b|\[\s*\w+\s*,\s*t\s*\]/g)) {
+      bad.push(`${file}:${text.slice(0, m.index).split('\n').length}: a local t (${m[0].trim()}) hides the catalogue's t()`);
+    }
+  }
   for (const m of text.matchAll(/'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*"|`(?:[^`\\]|\\.)*`/g)) {
     let lit = m[0].slice(1, -1);
     if (m[0][0] === '`') lit = lit.replace(/\$\{[^}]*\}/g, ' ');

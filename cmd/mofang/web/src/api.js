@@ -165,7 +165,7 @@ export function refreshSession() {
 // expire ends the session and sends the user to log in.
 export function expire() {
   session.clear();
-  loginExpired(messages[Errno.LOGIN_AGAIN]);
+  loginExpired(t(messages[Errno.LOGIN_AGAIN]));
 }
 
 // call calls a method and returns its result; a result whose errno is not

@@ -99,7 +99,7 @@ export class CallMedia {
 
   addTracks(pc) {
     if (pc.getSenders().some((s) => s.track)) return;
-    for (const t of this.local.getTracks()) pc.addTrack(t, this.local);
+    for (const track of this.local.getTracks()) pc.addTrack(track, this.local);
   }
 
   // handle takes a signal of the other party, in order.

@@ -373,9 +373,9 @@ export class LivePlayer {
   check() {
     // A MediaStream's currentTime runs on with no frames: over WebRTC,
     // progress is frames shown.
-    const t = this.player && this.player.whep ? frames(this.video) : this.video.currentTime;
-    if (t !== this.lastTime) {
-      this.lastTime = t;
+    const pos = this.player && this.player.whep ? frames(this.video) : this.video.currentTime;
+    if (pos !== this.lastTime) {
+      this.lastTime = pos;
       this.lastProgress = Date.now();
       return;
     }

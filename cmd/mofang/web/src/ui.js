@@ -82,10 +82,10 @@ export function nickname(user) {
 // toast shows a short message for a few seconds.
 export function toast(message, kind = 'info') {
   const box = document.getElementById('toasts');
-  const t = h('div', { class: `toast toast-${kind}`, role: kind === 'error' ? 'alert' : 'status' }, message);
-  box.append(t);
-  setTimeout(() => t.classList.add('out'), 3200);
-  setTimeout(() => t.remove(), 3600);
+  const el = h('div', { class: `toast toast-${kind}`, role: kind === 'error' ? 'alert' : 'status' }, message);
+  box.append(el);
+  setTimeout(() => el.classList.add('out'), 3200);
+  setTimeout(() => el.remove(), 3600);
 }
 
 // banner shows (or with no message hides) the connection banner.

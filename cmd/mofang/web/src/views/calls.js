@@ -280,8 +280,8 @@ export class Calls {
   toggleMute(c) {
     if (!c.local) return;
     const tracks = c.local.getAudioTracks();
-    const muted = tracks.some((t) => t.enabled);
-    tracks.forEach((t) => { t.enabled = !muted; });
+    const muted = tracks.some((tr) => tr.enabled);
+    tracks.forEach((tr) => { tr.enabled = !muted; });
     c.ui.mute.textContent = muted ? t('calls.unmute') : t('calls.mute');
     c.ui.mute.setAttribute('aria-pressed', String(muted));
   }
@@ -313,7 +313,7 @@ export class Calls {
 }
 
 function stopTracks(stream) {
-  if (stream) stream.getTracks().forEach((t) => t.stop());
+  if (stream) stream.getTracks().forEach((tr) => tr.stop());
 }
 
 // inviteError says why Live.call.invite failed.

@@ -470,7 +470,7 @@ export class Cohost {
 }
 
 function stopTracks(stream) {
-  if (stream) stream.getTracks().forEach((t) => t.stop());
+  if (stream) stream.getTracks().forEach((tr) => tr.stop());
 }
 
 // offerError says why an invitation or request failed.

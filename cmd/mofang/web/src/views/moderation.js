@@ -35,6 +35,14 @@ function actionText(action) {
   return s === key ? action : s;
 }
 
+// logAction names an action of the log (catalogue: mod.log.*; English
+// keeps the API's own names, mod_add, slow, words…).
+function logAction(action) {
+  const key = 'mod.log.' + action;
+  const s = t(key);
+  return s === key ? action : s;
+}
+
 // told makes a server's message of moderation readable: a capital first,
 // its times (RFC 3339, UTC) in the viewer's own.
 function told(msg) {
@@ -257,7 +265,7 @@ export function moderationCard(roomId) {
       const r = await call('Live.room.mod.log', { room_id: roomId, size: 50 });
       log.replaceChildren(...r.data.actions.map((a) => h('li', {},
         h('span', { class: 'muted small' }, formatDateTime(a.time)), ' ',
-        h('b', {}, nickname(a.by)), ` ${actionText(a.action)}`, a.target ? ` ${nickname(a.target)}` : '',
+        h('b', {}, nickname(a.by)), ` ${logAction(a.action)}`, a.target ? ` ${nickname(a.target)}` : '',
         a.detail ? ` (${a.detail})` : '', until(a.until))));
       if (!r.data.actions.length) log.append(h('li', { class: 'muted' }, t('mod.nothing')));
     } catch (e) {

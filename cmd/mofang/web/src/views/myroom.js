@@ -223,7 +223,7 @@ export function myRoomView(root, { go }) {
     live = null;
     if (cur) {
       if (cur.session) cur.session.close();
-      cur.stream.getTracks().forEach((t) => t.stop());
+      cur.stream.getTracks().forEach((tr) => tr.stop());
     }
     preview.srcObject = null;
     setLiveUI('idle');
@@ -235,8 +235,8 @@ export function myRoomView(root, { go }) {
   function toggleMute() {
     if (!live) return;
     const tracks = live.stream.getAudioTracks();
-    const muted = tracks.some((t) => t.enabled);
-    tracks.forEach((t) => { t.enabled = !muted; });
+    const muted = tracks.some((tr) => tr.enabled);
+    tracks.forEach((tr) => { tr.enabled = !muted; });
     muteBtn.textContent = muted ? t('me.unmuteMic') : t('me.muteMic');
     muteBtn.setAttribute('aria-pressed', String(muted));
     browserLive.dataset.muted = muted ? '1' : '';
