@@ -307,7 +307,7 @@ export default {
   'mod.title': "Moderation",
   'mod.unmute': "Unmute",
   'mod.unmuted': "Unmuted",
-  'mod.until': "until {time}",
+  'mod.until': " until {time}",
   'mod.userID': "User ID",
   'mod.word': "Your comment holds a word that is not allowed here.",
   'mod.wordsSaved': "Word list saved",
