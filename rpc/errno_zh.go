@@ -32,6 +32,9 @@ var errnoTextZH = map[Errno]string{
 	ErrnoNotInRoom:    "该用户不在此房间",
 	ErrnoCohostOn:     "房间已有连麦主播",
 	ErrnoNoCohost:     "没有这个连麦会话、邀请或申请",
+	ErrnoNoForward:    "没有这个转推目标",
+	ErrnoForwardCap:   "转推目标过多",
+	ErrnoForwardURL:   "目标地址不可用：仅支持 rtmp:// 或 rtmps://",
 
 	ErrnoMuted:         "你在此房间已被禁言",
 	ErrnoKicked:        "你已被踢出此房间，请稍后再试",
