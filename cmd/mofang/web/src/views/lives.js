@@ -4,8 +4,9 @@
 // from the samples (Live.session.read) as inline SVG.
 
 import { call } from '../api.js';
-import { formatDuration } from '../format.js';
+import { formatClock, formatCoins, formatDateTime, formatDuration } from '../format.js';
 import { avatar, h, icon, nickname } from '../ui.js';
+import { t } from '../i18n/index.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
 
@@ -28,24 +29,24 @@ export function rankBoard(roomId, password) {
   const list = h('ol', { class: 'rank-list', id: 'rank-list' });
   const tabs = ['live', 'all'].map((s) => h('button', {
     class: 'rank-tab', type: 'button', dataset: { scope: s }, 'aria-pressed': String(s === scope),
-    onclick: () => { scope = s; tabs.forEach((t) => t.setAttribute('aria-pressed', String(t.dataset.scope === scope))); load(); },
-  }, s === 'live' ? 'This live' : 'All time'));
-  const stats = h('a', { class: 'btn btn-ghost small', href: `#/lives/${roomId}`, id: 'stats-link', hidden: true }, 'Statistics');
+    onclick: () => { scope = s; tabs.forEach((b) => b.setAttribute('aria-pressed', String(b.dataset.scope === scope))); load(); },
+  }, s === 'live' ? t('lives.thisLive') : t('lives.allTime')));
+  const stats = h('a', { class: 'btn btn-ghost small', href: `#/lives/${roomId}`, id: 'stats-link', hidden: true }, t('lives.statistics'));
   const el = h('div', { class: 'rank-board', id: 'rank-board' },
-    h('div', { class: 'rank-head' }, h('h2', {}, icon('coin'), ' Top fans'), ...tabs, stats),
+    h('div', { class: 'rank-head' }, h('h2', {}, icon('coin'), ' ', t('lives.topFans')), ...tabs, stats),
     list);
 
   function draw(ranks) {
     shown = ranks;
     if (!ranks.length) {
-      list.replaceChildren(h('li', { class: 'muted small rank-empty' }, 'No gifts yet: be the first!'));
+      list.replaceChildren(h('li', { class: 'muted small rank-empty' }, t('lives.noGifts')));
       return;
     }
     list.replaceChildren(...ranks.map((r) => h('li', { class: `rank-item rank-${r.rank}`, dataset: { userId: r.user_id } },
       h('span', { class: 'rank-place' }, String(r.rank)),
       avatar({ id: r.user_id, nickname: r.nickname, avatar: r.avatar }, 'sm'),
       h('span', { class: 'rank-name' }, nickname({ nickname: r.nickname })),
-      h('span', { class: 'rank-coins' }, icon('coin'), String(r.coins)),
+      h('span', { class: 'rank-coins' }, icon('coin'), formatCoins(r.coins)),
     )));
   }
 
@@ -86,11 +87,11 @@ export function rankBoard(roomId, password) {
 // point per sample.
 export function viewerChart(samples) {
   const W = 600, H = 180, L = 36, R = 10, T = 10, B = 24;
-  const chart = svg('svg', { viewBox: `0 0 ${W} ${H}`, class: 'viewer-chart', role: 'img', 'aria-label': 'Viewers over time' });
+  const chart = svg('svg', { viewBox: `0 0 ${W} ${H}`, class: 'viewer-chart', role: 'img', 'aria-label': t('lives.chart') });
   if (!samples.length) return chart;
   const t0 = samples[0].time, t1 = Math.max(samples[samples.length - 1].time, t0 + 1);
   const peak = Math.max(1, ...samples.map((s) => s.viewers));
-  const x = (t) => L + ((t - t0) / (t1 - t0)) * (W - L - R);
+  const x = (ms) => L + ((ms - t0) / (t1 - t0)) * (W - L - R);
   const y = (v) => T + (1 - v / peak) * (H - T - B);
   for (const v of [0, peak]) {
     chart.append(svg('line', { x1: L, x2: W - R, y1: y(v), y2: y(v), class: 'chart-grid' }));
@@ -106,7 +107,7 @@ export function viewerChart(samples) {
   for (const s of samples) {
     const c = svg('circle', { cx: x(s.time).toFixed(1), cy: y(s.viewers).toFixed(1), r: 2.5, class: 'chart-point' });
     const tip = svg('title', {});
-    tip.textContent = `${new Date(s.time).toLocaleTimeString()}: ${s.viewers}`;
+    tip.textContent = t('lives.tip', { time: formatClock(s.time), n: s.viewers });
     c.append(tip);
     chart.append(c);
   }
@@ -116,8 +117,8 @@ export function viewerChart(samples) {
 // livesSection is the "My lives" card: a room's past lives with their
 // figures; opening one draws its viewers over time.
 export function livesSection() {
-  const el = h('section', { class: 'card lives', id: 'lives' }, h('h2', {}, 'My lives'),
-    h('p', { class: 'muted' }, 'Go live: each live shows here with its viewers, chat and coins.'));
+  const el = h('section', { class: 'card lives', id: 'lives' }, h('h2', {}, t('lives.myLives')),
+    h('p', { class: 'muted' }, t('lives.intro')));
 
   async function open(item, id) {
     const box = item.querySelector('.live-chart');
@@ -128,7 +129,7 @@ export function livesSection() {
     try {
       const r = await call('Live.session.read', { session_id: id });
       box.replaceChildren(viewerChart(r.data.samples || []),
-        h('p', { class: 'muted small' }, `${(r.data.samples || []).length} samples`));
+        h('p', { class: 'muted small' }, t('lives.samples', { n: (r.data.samples || []).length })));
     } catch (e) {
       box.replaceChildren(h('p', { class: 'form-error' }, e.message));
     }
@@ -139,29 +140,29 @@ export function livesSection() {
     try {
       r = await call('Live.session.list', { room_id: roomId, size: 50 });
     } catch (e) {
-      el.replaceChildren(h('h2', {}, 'My lives'), h('p', { class: 'form-error' }, e.message));
+      el.replaceChildren(h('h2', {}, t('lives.myLives')), h('p', { class: 'form-error' }, e.message));
       return;
     }
     const items = (r.data.sessions || []).map((s) => {
       const item = h('li', { class: 'live-item', id: `live-${s.id}`, dataset: { live: s.live ? '1' : '' } },
-        h('button', { class: 'live-head', type: 'button', 'aria-label': 'Show the viewers over time', onclick: () => open(item, s.id) },
-          h('strong', {}, new Date(s.start).toLocaleString()),
-          s.live ? h('span', { class: 'badge badge-live' }, 'LIVE') : null,
+        h('button', { class: 'live-head', type: 'button', 'aria-label': t('lives.show'), onclick: () => open(item, s.id) },
+          h('strong', {}, formatDateTime(s.start)),
+          s.live ? h('span', { class: 'badge badge-live' }, t('lives.live')) : null,
           h('span', { class: 'muted small' }, formatDuration(s.duration)),
         ),
         h('div', { class: 'live-figures small' },
-          h('span', { title: 'most viewers at once' }, icon('users'), ` peak ${s.peak_viewers}`),
-          h('span', { title: 'plays started' }, ` · ${s.total_viewers} views`),
-          h('span', {}, ` · ${s.comments} comments by ${s.chatters}`),
-          h('span', {}, ` · ${s.likes} likes`),
-          h('span', { class: 'live-coins' }, ' · ', icon('coin'), ` ${s.coins} coins (${s.gifts} gifts)`),
+          h('span', { title: t('lives.peakTitle') }, icon('users'), ' ' + t('lives.peak', { n: s.peak_viewers })),
+          h('span', { title: t('lives.viewsTitle') }, ' · ' + t('lives.views', { n: s.total_viewers })),
+          h('span', {}, ' · ' + t('lives.comments', { n: s.comments, users: s.chatters })),
+          h('span', {}, ' · ' + t('lives.likes', { n: s.likes })),
+          h('span', { class: 'live-coins' }, ' · ', icon('coin'), ' ' + t('lives.coins', { coins: formatCoins(s.coins), gifts: s.gifts })),
         ),
         h('div', { class: 'live-chart' }),
       );
       return item;
     });
-    el.replaceChildren(h('h2', {}, 'My lives'),
-      items.length ? h('ul', { class: 'lives-list' }, ...items) : h('p', { class: 'muted' }, 'No lives yet: go live and they appear here.'));
+    el.replaceChildren(h('h2', {}, t('lives.myLives')),
+      items.length ? h('ul', { class: 'lives-list' }, ...items) : h('p', { class: 'muted' }, t('lives.noLives')));
     // The latest live opens at once.
     if (items.length) open(items[0], r.data.sessions[0].id);
   }
@@ -176,8 +177,8 @@ export function livesView(root, { params }) {
   const lives = livesSection();
   root.append(h('div', { class: 'page page-lives' },
     h('header', { class: 'topbar' },
-      h('a', { class: 'btn btn-icon', href: `#/room/${roomId}`, 'aria-label': 'Back to the room', id: 'back' }, icon('back')),
-      h('h1', {}, `Lives of room ${roomId}`),
+      h('a', { class: 'btn btn-icon', href: `#/room/${roomId}`, 'aria-label': t('lives.back'), id: 'back' }, icon('back')),
+      h('h1', {}, t('lives.title', { id: roomId })),
     ),
     lives.el));
   lives.load(roomId);
