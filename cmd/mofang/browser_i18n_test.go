@@ -77,12 +77,13 @@ const pageWords = `(() => {
 
 // TestBrowserLanguages is issue 13's Languages in headless Chromium: a
 // browser whose language is zh-CN (Chromium's --lang and --accept-lang)
-// gets the log-in page, the room list, a room with its password prompt
-// and My room in Chinese, with no English value of the catalogue on
-// them (nor a catalogue key); the pages' own message for a wrong login
-// is Chinese too. A browser in English gets the same pages in English
-// with no Chinese value. The switch in the header changes the language without a reload
-// and is remembered after one.
+// gets the log-in page, the room list, a room with its password prompt,
+// My room, a room's lives (refused to a viewer) and the log-in page after
+// an expired login in Chinese, with no English value of the catalogue on
+// them (nor a catalogue key); the message of a wrong login is Chinese
+// too. A browser in English gets the same pages in English with no
+// Chinese value. The switch in the header changes the language without
+// a reload and is remembered after one.
 func TestBrowserLanguages(t *testing.T) {
 	chromium := chromiumPath(t)
 	rec := httptest.NewRecorder()
@@ -128,8 +129,8 @@ func TestBrowserLanguages(t *testing.T) {
 		foreign      map[string]string
 		want         map[string]string // page → a string it must show
 	}{
-		{"zh-CN", "zh-CN,zh", notZH, map[string]string{"login": "登录", "rooms": "房间列表", "password": "请输入房间密码", "room": "在线", "me": "我的房间", "wrong": "用户名或密码错误。", "expired": "登录已过期，请重新登录。"}},
-		{"en-US", "en-US,en", notEN, map[string]string{"login": "Log in", "rooms": "Live rooms", "password": "Enter the room password", "room": "Online", "me": "My room", "wrong": "Wrong user name or password.", "expired": "Your login has expired. Please log in again."}},
+		{"zh-CN", "zh-CN,zh", notZH, map[string]string{"login": "登录", "rooms": "房间列表", "password": "请输入房间密码", "room": "在线", "me": "我的房间", "lives": "我的直播", "wrong": "用户名或密码错误。", "expired": "登录已过期，请重新登录。"}},
+		{"en-US", "en-US,en", notEN, map[string]string{"login": "Log in", "rooms": "Live rooms", "password": "Enter the room password", "room": "Online", "me": "My room", "lives": "My lives", "wrong": "Wrong user name or password.", "expired": "Your login has expired. Please log in again."}},
 	} {
 		newTab := startBrowser(t, ctx, chromium, shots, chromedp.Flag("lang", c.lang), chromedp.Flag("accept-lang", c.accept))
 		b := newTab("viewer-"+c.lang, nil)
@@ -186,6 +187,13 @@ func TestBrowserLanguages(t *testing.T) {
 		has("me", "my room")
 		check(b, "my room", c.foreign)
 		shot("me")
+
+		// The host statistics page of someone else's room: refused, in the language.
+		b.do("open the room's lives", chromedp.Navigate(site+"#/lives/"+roomID))
+		b.wait("the lives page", 10*time.Second, `document.querySelector('#lives .form-error')?.textContent`)
+		has("lives", "the lives page")
+		check(b, "the lives page", c.foreign)
+		shot("lives")
 
 		// A login the server refuses: back to log in, told why in the language.
 		expired, _ := json.Marshal(c.want["expired"])
