@@ -52,6 +52,7 @@ var errnoTextZH = map[Errno]string{
 	ErrnoScheduleDone:   "该预约直播已不在预约中（已开始、已错过或已取消）",
 	ErrnoManySchedules:  "房间预约的直播过多",
 	ErrnoFollowingLimit: "你关注的用户过多",
+	ErrnoNoSession:      "直播场次不存在",
 	ErrnoImageTooLarge:  "图片文件过大",
 	ErrnoNotImage:       "文件不是 PNG、JPEG、GIF 或 WebP 图片",
 	ErrnoImageSize:      "图片的宽度、高度或像素数过大",
