@@ -295,6 +295,9 @@ func (in *input) write(typ uint8, ts uint32, body []byte) error {
 		if err != nil {
 			return fmt.Errorf("hls: write video: %w", err)
 		}
+		if in.m.kick != nil && g.ready {
+			in.m.kickRefresh()
+		}
 		return nil
 	}
 
@@ -326,6 +329,9 @@ func (in *input) write(typ uint8, ts uint32, body []byte) error {
 	}
 	if err != nil {
 		return fmt.Errorf("hls: write audio: %w", err)
+	}
+	if g.video == nil && in.m.kick != nil && g.ready {
+		in.m.kickRefresh()
 	}
 	return nil
 }

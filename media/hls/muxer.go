@@ -160,6 +160,11 @@ type Muxer struct {
 	partDur  time.Duration // part duration of the current generation
 
 	sessions *sessions
+
+	// Low-Latency only: the snapshot requests are served from, and the
+	// refresher's wake-up (see cache.go)
+	snap atomic.Pointer[snapshot]
+	kick chan struct{}
 }
 
 // generation is one gohlslib muxer: the tracks are fixed for its life, so a
@@ -184,6 +189,10 @@ func NewMuxer(cfg Config) (*Muxer, error) {
 	}
 	m.sessions = newSessions(cfg.SessionTimeout, cfg.OnSessionOpen, cfg.OnSessionClose)
 	m.in.m = m
+	if cfg.Variant == LowLatency {
+		m.kick = make(chan struct{}, 1)
+		go m.runRefresher()
+	}
 	return m, nil
 }
 

@@ -2,7 +2,6 @@ package hls
 
 import (
 	"net/http"
-	"net/url"
 	"strconv"
 	"time"
 )
@@ -64,12 +63,12 @@ func (m *Muxer) Handle(w http.ResponseWriter, r *http.Request, file string) {
 		http.Error(w, "invalid HLS file name", http.StatusBadRequest)
 		return
 	}
-	q := r.URL.Query()
-	sid := q.Get(SessionParam)
+	q := parseQuery(r.URL.RawQuery)
+	sid := q.sid
 	if !validSessionID(sid) {
 		sid = ""
 	}
-	if code, msg := m.checkBlockingParams(q); code != 0 {
+	if code, msg := m.checkBlockingParams(q.msn, q.part); code != 0 {
 		http.Error(w, msg, code)
 		return
 	}
@@ -78,35 +77,42 @@ func (m *Muxer) Handle(w http.ResponseWriter, r *http.Request, file string) {
 	if sid == "" && file == "index.m3u8" {
 		// a player starting: its session ID goes into every URL it gets
 		sid, newSID = newSessionID(), true
+		q.rest = q.withSession(sid)
 	}
 	s := m.sessions.begin(sid, r.RemoteAddr, r.UserAgent())
 	if s == nil {
 		http.Error(w, "stream ended", http.StatusNotFound)
 		return
 	}
-	cw := &countingWriter{ResponseWriter: w}
-	defer func() { m.sessions.end(s, cw.n) }()
+	var sent int64
+	defer func() { m.sessions.end(s, sent) }()
 
 	g, code := m.waitReady(r)
 	if g == nil {
 		if code == http.StatusServiceUnavailable {
-			cw.Header().Set("Retry-After", "1")
-			http.Error(cw, "stream not ready", code)
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "stream not ready", code)
 		} else if code != 0 {
-			http.Error(cw, "stream ended", code)
+			http.Error(w, "stream ended", code)
 		}
 		return
 	}
+	if m.cfg.Variant == LowLatency {
+		var ok bool
+		if sent, ok = m.serveSnapshot(w, r, g, file, &q); ok {
+			return
+		}
+	}
 
+	cw := &countingWriter{ResponseWriter: w}
+	defer func() { sent = cw.n }()
 	// gohlslib routes on the base name of the path and copies the raw
 	// query into the URLs it writes.
 	u := *r.URL
 	u.Path = "/" + file
 	u.RawPath = ""
 	if newSID {
-		q.Del(SessionParam)
-		q.Set(SessionParam, sid)
-		u.RawQuery = q.Encode()
+		u.RawQuery = q.rest
 	}
 	r2 := r.WithContext(r.Context())
 	r2.URL = &u
@@ -118,8 +124,7 @@ func (m *Muxer) Handle(w http.ResponseWriter, r *http.Request, file string) {
 
 // checkBlockingParams refuses blocking reload parameters asking for parts
 // beyond the Advance Part Limit (gohlslib checks _HLS_msn itself).
-func (m *Muxer) checkBlockingParams(q url.Values) (int, string) {
-	msn, part := q.Get("_HLS_msn"), q.Get("_HLS_part")
+func (m *Muxer) checkBlockingParams(msn, part string) (int, string) {
 	if msn == "" && part == "" {
 		return 0, ""
 	}

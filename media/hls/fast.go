@@ -1,0 +1,235 @@
+package hls
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// llQuery is what Handle needs of a request's query.
+type llQuery struct {
+	sid, msn, part, skip string
+	// rest is the query put into the URLs of the playlists served: the
+	// request's, without the _HLS_ parameters (and with the session ID
+	// when one is given out).
+	rest string
+}
+
+// safeQueryByte reports whether c may appear in a query copied as it is
+// into a playlist: no quote, comma, space or control byte can then break
+// out of a URI.
+func safeQueryByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+		c == '-' || c == '.' || c == '_' || c == '~' || c == '%' || c == '=' || c == '&' || c == '+'
+}
+
+// parseQuery reads a raw query without building url.Values. The first
+// occurrence of a key counts, as url.Values.Get. A query with anything
+// but plain bytes is decoded and encoded again (as gohlslib did).
+func parseQuery(raw string) llQuery {
+	var q llQuery
+	for i := 0; i < len(raw); i++ {
+		if !safeQueryByte(raw[i]) {
+			return parseQuerySlow(raw)
+		}
+	}
+	var rest []byte
+	for s := raw; s != ""; {
+		var pair string
+		pair, s, _ = strings.Cut(s, "&")
+		if pair == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(pair, "=")
+		if strings.ContainsAny(k, "%+") || strings.ContainsAny(v, "%+") {
+			dk, err1 := url.QueryUnescape(k)
+			dv, err2 := url.QueryUnescape(v)
+			if err1 != nil || err2 != nil {
+				continue // as url.ParseQuery: the pair is dropped
+			}
+			k, v = dk, dv
+		}
+		switch k {
+		case SessionParam:
+			if q.sid == "" {
+				q.sid = v
+			}
+		case "_HLS_msn":
+			if q.msn == "" {
+				q.msn = v
+			}
+		case "_HLS_part":
+			if q.part == "" {
+				q.part = v
+			}
+		case "_HLS_skip":
+			if q.skip == "" {
+				q.skip = v
+			}
+		}
+		if strings.HasPrefix(k, "_HLS_") {
+			continue
+		}
+		if rest == nil && len(pair) == len(raw) {
+			q.rest = raw
+			continue
+		}
+		if len(rest) > 0 {
+			rest = append(rest, '&')
+		}
+		rest = append(rest, pair...)
+	}
+	if rest != nil {
+		q.rest = string(rest)
+	}
+	return q
+}
+
+func parseQuerySlow(raw string) llQuery {
+	v, _ := url.ParseQuery(raw)
+	q := llQuery{sid: v.Get(SessionParam), msn: v.Get("_HLS_msn"), part: v.Get("_HLS_part"), skip: v.Get("_HLS_skip")}
+	for k := range v {
+		if strings.HasPrefix(k, "_HLS_") {
+			delete(v, k)
+		}
+	}
+	q.rest = v.Encode()
+	return q
+}
+
+// withSession returns the query with the session parameter set to sid.
+func (q *llQuery) withSession(sid string) string {
+	rest := q.rest
+	if strings.Contains(rest, SessionParam+"=") {
+		v, _ := url.ParseQuery(rest)
+		v.Del(SessionParam)
+		rest = v.Encode()
+	}
+	if rest == "" {
+		return SessionParam + "=" + sid
+	}
+	return rest + "&" + SessionParam + "=" + sid
+}
+
+// serveSnapshot answers a request of a Low-Latency generation from its
+// snapshot; false if the snapshot does not know the file (gohlslib is
+// then asked). n is the body bytes written.
+func (m *Muxer) serveSnapshot(w http.ResponseWriter, r *http.Request, g *generation, file string, q *llQuery) (n int64, ok bool) {
+	s := m.snap.Load()
+	if s == nil || s.gen != g {
+		return 0, false
+	}
+	if file == "index.m3u8" {
+		if s.index.text == nil {
+			return 0, false
+		}
+		return writePlaylist(w, r, &s.index, q.rest, nil), true
+	}
+	if st := s.media[file]; st != nil {
+		if q.msn == "" {
+			t := &st.full
+			if q.skip == "YES" || q.skip == "v2" {
+				t = &st.delta
+			}
+			return writePlaylist(w, r, t, q.rest, st.cache), true
+		}
+		msn, err1 := strconv.ParseUint(q.msn, 10, 64)
+		var part uint64
+		var err2 error
+		if q.part != "" {
+			part, err2 = strconv.ParseUint(q.part, 10, 64)
+		}
+		if err1 != nil || err2 != nil {
+			http.Error(w, "invalid _HLS_msn or _HLS_part", http.StatusBadRequest)
+			return 0, true
+		}
+		for {
+			if !st.inRange(msn) {
+				http.Error(w, "_HLS_msn out of range", http.StatusBadRequest)
+				return 0, true
+			}
+			if st.satisfied(msn, part) {
+				t := &st.full
+				if q.skip == "YES" || q.skip == "v2" {
+					t = &st.delta
+				}
+				return writePlaylist(w, r, t, q.rest, st.cache), true
+			}
+			if s = m.wait(w, r, s, g); s == nil {
+				return 0, true
+			}
+			if st = s.media[file]; st == nil {
+				http.Error(w, "no such HLS file", http.StatusNotFound)
+				return 0, true
+			}
+		}
+	}
+	for {
+		if f := s.files[file]; f != nil {
+			return writeFile(w, r, f), true
+		}
+		if !s.hints[file] {
+			return 0, false
+		}
+		// the preload-hinted part: answered when complete
+		if s = m.wait(w, r, s, g); s == nil {
+			return 0, true
+		}
+	}
+}
+
+// wait waits for the snapshot after s. It returns nil when the request
+// has been answered (404: closed or another generation) or is gone.
+func (m *Muxer) wait(w http.ResponseWriter, r *http.Request, s *snapshot, g *generation) *snapshot {
+	select {
+	case <-s.done:
+	case <-r.Context().Done():
+		return nil
+	case <-m.closedCh:
+	}
+	next := m.snap.Load()
+	if next == nil || next.gen != g {
+		// closed, or the stream restarted with other codecs: the old
+		// generation's names are gone
+		http.Error(w, "no such HLS file", http.StatusNotFound)
+		return nil
+	}
+	return next
+}
+
+var indexCache = []string{"public, max-age=30"}
+
+func writePlaylist(w http.ResponseWriter, r *http.Request, t *tmpl, q string, cache []string) int64 {
+	if cache == nil {
+		cache = indexCache
+	}
+	size := t.size(q)
+	h := w.Header()
+	h["Content-Type"] = ctypeM3U8
+	h["Cache-Control"] = cache
+	h["Content-Length"] = []string{strconv.Itoa(size)}
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return 0
+	}
+	bp := bufPool.Get().(*[]byte)
+	b := t.appendTo((*bp)[:0], q)
+	n, _ := w.Write(b)
+	*bp = b
+	bufPool.Put(bp)
+	return int64(n)
+}
+
+func writeFile(w http.ResponseWriter, r *http.Request, f *file) int64 {
+	h := w.Header()
+	h["Content-Type"] = f.ctype
+	h["Cache-Control"] = f.cache
+	h["Content-Length"] = f.length
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return 0
+	}
+	n, _ := w.Write(f.body)
+	return int64(n)
+}
