@@ -3,6 +3,7 @@ package media
 import (
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -46,15 +47,13 @@ func (e *Engine) hlsSessionClose(s *hub.Stream, sk *sinks, ses *hls.Session) {
 // serveHLS serves /live/<name>/<file>: playlists, segments and parts, each
 // request authorized as a play (the sign travels in every URL).
 func (e *Engine) serveHLS(w http.ResponseWriter, req *http.Request, name, file string) {
-	w.Header().Set("Access-Control-Allow-Origin", "*")
+	w.Header()["Access-Control-Allow-Origin"] = allowAnyOrigin
 	if req.Method == http.MethodOptions {
 		w.Header().Set("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	remote, _ := netip.ParseAddrPort(req.RemoteAddr)
-	areq := AuthRequest{Stream: name, Query: req.URL.Query(), RemoteIP: remote.Addr().Unmap(), Protocol: ProtocolHLS}
-	if err := e.hlsAuth.authorize(e.hub, areq); err != nil {
+	if err := e.hlsAuth.authorize(e.hub, req, name, ProtocolHLS); err != nil {
 		http.Error(w, "refused: "+hub.PublicReason(err), hub.HTTPStatus(err))
 		return
 	}
@@ -89,8 +88,15 @@ func splitHLSPath(p string) (name, file string, ok bool) {
 // same sign, and the Authorizer may ask a database.
 type authCache struct {
 	mu      sync.Mutex
-	entries map[string]authEntry
+	entries map[authKey]authEntry
 }
+
+// authKey is what an authorization depends on: the stream and the sign.
+type authKey struct{ stream, sign string }
+
+// allowAnyOrigin is the CORS header value of HLS responses (shared, never
+// modified).
+var allowAnyOrigin = []string{"*"}
 
 type authEntry struct {
 	err error
@@ -99,8 +105,10 @@ type authEntry struct {
 
 const authCacheTTL = 10 * time.Second
 
-func (a *authCache) authorize(h *hub.Hub, req AuthRequest) error {
-	key := req.Stream + "?" + req.Query.Get("sign")
+// authorize checks a play request of stream by proto; the query is only decoded
+// when the cache does not know its sign.
+func (a *authCache) authorize(h *hub.Hub, r *http.Request, stream string, proto Protocol) error {
+	key := authKey{stream, queryParam(r.URL.RawQuery, "sign")}
 	now := time.Now()
 	a.mu.Lock()
 	if en, ok := a.entries[key]; ok && now.Sub(en.at) < authCacheTTL {
@@ -108,12 +116,39 @@ func (a *authCache) authorize(h *hub.Hub, req AuthRequest) error {
 		return en.err
 	}
 	a.mu.Unlock()
-	err := h.AuthorizePlay(req)
+	remote, _ := netip.ParseAddrPort(r.RemoteAddr)
+	err := h.AuthorizePlay(AuthRequest{Stream: stream, Query: r.URL.Query(), RemoteIP: remote.Addr().Unmap(), Protocol: proto})
 	a.mu.Lock()
 	if a.entries == nil || len(a.entries) > 10_000 {
-		a.entries = map[string]authEntry{}
+		a.entries = map[authKey]authEntry{}
 	}
 	a.entries[key] = authEntry{err: err, at: now}
 	a.mu.Unlock()
 	return err
+}
+
+// queryParam returns the first value of key in a raw query, as
+// url.Values.Get does, without decoding the whole query.
+func queryParam(raw, key string) string {
+	for raw != "" {
+		var pair string
+		pair, raw, _ = strings.Cut(raw, "&")
+		k, v, _ := strings.Cut(pair, "=")
+		if strings.ContainsAny(pair, "%+;") {
+			if strings.Contains(pair, ";") {
+				continue // url.ParseQuery drops such pairs
+			}
+			var err1, err2 error
+			if k, err1 = url.QueryUnescape(k); err1 != nil {
+				continue
+			}
+			if v, err2 = url.QueryUnescape(v); err2 != nil {
+				continue
+			}
+		}
+		if k == key {
+			return v
+		}
+	}
+	return ""
 }

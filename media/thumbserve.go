@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"time"
 
@@ -47,9 +46,7 @@ func (e *Engine) serveThumb(w http.ResponseWriter, req *http.Request, name strin
 		http.Error(w, "thumbnails are off", http.StatusNotFound)
 		return
 	}
-	remote, _ := netip.ParseAddrPort(req.RemoteAddr)
-	areq := AuthRequest{Stream: name, Query: req.URL.Query(), RemoteIP: remote.Addr().Unmap(), Protocol: ProtocolThumb}
-	if err := e.thumbAuth.authorize(e.hub, areq); err != nil {
+	if err := e.thumbAuth.authorize(e.hub, req, name, ProtocolThumb); err != nil {
 		http.Error(w, "refused: "+hub.PublicReason(err), hub.HTTPStatus(err))
 		return
 	}

@@ -193,7 +193,19 @@ func (m *Muxer) runRefresher() {
 			return
 		case <-m.kick:
 		}
+		m.refreshSync()
+	}
+}
+
+// refreshSync brings the snapshot up to the frames written so far: a
+// request made after WritePacket returned sees what it wrote.
+func (m *Muxer) refreshSync() {
+	m.rmu.Lock()
+	defer m.rmu.Unlock()
+	w := m.written.Load()
+	if m.checked.Load() < w {
 		m.refresh()
+		m.checked.Store(w)
 	}
 }
 
@@ -213,7 +225,8 @@ func (g *generation) mediaNames() []string {
 	return []string{g.leadName()}
 }
 
-// refresh publishes a new snapshot if the leading playlist changed.
+// refresh publishes a new snapshot if the leading playlist changed; m.rmu
+// is held.
 func (m *Muxer) refresh() {
 	m.mu.Lock()
 	g := m.gen
@@ -285,8 +298,8 @@ func (m *Muxer) refresh() {
 		// a hinted part that completed and left the listed parts between
 		// two snapshots (refresher late by a segment) is still served
 		for hint := range old.hints {
-			if _, ok := s.files[hint]; ok {
-				continue
+			if _, ok := s.files[hint]; ok || s.hints[hint] {
+				continue // (gohlslib would block on a pending hint)
 			}
 			if code, fh, body := render(g, hint, ""); code == http.StatusOK {
 				s.files[hint] = newFile(fh, body, old.media[lead].nextMSN)

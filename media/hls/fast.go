@@ -34,19 +34,30 @@ func parseQuery(raw string) llQuery {
 			return parseQuerySlow(raw)
 		}
 	}
+	// rest is raw up to end while no pair was dropped (no copy: the
+	// _HLS_ parameters are usually the last ones); built once a kept
+	// pair follows a dropped one
 	var rest []byte
-	for s := raw; s != ""; {
-		var pair string
-		pair, s, _ = strings.Cut(s, "&")
+	end, dropped := 0, false
+	for pos := 0; pos < len(raw); {
+		j := strings.IndexByte(raw[pos:], '&')
+		if j < 0 {
+			j = len(raw) - pos
+		}
+		pair := raw[pos : pos+j]
+		start := pos
+		pos += j + 1
 		if pair == "" {
+			dropped = true
 			continue
 		}
 		k, v, _ := strings.Cut(pair, "=")
-		if strings.ContainsAny(k, "%+") || strings.ContainsAny(v, "%+") {
+		if strings.ContainsAny(pair, "%+") {
 			dk, err1 := url.QueryUnescape(k)
 			dv, err2 := url.QueryUnescape(v)
 			if err1 != nil || err2 != nil {
-				continue // as url.ParseQuery: the pair is dropped
+				dropped = true // as url.ParseQuery: the pair is dropped
+				continue
 			}
 			k, v = dk, dv
 		}
@@ -69,19 +80,29 @@ func parseQuery(raw string) llQuery {
 			}
 		}
 		if strings.HasPrefix(k, "_HLS_") {
+			dropped = true
 			continue
 		}
-		if rest == nil && len(pair) == len(raw) {
-			q.rest = raw
-			continue
+		switch {
+		case !dropped:
+			end = start + len(pair)
+		case rest == nil:
+			rest = append(make([]byte, 0, len(raw)), raw[:end]...)
+			if end > 0 {
+				rest = append(rest, '&')
+			}
+			rest = append(rest, pair...)
+		default:
+			if len(rest) > 0 {
+				rest = append(rest, '&')
+			}
+			rest = append(rest, pair...)
 		}
-		if len(rest) > 0 {
-			rest = append(rest, '&')
-		}
-		rest = append(rest, pair...)
 	}
 	if rest != nil {
 		q.rest = string(rest)
+	} else {
+		q.rest = raw[:end]
 	}
 	return q
 }
@@ -116,6 +137,9 @@ func (q *llQuery) withSession(sid string) string {
 // snapshot; false if the snapshot does not know the file (gohlslib is
 // then asked). n is the body bytes written.
 func (m *Muxer) serveSnapshot(w http.ResponseWriter, r *http.Request, g *generation, file string, q *llQuery) (n int64, ok bool) {
+	if m.checked.Load() < m.written.Load() {
+		m.refreshSync()
+	}
 	s := m.snap.Load()
 	if s == nil || s.gen != g {
 		return 0, false

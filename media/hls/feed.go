@@ -296,6 +296,7 @@ func (in *input) write(typ uint8, ts uint32, body []byte) error {
 			return fmt.Errorf("hls: write video: %w", err)
 		}
 		if in.m.kick != nil && g.ready {
+			in.m.written.Add(1)
 			in.m.kickRefresh()
 		}
 		return nil
@@ -331,6 +332,7 @@ func (in *input) write(typ uint8, ts uint32, body []byte) error {
 		return fmt.Errorf("hls: write audio: %w", err)
 	}
 	if g.video == nil && in.m.kick != nil && g.ready {
+		in.m.written.Add(1)
 		in.m.kickRefresh()
 	}
 	return nil

@@ -165,6 +165,10 @@ type Muxer struct {
 	// refresher's wake-up (see cache.go)
 	snap atomic.Pointer[snapshot]
 	kick chan struct{}
+	// written counts the leading track's frames written once ready;
+	// checked is the count the snapshot reflects. rmu serializes refreshes.
+	written, checked atomic.Uint64
+	rmu              sync.Mutex
 }
 
 // generation is one gohlslib muxer: the tracks are fixed for its life, so a

@@ -22,7 +22,7 @@ type Session struct {
 	// Created is the time of the first request.
 	Created time.Time
 
-	key       string
+	key       sessionKey
 	bytesSent atomic.Uint64
 	requests  atomic.Uint64
 	lastSeen  time.Time // guarded by sessions.mu
@@ -39,6 +39,13 @@ func (s *Session) Requests() uint64 { return s.requests.Load() }
 // of the media playlists, segments and parts.
 const SessionParam = "hls_sid"
 
+// sessionKey identifies a player: its session ID, or (anon) its IP
+// address and User-Agent.
+type sessionKey struct {
+	anon bool
+	k    string
+}
+
 // sessions tracks players by key; a janitor closes idle ones.
 type sessions struct {
 	timeout time.Duration
@@ -46,7 +53,7 @@ type sessions struct {
 	onClose func(*Session)
 
 	mu      sync.Mutex
-	byKey   map[string]*Session
+	byKey   map[sessionKey]*Session
 	closed  bool
 	janitor bool
 	stop    chan struct{}
@@ -57,7 +64,7 @@ func newSessions(timeout time.Duration, onOpen, onClose func(*Session)) *session
 		timeout: timeout,
 		onOpen:  onOpen,
 		onClose: onClose,
-		byKey:   make(map[string]*Session),
+		byKey:   make(map[sessionKey]*Session),
 		stop:    make(chan struct{}),
 	}
 }
@@ -73,9 +80,9 @@ func newSessionID() string {
 // is keyed by IP and User-Agent); an unknown id creates a session with that
 // id. It returns nil once closed.
 func (ss *sessions) begin(id, remoteAddr, userAgent string) *Session {
-	key := "s:" + id
+	key := sessionKey{k: id}
 	if id == "" {
-		key = "a:" + hostOf(remoteAddr) + "\x00" + userAgent
+		key = sessionKey{anon: true, k: hostOf(remoteAddr) + "\x00" + userAgent}
 	}
 	now := time.Now()
 	ss.mu.Lock()
