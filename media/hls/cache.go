@@ -193,7 +193,11 @@ func (m *Muxer) runRefresher() {
 			return
 		case <-m.kick:
 		}
-		m.refreshSync()
+		// with no player the snapshot is left behind: the first request
+		// brings it up to date itself (see serveSnapshot)
+		if m.sessions.count() > 0 {
+			m.refreshSync()
+		}
 	}
 }
 
