@@ -165,12 +165,20 @@ func (fh *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		fh.serveBuffered(w, req, s, info)
 		return
 	}
+	_ = brw // the request has no body; pipelined requests are ignored
+	// The viewer is served on a goroutine of its own and ServeHTTP
+	// returns: the HTTP server's buffers and its connection goroutine's
+	// stack are freed (about 20 KiB per viewer).
+	go fh.serveHijacked(hc, s, info, name)
+}
+
+// serveHijacked sends s to the viewer on the hijacked connection hc.
+func (fh *Handler) serveHijacked(hc net.Conn, s *hub.Stream, info hub.ClientInfo, name string) {
 	// Close the connection as the HTTP server handed it over (a wrapper
 	// may give back a per-address slot on Close), but write to the socket
 	// underneath so that a batch is one writev.
 	defer hc.Close()
 	nc := socketOf(hc)
-	_ = brw // the request has no body; pipelined requests are ignored
 
 	info.Close = func() { hc.Close() }
 	c := fh.h.NewClient(info)

@@ -40,16 +40,26 @@ type ConnSink struct {
 	// Lock is held during each write; the protocol holds it too around
 	// its own writes.
 	Lock *sync.Mutex
-	// Timeout bounds each write.
+	// Timeout bounds each write: a write fails once it has waited between
+	// 3/4 of Timeout and Timeout.
 	Timeout time.Duration
+
+	// deadline is the connection's write deadline as last set here. It is
+	// moved only when less than 3/4 of Timeout is left: setting it resets
+	// a runtime timer, a cost paid on every write otherwise.
+	deadline time.Time
 }
 
 // WriteBuffers writes bufs with one writev within Timeout.
 func (cs *ConnSink) WriteBuffers(bufs *net.Buffers) (int64, error) {
 	cs.Lock.Lock()
 	defer cs.Lock.Unlock()
-	if err := cs.Conn.SetWriteDeadline(time.Now().Add(cs.Timeout)); err != nil {
-		return 0, err
+	if now := time.Now(); cs.deadline.Sub(now) < cs.Timeout-cs.Timeout/4 {
+		d := now.Add(cs.Timeout)
+		if err := cs.Conn.SetWriteDeadline(d); err != nil {
+			return 0, err
+		}
+		cs.deadline = d
 	}
 	return bufs.WriteTo(cs.Conn)
 }
@@ -67,13 +77,35 @@ type Reader struct {
 	cursor     uint64
 	waitKey    bool
 	timer      *time.Timer // write coalescing
+	slept      bool        // the last wait was the coalescing delay
 	skips      int
 	skipWindow time.Time
 
-	arr      [maxBatchBufs + 16][]byte // arr[0] is reserved for the chunk size line
-	n        int                       // buffers queued in arr[1:]
-	size     int                       // bytes queued
+	// arr is the batch being queued, taken from batchPool when the first
+	// buffer is queued and given back after the write, so that a reader
+	// waiting for packets holds none (a few KiB less per viewer).
+	arr  *batch
+	n    int // buffers queued in arr[1:]
+	size int // bytes queued
+}
+
+// batch is the buffers of one write; [0] is reserved for the chunk size
+// line.
+type batch struct {
+	bufs     [maxBatchBufs + 16][]byte
 	sizeLine [20]byte
+}
+
+var batchPool = sync.Pool{New: func() any { return new(batch) }}
+
+// add queues b.
+func (r *Reader) add(b []byte) {
+	if r.arr == nil {
+		r.arr = batchPool.Get().(*batch)
+	}
+	r.arr.bufs[1+r.n] = b
+	r.n++
+	r.size += len(b)
 }
 
 var crlf = []byte("\r\n")
@@ -89,38 +121,34 @@ func NewReader(s *Stream, c *Client, f Framer, sk Sink, chunked bool) *Reader {
 func (r *Reader) queue(p *Packet) {
 	bufs := p.Framed(r.framer)
 	for _, b := range bufs {
-		r.arr[1+r.n] = b
-		r.n++
-		r.size += len(b)
+		r.add(b)
 	}
 }
 
 // QueueRaw queues bytes that belong to this reader only (a protocol's
 // prefix, such as the FLV file header), written before the stream by
 // Run's first write. b must stay unmodified until then.
-func (r *Reader) QueueRaw(b []byte) {
-	r.arr[1+r.n] = b
-	r.n++
-	r.size += len(b)
-}
+func (r *Reader) QueueRaw(b []byte) { r.add(b) }
 
 // flush writes what is queued with one system call (writev).
 func (r *Reader) flush() error {
 	if r.n == 0 {
 		return nil
 	}
+	b := r.arr
 	first, last := 1, 1+r.n
 	if r.chunked {
-		line := strconv.AppendInt(r.sizeLine[:0], int64(r.size), 16)
+		line := strconv.AppendInt(b.sizeLine[:0], int64(r.size), 16)
 		line = append(line, '\r', '\n')
-		r.arr[0] = line
-		r.arr[last] = crlf
+		b.bufs[0] = line
+		b.bufs[last] = crlf
 		first, last = 0, last+1
 	}
-	bufs := net.Buffers(r.arr[first:last])
+	bufs := net.Buffers(b.bufs[first:last])
 	n, err := r.sink.WriteBuffers(&bufs)
-	clear(r.arr[:last])
-	r.n, r.size = 0, 0
+	clear(b.bufs[:last])
+	batchPool.Put(b)
+	r.arr, r.n, r.size = nil, 0, 0
 	r.c.addOut(int(n))
 	r.s.bytesOut.Add(uint64(n))
 	if err != nil {
@@ -231,6 +259,7 @@ func (r *Reader) Run(ctx context.Context) error {
 	s := r.s
 	cfg := &s.h.cfg
 	queueLimit := uint64(cfg.ReaderQueue)
+	coalesce := cfg.WriteCoalesce > 0
 	r.start()
 
 	for {
@@ -250,21 +279,10 @@ func (r *Reader) Run(ctx context.Context) error {
 			case <-s.done:
 				return ErrStreamEnded
 			}
-			if cfg.WriteCoalesce > 0 {
-				// let packets pile up so that one writev carries many
-				// (like SRS's merged write). Each reader waits from its
-				// own wake-up, which spreads the writes of many readers
-				// (a stream-wide tick measured 20% worse at 5000 viewers).
-				// The first write of a reader is never delayed.
-				if r.timer == nil {
-					r.timer = time.NewTimer(cfg.WriteCoalesce)
-				} else {
-					r.timer.Reset(cfg.WriteCoalesce)
-				}
-				select {
-				case <-r.timer.C:
-				case <-ctx.Done():
-					return ctx.Err()
+			if coalesce && !r.slept {
+				// an idle stream woke us: let packets pile up (see below).
+				if err := r.sleep(ctx); err != nil {
+					return err
 				}
 			}
 			continue
@@ -303,5 +321,36 @@ func (r *Reader) Run(ctx context.Context) error {
 		if err := r.flush(); err != nil {
 			return err
 		}
+		r.slept = false
+		if coalesce && r.cursor == w {
+			// let packets pile up so that one writev carries many (like
+			// SRS's merged write): sleep the coalescing delay after each
+			// write, then write what came meanwhile, so that a viewer of
+			// a live stream wakes once per write. Each reader sleeps from
+			// its own write, which spreads the writes of many readers (a
+			// stream-wide tick measured worse, at 500 viewers as at
+			// 5000). The first write of a reader is never delayed.
+			if err := r.sleep(ctx); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// sleep waits the coalescing delay, or until ctx ends.
+func (r *Reader) sleep(ctx context.Context) error {
+	d := r.s.h.cfg.WriteCoalesce
+	if r.timer == nil {
+		r.timer = time.NewTimer(d)
+	} else {
+		r.timer.Reset(d)
+	}
+	r.slept = true
+	select {
+	case <-r.timer.C:
+		return nil
+	case <-ctx.Done():
+		r.timer.Stop()
+		return ctx.Err()
 	}
 }

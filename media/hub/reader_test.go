@@ -140,7 +140,7 @@ func TestReaderStartsAtKeyFrame(t *testing.T) {
 	if r.n != 2*3 {
 		t.Fatalf("queued %d buffers before the GOP", r.n)
 	}
-	if got := r.arr[1][4:7]; got[0] != 0 || got[1] != byte(990>>8) || got[2] != byte(990&0xff) {
+	if got := r.arr.bufs[1][4:7]; got[0] != 0 || got[1] != byte(990>>8) || got[2] != byte(990&0xff) {
 		t.Errorf("header timestamp %v", got)
 	}
 }

@@ -82,6 +82,7 @@ type chunkStream struct {
 // chunk header adds an empty fragment, a memory flood bounded by nothing.
 type chunkReader struct {
 	r     *bufio.Reader
+	src   io.Reader     // what r reads
 	count func() uint64 // bytes read from the connection, for acks
 	onAck func(uint32) error
 
@@ -99,11 +100,21 @@ type chunkReader struct {
 func newChunkReader(r io.Reader, count func() uint64, onAck func(uint32) error, lim limits) *chunkReader {
 	return &chunkReader{
 		r:         bufio.NewReader(r),
+		src:       r,
 		count:     count,
 		onAck:     onAck,
 		lim:       lim,
 		chunkSize: minChunkSize,
 		streams:   make(map[uint32]*chunkStream),
+	}
+}
+
+// shrink makes the read buffer size bytes when nothing is buffered in it:
+// a player sends only small messages (acknowledgements, pings), and holds
+// its buffer as long as it watches.
+func (r *chunkReader) shrink(size int) {
+	if r.r.Buffered() == 0 && r.r.Size() > size {
+		r.r = bufio.NewReaderSize(r.src, size)
 	}
 }
 

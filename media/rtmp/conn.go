@@ -45,6 +45,10 @@ const admitTimeouts = 3
 // librtmp, gortmplib do); they also send acknowledgements.
 const playerIdleTimeouts = 6
 
+// playerReadBuffer is the read buffer of a player's connection (see
+// chunkReader.shrink).
+const playerReadBuffer = 512
+
 // conn is one RTMP connection. gortmplib does the handshake and the
 // AMF0 coding and frames outgoing messages; chunkReader reassembles
 // incoming messages within limits; this type runs the command exchange, so
@@ -495,6 +499,7 @@ func (rc *conn) onPlay(ctx context.Context, cmd command) error {
 	defer s.RemoveReader(rc.c)
 	rc.release()
 	rc.c.SetRole(hub.RolePlay, name)
+	rc.br.shrink(playerReadBuffer)
 
 	// a player sends little (acks, ping responses, deleteStream); reading
 	// it tells us at once when it leaves, and a player silent for longer
@@ -516,11 +521,7 @@ func (rc *conn) onPlay(ctx context.Context, cmd command) error {
 			rc.srv.log.Debug("RTMP player read ended", "client", rc.c.ID(), "err", err)
 		}
 	}()
-	pingDone := make(chan struct{})
-	go func() {
-		defer close(pingDone)
-		rc.pingPlayer(ctx)
-	}()
+	stopPings := rc.pingPlayer(ctx)
 	err = r.Run(ctx)
 	if errors.Is(err, hub.ErrStreamEnded) {
 		rc.writeEndOfStream(name)
@@ -528,7 +529,7 @@ func (rc *conn) onPlay(ctx context.Context, cmd command) error {
 	rc.nc.Close()
 	cancel()
 	<-readDone
-	<-pingDone
+	stopPings()
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}
@@ -556,22 +557,36 @@ func (rc *conn) readPlayer(idle time.Duration) error {
 	}
 }
 
-// pingPlayer sends a ping request every ReadTimeout until ctx ends, so
-// that a player answers even when it has nothing else to send.
-func (rc *conn) pingPlayer(ctx context.Context) {
+// pingPlayer sends a ping request every ReadTimeout until ctx ends or the
+// returned stop is called, so that a player answers even when it has
+// nothing else to send. It runs on a timer, not a goroutine of its own:
+// one goroutine stack less per player.
+func (rc *conn) pingPlayer(ctx context.Context) (stop func()) {
 	start := time.Now()
-	t := time.NewTicker(rc.srv.cfg.ReadTimeout)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
+	every := rc.srv.cfg.ReadTimeout
+	var mu sync.Mutex
+	stopped := false
+	var t *time.Timer
+	ping := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped || ctx.Err() != nil {
 			return
-		case <-t.C:
-			ms := uint32(time.Since(start) / time.Millisecond)
-			if err := rc.writeMsg(&message.UserControlPingRequest{ServerTime: ms}); err != nil {
-				return
-			}
 		}
+		ms := uint32(time.Since(start) / time.Millisecond)
+		if err := rc.writeMsg(&message.UserControlPingRequest{ServerTime: ms}); err != nil {
+			return
+		}
+		t.Reset(every)
+	}
+	mu.Lock()
+	t = time.AfterFunc(every, ping)
+	mu.Unlock()
+	return func() {
+		mu.Lock()
+		defer mu.Unlock()
+		stopped = true
+		t.Stop()
 	}
 }
 
