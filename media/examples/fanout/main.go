@@ -29,6 +29,7 @@ func main() {
 	flag.IntVar(&o.ServerPID, "pid", 0, "server PID for CPU and RSS")
 	flag.Float64Var(&o.FLVShare, "flv", 0.5, "share of HTTP-FLV viewers (0..1)")
 	flag.DurationVar(&o.StepDuration, "step", 10*time.Second, "measure time per step")
+	flag.BoolVar(&o.GoPublisher, "go-publisher", false, "publish with the load tool's Go RTMP publisher instead of ffmpeg")
 	steps := flag.String("steps", "100,500,1000", "viewer counts")
 	flag.Parse()
 	for _, s := range strings.Split(*steps, ",") {

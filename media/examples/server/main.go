@@ -26,7 +26,7 @@ func main() {
 	verbose := flag.Bool("v", false, "debug logs")
 	flag.Parse()
 
-	level := slog.LevelInfo
+	level := slog.LevelWarn
 	if *verbose {
 		level = slog.LevelDebug
 	}
@@ -38,6 +38,8 @@ func main() {
 		DisableSRT:     true,
 		Logger:         logger,
 		WriteCoalesce:  *coalesce,
+		// the load tool's viewers all come from one loopback address.
+		MaxPendingPerIP: -1,
 	})
 	if err != nil {
 		log.Fatal(err)
