@@ -7,6 +7,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/mofang-live/mofang/media/flv"
@@ -48,6 +49,10 @@ type ConnSink struct {
 	// moved only when less than 3/4 of Timeout is left: setting it resets
 	// a runtime timer, a cost paid on every write otherwise.
 	deadline time.Time
+	// raw is the socket's RawConn (Linux, *net.TCPConn; see
+	// writev_linux.go); rawSet says it was looked up.
+	raw    syscall.RawConn
+	rawSet bool
 }
 
 // WriteBuffers writes bufs with one writev within Timeout.
@@ -61,7 +66,7 @@ func (cs *ConnSink) WriteBuffers(bufs *net.Buffers) (int64, error) {
 		}
 		cs.deadline = d
 	}
-	return bufs.WriteTo(cs.Conn)
+	return cs.write(bufs)
 }
 
 // Reader sends one stream to one client. It holds a cursor into the
