@@ -23,11 +23,10 @@ type Config struct {
 	// MaxReaderSkips is how many skips within 30 s a reader is allowed
 	// before it is disconnected (default 3).
 	MaxReaderSkips int
-	// WriteCoalesce makes a reader wait this long after each write (or,
-	// on an idle stream, after the packet that woke it) before the next,
-	// so that several packets go out in one write: a packet waits at most
-	// this long (default 200 ms; negative: write each packet at once). A
-	// new reader's first write (headers and GOP) is never delayed.
+	// WriteCoalesce makes a reader woken by a new packet wait this long
+	// before writing, so that several packets go out in one write (default
+	// 200 ms; negative: write each packet at once). A new reader's first
+	// write (headers and GOP) is never delayed.
 	WriteCoalesce time.Duration
 
 	// AuthTimeout bounds each Authorizer call (default 5 s).

@@ -82,7 +82,6 @@ type Reader struct {
 	cursor     uint64
 	waitKey    bool
 	timer      *time.Timer // write coalescing
-	slept      bool        // the last wait was the coalescing delay
 	skips      int
 	skipWindow time.Time
 
@@ -284,8 +283,12 @@ func (r *Reader) Run(ctx context.Context) error {
 			case <-s.done:
 				return ErrStreamEnded
 			}
-			if coalesce && !r.slept {
-				// an idle stream woke us: let packets pile up (see below).
+			if coalesce {
+				// let packets pile up so that one writev carries many
+				// (like SRS's merged write). Each reader waits from its
+				// own wake-up, which spreads the writes of many readers
+				// (a stream-wide tick measured worse, at 500 viewers as
+				// at 5000). The first write of a reader is never delayed.
 				if err := r.sleep(ctx); err != nil {
 					return err
 				}
@@ -326,19 +329,6 @@ func (r *Reader) Run(ctx context.Context) error {
 		if err := r.flush(); err != nil {
 			return err
 		}
-		r.slept = false
-		if coalesce && r.cursor == w {
-			// let packets pile up so that one writev carries many (like
-			// SRS's merged write): sleep the coalescing delay after each
-			// write, then write what came meanwhile, so that a viewer of
-			// a live stream wakes once per write. Each reader sleeps from
-			// its own write, which spreads the writes of many readers (a
-			// stream-wide tick measured worse, at 500 viewers as at
-			// 5000). The first write of a reader is never delayed.
-			if err := r.sleep(ctx); err != nil {
-				return err
-			}
-		}
 	}
 }
 
@@ -350,7 +340,6 @@ func (r *Reader) sleep(ctx context.Context) error {
 	} else {
 		r.timer.Reset(d)
 	}
-	r.slept = true
 	select {
 	case <-r.timer.C:
 		return nil
