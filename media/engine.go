@@ -150,8 +150,8 @@ type Config struct {
 	// (default 4 s).
 	RecordSegment time.Duration
 
-	// WriteCoalesce makes a reader woken by a new packet wait this long
-	// before writing, so that several packets go out in one write. The
+	// WriteCoalesce spaces a reader's writes by this much, so that several
+	// packets go out in one write. The
 	// system call per write dominates the cost of a viewer, so this divides
 	// CPU per viewer by the number of packets merged, at the price of up to
 	// that much latency (default 200 ms; negative: write each packet at

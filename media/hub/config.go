@@ -23,10 +23,12 @@ type Config struct {
 	// MaxReaderSkips is how many skips within 30 s a reader is allowed
 	// before it is disconnected (default 3).
 	MaxReaderSkips int
-	// WriteCoalesce makes a reader woken by a new packet wait this long
-	// before writing, so that several packets go out in one write (default
-	// 200 ms; negative: write each packet at once). A new reader's first
-	// write (headers and GOP) is never delayed.
+	// WriteCoalesce spaces a reader's writes: the next write comes this
+	// long after the last one began (after the packet that woke it on an
+	// idle stream), so that several packets go out in one write and a
+	// packet waits at most about this long (default 200 ms; negative:
+	// write each packet at once). A new reader's first write (headers and
+	// GOP) is never delayed.
 	WriteCoalesce time.Duration
 
 	// AuthTimeout bounds each Authorizer call (default 5 s).

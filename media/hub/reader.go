@@ -82,6 +82,7 @@ type Reader struct {
 	cursor     uint64
 	waitKey    bool
 	timer      *time.Timer // write coalescing
+	slept      bool        // the last wait was the coalescing delay
 	skips      int
 	skipWindow time.Time
 
@@ -283,13 +284,9 @@ func (r *Reader) Run(ctx context.Context) error {
 			case <-s.done:
 				return ErrStreamEnded
 			}
-			if coalesce {
-				// let packets pile up so that one writev carries many
-				// (like SRS's merged write). Each reader waits from its
-				// own wake-up, which spreads the writes of many readers
-				// (a stream-wide tick measured worse, at 500 viewers as
-				// at 5000). The first write of a reader is never delayed.
-				if err := r.sleep(ctx); err != nil {
+			if coalesce && !r.slept {
+				// an idle stream woke us: let packets pile up.
+				if err := r.sleep(ctx, cfg.WriteCoalesce); err != nil {
 					return err
 				}
 			}
@@ -326,15 +323,32 @@ func (r *Reader) Run(ctx context.Context) error {
 			}
 			r.queue(p)
 		}
+		began := time.Now()
 		if err := r.flush(); err != nil {
 			return err
+		}
+		r.slept = false
+		if coalesce && r.cursor == w {
+			// let packets pile up so that one writev carries many (like
+			// SRS's merged write): the next write comes WriteCoalesce
+			// after this one began, so that a viewer of a live stream
+			// wakes once per write, and a write that took long is not
+			// followed by a whole delay. Each reader keeps its own
+			// cadence, which spreads the writes of many readers (a
+			// stream-wide tick measured worse). The first write of a
+			// reader is never delayed.
+			if d := cfg.WriteCoalesce - time.Since(began); d > 0 {
+				if err := r.sleep(ctx, d); err != nil {
+					return err
+				}
+			}
 		}
 	}
 }
 
-// sleep waits the coalescing delay, or until ctx ends.
-func (r *Reader) sleep(ctx context.Context) error {
-	d := r.s.h.cfg.WriteCoalesce
+// sleep waits d, or until ctx ends.
+func (r *Reader) sleep(ctx context.Context, d time.Duration) error {
+	r.slept = true
 	if r.timer == nil {
 		r.timer = time.NewTimer(d)
 	} else {
