@@ -53,19 +53,21 @@ type config struct {
 	LogLevel                                                  string
 	AllowRecharge                                             bool
 	Grace                                                     time.Duration
-	ShutdownWait                                              time.Duration
-	DebugAddr                                                 string
-	HLS                                                       string
-	RecordDir                                                 string
-	RecordDays                                                string
-	RecordMaxGB                                               string
-	CallTimeout                                               time.Duration
-	ConnsPerIP                                                string
-	RTMPPending                                               string
-	HeaderTimeout                                             time.Duration
-	BodyTimeout                                               time.Duration
-	AuthTimeout                                               time.Duration
-	SampleEvery                                               time.Duration // viewer samples of a live (livesession)
+	// WriteCoalesce spaces a media viewer's writes (media.Config).
+	WriteCoalesce time.Duration
+	ShutdownWait  time.Duration
+	DebugAddr     string
+	HLS           string
+	RecordDir     string
+	RecordDays    string
+	RecordMaxGB   string
+	CallTimeout   time.Duration
+	ConnsPerIP    string
+	RTMPPending   string
+	HeaderTimeout time.Duration
+	BodyTimeout   time.Duration
+	AuthTimeout   time.Duration
+	SampleEvery   time.Duration // viewer samples of a live (livesession)
 	// ShowPublisherIP shows every user publishers' full addresses
 	// (rpc.Config.ShowPublisherIP).
 	ShowPublisherIP bool
@@ -152,6 +154,7 @@ func (c *config) settings() []setting {
 		{name: "record-max-gb", env: "MOFANG_RECORD_MAX_GB", def: "0", str: &c.RecordMaxGB, usage: "delete the oldest recordings beyond this many GB in all (0: no limit)"},
 		{name: "token-ttl", env: "MOFANG_TOKEN_TTL", def: "2h", dur: &c.TokenTTL, usage: "lifetime of access tokens"},
 		{name: "publisher-grace", env: "MOFANG_PUBLISHER_GRACE", def: "10s", dur: &c.Grace, usage: "how long a stream whose publisher dropped waits for it to come back, viewers kept"},
+		{name: "write-coalesce", env: "MOFANG_WRITE_COALESCE", def: "200ms", dur: &c.WriteCoalesce, usage: "RTMP and HTTP-FLV viewers (and restreaming pushes, and relays between nodes) get their packets merged into one write this often: fewer system calls per viewer for up to this much more latency (0: each packet at once; a new viewer's first write is never delayed)"},
 		{name: "live-sample-interval", env: "MOFANG_LIVE_SAMPLE_INTERVAL", def: "5s", dur: &c.SampleEvery, usage: "how often the viewers of a live are sampled for its host's statistics"},
 		{name: "shutdown-timeout", env: "MOFANG_SHUTDOWN_TIMEOUT", def: "10s", dur: &c.ShutdownWait, usage: "longest a graceful shutdown (SIGTERM) may take"},
 		{name: "call-timeout", env: "MOFANG_CALL_TIMEOUT", def: "5s", dur: &c.CallTimeout, usage: "deadline of an API request or batch; a database that does not answer within it gives errno 1021 (0: none)"},
