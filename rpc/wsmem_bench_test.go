@@ -1,0 +1,276 @@
+package rpc_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mofang-live/mofang/rpc"
+	"github.com/mofang-live/mofang/rpc/token"
+	"github.com/mofang-live/mofang/store"
+)
+
+// rawSub is a websocket subscriber that speaks just enough of RFC 6455
+// over a plain TCP connection to join a room and read server messages,
+// so that the client side of a test with thousands of sockets costs
+// little beside the server.
+type rawSub struct {
+	conn net.Conn
+	br   *bufio.Reader
+}
+
+// dialRawSub opens a websocket with a token and joins a room on it.
+func dialRawSub(ctx context.Context, host, tok string, roomID int64) (*rawSub, error) {
+	d := net.Dialer{Timeout: 10 * time.Second}
+	c, err := d.DialContext(ctx, "tcp", host)
+	if err != nil {
+		return nil, err
+	}
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	req := "GET / HTTP/1.1\r\nHost: " + host + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nAuthorization: jwt " + tok + "\r\n\r\n"
+	if _, err := io.WriteString(c, req); err != nil {
+		c.Close()
+		return nil, err
+	}
+	br := bufio.NewReaderSize(c, 16<<10)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		c.Close()
+		return nil, fmt.Errorf("websocket handshake: %s", resp.Status)
+	}
+	s := &rawSub{conn: c, br: br}
+	join := fmt.Sprintf(`{"jsonrpc":"2.0","id":"join","method":"Live.room.join","params":{"room_id":%d}}`, roomID)
+	if err := s.write([]byte(join)); err != nil {
+		c.Close()
+		return nil, err
+	}
+	for {
+		msg, err := s.next()
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		if bytes.HasPrefix(msg, []byte(`{"jsonrpc":"2.0","id":"join"`)) {
+			if !bytes.Contains(msg, []byte(`"errno":1000`)) {
+				c.Close()
+				return nil, fmt.Errorf("join refused: %s", msg)
+			}
+			break
+		}
+	}
+	c.SetDeadline(time.Time{})
+	return s, nil
+}
+
+// write sends one masked text frame (a zero mask).
+func (s *rawSub) write(p []byte) error {
+	hdr := []byte{0x81, 0}
+	switch n := len(p); {
+	case n < 126:
+		hdr[1] = 0x80 | byte(n)
+	case n < 1<<16:
+		hdr[1] = 0x80 | 126
+		hdr = binary.BigEndian.AppendUint16(hdr, uint16(n))
+	default:
+		hdr[1] = 0x80 | 127
+		hdr = binary.BigEndian.AppendUint64(hdr, uint64(n))
+	}
+	hdr = append(hdr, 0, 0, 0, 0)
+	_, err := (&net.Buffers{hdr, p}).WriteTo(s.conn)
+	return err
+}
+
+// next reads one server message, skipping control frames.
+func (s *rawSub) next() ([]byte, error) {
+	for {
+		var h [2]byte
+		if _, err := io.ReadFull(s.br, h[:]); err != nil {
+			return nil, err
+		}
+		n := uint64(h[1] & 0x7f)
+		switch n {
+		case 126:
+			var b [2]byte
+			if _, err := io.ReadFull(s.br, b[:]); err != nil {
+				return nil, err
+			}
+			n = uint64(binary.BigEndian.Uint16(b[:]))
+		case 127:
+			var b [8]byte
+			if _, err := io.ReadFull(s.br, b[:]); err != nil {
+				return nil, err
+			}
+			n = binary.BigEndian.Uint64(b[:])
+		}
+		if n > 16<<20 {
+			return nil, errors.New("frame too large")
+		}
+		msg := make([]byte, n)
+		if _, err := io.ReadFull(s.br, msg); err != nil {
+			return nil, err
+		}
+		switch h[0] & 0x0f {
+		case 0x8:
+			return nil, io.EOF
+		case 0x1, 0x0:
+			return msg, nil
+		}
+	}
+}
+
+// idleRoom is a server with a live room and n users with tokens.
+type idleRoom struct {
+	e      *env
+	host   string
+	roomID int64
+	toks   []string
+}
+
+func newIdleRoom(tb testing.TB, n int) *idleRoom {
+	tb.Helper()
+	e := newEnvWith(tb, "sqlite", func(c *rpc.Config) { c.Limits.SocketsPerIP = -1 })
+	_, roomID, _ := e.liveRoom("host", "")
+	issuer, err := token.NewIssuer(testJWTSecret, time.Hour)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx := context.Background()
+	toks := make([]string, n)
+	for i := range n {
+		u, err := e.store.CreateUser(ctx, store.NewUser{Name: fmt.Sprintf("idle%05d", i), PasswordHash: "-", Nickname: fmt.Sprintf("Viewer %d", i)})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if toks[i], _, err = issuer.Issue(u.ID); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return &idleRoom{e: e, host: strings.TrimPrefix(e.url, "http://"), roomID: roomID, toks: toks}
+}
+
+// open dials every user's socket into the room, reads each until the
+// join events of the others have come, then stops reading: afterwards
+// the client side holds only the TCP connections, no goroutine.
+func (r *idleRoom) open(tb testing.TB) []*rawSub {
+	tb.Helper()
+	ctx := context.Background()
+	subs := make([]*rawSub, len(r.toks))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 32)
+	errs := make(chan error, 1)
+	for i, tok := range r.toks {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			s, err := dialRawSub(ctx, r.host, tok, r.roomID)
+			if err != nil {
+				select {
+				case errs <- err:
+				default:
+				}
+				return
+			}
+			subs[i] = s
+		}()
+	}
+	wg.Wait()
+	select {
+	case err := <-errs:
+		tb.Fatalf("opening sockets: %v", err)
+	default:
+	}
+	tb.Cleanup(func() {
+		for _, s := range subs {
+			s.conn.Close()
+		}
+	})
+	// The join events fan out while sockets open: drain them until the
+	// room has been quiet for a while on every socket, then let go of
+	// the readers and their buffers.
+	var drain sync.WaitGroup
+	for _, s := range subs {
+		drain.Add(1)
+		go func() {
+			defer drain.Done()
+			for {
+				s.conn.SetReadDeadline(time.Now().Add(time.Second))
+				if _, err := s.next(); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	drain.Wait()
+	for _, s := range subs {
+		s.conn.SetReadDeadline(time.Time{})
+		s.br = nil
+	}
+	return subs
+}
+
+// memNow returns the live heap, the heap and stacks in use and the
+// goroutines, after collecting a few times (each collection may halve
+// the stack of a parked goroutine that uses little of it).
+func memNow() (live, heap, stack uint64, goroutines int) {
+	for range 4 {
+		runtime.GC()
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc, ms.HeapInuse, ms.StackInuse, runtime.NumGoroutine()
+}
+
+// BenchmarkIdleSockets opens 2,000 websockets to an in-process server,
+// each joined to one live room and idle, and reports what the server
+// holds for each: live heap (HeapAlloc), heap in use (HeapInuse, spans
+// with their free room) and stack KiB and goroutines per socket (the
+// client side, plain TCP connections without goroutines or buffers, is
+// in the figures too, at a few hundred bytes per socket). b.N is not
+// used: one run is the measurement.
+func BenchmarkIdleSockets(b *testing.B) {
+	const n = 2000
+	r := newIdleRoom(b, n)
+	live0, heap0, stack0, g0 := memNow()
+	subs := r.open(b)
+	time.Sleep(500 * time.Millisecond)
+	live1, heap1, stack1, g1 := memNow()
+	if got := r.e.api.RoomStats().Members; got != n {
+		b.Fatalf("%d members in the room, want %d", got, n)
+	}
+	if path := os.Getenv("MOFANG_IDLE_HEAPPROFILE"); path != "" {
+		// With -memprofilerate=1: what the idle sockets hold, by site.
+		f, err := os.Create(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pprof.Lookup("heap").WriteTo(f, 0)
+		f.Close()
+	}
+	for b.Loop() {
+	}
+	b.ReportMetric(float64(int64(live1)-int64(live0))/1024/n, "live-KiB/socket")
+	b.ReportMetric(float64(int64(heap1)-int64(heap0))/1024/n, "heap-KiB/socket")
+	b.ReportMetric(float64(int64(stack1)-int64(stack0))/1024/n, "stack-KiB/socket")
+	b.ReportMetric(float64(g1-g0)/n, "goroutines/socket")
+	runtime.KeepAlive(subs)
+}
