@@ -276,8 +276,10 @@ type Server struct {
 	guard   *attemptGuard
 	limiter *limiter
 	sockets *connlimit.Limiter // websockets per IP
-	rooms   *roomhub.Hub
-	started time.Time
+	// writeBuffers lend websockets a buffer while they write.
+	writeBuffers *sync.Pool
+	rooms        *roomhub.Hub
+	started      time.Time
 
 	unknownCalls callCounter
 
@@ -346,15 +348,16 @@ func New(cfg Config) (*Server, error) {
 	}
 
 	s := &Server{
-		cfg:     cfg,
-		log:     cfg.Logger,
-		methods: map[string]*method{},
-		guard:   newAttemptGuard(5, time.Minute),
-		limiter: newLimiter(),
-		sockets: connlimit.New(cfg.Limits.SocketsPerIP),
-		rooms:   roomhub.New(cfg.Limits.EventInterval, cfg.Rooms),
-		conns:   map[*wsConn]struct{}{},
-		started: time.Now(),
+		cfg:          cfg,
+		log:          cfg.Logger,
+		methods:      map[string]*method{},
+		guard:        newAttemptGuard(5, time.Minute),
+		limiter:      newLimiter(),
+		sockets:      connlimit.New(cfg.Limits.SocketsPerIP),
+		writeBuffers: newWriteBuffers(),
+		rooms:        roomhub.New(cfg.Limits.EventInterval, cfg.Rooms),
+		conns:        map[*wsConn]struct{}{},
+		started:      time.Now(),
 
 		ownCluster: ownCluster,
 	}

@@ -77,7 +77,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "too many websockets from this address", http.StatusTooManyRequests)
 		return
 	}
-	hj := &smallHijack{ResponseWriter: w}
+	hj := &smallHijack{ResponseWriter: w, buffers: s.writeBuffers}
 	c, err := websocket.Accept(hj, r, &websocket.AcceptOptions{
 		// The API authenticates with tokens, never cookies, so a page of
 		// any origin may connect, as it may POST.
@@ -106,7 +106,7 @@ func (w *wsConn) serve(release func()) {
 	defer release()
 	s, c := w.s, w.c
 	if !s.track(w) {
-		c.Close(websocket.StatusGoingAway, "server shutting down")
+		w.close(websocket.StatusGoingAway, "server shutting down")
 		w.cancel()
 		return
 	}
@@ -118,7 +118,7 @@ func (w *wsConn) serve(release func()) {
 	}
 	if err != nil && s.cfg.Limits.AuthTimeout > 0 {
 		t := time.AfterFunc(s.cfg.Limits.AuthTimeout, func() {
-			c.Close(websocket.StatusPolicyViolation, "no valid token: log in and reconnect with it")
+			w.close(websocket.StatusPolicyViolation, "no valid token: log in and reconnect with it")
 		})
 		defer t.Stop()
 	}
@@ -193,6 +193,12 @@ func (w *wsConn) readLoop() {
 			}
 		}()
 	}
+}
+
+// close closes the websocket with a close handshake, from any goroutine.
+func (w *wsConn) close(code websocket.StatusCode, reason string) {
+	w.in.closeHandshake()
+	w.c.Close(code, reason)
 }
 
 // drain writes queued messages in order until the queue is empty, then
@@ -453,7 +459,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.connsMu.Unlock()
 	for _, c := range conns {
-		go c.c.Close(websocket.StatusGoingAway, "server shutting down")
+		go c.close(websocket.StatusGoingAway, "server shutting down")
 	}
 	for {
 		s.connsMu.Lock()

@@ -26,7 +26,7 @@ const (
 )
 
 // wsMaxWrite bounds the bytes that one write of queued messages sends.
-const wsMaxWrite = 256 << 10
+const wsMaxWrite = 64 << 10
 
 // errWriterClosed is returned for messages after the close frame.
 var errWriterClosed = errors.New("rpc: websocket closed")
@@ -34,10 +34,11 @@ var errWriterClosed = errors.New("rpc: websocket closed")
 // frameWriter is the one way to a websocket's connection out. The
 // websocket library writes its control frames through it (each a whole
 // frame in one Write: see wsControlBuffer) and the server writes its
-// messages with WriteMessages, header and payload in one writev and no
-// copy, several queued messages at once. The lock keeps the frames of
+// messages with WriteMessages, several queued messages in one write. The lock keeps the frames of
 // the two whole.
 type frameWriter struct {
+	buffers *sync.Pool // of *[]byte, see newWriteBuffers
+
 	mu     sync.Mutex
 	conn   net.Conn
 	closed bool // a close frame went out: nothing may follow
@@ -57,15 +58,21 @@ func (f *frameWriter) Write(p []byte) (int, error) {
 }
 
 // WriteMessages writes text messages, each one unfragmented frame, in one
-// go, within timeout.
+// write, within timeout. The frames are put together in a pooled buffer,
+// held only while writing: an idle socket keeps none.
 func (f *frameWriter) WriteMessages(msgs [][]byte, timeout time.Duration) error {
-	hdrs := make([]byte, 0, 10*len(msgs))
-	bufs := make(net.Buffers, 0, 2*len(msgs))
+	bp := f.buffers.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= wsPooledBuffer {
+			f.buffers.Put(bp)
+		}
+	}()
+	b := (*bp)[:0]
 	for _, m := range msgs {
-		i := len(hdrs)
-		hdrs = appendFrameHeader(hdrs, len(m))
-		bufs = append(bufs, hdrs[i:len(hdrs):len(hdrs)], m)
+		b = appendFrameHeader(b, len(m))
+		b = append(b, m...)
 	}
+	*bp = b
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
@@ -74,17 +81,20 @@ func (f *frameWriter) WriteMessages(msgs [][]byte, timeout time.Duration) error 
 	if err := f.conn.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
 		return fmt.Errorf("rpc: websocket write deadline: %w", err)
 	}
-	var err error
-	if _, ok := f.conn.(*net.TCPConn); ok {
-		_, err = bufs.WriteTo(f.conn) // writev
-	} else { // TLS: one record rather than one per piece
-		_, err = f.conn.Write(bytes.Join(bufs, nil))
-	}
-	if err != nil {
+	if _, err := f.conn.Write(b); err != nil {
 		f.closed = true // a frame may be cut: nothing more can follow
 		return fmt.Errorf("rpc: websocket write: %w", err)
 	}
 	return nil
+}
+
+// wsPooledBuffer is the largest write buffer kept for reuse.
+const wsPooledBuffer = 64 << 10
+
+// newWriteBuffers returns the pool of WriteMessages's buffers, one for
+// all of a server's websockets.
+func newWriteBuffers() *sync.Pool {
+	return &sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
 }
 
 // appendFrameHeader appends the header of a final, unmasked text frame
@@ -105,7 +115,8 @@ func appendFrameHeader(b []byte, n int) []byte {
 // through a frameWriter.
 type smallHijack struct {
 	http.ResponseWriter
-	writer *frameWriter // set by Hijack
+	buffers *sync.Pool   // for the frameWriter
+	writer  *frameWriter // set by Hijack
 	reader *idleReader  // set by Hijack
 }
 
@@ -131,7 +142,7 @@ func (h *smallHijack) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	} else {
 		br = bufio.NewReaderSize(conn, wsReadBuffer)
 	}
-	h.writer = &frameWriter{conn: conn}
+	h.writer = &frameWriter{buffers: h.buffers, conn: conn}
 	h.reader = newIdleReader(conn, br)
 	return conn, bufio.NewReadWriter(br, bufio.NewWriterSize(h.writer, wsControlBuffer)), nil
 }
@@ -142,8 +153,13 @@ func (h *smallHijack) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // the stacks of parked goroutines that use little of theirs).
 type idleReader struct {
 	conn net.Conn
-	br   *bufio.Reader   // the library's reader: input may wait there
 	raw  syscall.RawConn // nil when the connection has none (TLS)
+
+	// mu keeps wait off br once the library reads it from elsewhere:
+	// its Close reads the peer's close frame on the closing goroutine.
+	mu      sync.Mutex
+	br      *bufio.Reader // the library's reader: input may wait there
+	closing bool          // a close handshake began: wait no more
 }
 
 func newIdleReader(conn net.Conn, br *bufio.Reader) *idleReader {
@@ -155,9 +171,16 @@ func newIdleReader(conn net.Conn, br *bufio.Reader) *idleReader {
 }
 
 // wait returns once input is there to read, or the connection failed or
-// was closed (the library's next read then tells what happened).
+// was closed (the library's next read then tells what happened). Only
+// the goroutine that reads the websocket calls it.
 func (r *idleReader) wait() error {
-	if r.raw == nil || r.br.Buffered() > 0 {
+	if r.raw == nil {
+		return nil
+	}
+	r.mu.Lock()
+	ready := r.closing || r.br.Buffered() > 0
+	r.mu.Unlock()
+	if ready {
 		return nil
 	}
 	err := r.raw.Read(func(fd uintptr) bool {
@@ -171,6 +194,15 @@ func (r *idleReader) wait() error {
 		return err
 	}
 	return nil
+}
+
+// closeHandshake tells wait that the library reads the connection from
+// elsewhere from now on; call it before the websocket's Close. A close
+// frame to send unblocks nothing: the peer's answer ends the wait.
+func (r *idleReader) closeHandshake() {
+	r.mu.Lock()
+	r.closing = true
+	r.mu.Unlock()
 }
 
 // close ends a wait, closing the connection.
