@@ -39,8 +39,9 @@ type wsConn struct {
 	closing atomic.Bool
 	calls   sync.WaitGroup // calls running
 
-	sendMu  sync.Mutex // guards queue, closed, writing
+	sendMu  sync.Mutex // guards queue, closed, writing, first
 	queue   [][]byte   // messages to write, at most Limits.SendQueue
+	first   [1][]byte  // the queue's room when it holds one message
 	closed  bool
 	writing bool // a drain goroutine runs
 	writers sync.WaitGroup
@@ -206,11 +207,13 @@ func (w *wsConn) close(code websocket.StatusCode, reason string) {
 // the next write, all at once (up to wsMaxWrite bytes).
 func (w *wsConn) drain() {
 	defer w.writers.Done()
-	var batch [][]byte
+	var room [8][]byte // on the stack, for most batches
+	batch := room[:0]
 	for {
 		w.sendMu.Lock()
 		if len(w.queue) == 0 || w.closed {
-			w.queue = nil // an idle connection keeps no buffer
+			w.first[0] = nil // an idle connection keeps no message
+			w.queue = w.first[:0]
 			w.writing = false
 			w.sendMu.Unlock()
 			return
@@ -225,6 +228,9 @@ func (w *wsConn) drain() {
 			n++
 		}
 		w.queue = w.queue[n:]
+		if len(w.queue) == 0 {
+			w.queue = w.first[:0]
+		}
 		w.sendMu.Unlock()
 
 		if err := w.out.WriteMessages(batch, wsWriteTimeout); err != nil {
@@ -294,6 +300,9 @@ func (w *wsConn) enqueue(msg []byte) bool {
 		return false
 	}
 	if len(w.queue) < w.s.cfg.Limits.SendQueue {
+		if w.queue == nil {
+			w.queue = w.first[:0]
+		}
 		w.queue = append(w.queue, msg)
 		if !w.writing {
 			w.writing = true

@@ -117,7 +117,7 @@ type smallHijack struct {
 	http.ResponseWriter
 	buffers *sync.Pool   // for the frameWriter
 	writer  *frameWriter // set by Hijack
-	reader *idleReader  // set by Hijack
+	reader  *idleReader  // set by Hijack
 }
 
 // Hijack takes the connection over from the HTTP server, keeping the
