@@ -144,6 +144,9 @@ func (h *smallHijack) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	h.writer = &frameWriter{buffers: h.buffers, conn: conn}
 	h.reader = newIdleReader(conn, br)
+	// The library moves those bytes out of the buffer to read them first:
+	// neither the buffer nor the connection shows them to wait.
+	h.reader.early = br.Buffered() > 0
 	return conn, bufio.NewReadWriter(br, bufio.NewWriterSize(h.writer, wsControlBuffer)), nil
 }
 
@@ -160,6 +163,8 @@ type idleReader struct {
 	mu      sync.Mutex
 	br      *bufio.Reader // the library's reader: input may wait there
 	closing bool          // a close handshake began: wait no more
+
+	early bool // input came with the upgrade: the first wait returns at once
 }
 
 func newIdleReader(conn net.Conn, br *bufio.Reader) *idleReader {
@@ -175,6 +180,12 @@ func newIdleReader(conn net.Conn, br *bufio.Reader) *idleReader {
 // the goroutine that reads the websocket calls it.
 func (r *idleReader) wait() error {
 	if r.raw == nil {
+		return nil
+	}
+	if r.early {
+		// The library's first read takes all of it into the buffer
+		// (as large as it), where later waits see what is left.
+		r.early = false
 		return nil
 	}
 	r.mu.Lock()
