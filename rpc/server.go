@@ -276,10 +276,11 @@ type Server struct {
 	guard   *attemptGuard
 	limiter *limiter
 	sockets *connlimit.Limiter // websockets per IP
+	rooms   *roomhub.Hub
+	started time.Time
+
 	// writeBuffers lend websockets a buffer while they write.
 	writeBuffers *sync.Pool
-	rooms        *roomhub.Hub
-	started      time.Time
 
 	unknownCalls callCounter
 
@@ -348,18 +349,19 @@ func New(cfg Config) (*Server, error) {
 	}
 
 	s := &Server{
-		cfg:          cfg,
-		log:          cfg.Logger,
-		methods:      map[string]*method{},
-		guard:        newAttemptGuard(5, time.Minute),
-		limiter:      newLimiter(),
-		sockets:      connlimit.New(cfg.Limits.SocketsPerIP),
-		writeBuffers: newWriteBuffers(),
-		rooms:        roomhub.New(cfg.Limits.EventInterval, cfg.Rooms),
-		conns:        map[*wsConn]struct{}{},
-		started:      time.Now(),
+		cfg:     cfg,
+		log:     cfg.Logger,
+		methods: map[string]*method{},
+		guard:   newAttemptGuard(5, time.Minute),
+		limiter: newLimiter(),
+		sockets: connlimit.New(cfg.Limits.SocketsPerIP),
+		rooms:   roomhub.New(cfg.Limits.EventInterval, cfg.Rooms),
+		conns:   map[*wsConn]struct{}{},
+		started: time.Now(),
 
 		ownCluster: ownCluster,
+
+		writeBuffers: newWriteBuffers(),
 	}
 	cfg.Rooms.HandleVanished(s.rooms.Vanished)
 	if ownCluster {
