@@ -279,6 +279,9 @@ type Server struct {
 	rooms   *roomhub.Hub
 	started time.Time
 
+	// writeBuffers lend websockets a buffer while they write.
+	writeBuffers *sync.Pool
+
 	unknownCalls callCounter
 
 	connsMu      sync.Mutex
@@ -357,6 +360,8 @@ func New(cfg Config) (*Server, error) {
 		started: time.Now(),
 
 		ownCluster: ownCluster,
+
+		writeBuffers: newWriteBuffers(),
 	}
 	cfg.Rooms.HandleVanished(s.rooms.Vanished)
 	if ownCluster {

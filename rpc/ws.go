@@ -27,6 +27,8 @@ const wsWriteTimeout = 10 * time.Second
 type wsConn struct {
 	s      *Server
 	c      *websocket.Conn
+	out    *frameWriter // messages go out through it, not through c
+	in     *idleReader  // waits for input between messages
 	ctx    context.Context
 	cancel context.CancelFunc
 	ip     string
@@ -37,8 +39,9 @@ type wsConn struct {
 	closing atomic.Bool
 	calls   sync.WaitGroup // calls running
 
-	sendMu  sync.Mutex // guards queue, closed, writing
+	sendMu  sync.Mutex // guards queue, closed, writing, first
 	queue   [][]byte   // messages to write, at most Limits.SendQueue
+	first   [1][]byte  // the queue's room when it holds one message
 	closed  bool
 	writing bool // a drain goroutine runs
 	writers sync.WaitGroup
@@ -55,11 +58,17 @@ func connOf(ctx context.Context) *wsConn {
 	return c
 }
 
-// serveWS upgrades a request to a websocket and serves it until it ends.
-// The JWT comes from the Authorization header or a "token" query param.
-// One address holds at most Limits.SocketsPerIP websockets (HTTP 429
-// beyond), and a socket without a valid token, which can call only the
-// methods that need no login, is closed after Limits.AuthTimeout.
+// serveWS upgrades a request to a websocket and serves it, on a
+// goroutine of its own, until it ends. The JWT comes from the
+// Authorization header or a "token" query param. One address holds at
+// most Limits.SocketsPerIP websockets (HTTP 429 beyond), and a socket
+// without a valid token, which can call only the methods that need no
+// login, is closed after Limits.AuthTimeout.
+//
+// The handler returns once the socket is up, so that the HTTP server's
+// goroutine, its buffers and the request are let go: an idle socket
+// keeps one goroutine (its reader, with a small stack), small buffers
+// (see smallHijack) and no writer (see drain).
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	cl := s.newCaller(r, true)
 	ip, _ := netip.ParseAddr(cl.ip)
@@ -69,49 +78,60 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "too many websockets from this address", http.StatusTooManyRequests)
 		return
 	}
-	defer release()
-	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	hj := &smallHijack{ResponseWriter: w, buffers: s.writeBuffers}
+	c, err := websocket.Accept(hj, r, &websocket.AcceptOptions{
 		// The API authenticates with tokens, never cookies, so a page of
 		// any origin may connect, as it may POST.
 		InsecureSkipVerify: true,
 	})
 	if err != nil {
+		release()
 		return // Accept answered the request
 	}
 	c.SetReadLimit(s.cfg.Limits.MaxMessageBytes)
-	ctx, cancel := context.WithCancel(withCaller(r.Context(), cl))
+	// The request's context ends with the handler: the socket's lives on
+	// (with its values) until the socket ends.
+	ctx, cancel := context.WithCancel(withCaller(context.WithoutCancel(r.Context()), cl))
 	conn := &wsConn{
-		s: s, c: c, ctx: ctx, cancel: cancel, ip: cl.ip,
+		s: s, c: c, out: hj.writer, in: hj.reader, ctx: ctx, cancel: cancel, ip: cl.ip,
 		arrayParams: r.URL.Query().Get("events") == "array",
 		rooms:       map[int64]roomhub.User{},
 	}
 	conn.ctx = context.WithValue(ctx, connKey{}, conn)
-	if !s.track(conn) {
-		c.Close(websocket.StatusGoingAway, "server shutting down")
-		cancel()
+	go conn.serve(release)
+}
+
+// serve runs the socket until it ends, then releases its place among its
+// address's sockets.
+func (w *wsConn) serve(release func()) {
+	defer release()
+	s, c := w.s, w.c
+	if !s.track(w) {
+		w.close(websocket.StatusGoingAway, "server shutting down")
+		w.cancel()
 		return
 	}
-	defer s.untrack(conn)
-	uid, err := s.cfg.Tokens.Verify(cl.token)
+	defer s.untrack(w)
+	uid, err := s.cfg.Tokens.Verify(callerOf(w.ctx).token)
 	if err == nil { // a logged-in socket hears of the hosts its user follows
-		s.notifySockets.add(uid, conn)
-		defer s.notifySockets.remove(uid, conn)
+		s.notifySockets.add(uid, w)
+		defer s.notifySockets.remove(uid, w)
 	}
 	if err != nil && s.cfg.Limits.AuthTimeout > 0 {
 		t := time.AfterFunc(s.cfg.Limits.AuthTimeout, func() {
-			c.Close(websocket.StatusPolicyViolation, "no valid token: log in and reconnect with it")
+			w.close(websocket.StatusPolicyViolation, "no valid token: log in and reconnect with it")
 		})
 		defer t.Stop()
 	}
 
-	conn.readLoop()
-	conn.cancel()
-	conn.calls.Wait() // no call joins a room after leaveAll
-	conn.sendMu.Lock()
-	conn.closed = true
-	conn.sendMu.Unlock()
-	conn.writers.Wait()
-	conn.leaveAll()
+	w.readLoop()
+	w.cancel()
+	w.calls.Wait() // no call joins a room after leaveAll
+	w.sendMu.Lock()
+	w.closed = true
+	w.sendMu.Unlock()
+	w.writers.Wait()
+	w.leaveAll()
 	c.CloseNow()
 }
 
@@ -127,10 +147,14 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 func (w *wsConn) readLoop() {
 	limits := w.s.cfg.Limits
 	running := make(chan struct{}, limits.SocketCalls)
-	slow := time.NewTimer(limits.SlowCall)
-	slow.Stop()
-	var prev chan struct{} // closed when the previous message is answered
+	var slow *time.Timer                         // made when first needed
+	var prev chan struct{}                       // closed when the previous message is answered
+	stop := context.AfterFunc(w.ctx, w.in.close) // ends a wait for input
+	defer stop()
 	for {
+		if err := w.in.wait(); err != nil {
+			return
+		}
 		typ, data, err := w.c.Read(w.ctx)
 		if err != nil {
 			return
@@ -140,7 +164,11 @@ func (w *wsConn) readLoop() {
 			return
 		}
 		if prev != nil {
-			slow.Reset(limits.SlowCall)
+			if slow == nil {
+				slow = time.NewTimer(limits.SlowCall)
+			} else {
+				slow.Reset(limits.SlowCall)
+			}
 			select {
 			case <-prev:
 			case <-slow.C:
@@ -168,34 +196,52 @@ func (w *wsConn) readLoop() {
 	}
 }
 
+// close closes the websocket with a close handshake, from any goroutine.
+func (w *wsConn) close(code websocket.StatusCode, reason string) {
+	w.in.closeHandshake()
+	w.c.Close(code, reason)
+}
+
 // drain writes queued messages in order until the queue is empty, then
-// ends.
+// ends. Whatever has queued up while a write was on its way goes out in
+// the next write, all at once (up to wsMaxWrite bytes).
 func (w *wsConn) drain() {
 	defer w.writers.Done()
+	var room [8][]byte // on the stack, for most batches
+	batch := room[:0]
 	for {
 		w.sendMu.Lock()
 		if len(w.queue) == 0 || w.closed {
-			w.queue = nil // an idle connection keeps no buffer
+			w.first[0] = nil // an idle connection keeps no message
+			w.queue = w.first[:0]
 			w.writing = false
 			w.sendMu.Unlock()
 			return
 		}
-		msg := w.queue[0]
-		w.queue[0] = nil
-		w.queue = w.queue[1:]
+		batch = batch[:0]
+		size := 0
+		n := 0
+		for n < len(w.queue) && (n == 0 || size+len(w.queue[n]) <= wsMaxWrite) {
+			size += len(w.queue[n])
+			batch = append(batch, w.queue[n])
+			w.queue[n] = nil
+			n++
+		}
+		w.queue = w.queue[n:]
+		if len(w.queue) == 0 {
+			w.queue = w.first[:0]
+		}
 		w.sendMu.Unlock()
 
-		ctx, cancel := context.WithTimeout(w.ctx, wsWriteTimeout)
-		err := w.c.Write(ctx, websocket.MessageText, msg)
-		cancel()
-		if err != nil {
-			w.cancel()
+		if err := w.out.WriteMessages(batch, wsWriteTimeout); err != nil {
+			w.cancel() // the reader's Read ends, closing the connection
 			w.sendMu.Lock()
 			w.queue = nil
 			w.writing = false
 			w.sendMu.Unlock()
 			return
 		}
+		clear(batch)
 	}
 }
 
@@ -254,6 +300,9 @@ func (w *wsConn) enqueue(msg []byte) bool {
 		return false
 	}
 	if len(w.queue) < w.s.cfg.Limits.SendQueue {
+		if w.queue == nil {
+			w.queue = w.first[:0]
+		}
 		w.queue = append(w.queue, msg)
 		if !w.writing {
 			w.writing = true
@@ -419,7 +468,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.connsMu.Unlock()
 	for _, c := range conns {
-		go c.c.Close(websocket.StatusGoingAway, "server shutting down")
+		go c.close(websocket.StatusGoingAway, "server shutting down")
 	}
 	for {
 		s.connsMu.Lock()

@@ -106,10 +106,12 @@ func benchRoom(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		c.reset()
 	}
 	cpu0, _ := procCPU(srv.pid())
+	load0, _ := procCPU(os.Getpid())
 	t0 := time.Now()
 	sent := comment(ctx, clients[:*rate], room.RoomID, *duration)
 	elapsed := time.Since(t0)
 	cpu1, _ := procCPU(srv.pid())
+	load1, _ := procCPU(os.Getpid())
 	time.Sleep(200 * time.Millisecond)
 	rss, _ := procRSS(srv.pid())
 
@@ -132,9 +134,13 @@ func benchRoom(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return lat[min(len(lat)-1, int(float64(len(lat))*p))]
 	}
 	cpu := (cpu1 - cpu0).Seconds() / elapsed.Seconds()
-	fmt.Fprintf(stdout, "%d comments/s sent for %v: %.0f deliveries/s, latency p50 %v p99 %v (%d samples), server CPU %.0f%% of one core, RSS %.1f MiB, sockets closed %d\n",
+	// The subscribers' own CPU: near a full core, they are the limit of
+	// the latency measured, not the server.
+	loadCPU := (load1 - load0).Seconds() / elapsed.Seconds()
+	fmt.Fprintf(stdout, "%d comments/s sent for %v: %.0f deliveries/s, latency p50 %v p99 %v (%d samples), server CPU %.0f%% of one core, RSS %.1f MiB, sockets closed %d; load side (this process) CPU %.0f%% of one core, machine load average %s\n",
 		int(float64(sent)/elapsed.Seconds()+0.5), elapsed.Round(time.Millisecond), float64(delivered)/elapsed.Seconds(),
-		pct(0.5).Round(time.Millisecond), pct(0.99).Round(time.Millisecond), len(lat), cpu*100, float64(rss)/(1<<20), closed)
+		pct(0.5).Round(time.Millisecond), pct(0.99).Round(time.Millisecond), len(lat), cpu*100, float64(rss)/(1<<20), closed,
+		loadCPU*100, loadAverage())
 	return nil
 }
 
@@ -419,4 +425,18 @@ func procCPU(pid int) (time.Duration, error) {
 	stime, _ := strconv.ParseInt(f[12], 10, 64)
 	const hz = 100 // USER_HZ on Linux
 	return time.Duration(utime+stime) * time.Second / hz, nil
+}
+
+// loadAverage returns the machine's 1-minute load average, as
+// /proc/loadavg tells it ("?" when it cannot be read): a shared machine's
+// load moves the latency measured.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	if f := strings.Fields(string(b)); len(f) > 0 {
+		return f[0]
+	}
+	return "?"
 }

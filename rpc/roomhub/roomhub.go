@@ -352,9 +352,8 @@ func (h *Hub) Leave(roomID int64, m Member) {
 		last = lastHere
 	}
 	if last {
-		users := h.online(ctx, roomID, local)
 		u := ms.user
-		h.Publish(roomID, Event{Type: "leave", User: &u, Viewers: len(users)})
+		h.Publish(roomID, Event{Type: "leave", User: &u, Viewers: h.viewers(ctx, roomID, len(local))})
 	}
 }
 
@@ -369,7 +368,7 @@ func (h *Hub) Vanished(roomID int64, users []cluster.PresentUser) {
 		local = r.usersLocked()
 		r.mu.Unlock()
 	}
-	viewers := len(h.online(ctx, roomID, local))
+	viewers := h.viewers(ctx, roomID, len(local))
 	for _, p := range users {
 		u := decodeUser(p)
 		h.Publish(roomID, Event{Type: "leave", User: &u, Viewers: viewers})
@@ -392,6 +391,18 @@ func (h *Hub) online(ctx context.Context, roomID int64, local []User) []User {
 		out[i] = decodeUser(p)
 	}
 	return out
+}
+
+// viewers counts the users online in a room on every node, without
+// decoding them (a leave tells only how many stay), or returns local
+// when the cluster cannot tell.
+func (h *Hub) viewers(ctx context.Context, roomID int64, local int) int {
+	ps, err := h.bus.Online(ctx, roomID)
+	if err != nil {
+		h.presenceErrors.Add(1)
+		return local
+	}
+	return len(ps)
 }
 
 func decodeUser(p cluster.PresentUser) User {

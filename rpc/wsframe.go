@@ -1,0 +1,220 @@
+package rpc
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Buffers of a websocket after the upgrade. The HTTP server's own (4 KiB
+// each way) are let go: an idle socket keeps these small ones. Reads of
+// message payloads larger than the read buffer go straight into the
+// message; the write buffer carries only the library's control frames
+// (pongs, close), which are at most 139 bytes, since messages are
+// written by frameWriter without a buffer.
+const (
+	wsReadBuffer    = 512
+	wsControlBuffer = 256
+)
+
+// wsMaxWrite bounds the bytes that one write of queued messages sends.
+const wsMaxWrite = 64 << 10
+
+// errWriterClosed is returned for messages after the close frame.
+var errWriterClosed = errors.New("rpc: websocket closed")
+
+// frameWriter is the one way to a websocket's connection out. The
+// websocket library writes its control frames through it (each a whole
+// frame in one Write: see wsControlBuffer) and the server writes its
+// messages with WriteMessages, several queued messages in one write. The lock keeps the frames of
+// the two whole.
+type frameWriter struct {
+	buffers *sync.Pool // of *[]byte, see newWriteBuffers
+
+	mu     sync.Mutex
+	conn   net.Conn
+	closed bool // a close frame went out: nothing may follow
+}
+
+// Write writes one frame of the websocket library.
+func (f *frameWriter) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return 0, net.ErrClosed
+	}
+	if len(p) > 0 && p[0]&0x0f == 0x8 {
+		f.closed = true
+	}
+	return f.conn.Write(p)
+}
+
+// WriteMessages writes text messages, each one unfragmented frame, in one
+// write, within timeout. The frames are put together in a pooled buffer,
+// held only while writing: an idle socket keeps none.
+func (f *frameWriter) WriteMessages(msgs [][]byte, timeout time.Duration) error {
+	bp := f.buffers.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= wsPooledBuffer {
+			f.buffers.Put(bp)
+		}
+	}()
+	b := (*bp)[:0]
+	for _, m := range msgs {
+		b = appendFrameHeader(b, len(m))
+		b = append(b, m...)
+	}
+	*bp = b
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return errWriterClosed
+	}
+	if err := f.conn.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
+		return fmt.Errorf("rpc: websocket write deadline: %w", err)
+	}
+	if _, err := f.conn.Write(b); err != nil {
+		f.closed = true // a frame may be cut: nothing more can follow
+		return fmt.Errorf("rpc: websocket write: %w", err)
+	}
+	return nil
+}
+
+// wsPooledBuffer is the largest write buffer kept for reuse.
+const wsPooledBuffer = 64 << 10
+
+// newWriteBuffers returns the pool of WriteMessages's buffers, one for
+// all of a server's websockets.
+func newWriteBuffers() *sync.Pool {
+	return &sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+}
+
+// appendFrameHeader appends the header of a final, unmasked text frame
+// of n bytes (RFC 6455 5.2), as a server sends it.
+func appendFrameHeader(b []byte, n int) []byte {
+	switch {
+	case n < 126:
+		return append(b, 0x81, byte(n))
+	case n < 1<<16:
+		return binary.BigEndian.AppendUint16(append(b, 0x81, 126), uint16(n))
+	default:
+		return binary.BigEndian.AppendUint64(append(b, 0x81, 127), uint64(n))
+	}
+}
+
+// smallHijack hands the websocket library, on the upgrade, the connection
+// with small buffers of its own in place of the HTTP server's, and writes
+// through a frameWriter.
+type smallHijack struct {
+	http.ResponseWriter
+	buffers *sync.Pool   // for the frameWriter
+	writer  *frameWriter // set by Hijack
+	reader  *idleReader  // set by Hijack
+}
+
+// Hijack takes the connection over from the HTTP server, keeping the
+// bytes its reader had buffered.
+func (h *smallHijack) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	// The library takes what the reader holds buffered, then reads the
+	// connection: frames a client sent before the upgrade's answer must
+	// be in the new reader's buffer.
+	var br *bufio.Reader
+	if n := brw.Reader.Buffered(); n > 0 {
+		early := make([]byte, n)
+		io.ReadFull(brw.Reader, early) // buffered: cannot fail
+		br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(early), conn), max(n, wsReadBuffer))
+		if _, err := br.Peek(n); err != nil {
+			conn.Close()
+			return nil, nil, fmt.Errorf("rpc: websocket upgrade: %w", err)
+		}
+	} else {
+		br = bufio.NewReaderSize(conn, wsReadBuffer)
+	}
+	h.writer = &frameWriter{buffers: h.buffers, conn: conn}
+	h.reader = newIdleReader(conn, br)
+	// The library moves those bytes out of the buffer to read them first:
+	// neither the buffer nor the connection shows them to wait.
+	h.reader.early = br.Buffered() > 0
+	return conn, bufio.NewReadWriter(br, bufio.NewWriterSize(h.writer, wsControlBuffer)), nil
+}
+
+// idleReader waits for a websocket's next input on a shallow stack, so
+// that the reader goroutine of an idle socket, parked there rather than
+// deep in the websocket library, keeps a small stack (the runtime shrinks
+// the stacks of parked goroutines that use little of theirs).
+type idleReader struct {
+	conn net.Conn
+	raw  syscall.RawConn // nil when the connection has none (TLS)
+
+	// mu keeps wait off br once the library reads it from elsewhere:
+	// its Close reads the peer's close frame on the closing goroutine.
+	mu      sync.Mutex
+	br      *bufio.Reader // the library's reader: input may wait there
+	closing bool          // a close handshake began: wait no more
+
+	early bool // input came with the upgrade: the first wait returns at once
+}
+
+func newIdleReader(conn net.Conn, br *bufio.Reader) *idleReader {
+	r := &idleReader{conn: conn, br: br}
+	if sc, ok := conn.(syscall.Conn); ok {
+		r.raw, _ = sc.SyscallConn()
+	}
+	return r
+}
+
+// wait returns once input is there to read, or the connection failed or
+// was closed (the library's next read then tells what happened). Only
+// the goroutine that reads the websocket calls it.
+func (r *idleReader) wait() error {
+	if r.raw == nil {
+		return nil
+	}
+	if r.early {
+		// The library's first read takes all of it into the buffer
+		// (as large as it), where later waits see what is left.
+		r.early = false
+		return nil
+	}
+	r.mu.Lock()
+	ready := r.closing || r.br.Buffered() > 0
+	r.mu.Unlock()
+	if ready {
+		return nil
+	}
+	err := r.raw.Read(func(fd uintptr) bool {
+		// Input that came before this wait raised no readiness the
+		// poller still holds: look, then wait only if there is none.
+		var b [1]byte
+		_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		return err != syscall.EAGAIN // input, end of stream or a failure: the library's read tells
+	})
+	if errors.Is(err, net.ErrClosed) {
+		return err
+	}
+	return nil
+}
+
+// closeHandshake tells wait that the library reads the connection from
+// elsewhere from now on; call it before the websocket's Close. A close
+// frame to send unblocks nothing: the peer's answer ends the wait.
+func (r *idleReader) closeHandshake() {
+	r.mu.Lock()
+	r.closing = true
+	r.mu.Unlock()
+}
+
+// close ends a wait, closing the connection.
+func (r *idleReader) close() { r.conn.Close() }
