@@ -184,9 +184,26 @@ func (b *tab) register(site, username, nickname string) {
 // keeps its page's exceptions and console errors. flags are more
 // command-line options of Chromium.
 func startBrowser(t *testing.T, ctx context.Context, chromium, shots string, flags ...chromedp.ExecAllocatorOption) func(name string, parent context.Context, opts ...chromedp.ContextOption) *tab {
+	// Chromium's helper processes may still be writing its profile when
+	// the browser is gone, so the folder is removed with retries after
+	// the browser is cancelled (cleanups run last first), not by
+	// t.TempDir, which fails the test when a file appears meanwhile.
+	profile, err := os.MkdirTemp("", "mofang-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for range 50 {
+			if os.RemoveAll(profile) == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Logf("chromium profile %s left behind", profile)
+	})
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, append([]chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromium),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
 		chromedp.Headless,
 		chromedp.NoSandbox,
 		chromedp.DisableGPU,
