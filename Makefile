@@ -60,13 +60,18 @@ fuzz:
 		done; \
 	done
 
-# Load benchmarks: the API (needs wrk, installed here if missing) and the
-# room event fan-out. Servers run pinned to CPU 0, the load on CPU 1.
+# Load benchmarks: the API (needs wrk, installed here if missing), room
+# events, the media fan-out, many rooms, LL-HLS and WebRTC. Servers run
+# pinned to CPU 0, the load on CPU 1. NMS=DIR (a folder where `npm install
+# node-media-server@2.7.4` ran) runs the same fan-out and rooms against
+# Node-Media-Server in the same run and prints the ratios.
+NMS ?=
 bench: build
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	./$(BIN) bench rpc
 	taskset -c 1 ./$(BIN) bench room
-	taskset -c 1 ./$(BIN) bench fanout
+	taskset -c 1 ./$(BIN) bench fanout --go-publisher $(if $(NMS),--nms $(NMS))
+	taskset -c 1 ./$(BIN) bench rooms $(if $(NMS),--nms $(NMS))
 	taskset -c 1 ./$(BIN) bench hls
 	taskset -c 1 ./$(BIN) bench webrtc
 
