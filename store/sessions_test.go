@@ -81,6 +81,9 @@ func TestSessionsAndRanking(t *testing.T) {
 		if err := s.AddSample(ctx, sid, 2, 3); err != nil {
 			t.Fatal(err)
 		}
+		// samples are keyed by their millisecond (DATETIME(3) on MySQL);
+		// the service takes one every few seconds.
+		time.Sleep(2 * time.Millisecond)
 		if err := s.AddSample(ctx, sid, 1, 0); err != nil {
 			t.Fatal(err)
 		}
