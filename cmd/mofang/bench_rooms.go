@@ -30,6 +30,7 @@ func benchRooms(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	step := fs.Duration("step", 10*time.Second, "measuring time of each step")
 	clipPath := fs.String("clip", "testdata/clip.mp4", "clip every room publishes")
 	nms := fs.String("nms", "", "folder holding node_modules/node-media-server (npm install node-media-server@2.7.4): run the same rooms against it with seed 001's config (no HLS there: its LL-HLS players become HTTP-FLV viewers) and print the ratios")
+	bare := fs.Bool("bare", false, "run the service without LL-HLS and recording, as Node-Media-Server's stock config runs (LL-HLS players become HTTP-FLV viewers)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -37,12 +38,18 @@ func benchRooms(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return fmt.Errorf("bench rooms: %w", err)
 	}
+	var extra []string
+	if *bare {
+		extra = []string{"--hls", "off", "--record-dir", ""}
+		*flvN += *hls
+		*hls = 0
+	}
 	n := slices.Max(counts)
 	clip, err := loadtest.LoadClip(ctx, "ffmpeg", *clipPath)
 	if err != nil {
 		return fmt.Errorf("bench rooms: %w", err)
 	}
-	srv, err := startBenchServer(ctx, stderr, n)
+	srv, err := startBenchServer(ctx, stderr, n, extra...)
 	if err != nil {
 		return err
 	}
@@ -61,8 +68,12 @@ func benchRooms(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			HLSURL:     "http://" + srv.http + "/live/" + r.StreamName + "/index.m3u8" + q,
 		})
 	}
-	fmt.Fprintf(stdout, "mofang bench rooms: service on CPU 0 with its defaults (LL-HLS, recording), Go publishers and %d RTMP + %d FLV + %d LL-HLS viewers per room on this process\n",
-		*rtmp, *flvN, *hls)
+	setup := "with its defaults (LL-HLS, recording)"
+	if *bare {
+		setup = "without LL-HLS and recording (--bare)"
+	}
+	fmt.Fprintf(stdout, "mofang bench rooms: service on CPU 0 %s, Go publishers and %d RTMP + %d FLV + %d LL-HLS viewers per room on this process\n",
+		setup, *rtmp, *flvN, *hls)
 	ours, err := loadtest.RunRooms(ctx, loadtest.RoomsOptions{
 		Rooms: rooms, Clip: clip, Steps: counts, RTMP: *rtmp, FLV: *flvN, HLS: *hls,
 		StepDuration: *step, ServerPID: srv.pid(), Out: stdout,
@@ -101,7 +112,7 @@ func benchRooms(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return fmt.Errorf("bench rooms against Node-Media-Server: %w", err)
 	}
-	fmt.Fprintf(stdout, "\nmofang (LL-HLS and recording on) against Node-Media-Server %s (neither), this run (ratio < 1: mofang uses less)\n", peer.version)
+	fmt.Fprintf(stdout, "\nmofang (%s) against Node-Media-Server %s (neither), this run (ratio < 1: mofang uses less)\n", setup, peer.version)
 	fmt.Fprintf(stdout, "%6s %10s %10s %10s %10s %7s %10s %10s %7s\n", "rooms", "served_mf", "served_nms", "cpu%/room", "nms", "ratio", "KiB/room", "nms", "ratio")
 	for i := range min(len(ours), len(theirs)) {
 		m, t := ours[i], theirs[i]
