@@ -3,15 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
-
-	"github.com/mofang-live/mofang/cmd/mofang/web"
 )
 
 // TestBrowserFollow is issue 13's follows and schedules in headless
@@ -23,11 +19,7 @@ import (
 func TestBrowserFollow(t *testing.T) {
 	chromium := chromiumPath(t)
 	needFFmpeg(t)
-	rec := httptest.NewRecorder()
-	web.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
-	if rec.Code != http.StatusOK {
-		t.Fatalf("the pages are not built (GET / answers %d): run make web", rec.Code)
-	}
+	needPages(t)
 	rtmpPort := freePort(t)
 	api, stop := startServe(t, t.TempDir(), "--rtmp", fmt.Sprintf("127.0.0.1:%d", rtmpPort), "--public-host", "127.0.0.1")
 	defer stop()

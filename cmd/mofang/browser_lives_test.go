@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,8 +11,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-
-	"github.com/mofang-live/mofang/cmd/mofang/web"
 )
 
 // TestBrowserHostStats in headless Chromium: a host makes a room through
@@ -26,11 +22,7 @@ import (
 func TestBrowserHostStats(t *testing.T) {
 	chromium := chromiumPath(t)
 	needFFmpeg(t)
-	rec := httptest.NewRecorder()
-	web.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
-	if rec.Code != http.StatusOK {
-		t.Fatalf("the pages are not built (GET / answers %d): run make web", rec.Code)
-	}
+	needPages(t)
 	rtmpPort := freePort(t)
 	api, stop := startServe(t, t.TempDir(), "--rtmp", fmt.Sprintf("127.0.0.1:%d", rtmpPort),
 		"--public-host", "127.0.0.1", "--allow-recharge", "--live-sample-interval", "300ms")

@@ -4,16 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
-
-	"github.com/mofang-live/mofang/cmd/mofang/web"
 )
 
 // loginAs puts an API login into the tab's session, as the log-in page
@@ -37,11 +33,7 @@ func (b *tab) loginAs(site string, login map[string]any) {
 func TestBrowserModeration(t *testing.T) {
 	chromium := chromiumPath(t)
 	needFFmpeg(t)
-	rec := httptest.NewRecorder()
-	web.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
-	if rec.Code != http.StatusOK {
-		t.Fatalf("the pages are not built (GET / answers %d): run make web", rec.Code)
-	}
+	needPages(t)
 	rtmpPort := freePort(t)
 	api, stop := startServe(t, t.TempDir(), "--rtmp", fmt.Sprintf("127.0.0.1:%d", rtmpPort), "--public-host", "127.0.0.1",
 		"--word-filter", "spam,傻瓜")

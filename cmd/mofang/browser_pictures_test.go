@@ -5,16 +5,12 @@ import (
 	"context"
 	"image/jpeg"
 	"image/png"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
-
-	"github.com/mofang-live/mofang/cmd/mofang/web"
 )
 
 // TestBrowserPictures: on "My room" a user picks an avatar and a room
@@ -23,11 +19,7 @@ import (
 // file named .png is refused with the server's reason.
 func TestBrowserPictures(t *testing.T) {
 	chromium := chromiumPath(t)
-	rec := httptest.NewRecorder()
-	web.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
-	if rec.Code != http.StatusOK {
-		t.Fatalf("the pages are not built (GET / answers %d): run make web", rec.Code)
-	}
+	needPages(t)
 	api, stop := startServe(t, t.TempDir())
 	defer stop()
 	site := pagesSite(t, api)

@@ -4,15 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os/exec"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
-
-	"github.com/mofang-live/mofang/cmd/mofang/web"
 )
 
 // TestBrowserQualityMenu: in the live room of a 640x360 live with a
@@ -27,11 +23,7 @@ func TestBrowserQualityMenu(t *testing.T) {
 	if out, err := exec.Command("ffmpeg", "-hide_banner", "-encoders").Output(); err != nil || !bytes.Contains(out, []byte(" libx264 ")) {
 		t.Skipf("SKIP: this ffmpeg has no libx264 encoder (%v): the quality ladder cannot run here", err)
 	}
-	rec := httptest.NewRecorder()
-	web.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
-	if rec.Code != http.StatusOK {
-		t.Fatalf("the pages are not built (GET / answers %d): run make web", rec.Code)
-	}
+	needPages(t)
 	api, stop := startServe(t, t.TempDir(), "--rtmp", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--public-host", "127.0.0.1",
 		"--transcode", "240p", "--transcode-threads", "1")
 	defer stop()

@@ -25,6 +25,17 @@ import (
 )
 
 // chromiumPath is Debian's chromium, or $MOFANG_CHROMIUM.
+// needPages fails the test when the binary serves no pages (the bundle
+// in cmd/mofang/web/dist is missing).
+func needPages(t *testing.T) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	web.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("the pages are not built (GET / answers %d): run make web", rec.Code)
+	}
+}
+
 func chromiumPath(t *testing.T) string {
 	t.Helper()
 	p := os.Getenv("MOFANG_CHROMIUM")
@@ -270,11 +281,7 @@ func startBrowser(t *testing.T, ctx context.Context, chromium, shots string, fla
 func TestBrowserWebClient(t *testing.T) {
 	chromium := chromiumPath(t)
 	needFFmpeg(t)
-	rec := httptest.NewRecorder()
-	web.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
-	if rec.Code != http.StatusOK {
-		t.Fatalf("the pages are not built (GET / answers %d): run make web", rec.Code)
-	}
+	needPages(t)
 	start := time.Now()
 
 	rtmpPort := freePort(t)
@@ -529,11 +536,7 @@ func apiRoom(t *testing.T, api, user, room string) (string, map[string]any) {
 func TestBrowserPhoneRoom(t *testing.T) {
 	chromium := chromiumPath(t)
 	needFFmpeg(t)
-	rec := httptest.NewRecorder()
-	web.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
-	if rec.Code != http.StatusOK {
-		t.Fatalf("the pages are not built (GET / answers %d): run make web", rec.Code)
-	}
+	needPages(t)
 	rtmpPort, rtspPort := freePort(t), freePort(t)
 	api, stop := startServe(t, t.TempDir(), "--rtmp", fmt.Sprintf("127.0.0.1:%d", rtmpPort),
 		"--rtsp", fmt.Sprintf("127.0.0.1:%d", rtspPort), "--public-host", "127.0.0.1")

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,8 +12,6 @@ import (
 	"github.com/chromedp/cdproto/page"
 	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
-
-	"github.com/mofang-live/mofang/cmd/mofang/web"
 )
 
 // TestBrowserWebRTC is issue 11's pages in headless Chromium with a fake
@@ -29,11 +25,7 @@ import (
 func TestBrowserWebRTC(t *testing.T) {
 	chromium := chromiumPath(t)
 	needFFmpeg(t)
-	rec := httptest.NewRecorder()
-	web.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
-	if rec.Code != http.StatusOK {
-		t.Fatalf("the pages are not built (GET / answers %d): run make web", rec.Code)
-	}
+	needPages(t)
 	start := time.Now()
 	rtmpPort := freePort(t)
 	api, stop := startServe(t, t.TempDir(), "--rtmp", fmt.Sprintf("127.0.0.1:%d", rtmpPort), "--public-host", "127.0.0.1")

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,8 +13,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/mofang-live/mofang/media"
 )
 
 func TestRunSmall(t *testing.T) {
@@ -26,20 +22,7 @@ func TestRunSmall(t *testing.T) {
 	_, file, _, _ := runtime.Caller(0)
 	clip := filepath.Join(filepath.Dir(file), "..", "..", "testdata", "clip.mp4")
 
-	e, err := media.New(media.Config{
-		RTMPAddress:   "127.0.0.1:0",
-		DisableRTSP:   true,
-		DisableWebRTC: true,
-		DisableSRT:    true,
-		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
+	e := startEngine(t)
 	mux := http.NewServeMux()
 	mux.Handle("/live/", e.HTTPHandler())
 	mux.HandleFunc("/stats", func(w http.ResponseWriter, _ *http.Request) {

@@ -26,6 +26,27 @@ func testClip(t *testing.T) string {
 	return filepath.Join(filepath.Dir(file), "..", "..", "testdata", "clip.mp4")
 }
 
+// startEngine starts a media engine with RTMP on a free loopback port
+// and HTTP-FLV/HLS at e.HTTPHandler(), closed when the test ends.
+func startEngine(t *testing.T) *media.Engine {
+	t.Helper()
+	e, err := media.New(media.Config{
+		RTMPAddress:   "127.0.0.1:0",
+		DisableRTSP:   true,
+		DisableWebRTC: true,
+		DisableSRT:    true,
+		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
 func TestLoadClip(t *testing.T) {
 	c, err := LoadClip(context.Background(), "", testClip(t))
 	if err != nil {
@@ -77,20 +98,7 @@ func TestPublisher(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := media.New(media.Config{
-		RTMPAddress:   "127.0.0.1:0",
-		DisableRTSP:   true,
-		DisableWebRTC: true,
-		DisableSRT:    true,
-		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
+	e := startEngine(t)
 	srv := httptest.NewServer(e.HTTPHandler())
 	defer srv.Close()
 
@@ -142,20 +150,7 @@ func TestRunRooms(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := media.New(media.Config{
-		RTMPAddress:   "127.0.0.1:0",
-		DisableRTSP:   true,
-		DisableWebRTC: true,
-		DisableSRT:    true,
-		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
+	e := startEngine(t)
 	srv := httptest.NewServer(e.HTTPHandler())
 	defer srv.Close()
 	var rooms []Room
