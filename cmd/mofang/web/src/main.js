@@ -30,9 +30,6 @@ let flash = '';
 
 // go navigates to a route such as '/rooms', with a message for its page.
 export function go(path, message) {
-  // Several calls may find the login gone at once: the first one's reason
-  // stays on the log-in page, not wiped by a later plain go('/login').
-  if (path === '/login' && !message && shown === '/login' && location.hash === '#/login') return;
   if (message) flash = message;
   if (location.hash === '#' + path) render(true);
   else location.hash = '#' + path; // hashchange renders
