@@ -225,6 +225,9 @@ func startBrowser(t *testing.T, ctx context.Context, chromium, shots string, fla
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("mute-audio", true),
+		// no smooth scrolling: a click is aimed at where the element
+		// is, and an element still scrolling into place is missed.
+		chromedp.Flag("force-prefers-reduced-motion", true),
 		chromedp.WindowSize(1280, 800),
 	}, flags...)...)
 	t.Cleanup(cancelAlloc)

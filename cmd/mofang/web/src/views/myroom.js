@@ -61,7 +61,9 @@ export function myRoomView(root, { go }) {
       const created = !room;
       show(r.data);
       toast(created ? t('me.created') : t('me.saved'), 'ok');
-      obs.scrollIntoView({ behavior: 'smooth', block: 'start' });
+      // smooth only for those who have not asked for less motion.
+      const still = window.matchMedia && window.matchMedia('(prefers-reduced-motion: reduce)').matches;
+      obs.scrollIntoView({ behavior: still ? 'auto' : 'smooth', block: 'start' });
     } catch (err) {
       if (err.errno === 1009) {
         error.textContent = t('me.lastEnded');
