@@ -39,9 +39,27 @@ var errWriterClosed = errors.New("rpc: websocket closed")
 type frameWriter struct {
 	buffers *sync.Pool // of *[]byte, see newWriteBuffers
 
-	mu     sync.Mutex
-	conn   net.Conn
-	closed bool // a close frame went out: nothing may follow
+	mu       sync.Mutex
+	conn     net.Conn
+	closed   bool      // a close frame went out: nothing may follow
+	deadline time.Time // the connection's write deadline
+}
+
+// extendDeadline makes sure the next write has at least half of timeout:
+// the deadline moves only once that much of it has passed, so that a busy
+// socket does not update a runtime timer on every write. Every write
+// goes through it, the library's control frames too: a pong or a close
+// frame long after the last message used to meet that message's
+// deadline, passed since, and fail. f.mu is held.
+func (f *frameWriter) extendDeadline(now time.Time, timeout time.Duration) error {
+	if f.deadline.Sub(now) >= timeout/2 {
+		return nil
+	}
+	f.deadline = now.Add(timeout)
+	if err := f.conn.SetWriteDeadline(f.deadline); err != nil {
+		return fmt.Errorf("rpc: websocket write deadline: %w", err)
+	}
+	return nil
 }
 
 // Write writes one frame of the websocket library.
@@ -54,12 +72,16 @@ func (f *frameWriter) Write(p []byte) (int, error) {
 	if len(p) > 0 && p[0]&0x0f == 0x8 {
 		f.closed = true
 	}
+	if err := f.extendDeadline(time.Now(), wsWriteTimeout); err != nil {
+		return 0, err
+	}
 	return f.conn.Write(p)
 }
 
 // WriteMessages writes text messages, each one unfragmented frame, in one
-// write, within timeout. The frames are put together in a pooled buffer,
-// held only while writing: an idle socket keeps none.
+// write, within timeout (at least half of it: see extendDeadline). The
+// frames are put together in a pooled buffer, held only while writing:
+// an idle socket keeps none.
 func (f *frameWriter) WriteMessages(msgs [][]byte, timeout time.Duration) error {
 	bp := f.buffers.Get().(*[]byte)
 	defer func() {
@@ -78,8 +100,8 @@ func (f *frameWriter) WriteMessages(msgs [][]byte, timeout time.Duration) error 
 	if f.closed {
 		return errWriterClosed
 	}
-	if err := f.conn.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
-		return fmt.Errorf("rpc: websocket write deadline: %w", err)
+	if err := f.extendDeadline(time.Now(), timeout); err != nil {
+		return err
 	}
 	if _, err := f.conn.Write(b); err != nil {
 		f.closed = true // a frame may be cut: nothing more can follow

@@ -1,6 +1,7 @@
 package roomhub
 
 import (
+	"bytes"
 	"encoding/json"
 	"sync"
 	"testing"
@@ -12,9 +13,14 @@ type member struct {
 	mu   sync.Mutex
 	msgs [][]byte
 	cap  int
+	cost time.Duration // what a Deliver takes, as a socket's write would
 }
 
 func (m *member) Deliver(msg []byte) bool {
+	if m.cost > 0 {
+		for t0 := time.Now(); time.Since(t0) < m.cost; {
+		}
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.cap > 0 && len(m.msgs) >= m.cap {
@@ -152,5 +158,59 @@ func TestSlowMemberIsRefusedNotWaitedFor(t *testing.T) {
 	})
 	if h.Stats().Refused == 0 {
 		t.Fatal("the full member's refusals were not counted")
+	}
+}
+
+// TestBigRoomOrder: in a room of a thousand members whose fan-out
+// outlasts the hub's interval, every member still gets every event once,
+// in order.
+func TestBigRoomOrder(t *testing.T) {
+	h := New(time.Millisecond, nil)
+	// one user's connections: no join events, one name online.
+	members := make([]*member, 1025)
+	for i := range members {
+		members[i] = &member{cost: 5 * time.Microsecond} // a flush outlasts the interval
+		h.Join(7, members[i], User{ID: 1})
+	}
+	last := members[len(members)-1]
+	waitFor(t, func() bool { return len(last.events(t)) >= 1 }) // online
+	for i := range 100 {
+		h.Publish(7, Event{Type: "comment", User: &User{ID: 1}, Content: "c" + string(rune('a'+i%26))})
+		if i%10 == 0 {
+			time.Sleep(2 * time.Millisecond) // several batches
+		}
+	}
+	comments := func(m *member) int {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		n := 0
+		for _, b := range m.msgs {
+			n += bytes.Count(b, []byte(`"type":"comment"`))
+		}
+		return n
+	}
+	waitFor(t, func() bool {
+		for _, m := range members {
+			if comments(m) < 100 {
+				return false
+			}
+		}
+		return true
+	})
+	for i, m := range members {
+		var seqs []uint64
+		for _, ev := range m.events(t) {
+			if ev.Type == "comment" {
+				seqs = append(seqs, ev.Seq)
+			}
+		}
+		if len(seqs) != 100 {
+			t.Fatalf("member %d got %d comments", i, len(seqs))
+		}
+		for j := 1; j < len(seqs); j++ {
+			if seqs[j] <= seqs[j-1] {
+				t.Fatalf("member %d: comment seq %d after %d", i, seqs[j], seqs[j-1])
+			}
+		}
 	}
 }
