@@ -119,6 +119,8 @@ func TestDeliveredSignedInOrder(t *testing.T) {
 	if rc.bad != 0 {
 		t.Fatalf("%d requests had a bad signature", rc.bad)
 	}
+	// the receiver has the last event before the dispatcher counts it.
+	waitFor(t, "100 counted", func() bool { return d.Stats().Delivered == 100 })
 	if s := d.Stats(); s.Delivered != 100 || s.Failed != 0 {
 		t.Fatalf("stats %+v", s)
 	}
@@ -140,6 +142,7 @@ func TestRetriedInOrderWithTheSameID(t *testing.T) {
 	if rc.ids[0] != "first" {
 		t.Fatalf("delivery header %q, want the event id", rc.ids[0])
 	}
+	waitFor(t, "2 counted", func() bool { return d.Stats().Delivered == 2 })
 	if s := d.Stats(); s.Failed != 3 || s.Delivered != 2 {
 		t.Fatalf("stats %+v", s)
 	}
