@@ -62,7 +62,8 @@ func TestBrowserFollow(t *testing.T) {
 
 	fan.register(site, "fan", "Fan")
 	fan.wait("upcoming lives on the room list", 10*time.Second, `!document.querySelector('#upcoming').hidden &&
-		document.querySelector('#upcoming-list .schedule-title')?.textContent === 'Friday concert'`)
+		document.querySelector('#upcoming-list .schedule-title')?.textContent === 'Friday concert' &&
+		document.querySelector('a.room-item[data-room-name="Hoster show"]')`)
 	roomID := fan.text(`document.querySelector('a.room-item[data-room-name="Hoster show"]').dataset.roomId`)
 	fan.do("open the host's room", chromedp.Navigate(site+"#/room/"+roomID))
 	fan.wait("the follow button", 10*time.Second, `(b => b && !b.hidden && b.textContent.startsWith('Follow') && document.querySelector('#follower-count').textContent === '0')(document.querySelector('#follow-btn'))`)
