@@ -235,6 +235,7 @@ func startClusterNode(t *testing.T, o clusterOpts, id string, extra ...string) *
 		}
 		select {
 		case err := <-n.done:
+			n.done <- err // for the cleanup, which waits for it
 			t.Fatalf("node %s exited: %v\n%s", id, err, n.logs.String())
 		default:
 		}
