@@ -134,6 +134,8 @@ export default {
   'follow.following': "Following",
   'follow.isLive': "is live:",
   'follow.live': "LIVE",
+  'follow.titlePlaceholder': "e.g. Saturday concert",
+  'follow.coverPlaceholder': "https://… (optional)",
   'follow.noSchedules': "No live scheduled. Followers see scheduled lives on the room list and are told when you go live.",
   'follow.passed': "That live already started or passed.",
   'follow.pickDate': "Pick a date and time.",

@@ -76,6 +76,14 @@ export function onLocale(fn) {
   return () => listeners.delete(fn);
 }
 
+// tOr returns the string of key, or fallback when neither the current
+// language nor English has the key (a name the server sent that no
+// catalogue knows yet).
+export function tOr(key, fallback) {
+  const s = t(key);
+  return s === key ? fallback : s;
+}
+
 // t returns the string of key in the current language, with {name}
 // placeholders filled from params. A key missing from the language falls
 // back to English, a key missing from both shows itself (a bug to see).

@@ -133,6 +133,8 @@ export default {
   'follow.following': "已关注",
   'follow.isLive': "正在直播：",
   'follow.live': "直播中",
+  'follow.titlePlaceholder': "例如：周六演唱会",
+  'follow.coverPlaceholder': "https://…（可选）",
   'follow.noSchedules': "还没有预约直播。关注者会在房间列表看到预约的直播，并在你开播时收到通知。",
   'follow.passed': "该直播已开始或已过期。",
   'follow.pickDate': "请选择日期和时间。",

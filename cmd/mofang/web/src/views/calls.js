@@ -272,7 +272,7 @@ export class Calls {
     else if (c.phase === 'connected') text = `${name} · ${formatDuration((Date.now() - c.since) / 1000)}`;
     else text = c.route === 'relay' ? t('calls.connectingRelay', { name }) : t('calls.connectingTo', { name });
     status.textContent = text;
-    route.textContent = c.phase === 'connected' ? (c.route === 'relay' ? t('calls.routeRelay') : 'direct') : '';
+    route.textContent = c.phase === 'connected' ? (c.route === 'relay' ? t('calls.routeRelay') : t('calls.routeDirect')) : '';
     relay.hidden = !c.media || c.route === 'relay';
     mute.hidden = !c.local;
   }

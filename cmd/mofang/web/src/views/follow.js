@@ -158,8 +158,8 @@ export function upcomingLives() {
 // setRoom(roomId) binds it to the room once it exists.
 export function scheduleCard() {
   const at = h('input', { type: 'datetime-local', id: 'schedule-at', required: true });
-  const title = h('input', { id: 'schedule-title', maxlength: 64, placeholder: 'e.g. Saturday concert', autocomplete: 'off' });
-  const cover = h('input', { id: 'schedule-cover', maxlength: 512, placeholder: 'https://… (optional)', autocomplete: 'off' });
+  const title = h('input', { id: 'schedule-title', maxlength: 64, placeholder: t('follow.titlePlaceholder'), autocomplete: 'off' });
+  const cover = h('input', { id: 'schedule-cover', maxlength: 512, placeholder: t('follow.coverPlaceholder'), autocomplete: 'off' });
   const error = h('p', { class: 'form-error', role: 'alert', id: 'schedule-error' });
   const submit = h('button', { class: 'btn btn-primary', type: 'submit', id: 'schedule-add' }, t('follow.schedule'));
   const list = h('ul', { class: 'schedule-list', id: 'schedule-list' });

@@ -4,14 +4,7 @@
 import { call } from '../api.js';
 import { formatSize } from '../format.js';
 import { h, toast } from '../ui.js';
-import { t } from '../i18n/index.js';
-
-// stateText says a destination's state (catalogue: forward.state.*).
-function stateText(state) {
-  const key = 'forward.state.' + state;
-  const s = t(key);
-  return s === key ? state : s;
-}
+import { t, tOr } from '../i18n/index.js';
 
 // forwardSection returns the section's element, load(roomID) to show a
 // room's destinations, and stop() to end the refreshing.
@@ -47,7 +40,7 @@ export function forwardSection() {
         h('span', { class: 'mono small muted forward-key' }, f.key),
       ),
       h('div', { class: 'forward-status' },
-        h('span', { class: `forward-state state-${f.state}` }, stateText(f.state)),
+        h('span', { class: `forward-state state-${f.state}` }, tOr('forward.state.' + f.state, f.state)),
         f.reason ? h('span', { class: 'small forward-reason' }, f.reason) : null,
         f.bytes_sent ? h('span', { class: 'small muted' }, t('forward.sent', { size: formatSize(f.bytes_sent) })) : null,
       ),

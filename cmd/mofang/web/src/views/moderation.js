@@ -12,7 +12,7 @@
 import { call } from '../api.js';
 import { dialog, h, nickname, toast } from '../ui.js';
 import { formatDateTime } from '../format.js';
-import { t } from '../i18n/index.js';
+import { t, tOr } from '../i18n/index.js';
 
 // Errnos of moderation (README, "Errors").
 export const ModErrno = {
@@ -28,25 +28,10 @@ export const ModErrno = {
   TOO_MANY_MODS: 1039,
 };
 
-// actionText says what an action did to its target (catalogue: mod.act.*).
-function actionText(action) {
-  const key = 'mod.act.' + action;
-  const s = t(key);
-  return s === key ? action : s;
-}
-
-// logAction names an action of the log (catalogue: mod.log.*; English
-// keeps the API's own names, mod_add, slow, words…).
-function logAction(action) {
-  const key = 'mod.log.' + action;
-  const s = t(key);
-  return s === key ? action : s;
-}
-
 // told makes a server's message of moderation readable: a capital first,
 // its times (RFC 3339, UTC) in the viewer's own.
 function told(msg) {
-  const s = String(msg || '').replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ/g, (ts) => formatDateTime(ts));
+  const s = String(msg || '').replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ/g, (ts) => formatDateTime(Date.parse(ts)));
   return s.charAt(0).toUpperCase() + s.slice(1);
 }
 
@@ -179,7 +164,7 @@ export class Moderation {
       this.followersOnly = !!m.followers_only;
       this.sysLine(this.followersOnly ? t('mod.foOn') : t('mod.foOff'), 'mod');
     } else if (m.target) {
-      const params = { who: nickname(m.target), action: actionText(m.action), until: until(m.until), by: nickname(m.by) };
+      const params = { who: nickname(m.target), action: tOr('mod.act.' + m.action, m.action), until: until(m.until), by: nickname(m.by) };
       this.sysLine(t(m.target.id === this.me.id ? 'mod.youWere' : 'mod.theyWere', params), 'mod');
       if (m.target.id === this.me.id && (m.action === 'mod_add' || m.action === 'mod_remove')) this.load();
     }
@@ -265,7 +250,7 @@ export function moderationCard(roomId) {
       const r = await call('Live.room.mod.log', { room_id: roomId, size: 50 });
       log.replaceChildren(...r.data.actions.map((a) => h('li', {},
         h('span', { class: 'muted small' }, formatDateTime(a.time)), ' ',
-        h('b', {}, nickname(a.by)), ` ${logAction(a.action)}`, a.target ? ` ${nickname(a.target)}` : '',
+        h('b', {}, nickname(a.by)), ` ${tOr('mod.log.' + a.action, a.action)}`, a.target ? ` ${nickname(a.target)}` : '',
         a.detail ? ` (${a.detail})` : '', until(a.until))));
       if (!r.data.actions.length) log.append(h('li', { class: 'muted' }, t('mod.nothing')));
     } catch (e) {
