@@ -186,10 +186,12 @@ func (m *Muxer) runRefresher() {
 	for {
 		select {
 		case <-m.closedCh:
-			if s := m.snap.Load(); s != nil {
-				m.snap.Store(nil)
+			// under rmu: a refresh on its way swaps (and closes) first
+			m.rmu.Lock()
+			if s := m.snap.Swap(nil); s != nil {
 				close(s.done)
 			}
+			m.rmu.Unlock()
 			return
 		case <-m.kick:
 		}

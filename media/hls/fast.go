@@ -203,19 +203,28 @@ func (m *Muxer) serveSnapshot(w http.ResponseWriter, r *http.Request, g *generat
 	}
 }
 
-// wait waits for the snapshot after s. It returns nil when the request
-// has been answered (404: closed or another generation) or is gone.
+// wait waits for the snapshot after s, or for g to end. It returns nil
+// when the request has been answered (404: closed, or g ended by a codec
+// change: its names are gone) or is gone; else the snapshot to look at
+// again (s itself when the generation only changed state).
 func (m *Muxer) wait(w http.ResponseWriter, r *http.Request, s *snapshot, g *generation) *snapshot {
-	select {
-	case <-s.done:
-	case <-r.Context().Done():
-		return nil
-	case <-m.closedCh:
+	m.mu.Lock()
+	change, current := m.change, m.gen == g
+	m.mu.Unlock()
+	if current {
+		select {
+		case <-s.done:
+		case <-change:
+		case <-r.Context().Done():
+			return nil
+		case <-m.closedCh:
+		}
 	}
+	m.mu.Lock()
+	current = m.gen == g && !m.closed
+	m.mu.Unlock()
 	next := m.snap.Load()
-	if next == nil || next.gen != g {
-		// closed, or the stream restarted with other codecs: the old
-		// generation's names are gone
+	if !current || next == nil || next.gen != g {
 		http.Error(w, "no such HLS file", http.StatusNotFound)
 		return nil
 	}

@@ -336,6 +336,48 @@ func TestBlockingReload(t *testing.T) {
 	}
 }
 
+// TestWaitersReleased: requests blocked on a part (a blocking reload and
+// the preload-hinted part) are answered 404 when the generation they wait
+// in ends, by a codec change or by Close, not left to the client's
+// timeout (each keeps a viewer counted while it waits).
+func TestWaitersReleased(t *testing.T) {
+	tags := clipTags(t)
+	small := clipTags(t, "-vf", "scale=320:180", "-c:v", "libx264", "-preset", "ultrafast", "-g", "30", "-c:a", "copy")
+	for _, end := range []string{"codec change", "close"} {
+		t.Run(end, func(t *testing.T) {
+			m := newMuxer(t, Config{})
+			srv := serve(t, m)
+			feed(t, m, tags, 0)
+			base := srv.URL + "/live/test/"
+			uri, media := mediaPlaylist(t, base)
+			hint, msn, part := nextPart(t, media)
+			codes := make(chan int, 2)
+			for _, u := range []string{base + uri + "&_HLS_msn=" + strconv.Itoa(msn) + "&_HLS_part=" + strconv.Itoa(part), base + hint} {
+				go func() {
+					code, _, _ := get(t, u)
+					codes <- code
+				}()
+			}
+			time.Sleep(100 * time.Millisecond) // both waiting
+			if end == "close" {
+				m.Close()
+			} else {
+				feed(t, m, small[:3], 20000) // its headers only: the new generation not ready
+			}
+			for range 2 {
+				select {
+				case code := <-codes:
+					if code != http.StatusNotFound {
+						t.Errorf("a waiter got %d after the %s, want 404", code, end)
+					}
+				case <-time.After(5 * time.Second):
+					t.Fatalf("a waiter still blocked 5 s after the %s", end)
+				}
+			}
+		})
+	}
+}
+
 func TestSessions(t *testing.T) {
 	var opened, closed atomic.Int32
 	var mu sync.Mutex
