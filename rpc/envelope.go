@@ -197,7 +197,7 @@ func (s *Server) call(ctx context.Context, msg *message, raw json.RawMessage) (r
 		return errorResponse(id, CodeInvalidRequest, "")
 	}
 	if m.costly && !s.allowCostly(ctx, msg) {
-		return statusResponse(id, localized(ctx, failf(ErrnoTooMany, "too many logins or sign-ups from this address, try again in a few seconds")))
+		return statusResponse(id, localized(ctx, fail(ErrnoTooMany)))
 	}
 	out := getBuf()
 	defer putBuf(out)

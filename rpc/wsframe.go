@@ -75,7 +75,11 @@ func (f *frameWriter) Write(p []byte) (int, error) {
 	if err := f.extendDeadline(time.Now(), wsWriteTimeout); err != nil {
 		return 0, err
 	}
-	return f.conn.Write(p)
+	n, err := f.conn.Write(p)
+	if err != nil {
+		f.closed = true // a frame may be cut: nothing more can follow
+	}
+	return n, err
 }
 
 // WriteMessages writes text messages, each one unfragmented frame, in one
@@ -111,7 +115,7 @@ func (f *frameWriter) WriteMessages(msgs [][]byte, timeout time.Duration) error 
 }
 
 // wsPooledBuffer is the largest write buffer kept for reuse.
-const wsPooledBuffer = 64 << 10
+const wsPooledBuffer = wsMaxWrite + wsMaxWrite/8 // a full batch and its frames' headers
 
 // newWriteBuffers returns the pool of WriteMessages's buffers, one for
 // all of a server's websockets.

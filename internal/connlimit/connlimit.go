@@ -7,9 +7,11 @@
 package connlimit
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"sync"
+	"syscall"
 )
 
 // Limiter caps concurrent connections per IP address. The zero value is not
@@ -146,3 +148,14 @@ func (c *conn) Close() error {
 // Unwrap returns the underlying connection, for code that needs the
 // *net.TCPConn (socket options, writev).
 func (c *conn) Unwrap() net.Conn { return c.Conn }
+
+// SyscallConn returns the underlying connection's descriptor, for code
+// that waits on it (the wrapper buffers nothing): it implements
+// syscall.Conn when the underlying connection does.
+func (c *conn) SyscallConn() (syscall.RawConn, error) {
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		return nil, fmt.Errorf("connlimit: %T has no descriptor", c.Conn)
+	}
+	return sc.SyscallConn()
+}

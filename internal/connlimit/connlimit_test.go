@@ -3,6 +3,7 @@ package connlimit
 import (
 	"net"
 	"net/netip"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -66,6 +67,13 @@ func TestListener(t *testing.T) {
 	}
 	defer c1.Close()
 	s1 := <-accepted
+	// what waits on the socket (an idle websocket) reaches it through the
+	// wrapper
+	if sc, ok := s1.(syscall.Conn); !ok {
+		t.Error("an accepted connection has no SyscallConn")
+	} else if raw, err := sc.SyscallConn(); err != nil || raw == nil {
+		t.Errorf("SyscallConn: %v, %v", raw, err)
+	}
 	c2, err := net.Dial("tcp", inner.Addr().String())
 	if err != nil {
 		t.Fatal(err)
