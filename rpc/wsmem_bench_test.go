@@ -342,6 +342,7 @@ func BenchmarkRoomFanout(b *testing.B) {
 			}
 		}()
 	}
+	commenter.br = bufio.NewReaderSize(commenter.conn, 4<<10)
 	go func() { // the commenter's responses
 		for {
 			if _, err := commenter.next(); err != nil {
@@ -350,7 +351,6 @@ func BenchmarkRoomFanout(b *testing.B) {
 			}
 		}
 	}()
-	commenter.br = bufio.NewReaderSize(commenter.conn, 4<<10)
 	body := fmt.Sprintf(`{"jsonrpc":"2.0","id":"c","method":"Live.comment","params":{"room_id":%d,"content":"fan-out comment"}}`, r.roomID)
 	var want int64
 	b.ReportAllocs()

@@ -241,7 +241,7 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 		WebRTCPublicIPs:  publicIPs,
 		ICEServers:       mediaICE,
 		PublisherGrace:   cfg.Grace,
-		WriteCoalesce:    coalesce(cfg.WriteCoalesce),
+		WriteCoalesce:    offIfZero(cfg.WriteCoalesce),
 		Authorizer:       authz,
 		Cluster:          parts.cluster,
 		RelayQuery:       auth.RelayQuery,
@@ -577,13 +577,4 @@ func recordFiles(e *media.Engine) rpc.RecordFiles {
 		return rec
 	}
 	return nil
-}
-
-// coalesce maps the write-coalesce setting to media.Config.WriteCoalesce,
-// where 0 means the default and a negative value none.
-func coalesce(d time.Duration) time.Duration {
-	if d <= 0 {
-		return -1
-	}
-	return d
 }

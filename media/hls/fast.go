@@ -10,6 +10,7 @@ import (
 // llQuery is what Handle needs of a request's query.
 type llQuery struct {
 	sid, msn, part, skip string
+	msnN, partN          uint64 // msn and part parsed, by checkBlockingParams
 	// rest is the query put into the URLs of the playlists served: the
 	// request's, without the _HLS_ parameters (and with the session ID
 	// when one is given out).
@@ -152,33 +153,16 @@ func (m *Muxer) serveSnapshot(w http.ResponseWriter, r *http.Request, g *generat
 	}
 	if st := s.media[file]; st != nil {
 		if q.msn == "" {
-			t := &st.full
-			if q.skip == "YES" || q.skip == "v2" {
-				t = &st.delta
-			}
-			return writePlaylist(w, r, t, q.rest, st.cache), true
+			return writePlaylist(w, r, st.playlist(q), q.rest, st.cache), true
 		}
-		msn, err1 := strconv.ParseUint(q.msn, 10, 64)
-		var part uint64
-		var err2 error
-		if q.part != "" {
-			part, err2 = strconv.ParseUint(q.part, 10, 64)
-		}
-		if err1 != nil || err2 != nil {
-			http.Error(w, "invalid _HLS_msn or _HLS_part", http.StatusBadRequest)
-			return 0, true
-		}
+		msn, part := q.msnN, q.partN // checked by Handle
 		for {
 			if !st.inRange(msn) {
 				http.Error(w, "_HLS_msn out of range", http.StatusBadRequest)
 				return 0, true
 			}
 			if st.satisfied(msn, part) {
-				t := &st.full
-				if q.skip == "YES" || q.skip == "v2" {
-					t = &st.delta
-				}
-				return writePlaylist(w, r, t, q.rest, st.cache), true
+				return writePlaylist(w, r, st.playlist(q), q.rest, st.cache), true
 			}
 			if s = m.wait(w, r, s, g); s == nil {
 				return 0, true
@@ -201,6 +185,15 @@ func (m *Muxer) serveSnapshot(w http.ResponseWriter, r *http.Request, g *generat
 			return 0, true
 		}
 	}
+}
+
+// playlist is the media playlist a request asks for: the delta update
+// when it asks to skip (_HLS_skip=YES or v2), else the whole.
+func (st *mediaState) playlist(q *llQuery) *tmpl {
+	if q.skip == "YES" || q.skip == "v2" {
+		return &st.delta
+	}
+	return &st.full
 }
 
 // wait waits for the snapshot after s, or for g to end. It returns nil

@@ -68,7 +68,7 @@ func (m *Muxer) Handle(w http.ResponseWriter, r *http.Request, file string) {
 	if !validSessionID(sid) {
 		sid = ""
 	}
-	if code, msg := m.checkBlockingParams(q.msn, q.part); code != 0 {
+	if code, msg := m.checkBlockingParams(&q); code != 0 {
 		http.Error(w, msg, code)
 		return
 	}
@@ -122,9 +122,11 @@ func (m *Muxer) Handle(w http.ResponseWriter, r *http.Request, file string) {
 	}
 }
 
-// checkBlockingParams refuses blocking reload parameters asking for parts
-// beyond the Advance Part Limit (gohlslib checks _HLS_msn itself).
-func (m *Muxer) checkBlockingParams(msn, part string) (int, string) {
+// checkBlockingParams refuses blocking reload parameters that are not
+// numbers or ask for parts beyond the Advance Part Limit (gohlslib checks
+// _HLS_msn's range itself), and sets q.msnN and q.partN.
+func (m *Muxer) checkBlockingParams(q *llQuery) (int, string) {
+	msn, part := q.msn, q.part
 	if msn == "" && part == "" {
 		return 0, ""
 	}
@@ -134,9 +136,11 @@ func (m *Muxer) checkBlockingParams(msn, part string) (int, string) {
 	if msn == "" {
 		return http.StatusBadRequest, "_HLS_part without _HLS_msn"
 	}
-	if _, err := strconv.ParseUint(msn, 10, 64); err != nil {
+	n, err := strconv.ParseUint(msn, 10, 64)
+	if err != nil {
 		return http.StatusBadRequest, "invalid _HLS_msn"
 	}
+	q.msnN = n
 	if part == "" {
 		return 0, ""
 	}
@@ -144,6 +148,7 @@ func (m *Muxer) checkBlockingParams(msn, part string) (int, string) {
 	if err != nil {
 		return http.StatusBadRequest, "invalid _HLS_part"
 	}
+	q.partN = p
 	m.mu.Lock()
 	seg := max(m.maxSeg, m.cfg.SegmentMinDuration)
 	partDur := m.cfg.PartMinDuration

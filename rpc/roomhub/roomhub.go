@@ -338,7 +338,7 @@ func (h *Hub) Leave(roomID int64, m Member) {
 		}
 		h.mu.Unlock()
 	}
-	local := r.usersLocked()
+	local := len(r.online)
 	r.mu.Unlock()
 	if empty {
 		r.cancel()
@@ -353,7 +353,7 @@ func (h *Hub) Leave(roomID int64, m Member) {
 	}
 	if last {
 		u := ms.user
-		h.Publish(roomID, Event{Type: "leave", User: &u, Viewers: h.viewers(ctx, roomID, len(local))})
+		h.Publish(roomID, Event{Type: "leave", User: &u, Viewers: h.viewers(ctx, roomID, local)})
 	}
 }
 
@@ -362,13 +362,13 @@ func (h *Hub) Leave(roomID int64, m Member) {
 func (h *Hub) Vanished(roomID int64, users []cluster.PresentUser) {
 	ctx, cancel := context.WithTimeout(context.Background(), busTimeout)
 	defer cancel()
-	var local []User
+	local := 0
 	if r := h.lookup(roomID); r != nil {
 		r.mu.Lock()
-		local = r.usersLocked()
+		local = len(r.online)
 		r.mu.Unlock()
 	}
-	viewers := h.viewers(ctx, roomID, len(local))
+	viewers := h.viewers(ctx, roomID, local)
 	for _, p := range users {
 		u := decodeUser(p)
 		h.Publish(roomID, Event{Type: "leave", User: &u, Viewers: viewers})
