@@ -107,7 +107,8 @@ type Config struct {
 	// 6 ReadTimeouts.
 	ReadTimeout time.Duration
 	// WriteTimeout bounds every write to a client; a reader whose write
-	// does not finish in time is dropped as too slow (default 10 s).
+	// does not finish in time is dropped as too slow (default 10 s). The
+	// deadline is moved lazily: a write has between 3/4 of it and all.
 	WriteTimeout time.Duration
 	// AuthTimeout bounds each Authorizer call (default 5 s).
 	AuthTimeout time.Duration
@@ -151,11 +152,11 @@ type Config struct {
 	RecordSegment time.Duration
 
 	// WriteCoalesce spaces a reader's writes by this much, so that several
-	// packets go out in one write. The
-	// system call per write dominates the cost of a viewer, so this divides
-	// CPU per viewer by the number of packets merged, at the price of up to
-	// that much latency (default 200 ms; negative: write each packet at
-	// once). A new reader's first write (headers and GOP) is never delayed.
+	// packets go out in one write. The system call per write dominates the
+	// cost of a viewer, so this divides CPU per viewer by the number of
+	// packets merged, at the price of up to that much latency (default
+	// 200 ms; negative: write each packet at once). A new reader's first
+	// write (headers and GOP) is never delayed; see hub.Config.WriteCoalesce.
 	WriteCoalesce time.Duration
 
 	// Cluster is the service this node is part of: a publish of a stream

@@ -12,8 +12,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/mofang-live/mofang/media/flv"
 )
 
 // discardWriter is a minimal ResponseWriter keeping the body of the last
@@ -99,16 +97,7 @@ func benchHLS(b *testing.B, viewers int) {
 	defer m.Close()
 
 	// two seconds ahead so the playlist has content, then real time
-	var frames []flv.Tag
-	for loop := uint32(0); len(frames) < 200000; loop++ {
-		for _, t := range tags {
-			if loop > 0 && t.Type == flv.TagVideo && t.Body[1] == 0 || loop > 0 && t.Type == flv.TagAudio && t.Body[1] == 0 || t.Type == flv.TagScript {
-				continue // sequence headers once
-			}
-			t.Timestamp += loop * 6000
-			frames = append(frames, t)
-		}
-	}
+	frames := loopFrames(tags, 200000)
 	i := 0
 	for ; frames[i].Timestamp < 2000; i++ {
 		if err := m.WritePacket(frames[i].Type, frames[i].Timestamp, frames[i].Body); err != nil {

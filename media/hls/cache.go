@@ -148,7 +148,7 @@ type snapshot struct {
 	index tmpl
 	media map[string]*mediaState
 	files map[string]*file
-	// hints maps the preload-hinted part names to their stream.
+	// hints is the set of the preload-hinted part names.
 	hints map[string]bool
 	done  chan struct{} // closed when the next snapshot is published
 }

@@ -43,11 +43,7 @@ type reqBench struct {
 
 func newReqBench(b *testing.B) *reqBench {
 	tags := clipTags(b)
-	m, err := NewMuxer(Config{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(m.Close)
+	m := newMuxer(b, Config{})
 	rb := &reqBench{m: m, frames: loopFrames(tags, 400000)}
 	rb.feedUntil(3000)
 	time.Sleep(50 * time.Millisecond) // the muxer settles
@@ -190,8 +186,8 @@ func benchBlocking(b *testing.B, n int) {
 		// frames at 30 times real time (a frame a ms), so that the
 		// waiters keep up as players would
 		for done.Load() < int64(2*n) {
+			rb.feedOne() // feedUntil left rb.i on the first frame not fed
 			rb.i++
-			rb.feedOne()
 			if done.Load() < int64(2*n) {
 				time.Sleep(time.Millisecond)
 			}

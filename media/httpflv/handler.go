@@ -33,7 +33,8 @@ const httpFLVResponseHead = "HTTP/1.1 200 OK\r\n" +
 // Config configures a Handler. Zero values take the documented defaults.
 type Config struct {
 	// WriteTimeout bounds every write to a viewer; a viewer whose write
-	// does not finish in time is dropped as too slow (default 10 s).
+	// does not finish in time is dropped as too slow (default 10 s). The
+	// deadline is moved lazily: a write has between 3/4 of it and all.
 	WriteTimeout time.Duration
 	// SocketSendBuffer, if positive, sets the kernel send buffer
 	// (SO_SNDBUF) of every viewer's connection.

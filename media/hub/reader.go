@@ -55,7 +55,10 @@ type ConnSink struct {
 	rawSet bool
 }
 
-// WriteBuffers writes bufs with one writev within Timeout.
+// WriteBuffers writes bufs (on Linux with writev: one call, or more for a
+// batch of more buffers than one call takes or a partial write) within
+// Timeout: the deadline moves only when a quarter of it has passed, so a
+// write has between 3/4 of Timeout and Timeout.
 func (cs *ConnSink) WriteBuffers(bufs *net.Buffers) (int64, error) {
 	cs.Lock.Lock()
 	defer cs.Lock.Unlock()

@@ -63,11 +63,9 @@ type Stream struct {
 	mask     uint64
 	writeSeq atomic.Uint64 // seq of the next packet
 	lastKey  atomic.Uint64 // seq+1 of the newest key packet, 0 if none
-	// notify is closed and replaced after every packet; tick, when write
-	// coalescing is on, at most once per Config.WriteCoalesce. Readers wait
-	// on tick, so that each of their writes carries many packets.
+	// notify is closed and replaced after every packet; readers wait on
+	// it, then on their own write coalescing (see Reader.Run).
 	notify  atomic.Pointer[chan struct{}]
-	tick    atomic.Pointer[chan struct{}]
 	headers atomic.Pointer[Headers]
 	done    chan struct{} // closed when the stream ends
 	// owned: this node publishes the stream for the service and reports

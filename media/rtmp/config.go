@@ -18,7 +18,8 @@ type Config struct {
 	// ReadTimeouts.
 	ReadTimeout time.Duration
 	// WriteTimeout bounds every write to a client; a player whose write
-	// does not finish in time is dropped as too slow (default 10 s).
+	// does not finish in time is dropped as too slow (default 10 s). The
+	// deadline is moved lazily: a write has between 3/4 of it and all.
 	WriteTimeout time.Duration
 	// MaxPendingPerIP is how many connections one IP address may hold
 	// that have not been admitted to publish or play yet (handshake and
