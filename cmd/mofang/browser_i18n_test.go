@@ -203,13 +203,13 @@ func TestBrowserLanguages(t *testing.T) {
 			chromedp.Click("#login-submit", chromedp.ByQuery),
 		)
 		b.wait("logged in again", 10*time.Second, `document.querySelector('#room-list')`)
+		noPageErrors(t, b)
 
 		if c.lang != "en-US" {
 			continue
 		}
 		// The switch: Chinese without a reload, remembered after one, and back.
-		b.do("back to the rooms", chromedp.Navigate(site+"#/rooms"))
-		b.wait("the room list", 10*time.Second, `document.querySelector('#lang-switch') && document.body.innerText.includes('Live rooms')`)
+		b.wait("the room list", 10*time.Second, `location.hash === '#/rooms' && document.querySelector('#lang-switch') && document.body.innerText.includes('Live rooms')`)
 		var ok bool
 		if err := b.eval(`(window.__sameLoad = true)`, &ok); err != nil {
 			t.Fatal(err)
@@ -223,5 +223,6 @@ func TestBrowserLanguages(t *testing.T) {
 		b.wait("still Chinese after a reload", 10*time.Second, `document.querySelector('h1')?.textContent === '房间列表' && !window.__sameLoad && localStorage.getItem('mofang.lang') === 'zh-CN'`)
 		b.do("switch to English", chromedp.Click(`#lang-switch [data-lang="en"]`, chromedp.ByQuery))
 		b.wait("the room list in English", 10*time.Second, `document.querySelector('h1').textContent === 'Live rooms' && localStorage.getItem('mofang.lang') === 'en'`)
+		noPageErrors(t, b) // the redraws of the switches threw nothing
 	}
 }

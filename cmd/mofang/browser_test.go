@@ -24,7 +24,6 @@ import (
 	"github.com/mofang-live/mofang/cmd/mofang/web"
 )
 
-// chromiumPath is Debian's chromium, or $MOFANG_CHROMIUM.
 // needPages fails the test when the binary serves no pages (the bundle
 // in cmd/mofang/web/dist is missing).
 func needPages(t *testing.T) {
@@ -36,6 +35,7 @@ func needPages(t *testing.T) {
 	}
 }
 
+// chromiumPath is Debian's chromium, or $MOFANG_CHROMIUM.
 func chromiumPath(t *testing.T) string {
 	t.Helper()
 	p := os.Getenv("MOFANG_CHROMIUM")
