@@ -219,9 +219,23 @@ export function moderationCard(roomId) {
     ? h('li', { dataset: { userId: m.id } }, h('span', {}, t('mod.modLine', { who: nickname(m), id: m.id })),
       h('button', { class: 'btn btn-ghost small', type: 'button', onclick: () => setMod('Live.room.mod.remove', m.id) }, t('mod.remove')))
     : h('li', { class: 'muted' }, t('mod.noMods'))));
+  // Answers are drawn only when no later call was made: the first list's
+  // answer, late, must not draw over an addition made meanwhile.
+  let modsAsked = 0;
+  let wordsAsked = 0;
+  async function callMods(method, params) {
+    const n = ++modsAsked;
+    const r = await call(method, params);
+    if (n === modsAsked) drawMods(r.data.moderators);
+  }
+  async function callWords(params) {
+    const n = ++wordsAsked;
+    const r = await call('Live.room.mod.words', params);
+    if (n === wordsAsked) drawWords(r.data);
+  }
   async function setMod(method, userId) {
     try {
-      drawMods((await call(method, { room_id: roomId, user_id: userId })).data.moderators);
+      await callMods(method, { room_id: roomId, user_id: userId });
       addInput.value = '';
       loadLog();
     } catch (e) {
@@ -232,8 +246,7 @@ export function moderationCard(roomId) {
     e.preventDefault();
     try {
       const list = words.value.split('\n').map((w) => w.trim()).filter(Boolean);
-      const r = await call('Live.room.mod.words', { room_id: roomId, words: list, mode: mode.value });
-      drawWords(r.data);
+      await callWords({ room_id: roomId, words: list, mode: mode.value });
       toast(t('mod.wordsSaved'), 'ok');
       loadLog();
     } catch (err) {
@@ -273,8 +286,8 @@ export function moderationCard(roomId) {
     h('h3', {}, t('mod.filter')), wordsForm,
     h('details', {}, h('summary', {}, t('mod.log')), log),
   );
-  call('Live.room.mod.list', { room_id: roomId }).then((r) => drawMods(r.data.moderators), fail);
-  call('Live.room.mod.words', { room_id: roomId }).then((r) => drawWords(r.data), fail);
+  callMods('Live.room.mod.list', { room_id: roomId }).catch(fail);
+  callWords({ room_id: roomId }).catch(fail);
   loadLog();
   return card;
 }
