@@ -146,6 +146,11 @@ func benchCluster(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	// spread over the nodes, each event's latency from its time (stamped
 	// by the node it was sent to) to its arrival.
 	join := []byte(`{"jsonrpc":"2.0","id":"join","method":"Live.room.join","params":{"room_id":"` + roomID + `"}}`)
+	reader, err := newSubReader()
+	if err != nil {
+		return err
+	}
+	defer reader.close()
 	clients := make([]*benchSub, 3**subs)
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 64)
@@ -157,7 +162,7 @@ func benchCluster(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			defer wg.Done()
 			defer func() { <-sem }()
 			n := nodes[i%3]
-			c, err := dialSub(ctx, "ws://"+n.http+"/", n.token(members[i]), join, i%30 < 3)
+			c, err := dialSub(ctx, reader, "ws://"+n.http+"/", n.token(members[i]), join, i%30 < 3)
 			if err != nil {
 				dialErr.CompareAndSwap(nil, &err)
 				return
@@ -166,11 +171,6 @@ func benchCluster(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}()
 	}
 	wg.Wait()
-	for _, c := range clients {
-		if c != nil {
-			defer c.conn.Close()
-		}
-	}
 	if e := dialErr.Load(); e != nil {
 		return fmt.Errorf("subscribing: %w", *e)
 	}

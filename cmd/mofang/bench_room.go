@@ -1,16 +1,12 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -68,6 +64,11 @@ func benchRoom(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	baseRSS, _ := procRSS(srv.pid())
 	wsURL := "ws://" + srv.http + "/"
 	join := []byte(`{"jsonrpc":"2.0","id":"join","method":"Live.room.join","params":{"room_id":"` + room.RoomID + `"}}`)
+	reader, err := newSubReader()
+	if err != nil {
+		return err
+	}
+	defer reader.close()
 	clients := make([]*benchSub, *subs)
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 64)
@@ -79,7 +80,7 @@ func benchRoom(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			c, err := dialSub(ctx, wsURL, srv.token(srv.users[i]), join, i%50 == 0)
+			c, err := dialSub(ctx, reader, wsURL, srv.token(srv.users[i]), join, i%50 == 0)
 			if err != nil {
 				dialErr.CompareAndSwap(nil, &err)
 				return
@@ -90,9 +91,6 @@ func benchRoom(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	wg.Wait()
 	if e := dialErr.Load(); e != nil {
 		return fmt.Errorf("subscribing: %w", *e)
-	}
-	for _, c := range clients {
-		defer c.conn.Close()
 	}
 	fmt.Fprintf(stdout, "mofang bench room: server on CPU 0, %d subscribers joined in %v\n", *subs, time.Since(started).Round(time.Millisecond))
 	time.Sleep(5 * time.Second) // let the collector and the scavenger settle
@@ -175,173 +173,6 @@ func comment(ctx context.Context, commenters []*benchSub, roomID string, d time.
 	<-ctx.Done()
 	wg.Wait()
 	return sent.Load()
-}
-
-// benchSub is one subscriber: it counts the room events it gets and, if
-// sampling, their latency from the event's server time. It speaks just
-// enough of the websocket protocol (RFC 6455) over a plain TCP connection
-// to read server messages cheaply: with a general client library the
-// subscribers' own process was the bottleneck of the measurement.
-type benchSub struct {
-	conn   net.Conn
-	br     *bufio.Reader
-	sample bool
-
-	mu        sync.Mutex
-	delivered int64
-	latency   []time.Duration
-	gone      bool
-}
-
-var seqKey = []byte(`"seq":`)
-
-func dialSub(ctx context.Context, url, tok string, join []byte, sample bool) (*benchSub, error) {
-	host := strings.TrimSuffix(strings.TrimPrefix(url, "ws://"), "/")
-	d := net.Dialer{Timeout: 30 * time.Second}
-	c, err := d.DialContext(ctx, "tcp", host)
-	if err != nil {
-		return nil, err
-	}
-	c.SetDeadline(time.Now().Add(30 * time.Second))
-	req := "GET / HTTP/1.1\r\nHost: " + host + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nAuthorization: jwt " + tok + "\r\n\r\n"
-	if _, err := io.WriteString(c, req); err != nil {
-		c.Close()
-		return nil, err
-	}
-	br := bufio.NewReaderSize(c, 64<<10)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
-		c.Close()
-		return nil, fmt.Errorf("websocket handshake: %v %v", resp, err)
-	}
-	s := &benchSub{conn: c, br: br, sample: sample}
-	if err := s.write(join); err != nil {
-		c.Close()
-		return nil, err
-	}
-	for {
-		msg, err := s.next()
-		if err != nil {
-			c.Close()
-			return nil, err
-		}
-		if bytes.HasPrefix(msg, []byte(`{"jsonrpc":"2.0","id":"join"`)) {
-			if !bytes.Contains(msg, []byte(`"errno":1000`)) {
-				c.Close()
-				return nil, fmt.Errorf("join refused: %s", msg)
-			}
-			break
-		}
-	}
-	c.SetDeadline(time.Time{})
-	go s.read()
-	return s, nil
-}
-
-// write sends one masked text frame, as a client must.
-func (s *benchSub) write(p []byte) error {
-	hdr := []byte{0x81, 0}
-	switch n := len(p); {
-	case n < 126:
-		hdr[1] = 0x80 | byte(n)
-	case n < 1<<16:
-		hdr[1] = 0x80 | 126
-		hdr = binary.BigEndian.AppendUint16(hdr, uint16(n))
-	default:
-		hdr[1] = 0x80 | 127
-		hdr = binary.BigEndian.AppendUint64(hdr, uint64(n))
-	}
-	hdr = append(hdr, 0, 0, 0, 0) // a zero mask leaves the payload as is
-	_, err := (&net.Buffers{hdr, p}).WriteTo(s.conn)
-	return err
-}
-
-// next reads one server message (unmasked, unfragmented text frames;
-// control frames are skipped).
-func (s *benchSub) next() ([]byte, error) {
-	for {
-		var h [2]byte
-		if _, err := io.ReadFull(s.br, h[:]); err != nil {
-			return nil, err
-		}
-		n := uint64(h[1] & 0x7f)
-		switch n {
-		case 126:
-			var b [2]byte
-			if _, err := io.ReadFull(s.br, b[:]); err != nil {
-				return nil, err
-			}
-			n = uint64(binary.BigEndian.Uint16(b[:]))
-		case 127:
-			var b [8]byte
-			if _, err := io.ReadFull(s.br, b[:]); err != nil {
-				return nil, err
-			}
-			n = binary.BigEndian.Uint64(b[:])
-		}
-		if n > 16<<20 {
-			return nil, errors.New("frame too large")
-		}
-		msg := make([]byte, n)
-		if _, err := io.ReadFull(s.br, msg); err != nil {
-			return nil, err
-		}
-		switch h[0] & 0x0f {
-		case 0x8:
-			return nil, io.EOF
-		case 0x1, 0x0:
-			return msg, nil
-		}
-	}
-}
-
-func (s *benchSub) read() {
-	for {
-		msg, err := s.next()
-		now := time.Now()
-		if err != nil {
-			s.mu.Lock()
-			s.gone = true
-			s.mu.Unlock()
-			return
-		}
-		n := int64(bytes.Count(msg, seqKey))
-		var lats []time.Duration
-		if s.sample && n > 0 {
-			var batch struct {
-				Params struct {
-					Events []struct {
-						Type string `json:"type"`
-						Time int64  `json:"time"`
-					} `json:"events"`
-				} `json:"params"`
-			}
-			if json.Unmarshal(msg, &batch) == nil {
-				for _, ev := range batch.Params.Events {
-					if ev.Type == "comment" {
-						lats = append(lats, now.Sub(time.UnixMilli(ev.Time)))
-					}
-				}
-			}
-		}
-		s.mu.Lock()
-		s.delivered += n
-		s.latency = append(s.latency, lats...)
-		s.mu.Unlock()
-	}
-}
-
-func (s *benchSub) reset() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.delivered, s.latency = 0, nil
-}
-
-func (s *benchSub) results() (int64, []time.Duration, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.delivered, s.latency, s.gone
 }
 
 // seedRoomUsers makes a room owner and n subscribers sharing one password
