@@ -48,7 +48,7 @@ vet:
 # allocates on its own), then everything under -race.
 test:
 	@. ./.ci/setup.sh && $(MAKE) --no-print-directory web-check vet && \
-		$(GO) test -count=1 -run 'Allocs' ./media/... && \
+		$(GO) test -count=1 -run 'Allocs' ./media/... ./rpc/... && \
 		$(GO) test -race -count=1 -timeout 12m ./...
 
 # Short fuzzing of every fuzz target (the seed corpora run in `make test`).

@@ -211,7 +211,7 @@ func (w *wsConn) drain() {
 	batch := room[:0]
 	for {
 		w.sendMu.Lock()
-		if len(w.queue) == 0 || w.closed {
+		if (len(w.queue) == 0 && w.out.Flushed()) || w.closed {
 			w.first[0] = nil // an idle connection keeps no message
 			w.queue = w.first[:0]
 			w.writing = false
@@ -299,6 +299,9 @@ func (w *wsConn) enqueue(msg []byte) bool {
 		w.sendMu.Unlock()
 		return false
 	}
+	if !w.writing && len(w.queue) == 0 {
+		return w.writeNow(msg) // unlocks sendMu
+	}
 	if len(w.queue) < w.s.cfg.Limits.SendQueue {
 		if w.queue == nil {
 			w.queue = w.first[:0]
@@ -318,6 +321,42 @@ func (w *wsConn) enqueue(msg []byte) bool {
 	w.s.log.Warn("websocket too slow, closing it", "ip", w.ip, "queued", queued)
 	w.drop()
 	return false
+}
+
+// writeNow writes a message on the caller's goroutine if the socket takes
+// it at once (see frameWriter.TryWrite), and otherwise queues it for a
+// drain goroutine, as it does for what the socket took only part of or
+// what was queued meanwhile. Most messages to a socket that keeps up
+// thus go out with no goroutine started: a room's fan-out writes to its
+// members in turn. It is called with sendMu held, nothing queued and no
+// writer running, and unlocks sendMu.
+func (w *wsConn) writeNow(msg []byte) bool {
+	w.writing = true
+	w.writers.Add(1)
+	w.sendMu.Unlock()
+	taken, err := w.out.TryWrite(msg)
+	w.sendMu.Lock()
+	defer w.sendMu.Unlock()
+	if err != nil {
+		w.cancel() // the reader's Read ends, closing the connection
+		w.queue = nil
+		w.writing = false
+		w.writers.Done()
+		return true // taken, and lost with the connection
+	}
+	if !taken {
+		// Others may have queued behind it meanwhile: it goes first.
+		w.queue = append(w.queue, nil)
+		copy(w.queue[1:], w.queue)
+		w.queue[0] = msg
+	}
+	if len(w.queue) > 0 || !w.out.Flushed() {
+		go w.drain() // counted in writers already
+		return true
+	}
+	w.writing = false
+	w.writers.Done()
+	return true
 }
 
 // drop ends the connection at once, without a close handshake: a peer

@@ -10,8 +10,12 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // Buffers of a websocket after the upgrade. The HTTP server's own (4 KiB
@@ -41,8 +45,124 @@ type frameWriter struct {
 
 	mu       sync.Mutex
 	conn     net.Conn
-	closed   bool      // a close frame went out: nothing may follow
-	deadline time.Time // the connection's write deadline
+	raw      syscall.RawConn // for TryWrite; nil when the connection has none (TLS)
+	closed   bool            // a close frame went out: nothing may follow
+	deadline time.Time       // the connection's write deadline
+	// rest is what TryWrite could not write of a frame at once: every
+	// later write sends it first. cut tells whether it holds any, without
+	// the lock.
+	rest []byte
+	cut  atomic.Bool
+
+	// TryWrite's, kept here so that a write allocates nothing: the
+	// frame's header, the header and message as writev takes them, and
+	// writev's result.
+	hdr    [10]byte
+	iov    [2]unix.Iovec
+	writev func(fd uintptr) bool
+	n      int
+	errno  unix.Errno
+}
+
+// newFrameWriter returns the writer of a websocket's connection.
+func newFrameWriter(conn net.Conn, buffers *sync.Pool) *frameWriter {
+	f := &frameWriter{buffers: buffers, conn: conn}
+	if sc, ok := conn.(syscall.Conn); ok {
+		f.raw, _ = sc.SyscallConn()
+	}
+	f.writev = f.writevNow
+	return f
+}
+
+// writevNow writes f.iov to the socket fd once, not waiting: it is the
+// function of TryWrite's raw write. f.mu is held.
+func (f *frameWriter) writevNow(fd uintptr) bool {
+	for {
+		n, _, errno := unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&f.iov[0])), uintptr(len(f.iov)))
+		if errno == unix.EINTR {
+			continue
+		}
+		f.n, f.errno = max(int(n), 0), errno
+		if errno != 0 {
+			f.n = 0
+		}
+		return true // written, or not now: never wait here
+	}
+}
+
+// TryWrite writes one text message if the socket takes it at once,
+// without waiting and on the caller's goroutine: that is how most room
+// events go out, with no writer goroutine started for them. It reports
+// false, having written nothing, when it cannot try (a write is on its
+// way, or the connection has no raw access). When the socket takes only
+// part of the frame, the rest is kept and sent first by the next write:
+// TryWrite reports true, and Flushed false until then.
+func (f *frameWriter) TryWrite(msg []byte) (bool, error) {
+	if f.raw == nil || !f.mu.TryLock() {
+		return false, nil
+	}
+	defer f.mu.Unlock()
+	if f.closed {
+		return false, errWriterClosed
+	}
+	if len(f.rest) > 0 {
+		return false, nil
+	}
+	// The raw write does not wait, but it fails once the deadline a
+	// blocking write set has passed.
+	if err := f.extendDeadline(time.Now(), wsWriteTimeout); err != nil {
+		f.closed = true
+		return true, err
+	}
+	hdr := appendFrameHeader(f.hdr[:0], len(msg))
+	f.iov[0].Base, f.iov[1].Base = &hdr[0], unsafe.SliceData(msg)
+	f.iov[0].SetLen(len(hdr))
+	f.iov[1].SetLen(len(msg))
+	err := f.raw.Write(f.writev)
+	f.iov = [2]unix.Iovec{} // keeps no message
+	n, werr := f.n, f.errno
+	if err == nil && werr != 0 && werr != unix.EAGAIN {
+		err = werr
+	}
+	if err != nil {
+		f.closed = true
+		return true, fmt.Errorf("rpc: websocket write: %w", err)
+	}
+	if n < len(hdr)+len(msg) {
+		f.rest = f.rest[:0]
+		if n < len(hdr) {
+			f.rest = append(f.rest, hdr[n:]...)
+			n = 0
+		} else {
+			n -= len(hdr)
+		}
+		f.rest = append(f.rest, msg[n:]...)
+		f.cut.Store(true)
+	}
+	return true, nil
+}
+
+// Flushed tells whether no frame TryWrite began is still to finish. It
+// does not wait for a write on its way.
+func (f *frameWriter) Flushed() bool { return !f.cut.Load() }
+
+// writeRest sends what TryWrite left of a frame, within the deadline
+// set. f.mu is held.
+func (f *frameWriter) writeRest() error {
+	if len(f.rest) == 0 {
+		return nil
+	}
+	_, err := f.conn.Write(f.rest)
+	f.rest = f.rest[:0]
+	f.cut.Store(false)
+	if err != nil {
+		f.closed = true // nothing can follow a cut frame
+		return fmt.Errorf("rpc: websocket write: %w", err)
+	}
+	if cap(f.rest) > wsPooledBuffer {
+		f.rest = nil
+	}
+	return nil
 }
 
 // extendDeadline makes sure the next write has at least half of timeout:
@@ -75,6 +195,9 @@ func (f *frameWriter) Write(p []byte) (int, error) {
 	if err := f.extendDeadline(time.Now(), wsWriteTimeout); err != nil {
 		return 0, err
 	}
+	if err := f.writeRest(); err != nil {
+		return 0, err
+	}
 	n, err := f.conn.Write(p)
 	if err != nil {
 		f.closed = true // a frame may be cut: nothing more can follow
@@ -83,7 +206,7 @@ func (f *frameWriter) Write(p []byte) (int, error) {
 }
 
 // WriteMessages writes text messages, each one unfragmented frame, in one
-// write, within timeout (at least half of it: see extendDeadline). The
+// write (after what TryWrite left), within timeout (at least half of it: see extendDeadline). The
 // frames are put together in a pooled buffer, held only while writing:
 // an idle socket keeps none.
 func (f *frameWriter) WriteMessages(msgs [][]byte, timeout time.Duration) error {
@@ -106,6 +229,12 @@ func (f *frameWriter) WriteMessages(msgs [][]byte, timeout time.Duration) error 
 	}
 	if err := f.extendDeadline(time.Now(), timeout); err != nil {
 		return err
+	}
+	if err := f.writeRest(); err != nil {
+		return err
+	}
+	if len(b) == 0 {
+		return nil
 	}
 	if _, err := f.conn.Write(b); err != nil {
 		f.closed = true // a frame may be cut: nothing more can follow
@@ -168,7 +297,7 @@ func (h *smallHijack) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	} else {
 		br = bufio.NewReaderSize(conn, wsReadBuffer)
 	}
-	h.writer = &frameWriter{buffers: h.buffers, conn: conn}
+	h.writer = newFrameWriter(conn, h.buffers)
 	h.reader = newIdleReader(conn, br)
 	// The library moves those bytes out of the buffer to read them first:
 	// neither the buffer nor the connection shows them to wait.

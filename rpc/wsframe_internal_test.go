@@ -81,3 +81,96 @@ func TestFrameWriterTimeout(t *testing.T) {
 		t.Fatalf("a write after a cut frame: %v", err)
 	}
 }
+
+// TestFrameWriterTryWriteLate: a message tried long after the last
+// blocking write is written, not refused by the deadline that write set.
+func TestFrameWriterTryWriteLate(t *testing.T) {
+	server, client := tcpPair(t)
+	f := newFrameWriter(server, newWriteBuffers())
+	if err := f.WriteMessages([][]byte{[]byte(`{"a":1}`)}, 50*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(120 * time.Millisecond) // that write's deadline has passed
+	if taken, err := f.TryWrite([]byte(`{"b":2}`)); !taken || err != nil {
+		t.Fatalf("TryWrite after the deadline: %v, %v", taken, err)
+	}
+	want := append(appendFrameHeader(nil, 7), `{"a":1}`...)
+	want = append(append(want, appendFrameHeader(nil, 7)...), `{"b":2}`...)
+	got := make([]byte, len(want))
+	client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(client, got); err != nil || string(got) != string(want) {
+		t.Fatalf("peer read %q, %v; want %q", got, err, want)
+	}
+}
+
+// TestFrameWriterTryWriteCut: when the socket takes only part of a frame,
+// the rest goes out before anything written after it (messages and
+// control frames), so the peer reads whole frames in order.
+func TestFrameWriterTryWriteCut(t *testing.T) {
+	server, client := tcpPair(t)
+	f := newFrameWriter(server, newWriteBuffers())
+	var want []byte
+	msg := func(i int) []byte {
+		m := make([]byte, 1000+i%3000)
+		for j := range m {
+			m[j] = byte('a' + (i+j)%26)
+		}
+		return m
+	}
+	// Try until the peer, reading nothing, leaves a frame cut.
+	i := 0
+	for ; f.Flushed(); i++ {
+		if i > 100000 {
+			t.Fatal("no write was cut")
+		}
+		m := msg(i)
+		taken, err := f.TryWrite(m)
+		if err != nil || !taken {
+			t.Fatalf("TryWrite %d: %v, %v", i, taken, err)
+		}
+		want = append(append(want, appendFrameHeader(nil, len(m))...), m...)
+	}
+	if taken, err := f.TryWrite([]byte("x")); taken || err != nil {
+		t.Fatalf("TryWrite with a frame cut: %v, %v; want it left to the queue", taken, err)
+	}
+	pong := []byte{0x8a, 0x00}
+	got := make(chan []byte)
+	size := len(want) + len(pong) + 5 // and the "end" frame
+	go func() {
+		b := make([]byte, size)
+		client.SetReadDeadline(time.Now().Add(10 * time.Second))
+		n, _ := io.ReadFull(client, b)
+		got <- b[:n]
+	}()
+	if _, err := f.Write(pong); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.WriteMessages([][]byte{[]byte("end")}, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, pong...)
+	want = append(append(want, appendFrameHeader(nil, 3)...), "end"...)
+	b := <-got
+	if !f.Flushed() || string(b[:min(len(b), len(want))]) != string(want) {
+		t.Fatalf("after %d frames, one cut: the peer read %d bytes, not the %d bytes of whole frames in order", i, len(b), len(want))
+	}
+}
+
+// TestFrameWriterTryWriteAllocs: a message the socket takes at once costs
+// no allocation. make test runs it without -race too.
+func TestFrameWriterTryWriteAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not exact under the race detector")
+	}
+	server, client := tcpPair(t)
+	go io.Copy(io.Discard, client)
+	f := newFrameWriter(server, newWriteBuffers())
+	msg := make([]byte, 1500)
+	if n := testing.AllocsPerRun(1000, func() {
+		if taken, err := f.TryWrite(msg); !taken || err != nil || !f.Flushed() {
+			t.Fatalf("TryWrite: %v, %v, flushed %v", taken, err, f.Flushed())
+		}
+	}); n > 0 {
+		t.Errorf("TryWrite: %.1f allocations a message, want 0", n)
+	}
+}
