@@ -9,11 +9,17 @@
 // cannot take an event, the hub still sends it to its own members, with
 // seq 0: local chat goes on.
 //
-// Events are encoded once, when published. A room sends them in batches:
-// the first event after a quiet spell goes out at once, later ones are
-// gathered for at most the hub's interval, and each batch is one message
-// whose bytes every member of the room on this node shares. A member that
-// cannot take a message at once is not waited for: Deliver tells it to go.
+// Events are encoded once, when published, into the room's log. A room
+// hands them out in sweeps over its members on this node: each member is
+// given, in one message, every event it has not had yet, as the log holds
+// them when its turn comes; members at the same point share the message's
+// bytes. A sweep starts at once after a quiet spell, and the next one no
+// sooner than the hub's interval after it began, so a member gets at most
+// one message per interval; in a room so large that a sweep takes longer
+// than that, sweeps follow each other, and an event waits for at most
+// one sweep (not for the end of one, then for its place in the next). A
+// member that cannot take a message at once is not waited for: Deliver
+// tells it to go.
 package roomhub
 
 import (
@@ -21,6 +27,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -179,36 +186,43 @@ type room struct {
 	ready  chan struct{}
 	cancel func()
 
-	mu        sync.Mutex
-	closed    bool // the last member left: the room is out of the hub
-	members   map[Member]membership
-	online    []presence // this node's users, in order of arrival
-	pending   []pending  // events not yet sent
-	scheduled bool       // a flush is on its way
-	last      time.Time  // when the last batch went out
-	pos       uint64     // events queued in the room so far
-	seq       uint64     // the room's seq of the last event from the cluster
+	mu      sync.Mutex
+	closed  bool // the last member left: the room is out of the hub
+	members map[Member]*membership
+	// order is the members in the order sweeps visit them, which stays
+	// the same from sweep to sweep: so a member waits for one sweep at
+	// most between two messages, not for the time of two.
+	order    []*membership
+	online   []presence // this node's users, in order of arrival
+	log      []pending  // events not yet handed to every member, by pos
+	pos      uint64     // events queued in the room so far
+	seq      uint64     // the room's seq of the last event from the cluster
+	sweeping bool       // a sweep runs or is on its way
+	swept    time.Time  // when the last sweep began
+
+	visit []*membership // the members of the sweep running; the sweeper's own
 }
 
-// membership is a member's user and where it entered the room's events.
+// membership is a member of a room: its user and where it is in the
+// room's events.
 type membership struct {
+	m    Member
 	user User
-	// seen is the pos of the last event queued before the member came:
-	// it gets those after.
-	seen uint64
-	// seq is the room's seq at seen, for the member's "online" event.
+	// seq is the room's seq when the member came, for its "online"
+	// event.
 	seq uint64
 	// joining is closed once Join is done with the member (nil then).
-	// Until then the batches meant for the member wait in backlog: it
-	// gets its "online" event first.
+	// Until then sweeps pass it by: it gets its "online" event first.
 	joining chan struct{}
-	backlog []batchOf
-}
+	at      int // where it is in the room's order
 
-// batchOf is a message of n events.
-type batchOf struct {
-	msg []byte
-	n   int
+	// sent is the pos of the last event handed to the member: it gets
+	// those after. Sweeps move it on.
+	sent atomic.Uint64
+	// mu is held while the member is handed a message, so that after
+	// Leave it is handed none.
+	mu   sync.Mutex
+	left bool
 }
 
 // pending is an encoded event waiting for the next batch.
@@ -238,7 +252,7 @@ func (h *Hub) acquire(id int64) *room {
 		r := h.rooms[id]
 		created := r == nil
 		if created {
-			r = &room{id: id, hub: h, ready: make(chan struct{}), members: map[Member]membership{}}
+			r = &room{id: id, hub: h, ready: make(chan struct{}), members: map[Member]*membership{}}
 			h.rooms[id] = r
 		}
 		h.mu.Unlock()
@@ -274,7 +288,11 @@ func (h *Hub) Join(roomID int64, m Member, u User) []User {
 	// (clients take a join of a user online as a no-op), none is lost.
 	joining := make(chan struct{})
 	defer close(joining)
-	r.members[m] = membership{user: u, seen: r.pos, seq: r.seq, joining: joining}
+	ms := &membership{m: m, user: u, seq: r.seq, joining: joining}
+	ms.sent.Store(r.pos)
+	r.members[m] = ms
+	ms.at = len(r.order)
+	r.order = append(r.order, ms)
 	firstHere := r.arriveLocked(u)
 	r.mu.Unlock()
 
@@ -289,16 +307,14 @@ func (h *Hub) Join(roomID int64, m Member, u User) []User {
 	r.mu.Unlock()
 	users := h.online(ctx, roomID, local)
 
-	r.mu.Lock()
-	ms := r.members[m]
 	snapshot := Event{Seq: ms.seq, Type: "online", Time: time.Now().UnixMilli(), Online: users, Viewers: len(users)}
 	msg, _ := json.Marshal(snapshot)
-	r.deliverLocked(m, r.batch([]pending{{enc: msg}}), 1)
-	for _, b := range ms.backlog {
-		r.deliverLocked(m, b.msg, b.n)
+	r.mu.Lock()
+	r.deliverTo(m, r.batch([]pending{{enc: msg}}), 1)
+	ms.joining = nil
+	if ms.sent.Load() < r.pos {
+		r.sweepLocked() // what came while it joined
 	}
-	ms.joining, ms.backlog = nil, nil
-	r.members[m] = ms
 	r.mu.Unlock()
 	if first {
 		h.Publish(roomID, Event{Type: "join", User: &u, Viewers: len(users)})
@@ -327,11 +343,19 @@ func (h *Hub) Leave(roomID int64, m Member) {
 		return
 	}
 	delete(r.members, m)
+	end := len(r.order) - 1
+	r.order[ms.at] = r.order[end] // the last moves up: it waits less
+	r.order[ms.at].at = ms.at
+	r.order[end] = nil
+	r.order = r.order[:end]
+	ms.mu.Lock()
+	ms.left = true // a sweep on its way hands it nothing more
+	ms.mu.Unlock()
 	lastHere := r.departLocked(ms.user.ID)
 	empty := len(r.members) == 0
 	if empty {
 		r.closed = true
-		r.pending = nil
+		r.log = nil
 		h.mu.Lock()
 		if h.rooms[roomID] == r {
 			delete(h.rooms, roomID)
@@ -603,71 +627,167 @@ func (r *room) departLocked(uid int64) bool {
 	return true
 }
 
-// queueLocked queues an encoded event for the room's next batch. r.mu is
-// held.
+// queueLocked adds an encoded event to the room's log and sees that a
+// sweep hands it out. r.mu is held.
 func (r *room) queueLocked(enc []byte) {
 	if len(r.members) == 0 {
 		return
 	}
 	r.pos++
-	r.pending = append(r.pending, pending{r.pos, enc})
-	if r.scheduled {
-		return
-	}
-	r.scheduled = true
-	wait := time.Until(r.last.Add(r.hub.interval))
-	if wait <= 0 {
-		// Quiet room: send now, on another goroutine so that the
-		// publisher does not pay for the fan-out.
-		go r.flush()
-		return
-	}
-	time.AfterFunc(wait, r.flush)
+	r.log = append(r.log, pending{r.pos, enc})
+	r.sweepLocked()
 }
 
-func (r *room) flush() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.flushLocked()
-}
-
-// flushLocked sends the pending events as one message shared by every
-// member. A member that joined while they were pending gets only those
-// after its snapshot: one more message per such suffix, shared by
-// everyone who joined at that point. A member still joining gets none.
+// sweepLocked starts a sweep, unless one runs or is on its way: at once
+// after a quiet spell, else the hub's interval after the last began.
 // r.mu is held.
-func (r *room) flushLocked() {
-	r.scheduled = false
-	if len(r.pending) == 0 {
+func (r *room) sweepLocked() {
+	if r.sweeping {
 		return
 	}
-	suffixes := map[int][]byte{}
-	for m, ms := range r.members {
-		start, _ := slices.BinarySearchFunc(r.pending, ms.seen+1, func(p pending, pos uint64) int {
+	r.sweeping = true
+	wait := time.Until(r.swept.Add(r.hub.interval))
+	if wait <= 0 {
+		// On another goroutine, so that the publisher does not pay for
+		// the fan-out.
+		go r.sweep()
+		return
+	}
+	time.AfterFunc(wait, r.sweep)
+}
+
+// sweep hands out the room's events until every member has had them,
+// one sweep over the members at a time, the next no sooner than the
+// hub's interval after the last began. A large room is swept by several
+// goroutines at once, one per processor, each over its share.
+func (r *room) sweep() {
+	for {
+		r.mu.Lock()
+		visit := r.visit[:0]
+		if !r.closed {
+			for _, ms := range r.order {
+				if ms.joining == nil && ms.sent.Load() < r.pos {
+					visit = append(visit, ms)
+				}
+			}
+		}
+		r.trimLocked()
+		if len(visit) == 0 {
+			r.sweeping = false
+			r.visit = visit
+			r.mu.Unlock()
+			return
+		}
+		began := time.Now()
+		r.swept = began
+		r.mu.Unlock()
+
+		if parts := min(runtime.GOMAXPROCS(0), len(visit)/fanoutShare); parts > 1 {
+			var wg sync.WaitGroup
+			for part := range slices.Chunk(visit, (len(visit)+parts-1)/parts) {
+				wg.Go(func() { r.visitAll(part) })
+			}
+			wg.Wait()
+		} else {
+			r.visitAll(visit)
+		}
+		clear(visit)
+		if cap(visit) > 4*len(visit)+64 { // the room shrank: let the rest go
+			visit = nil
+		}
+		r.visit = visit
+
+		if wait := time.Until(began.Add(r.hub.interval)); wait > 0 {
+			r.mu.Lock()
+			idle := r.caughtUpLocked()
+			if idle {
+				r.sweeping = false
+			}
+			r.mu.Unlock()
+			if idle {
+				return
+			}
+			time.Sleep(wait)
+		}
+	}
+}
+
+// fanoutShare is the fewest members a goroutine of a sweep visits: below
+// twice as many, one goroutine does it all.
+const fanoutShare = 1024
+
+// refreshEvery is how many members a sweep visits between two looks at
+// the room's log: events that came meanwhile go to the members after.
+const refreshEvery = 64
+
+// visitAll hands each member what it has not had of the room's events.
+func (r *room) visitAll(visit []*membership) {
+	var log []pending // the log as last seen
+	var head uint64   // its last pos
+	// The message from a member's sent up to head, for members who are
+	// at the same point: most of a sweep's members are at one of a few.
+	msgs := map[uint64][]byte{}
+	for i, ms := range visit {
+		if i%refreshEvery == 0 {
+			r.mu.Lock()
+			if r.pos != head {
+				clear(msgs)
+			}
+			log, head = r.log, r.pos
+			r.mu.Unlock()
+		}
+		from := ms.sent.Load()
+		if from >= head {
+			continue
+		}
+		start, _ := slices.BinarySearchFunc(log, from+1, func(p pending, pos uint64) int {
 			return cmp.Compare(p.pos, pos)
 		})
-		if start == len(r.pending) {
-			continue
-		}
-		msg, ok := suffixes[start]
+		msg, ok := msgs[from]
 		if !ok {
-			msg = r.batch(r.pending[start:])
-			suffixes[start] = msg
+			msg = r.batch(log[start:])
+			msgs[from] = msg
 		}
-		if ms.joining != nil {
-			ms.backlog = append(ms.backlog, batchOf{msg, len(r.pending) - start})
-			r.members[m] = ms
-			continue
+		ms.mu.Lock()
+		if !ms.left {
+			r.deliverTo(ms.m, msg, len(log)-start)
 		}
-		r.deliverLocked(m, msg, len(r.pending)-start)
+		ms.sent.Store(head)
+		ms.mu.Unlock()
 	}
-	r.pending = r.pending[:0]
-	r.last = time.Now()
 }
 
-// deliverLocked hands a message of n events to a member, counting it.
-// r.mu is held.
-func (r *room) deliverLocked(m Member, msg []byte, n int) {
+// caughtUpLocked tells whether every member that is not joining has had
+// every event. r.mu is held.
+func (r *room) caughtUpLocked() bool {
+	for _, ms := range r.members {
+		if ms.joining == nil && ms.sent.Load() < r.pos {
+			return false
+		}
+	}
+	return true
+}
+
+// trimLocked drops from the log the events every member has had. The log
+// is cut from its front, never written over, so that a sweep's look at
+// it stays whole. r.mu is held.
+func (r *room) trimLocked() {
+	low := r.pos
+	for _, ms := range r.members {
+		low = min(low, ms.sent.Load())
+	}
+	i := 0
+	for i < len(r.log) && r.log[i].pos <= low {
+		i++
+	}
+	r.log = r.log[i:]
+	if len(r.log) == 0 {
+		r.log = nil
+	}
+}
+
+// deliverTo hands a message of n events to a member, counting it.
+func (r *room) deliverTo(m Member, msg []byte, n int) {
 	if m.Deliver(msg) {
 		r.hub.delivered.Add(uint64(n))
 	} else {

@@ -13,10 +13,14 @@ type member struct {
 	mu   sync.Mutex
 	msgs [][]byte
 	cap  int
-	cost time.Duration // what a Deliver takes, as a socket's write would
+	cost time.Duration    // what a Deliver takes, as a socket's write would
+	hold func(msg []byte) // called first by Deliver, if set
 }
 
 func (m *member) Deliver(msg []byte) bool {
+	if m.hold != nil {
+		m.hold(msg)
+	}
 	if m.cost > 0 {
 		for t0 := time.Now(); time.Since(t0) < m.cost; {
 		}
@@ -212,5 +216,94 @@ func TestBigRoomOrder(t *testing.T) {
 				t.Fatalf("member %d: comment seq %d after %d", i, seqs[j], seqs[j-1])
 			}
 		}
+	}
+}
+
+// TestSweepTakesWhatCameMeanwhile: an event published while a sweep is
+// on its way reaches the members that sweep has not visited yet in that
+// same sweep, with the events before it in one message, instead of
+// waiting for the next sweep: in a large room an event waits for at most
+// one sweep.
+func TestSweepTakesWhatCameMeanwhile(t *testing.T) {
+	h := New(300*time.Millisecond, nil)
+	first := &member{}
+	gate := make(chan struct{})
+	reached := make(chan struct{})
+	first.hold = func(msg []byte) {
+		if bytes.Contains(msg, []byte(`"content":"e1"`)) {
+			close(reached)
+			<-gate
+		}
+	}
+	members := []*member{first}
+	for range 3 * refreshEvery {
+		members = append(members, &member{})
+	}
+	for _, m := range members { // one user: one join event, no more
+		h.Join(7, m, User{ID: 1})
+	}
+	last := members[len(members)-1]
+	waitFor(t, func() bool { return len(first.events(t)) == 2 }) // online, the join
+	time.Sleep(350 * time.Millisecond)                           // quiet: the next sweep starts at once
+	before := len(last.events(t))                                // online (it came after the join)
+	h.Publish(7, Event{Type: "comment", User: &User{ID: 1}, Content: "e1"})
+	<-reached // the sweep is at the first member
+	h.Publish(7, Event{Type: "comment", User: &User{ID: 1}, Content: "e2"})
+	close(gate)
+	waitFor(t, func() bool { return len(last.events(t)) > before })
+	last.mu.Lock()
+	msg := last.msgs[len(last.msgs)-1]
+	last.mu.Unlock()
+	if !bytes.Contains(msg, []byte(`"content":"e1"`)) || !bytes.Contains(msg, []byte(`"content":"e2"`)) {
+		t.Fatalf("the last member's message after the join: %s; want e1 and e2 in it, from one sweep", msg)
+	}
+	// Every member gets both, once each, in order.
+	comments := func(m *member) []string {
+		var out []string
+		for _, ev := range m.events(t) {
+			if ev.Type == "comment" {
+				out = append(out, ev.Content)
+			}
+		}
+		return out
+	}
+	for i, m := range members {
+		waitFor(t, func() bool { return len(comments(m)) >= 2 })
+		if got := comments(m); len(got) != 2 || got[0] != "e1" || got[1] != "e2" {
+			t.Fatalf("member %d got the comments %q", i, got)
+		}
+	}
+}
+
+// TestLeftMemberGetsNothing: a member is handed nothing after Leave
+// returns, even by a sweep that was on its way.
+func TestLeftMemberGetsNothing(t *testing.T) {
+	h := New(time.Millisecond, nil)
+	var members []*member
+	for range 2 * refreshEvery {
+		m := &member{cost: 20 * time.Microsecond}
+		members = append(members, m)
+		h.Join(7, m, User{ID: 1})
+	}
+	leaver := members[len(members)-1]
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 200 {
+			h.Publish(7, Event{Type: "like"})
+		}
+	}()
+	time.Sleep(2 * time.Millisecond)
+	h.Leave(7, leaver)
+	leaver.mu.Lock()
+	n := len(leaver.msgs)
+	leaver.mu.Unlock()
+	<-done
+	time.Sleep(50 * time.Millisecond)
+	leaver.mu.Lock()
+	after := len(leaver.msgs) - n
+	leaver.mu.Unlock()
+	if after != 0 {
+		t.Fatalf("the member got %d messages after it left (%d before)", after, n)
 	}
 }
