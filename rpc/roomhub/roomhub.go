@@ -152,6 +152,12 @@ type Hub struct {
 	mu    sync.Mutex
 	rooms map[int64]*room
 
+	// users caches users decoded from the cluster's presence, by their
+	// encoding: every join is told everyone online, mostly the same
+	// users as the join before.
+	usersMu sync.Mutex
+	users   map[string]User
+
 	delivered      atomic.Uint64 // events delivered, counted per member
 	refused        atomic.Uint64 // messages a member could not take
 	unshared       atomic.Uint64 // events the cluster could not take
@@ -166,7 +172,7 @@ func New(interval time.Duration, bus cluster.Rooms) *Hub {
 	if bus == nil {
 		bus = cluster.NewLocalRooms()
 	}
-	return &Hub{interval: interval, bus: bus, rooms: map[int64]*room{}}
+	return &Hub{interval: interval, bus: bus, rooms: map[int64]*room{}, users: map[string]User{}}
 }
 
 // Observe makes f hear of every event this node publishes in a room
@@ -411,11 +417,25 @@ func (h *Hub) online(ctx context.Context, roomID int64, local []User) []User {
 		return local
 	}
 	out := make([]User, len(ps))
+	h.usersMu.Lock()
+	defer h.usersMu.Unlock()
 	for i, p := range ps {
-		out[i] = decodeUser(p)
+		u, ok := h.users[string(p.User)]
+		if !ok {
+			u = decodeUser(p)
+			if len(h.users) >= maxDecodedUsers {
+				clear(h.users)
+			}
+			h.users[string(p.User)] = u
+		}
+		u.ID = p.ID
+		out[i] = u
 	}
 	return out
 }
+
+// maxDecodedUsers bounds the hub's cache of decoded users.
+const maxDecodedUsers = 50000
 
 // viewers counts the users online in a room on every node, without
 // decoding them (a leave tells only how many stay), or returns local
