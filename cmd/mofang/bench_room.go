@@ -105,11 +105,13 @@ func benchRoom(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	cpu0, _ := procCPU(srv.pid())
 	load0, _ := procCPU(os.Getpid())
+	steal0, _ := stealTime()
 	t0 := time.Now()
 	sent := comment(ctx, clients[:*rate], room.RoomID, *duration)
 	elapsed := time.Since(t0)
 	cpu1, _ := procCPU(srv.pid())
 	load1, _ := procCPU(os.Getpid())
+	steal1, _ := stealTime()
 	time.Sleep(200 * time.Millisecond)
 	rss, _ := procRSS(srv.pid())
 
@@ -135,10 +137,10 @@ func benchRoom(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	// The subscribers' own CPU: near a full core, they are the limit of
 	// the latency measured, not the server.
 	loadCPU := (load1 - load0).Seconds() / elapsed.Seconds()
-	fmt.Fprintf(stdout, "%d comments/s sent for %v: %.0f deliveries/s, latency p50 %v p99 %v (%d samples), server CPU %.0f%% of one core, RSS %.1f MiB, sockets closed %d; load side (this process) CPU %.0f%% of one core, machine load average %s\n",
+	fmt.Fprintf(stdout, "%d comments/s sent for %v: %.0f deliveries/s, latency p50 %v p99 %v (%d samples), server CPU %.0f%% of one core, RSS %.1f MiB, sockets closed %d; load side (this process) CPU %.0f%% of one core, machine load average %s, CPU stolen by the host %.0f%% of one core\n",
 		int(float64(sent)/elapsed.Seconds()+0.5), elapsed.Round(time.Millisecond), float64(delivered)/elapsed.Seconds(),
 		pct(0.5).Round(time.Millisecond), pct(0.99).Round(time.Millisecond), len(lat), cpu*100, float64(rss)/(1<<20), closed,
-		loadCPU*100, loadAverage())
+		loadCPU*100, loadAverage(), (steal1-steal0).Seconds()/elapsed.Seconds()*100)
 	return nil
 }
 
@@ -256,6 +258,24 @@ func procCPU(pid int) (time.Duration, error) {
 	stime, _ := strconv.ParseInt(f[12], 10, 64)
 	const hz = 100 // USER_HZ on Linux
 	return time.Duration(utime+stime) * time.Second / hz, nil
+}
+
+// stealTime returns the CPU time the virtual machine's host took from it
+// (steal, all CPUs, from /proc/stat): a run on a machine whose host was
+// busy measured less than the machine.
+func stealTime() (time.Duration, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, errors.New("bad /proc/stat")
+	}
+	ticks, err := strconv.ParseInt(f[8], 10, 64)
+	const hz = 100 // USER_HZ on Linux
+	return time.Duration(ticks) * time.Second / hz, err
 }
 
 // loadAverage returns the machine's 1-minute load average, as
