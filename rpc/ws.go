@@ -20,10 +20,13 @@ import (
 const wsWriteTimeout = 10 * time.Second
 
 // wsConn is one websocket connection: JSON-RPC calls in, their responses
-// and room events out, through a bounded queue. A writer goroutine exists
-// only while the queue holds something, so an idle connection costs one
-// goroutine (its reader). Whoever finds the queue full does not wait: the
-// connection is closed instead.
+// and room events out. A message to a socket with nothing queued is
+// written at once by whoever sends it, if the socket takes it without
+// waiting (see writeNow); the others go through a bounded queue, whose
+// writer goroutine exists only while the queue holds something or a
+// frame is cut, so an idle connection costs one goroutine (its reader).
+// Whoever finds the queue full does not wait: the connection is closed
+// instead.
 type wsConn struct {
 	s      *Server
 	c      *websocket.Conn
@@ -288,8 +291,9 @@ func arrayParams(msg []byte) []byte {
 	return append(out, "]}"...)
 }
 
-// enqueue queues a message without blocking, starting a writer if none
-// runs; a full queue closes the connection.
+// enqueue sends a message without blocking: at once if the socket takes
+// it (see writeNow), else queued, starting a writer if none runs; a full
+// queue closes the connection.
 func (w *wsConn) enqueue(msg []byte) bool {
 	if w.closing.Load() {
 		return false

@@ -38,8 +38,9 @@ var errWriterClosed = errors.New("rpc: websocket closed")
 // frameWriter is the one way to a websocket's connection out. The
 // websocket library writes its control frames through it (each a whole
 // frame in one Write: see wsControlBuffer) and the server writes its
-// messages with WriteMessages, several queued messages in one write. The lock keeps the frames of
-// the two whole.
+// messages with TryWrite, one at once when the socket takes it without
+// waiting, or with WriteMessages, several queued messages in one write.
+// The lock keeps the frames of all three whole.
 type frameWriter struct {
 	buffers *sync.Pool // of *[]byte, see newWriteBuffers
 
@@ -48,11 +49,13 @@ type frameWriter struct {
 	raw      syscall.RawConn // for TryWrite; nil when the connection has none (TLS)
 	closed   bool            // a close frame went out: nothing may follow
 	deadline time.Time       // the connection's write deadline
-	// rest is what TryWrite could not write of a frame at once: every
-	// later write sends it first. cut tells whether it holds any, without
-	// the lock.
-	rest []byte
-	cut  atomic.Bool
+	// What TryWrite could not write of a frame at once, which every
+	// later write sends first: the header's last restHdr bytes, then
+	// restMsg, the end of the message (shared, never changed, so not
+	// copied). cut tells whether there is any, without the lock.
+	restHdr []byte
+	restMsg []byte
+	cut     atomic.Bool
 
 	// TryWrite's, kept here so that a write allocates nothing: the
 	// frame's header, the header and message as writev takes them, and
@@ -92,11 +95,14 @@ func (f *frameWriter) writevNow(fd uintptr) bool {
 
 // TryWrite writes one text message if the socket takes it at once,
 // without waiting and on the caller's goroutine: that is how most room
-// events go out, with no writer goroutine started for them. It reports
-// false, having written nothing, when it cannot try (a write is on its
-// way, or the connection has no raw access). When the socket takes only
-// part of the frame, the rest is kept and sent first by the next write:
-// TryWrite reports true, and Flushed false until then.
+// events go out, with no writer goroutine started for them. msg must not
+// change afterwards. It reports false, having written nothing, when it
+// cannot (a write is on its way, a frame is cut, the connection has no
+// raw access, or the socket takes nothing now), with errWriterClosed
+// after the close frame. When the socket takes part of the frame, the
+// rest is kept and sent first by the next write: TryWrite reports true,
+// and Flushed false until then. A failed write reports true and the
+// error: the message is lost with the connection.
 func (f *frameWriter) TryWrite(msg []byte) (bool, error) {
 	if f.raw == nil || !f.mu.TryLock() {
 		return false, nil
@@ -105,7 +111,7 @@ func (f *frameWriter) TryWrite(msg []byte) (bool, error) {
 	if f.closed {
 		return false, errWriterClosed
 	}
-	if len(f.rest) > 0 {
+	if f.cut.Load() {
 		return false, nil
 	}
 	// The raw write does not wait, but it fails once the deadline a
@@ -128,15 +134,15 @@ func (f *frameWriter) TryWrite(msg []byte) (bool, error) {
 		f.closed = true
 		return true, fmt.Errorf("rpc: websocket write: %w", err)
 	}
-	if n < len(hdr)+len(msg) {
-		f.rest = f.rest[:0]
-		if n < len(hdr) {
-			f.rest = append(f.rest, hdr[n:]...)
-			n = 0
-		} else {
-			n -= len(hdr)
-		}
-		f.rest = append(f.rest, msg[n:]...)
+	switch {
+	case n == 0:
+		return false, nil // the socket is full: the message is queued
+	case n < len(hdr):
+		f.restHdr = hdr[n:] // in f.hdr
+		f.restMsg = msg
+		f.cut.Store(true)
+	case n < len(hdr)+len(msg):
+		f.restMsg = msg[n-len(hdr):]
 		f.cut.Store(true)
 	}
 	return true, nil
@@ -149,18 +155,21 @@ func (f *frameWriter) Flushed() bool { return !f.cut.Load() }
 // writeRest sends what TryWrite left of a frame, within the deadline
 // set. f.mu is held.
 func (f *frameWriter) writeRest() error {
-	if len(f.rest) == 0 {
+	if !f.cut.Load() {
 		return nil
 	}
-	_, err := f.conn.Write(f.rest)
-	f.rest = f.rest[:0]
+	var err error
+	if len(f.restHdr) > 0 {
+		_, err = f.conn.Write(f.restHdr)
+	}
+	if err == nil {
+		_, err = f.conn.Write(f.restMsg)
+	}
+	f.restHdr, f.restMsg = nil, nil // the socket keeps no message
 	f.cut.Store(false)
 	if err != nil {
 		f.closed = true // nothing can follow a cut frame
 		return fmt.Errorf("rpc: websocket write: %w", err)
-	}
-	if cap(f.rest) > wsPooledBuffer {
-		f.rest = nil
 	}
 	return nil
 }
