@@ -108,7 +108,7 @@ func (s *Server) openRPC() *OpenRPC {
 		Name: roomhub.Method,
 		Description: "Sent by the server to a websocket that joined a room (Live.room.join), never called: " +
 			"the room's events in order of seq (online first, then join, leave, comment, like, gift), " +
-			"a socket gets at most one message per " + s.cfg.Limits.EventInterval.String() + ", holding every event it has not had yet. Params are by name; a websocket opened with " +
+			"a socket gets about one message per " + s.cfg.Limits.EventInterval.String() + " at most, holding every event it has not had yet. Params are by name; a websocket opened with " +
 			"?events=array gets them as a one-element array holding that object, as go-jsonrpc's client handlers take them.",
 		ParamStructure: "by-name",
 		Params: []OpenRPCContent{

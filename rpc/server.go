@@ -233,7 +233,7 @@ type Limits struct {
 	RoomsPerSocket  int           // rooms one websocket may join [5]
 	SendQueue       int           // messages queued for one websocket before it is dropped [64]
 	MaxMessageBytes int64         // largest websocket message read [64 KiB]
-	EventInterval   time.Duration // shortest time between two messages of a room's events to a socket [50ms]
+	EventInterval   time.Duration // shortest time between two sweeps of a room's events: a socket gets about one message per interval at most [50ms]
 	ModActions      Rate          // moderation actions per user, owners' and admins' too [burst 20, then 1 every 1s]
 
 	// Costly methods (bcrypt: User.login, User.register, User.refresh)

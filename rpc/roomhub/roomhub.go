@@ -14,8 +14,8 @@
 // given, in one message, every event it has not had yet, as the log holds
 // them when its turn comes; members at the same point share the message's
 // bytes. A sweep starts at once after a quiet spell, and the next one no
-// sooner than the hub's interval after it began, so a member gets at most
-// one message per interval; in a room so large that a sweep takes longer
+// sooner than the hub's interval after it began, so a member gets about
+// one message per interval at most; in a room so large that a sweep takes longer
 // than that, sweeps follow each other, and an event waits for at most
 // one sweep (not for the end of one, then for its place in the next). A
 // member that cannot take a message at once is not waited for: Deliver
@@ -200,13 +200,15 @@ type room struct {
 	// most between two messages, not for the time of two.
 	order    []*membership
 	online   []presence // this node's users, in order of arrival
-	log      []pending  // events not yet handed to every member, by pos
+	log      []pending  // events, by pos, from the oldest a member has not had (until the next trim)
 	pos      uint64     // events queued in the room so far
 	seq      uint64     // the room's seq of the last event from the cluster
 	sweeping bool       // a sweep runs or is on its way
 	swept    time.Time  // when the last sweep began
 
-	visit []*membership // the members of the sweep running; the sweeper's own
+	// visit is the members of the sweep running, kept for the next. Only
+	// the one sweeper (see sweeping) touches it, under mu or not.
+	visit []*membership
 }
 
 // membership is a member of a room: its user and where it is in the
@@ -222,8 +224,9 @@ type membership struct {
 	joining chan struct{}
 	at      int // where it is in the room's order
 
-	// sent is the pos of the last event handed to the member: it gets
-	// those after. Sweeps move it on.
+	// sent is the pos of the last event handed to the member (or passed
+	// it by, if it left or refused): it gets those after. Sweeps move it
+	// on.
 	sent atomic.Uint64
 	// mu is held while the member is handed a message, so that after
 	// Leave it is handed none.
@@ -231,7 +234,7 @@ type membership struct {
 	left bool
 }
 
-// pending is an encoded event waiting for the next batch.
+// pending is an encoded event in a room's log.
 type pending struct {
 	pos uint64
 	enc []byte
@@ -315,8 +318,10 @@ func (h *Hub) Join(roomID int64, m Member, u User) []User {
 
 	snapshot := Event{Seq: ms.seq, Type: "online", Time: time.Now().UnixMilli(), Online: users, Viewers: len(users)}
 	msg, _ := json.Marshal(snapshot)
-	r.mu.Lock()
+	// Outside r.mu: sweeps pass the member by until joining is nil, and
+	// Leave waits for it.
 	r.deliverTo(m, r.batch([]pending{{enc: msg}}), 1)
+	r.mu.Lock()
 	ms.joining = nil
 	if ms.sent.Load() < r.pos {
 		r.sweepLocked() // what came while it joined
@@ -417,19 +422,43 @@ func (h *Hub) online(ctx context.Context, roomID int64, local []User) []User {
 		return local
 	}
 	out := make([]User, len(ps))
+	known := make([]bool, len(ps))
+	misses := 0
 	h.usersMu.Lock()
-	defer h.usersMu.Unlock()
 	for i, p := range ps {
-		u, ok := h.users[string(p.User)]
-		if !ok {
-			u = decodeUser(p)
-			if len(h.users) >= maxDecodedUsers {
-				clear(h.users)
-			}
-			h.users[string(p.User)] = u
+		out[i], known[i] = h.users[string(p.User)]
+		if !known[i] {
+			misses++
 		}
-		u.ID = p.ID
-		out[i] = u
+	}
+	h.usersMu.Unlock()
+	if misses > 0 {
+		for i, p := range ps { // decoded outside the lock
+			if !known[i] {
+				out[i] = decodeUser(p)
+			}
+		}
+		h.usersMu.Lock()
+		for i, p := range ps {
+			if known[i] {
+				continue
+			}
+			if len(h.users) >= maxDecodedUsers {
+				// Full: a tenth goes, whichever the map gives first.
+				n := 0
+				for k := range h.users {
+					delete(h.users, k)
+					if n++; n >= maxDecodedUsers/10 {
+						break
+					}
+				}
+			}
+			h.users[string(p.User)] = out[i]
+		}
+		h.usersMu.Unlock()
+	}
+	for i, p := range ps {
+		out[i].ID = p.ID
 	}
 	return out
 }
@@ -721,6 +750,7 @@ func (r *room) sweep() {
 			r.mu.Lock()
 			idle := r.caughtUpLocked()
 			if idle {
+				r.trimLocked()
 				r.sweeping = false
 			}
 			r.mu.Unlock()
