@@ -1,7 +1,0 @@
-//go:build !race
-
-package rpc
-
-// raceEnabled tells whether the race detector is on: allocation counts are
-// not exact under it.
-const raceEnabled = false
