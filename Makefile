@@ -49,7 +49,7 @@ vet:
 test:
 	@. ./.ci/setup.sh && $(MAKE) --no-print-directory web-check vet && \
 		$(GO) test -count=1 -run 'Allocs' ./media/... ./rpc/... && \
-		$(GO) test -race -count=1 -timeout 12m ./...
+		$(GO) test -race -count=1 -timeout 20m ./...
 
 # Short fuzzing of every fuzz target (the seed corpora run in `make test`).
 FUZZTIME ?= 20s

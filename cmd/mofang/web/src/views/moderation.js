@@ -206,7 +206,7 @@ export function joinError(err) {
 
 // moderationCard is My room's moderation: moderators, words, log.
 export function moderationCard(roomId) {
-  const card = h('section', { class: 'card moderation', id: 'moderation' }, h('h2', {}, t('mod.title')));
+  const card = h('section', { class: 'card moderation', id: 'moderation', dataset: { roomId: String(roomId) } }, h('h2', {}, t('mod.title')));
   const mods = h('ul', { class: 'mod-list', id: 'mod-list' });
   const addInput = h('input', { id: 'mod-add-id', inputmode: 'numeric', placeholder: t('mod.userID'), autocomplete: 'off' });
   const words = h('textarea', { id: 'mod-words', rows: 4, placeholder: t('mod.onePerLine') });

@@ -103,10 +103,14 @@ export function myRoomView(root, { go }) {
     record.checked = data.record;
     pictures.setRoom();
     loadRecordings(data.room_id);
-    const modCard = moderationCard(data.room_id);
+    // The same room's card is kept as it is: what the owner was typing
+    // into it (a moderator's ID, the words) stays.
     const old = root.querySelector('#moderation');
-    if (old) old.replaceWith(modCard);
-    else recordings.before(modCard);
+    if (!old || old.dataset.roomId !== String(data.room_id)) {
+      const modCard = moderationCard(data.room_id);
+      if (old) old.replaceWith(modCard);
+      else recordings.before(modCard);
+    }
     schedules.setRoom(data.room_id);
     forwards.load(data.room_id);
     lives.load(data.room_id);
