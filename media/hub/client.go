@@ -139,8 +139,10 @@ func (h *Hub) playStarted(c *Client, stream string) {
 	c.playing, c.playSince = true, time.Now()
 	p := PlayInfo{ClientID: c.id, Stream: stream, Protocol: c.protocol, Remote: c.remote, StartedAt: c.playSince}
 	c.playStream = stream
-	c.mu.Unlock()
+	// Queued before c.mu is let go: a stop (RemoveClient's too, which
+	// holds no stream lock) is queued after it.
 	h.emitPlay(func() { h.plays.PlayStarted(context.WithoutCancel(h.ctx), p) })
+	c.mu.Unlock()
 }
 
 // playStopped reports the end of c's play, once, if its start was
@@ -158,14 +160,16 @@ func (h *Hub) playStopped(c *Client, reason string) {
 	c.playing = false
 	p := PlayInfo{ClientID: c.id, Stream: c.playStream, Protocol: c.protocol, Remote: c.remote, StartedAt: c.playSince,
 		StoppedAt: time.Now(), Reason: reason}
-	c.mu.Unlock()
 	// The bytes are counted on the event goroutine: a library's counter
 	// (RTSP's) may take locks of its own, and the caller may hold the
-	// stream's.
+	// stream's. Queued before c.mu is let go: the end of the stream,
+	// which finds c stopped already, is queued after this stop
+	// (RemoveClient reports it without the stream's lock).
 	h.emitPlay(func() {
 		_, p.BytesOut = c.bytes()
 		h.plays.PlayStopped(context.WithoutCancel(h.ctx), p)
 	})
+	c.mu.Unlock()
 }
 
 // bytes returns the bytes received from and sent to c.
