@@ -70,7 +70,7 @@ func (b *tab) framesAdvance(what, selector string) {
 	if err := b.eval(fmt.Sprintf(`(v => ({Frames: v.getVideoPlaybackQuality().totalVideoFrames, Time: v.currentTime}))(document.querySelector(%q))`, selector), &start); err != nil {
 		b.fail("%s: %s: %v", b.name, what, err)
 	}
-	b.wait(what, 10*time.Second, fmt.Sprintf(`(v => v.getVideoPlaybackQuality().totalVideoFrames > %v + 10 && v.currentTime > %v + 0.5 && v.videoWidth > 0)(document.querySelector(%q))`, start.Frames, start.Time, selector))
+	b.wait(what, 20*time.Second, fmt.Sprintf(`(v => v.getVideoPlaybackQuality().totalVideoFrames > %v + 10 && v.currentTime > %v + 0.5 && v.videoWidth > 0)(document.querySelector(%q))`, start.Frames, start.Time, selector))
 }
 
 // noPageErrors fails on exceptions and console errors of the tabs
