@@ -91,9 +91,9 @@ func (f *frameWriter) writevNow(fd uintptr) bool {
 		if errno == unix.EINTR {
 			continue
 		}
-		f.n, f.errno = max(int(n), 0), errno
+		f.n, f.errno = int(n), errno
 		if errno != 0 {
-			f.n = 0
+			f.n = 0 // n is -1 then
 		}
 		return true // written, or not now: never wait here
 	}
