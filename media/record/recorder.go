@@ -96,7 +96,10 @@ type Config struct {
 	QueuePackets int
 	QueueBytes   int64
 	// ProbeDuration is how long of media is buffered, when only one track's
-	// configuration is known, before starting without the other (default 1 s).
+	// configuration is known, before starting without the other (default
+	// 3 s: a track that comes later ends the recording and starts another,
+	// and a transcoded track, such as WebRTC's Opus made AAC, can lag a
+	// second behind on a busy machine).
 	ProbeDuration time.Duration
 	// SinkTimeout bounds Sink calls (default 10 s).
 	SinkTimeout time.Duration
@@ -128,7 +131,7 @@ func New(cfg Config) (*Recorder, error) {
 		cfg.QueueBytes = 32 << 20
 	}
 	if cfg.ProbeDuration <= 0 {
-		cfg.ProbeDuration = time.Second
+		cfg.ProbeDuration = 3 * time.Second
 	}
 	if cfg.SinkTimeout <= 0 {
 		cfg.SinkTimeout = 10 * time.Second

@@ -528,3 +528,23 @@ func slicesContains(s []string, v string) bool {
 	}
 	return false
 }
+
+// TestRecordShortOneTrack: a video-only stream that ends before the probe
+// for an audio track is over is recorded, not dropped with the packets
+// held while the audio was awaited.
+func TestRecordShortOneTrack(t *testing.T) {
+	tags := clipTags(t, "-an", "-c:v", "copy", "-t", "2")
+	r, sink := newRecorder(t, Config{})
+	rec := r.Start("short")
+	feed(rec, tags, 0)
+	info := closeRec(t, rec)
+	if info.Status != StatusDone || info.VideoCodec != "h264" || info.AudioCodec != "" || !near(info.Duration.Seconds(), 2, 0.5) {
+		t.Fatalf("recording %+v, want a done 2 s h264 recording", info)
+	}
+	sink.mu.Lock()
+	n := len(sink.started)
+	sink.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("%d recordings started, want 1", n)
+	}
+}

@@ -220,20 +220,26 @@ func (w *writer) frame(p packet) {
 		if (w.vcfg == nil || w.acfg == nil) && span < w.cfg.ProbeDuration {
 			return
 		}
-		if !w.startChapter() {
-			return
-		}
-		pending := w.pending
-		w.pending = nil
-		for _, q := range pending {
-			if w.rec.failed.Load() {
-				return
-			}
-			w.write(q)
-		}
+		w.flushPending()
 		return
 	}
 	w.write(p)
+}
+
+// flushPending starts a chapter and writes into it the packets held while
+// the other track was awaited.
+func (w *writer) flushPending() {
+	if !w.startChapter() {
+		return
+	}
+	pending := w.pending
+	w.pending = nil
+	for _, q := range pending {
+		if w.rec.failed.Load() {
+			return
+		}
+		w.write(q)
+	}
 }
 
 // startChapter creates the directory and init.mp4 and tells the sink.
@@ -633,6 +639,11 @@ func (w *writer) updateInfo(final bool) {
 
 // end finishes the current chapter with status (done or failed).
 func (w *writer) end(status Status, cause error) {
+	if w.ch == nil && status == StatusDone && len(w.pending) > 0 && !w.rec.failed.Load() {
+		// the stream ended while the other track was awaited: what came
+		// is recorded, not dropped
+		w.flushPending()
+	}
 	ch := w.ch
 	w.pending = nil
 	if ch == nil {
