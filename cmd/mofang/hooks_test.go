@@ -346,7 +346,7 @@ func TestHookGate(t *testing.T) {
 	defer gateSrv.Close()
 	rtmpPort := freePort(t)
 	base, stop := startServe(t, t.TempDir(), "--rtmp", fmt.Sprintf("127.0.0.1:%d", rtmpPort), "--public-host", "127.0.0.1",
-		"--hook-url", gateSrv.URL, "--webhook-secret", testWebhookSecret, "--hook-timeout", "1s", "--hook-default", "deny")
+		"--hook-url", gateSrv.URL, "--webhook-secret", testWebhookSecret, "--hook-timeout", "5s", "--hook-default", "deny")
 	defer stop()
 
 	reg := rpcCall(t, base, "", "User.register", map[string]any{"username": "streamer", "password": "streamer-pass"})
