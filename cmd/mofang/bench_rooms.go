@@ -30,6 +30,7 @@ func benchRooms(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	step := fs.Duration("step", 10*time.Second, "measuring time of each step")
 	clipPath := fs.String("clip", "testdata/clip.mp4", "clip every room publishes")
 	nms := fs.String("nms", "", "folder holding node_modules/node-media-server (npm install node-media-server@2.7.4): run the same rooms against it with seed 001's config (no HLS there: its LL-HLS players become HTTP-FLV viewers) and print the ratios")
+	debug := fs.String("debug-addr", "", "pprof address for the server, to profile it during the run")
 	bare := fs.Bool("bare", false, "run the service without LL-HLS and recording, as Node-Media-Server's stock config runs (LL-HLS players become HTTP-FLV viewers)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -38,9 +39,9 @@ func benchRooms(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return fmt.Errorf("bench rooms: %w", err)
 	}
-	var extra []string
+	extra := []string{"--debug-addr", *debug}
 	if *bare {
-		extra = []string{"--hls", "off", "--record-dir", ""}
+		extra = append(extra, "--hls", "off", "--record-dir", "")
 		*flvN += *hls
 		*hls = 0
 	}
