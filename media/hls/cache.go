@@ -8,12 +8,11 @@ import (
 	"sync"
 )
 
-// The Low-Latency output is served from a snapshot: after each frame of
-// the leading track, a refresher goroutine asks gohlslib for the leading
-// media playlist; when it changed (a part or a segment completed), every
-// media playlist (full and delta), the multivariant playlist and the new
-// parts and segments are read from gohlslib once and published as an
-// immutable snapshot. Requests are answered from it without locks: the
+// The Low-Latency output is served from a snapshot: when a part of the
+// leading track completes (a refresher goroutine waits for the
+// preload-hinted part as a player would), every media playlist (full and
+// delta), the multivariant playlist and the new parts and segments are
+// read from gohlslib once and published as an immutable snapshot. Requests are answered from it without locks: the
 // playlists are templates into which the player's query (session ID,
 // sign) is put at the end of each URI, the files are shared byte slices
 // written as they are. Blocking requests wait on the snapshot's done
@@ -181,7 +180,10 @@ func (m *Muxer) kickRefresh() {
 	}
 }
 
-// runRefresher publishes snapshots until Close.
+// runRefresher publishes snapshots until Close. While nobody plays it
+// sleeps (the first request brings the snapshot up to date itself, see
+// serveSnapshot); when a frame comes and someone plays, it publishes a
+// snapshot and then follows gohlslib part by part (see follow).
 func (m *Muxer) runRefresher() {
 	for {
 		select {
@@ -195,13 +197,66 @@ func (m *Muxer) runRefresher() {
 			return
 		case <-m.kick:
 		}
-		// with no player the snapshot is left behind: the first request
-		// brings it up to date itself (see serveSnapshot)
 		if m.sessions.count() > 0 {
 			m.refreshSync()
+			m.follow()
 		}
 	}
 }
+
+// follow publishes a snapshot each time gohlslib completes a part, while
+// someone plays: it asks gohlslib for the preload-hinted part of the
+// leading playlist, which gohlslib answers when the part is complete (or
+// its muxer closes), and then refreshes. The playlists change only when a
+// part completes, so they are rendered once per part, not once per frame.
+// It returns, to be kicked by frames again, when nobody plays, when the
+// snapshot has no hint (not ready; a new generation coming), or when a
+// completed part left the snapshot as it was.
+func (m *Muxer) follow() {
+	m.following.Store(true)
+	defer m.following.Store(false)
+	for m.sessions.count() > 0 {
+		s := m.snap.Load()
+		if s == nil {
+			return
+		}
+		st := s.media[s.gen.leadName()]
+		if st == nil || st.hint == "" {
+			return
+		}
+		awaitPart(s.gen, st.hint)
+		select {
+		case <-m.closedCh:
+			return
+		default:
+		}
+		m.rmu.Lock()
+		w := m.written.Load()
+		m.refresh()
+		m.checked.Store(w)
+		m.rmu.Unlock()
+		if m.snap.Load() == s {
+			return
+		}
+	}
+}
+
+// awaitPart returns when gohlslib has completed the part name (a preload
+// hint), or its muxer closed.
+func awaitPart(g *generation, name string) {
+	req, err := http.NewRequest(http.MethodGet, "/"+name, nil)
+	if err != nil {
+		return
+	}
+	g.m.Handle(partWaiter{h: http.Header{}}, req)
+}
+
+// partWaiter is the ResponseWriter of awaitPart: it keeps nothing.
+type partWaiter struct{ h http.Header }
+
+func (w partWaiter) Header() http.Header       { return w.h }
+func (partWaiter) WriteHeader(int)             {}
+func (partWaiter) Write(b []byte) (int, error) { return len(b), nil }
 
 // refreshSync brings the snapshot up to the frames written so far: a
 // request made after WritePacket returned sees what it wrote.

@@ -138,7 +138,7 @@ func (q *llQuery) withSession(sid string) string {
 // snapshot; false if the snapshot does not know the file (gohlslib is
 // then asked). n is the body bytes written.
 func (m *Muxer) serveSnapshot(w http.ResponseWriter, r *http.Request, g *generation, file string, q *llQuery) (n int64, ok bool) {
-	if m.checked.Load() < m.written.Load() {
+	if !m.following.Load() && m.checked.Load() < m.written.Load() {
 		m.refreshSync()
 	}
 	s := m.snap.Load()

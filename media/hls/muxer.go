@@ -167,7 +167,10 @@ type Muxer struct {
 	kick chan struct{}
 	// written counts the leading track's frames written once ready;
 	// checked is the count the snapshot reflects. rmu serializes refreshes.
+	// following is set while the refresher follows gohlslib part by part
+	// (the snapshot is then up to date but for the moment of a refresh).
 	written, checked atomic.Uint64
+	following        atomic.Bool
 	rmu              sync.Mutex
 }
 
