@@ -2,6 +2,7 @@ package record
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -100,7 +101,8 @@ type chapter struct {
 	fragBytes      int
 	fragT          int64 // ms, start of the fragment (audio-only flushing)
 	seq            uint32
-	buf            seekablebuffer.Buffer
+	buf            seekablebuffer.Buffer // init.mp4
+	frag           []byte                // the fragment being written
 	size           int64
 	lastT          int64 // ms, newest sample time
 	ioErr          bool
@@ -555,12 +557,12 @@ func (w *writer) flushFragment() {
 		end = max(end, fragmentEnd(ch.aBase, ch.aFrag, int64(ch.audio.clockRate)))
 	}
 	ch.vFrag, ch.aFrag, ch.fragBytes = nil, nil, 0
-	ch.buf.Reset()
-	if err := part.Marshal(&ch.buf); err != nil {
-		w.ioFail(fmt.Errorf("encode fragment: %w", err))
+	var ok bool
+	if ch.frag, ok = appendFragment(ch.frag[:0], &part); !ok {
+		w.ioFail(errors.New("encode fragment: over 4 GiB"))
 		return
 	}
-	n, err := ch.seg.Write(ch.buf.Bytes())
+	n, err := ch.seg.Write(ch.frag)
 	ch.size += int64(n)
 	if err != nil {
 		w.ioFail(fmt.Errorf("write segment %d: %w", ch.segN, err))
