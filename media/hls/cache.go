@@ -328,7 +328,9 @@ func (m *Muxer) refresh() {
 		if st.cache[0] == "" {
 			st.cache = noCache
 		}
-		if code, _, d := render(g, name, "_HLS_skip=YES"); code == http.StatusOK {
+		if d, ok := deriveDelta(text); ok {
+			st.delta = makeTmpl(d)
+		} else if code, _, d := render(g, name, "_HLS_skip=YES"); code == http.StatusOK {
 			st.delta = makeTmpl(d)
 		} else {
 			st.delta = st.full
