@@ -45,6 +45,14 @@ func benchRoom(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return fmt.Errorf("bench room needs %s", tool)
 		}
 	}
+	if *debug == "" {
+		// the memory after a collection is asked of the server's pprof
+		addr, err := freeAddr()
+		if err != nil {
+			return fmt.Errorf("bench room: %w", err)
+		}
+		*debug = addr
+	}
 	srv, err := startBenchServer(ctx, stderr, *subs, "--debug-addr", *debug)
 	if err != nil {
 		return err
@@ -59,7 +67,12 @@ func benchRoom(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer stopPublish()
-	time.Sleep(2 * time.Second) // the room goes live on the first media
+	// the room goes live on the first media: ffmpeg may take a while to
+	// start on a busy machine
+	if err := waitLiveFLV(ctx, "http://"+srv.http+"/live/"+room.StreamName+".flv"); err != nil {
+		return fmt.Errorf("bench room: the room's stream: %w", err)
+	}
+	time.Sleep(time.Second)
 
 	baseRSS, _ := procRSS(srv.pid())
 	wsURL := "ws://" + srv.http + "/"
@@ -97,6 +110,16 @@ func benchRoom(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	idleRSS, _ := procRSS(srv.pid())
 	fmt.Fprintf(stdout, "server RSS %.1f MiB idle with the room, %.1f MiB with %d subscribers: %.1f KiB per idle subscriber\n",
 		float64(baseRSS)/(1<<20), float64(idleRSS)/(1<<20), *subs, float64(idleRSS-baseRSS)/1024/float64(*subs))
+	// What an idle server holds: with nothing allocated, Go's next
+	// collection comes within its 2-minute forced period, and the
+	// scavenger then returns the joins' garbage to the system.
+	if err := collect(ctx, *debug); err != nil {
+		return fmt.Errorf("bench room: %w", err)
+	}
+	time.Sleep(5 * time.Second)
+	collectedRSS, _ := procRSS(srv.pid())
+	fmt.Fprintf(stdout, "after a collection (as an idle server's within 2 minutes): %.1f MiB, %.1f KiB per idle subscriber\n",
+		float64(collectedRSS)/(1<<20), float64(collectedRSS-baseRSS)/1024/float64(*subs))
 
 	// Commenters: the first `rate` subscribers, one comment a second each,
 	// spread over the second.
@@ -290,4 +313,26 @@ func loadAverage() string {
 		return f[0]
 	}
 	return "?"
+}
+
+// collect has the server at a pprof address run a garbage collection.
+func collect(ctx context.Context, debugAddr string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+debugAddr+"/debug/pprof/heap?gc=1", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("collect: %w", err)
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return fmt.Errorf("collect: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("collect: HTTP %d", resp.StatusCode)
+	}
+	return nil
 }
