@@ -167,10 +167,19 @@ func render(g *generation, name, rawQuery string) (int, http.Header, []byte) {
 		return 0, nil, nil
 	}
 	req.URL.RawQuery = rawQuery
-	w := &bufferWriter{h: http.Header{}}
+	w := renderPool.Get().(*bufferWriter)
+	w.h, w.code = http.Header{}, 0
+	w.buf.Reset()
 	g.m.Handle(w, req)
-	return w.code, w.h, w.buf.Bytes()
+	// the buffer grew by doublings and is used again; the snapshot keeps
+	// an exact copy
+	code, h, body := w.code, w.h, bytes.Clone(w.buf.Bytes())
+	renderPool.Put(w)
+	return code, h, body
 }
+
+// renderPool holds render's buffers.
+var renderPool = sync.Pool{New: func() any { return new(bufferWriter) }}
 
 // kickRefresh tells the refresher that the leading track got a frame.
 func (m *Muxer) kickRefresh() {

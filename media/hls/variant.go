@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 )
 
@@ -53,4 +54,12 @@ func (w *bufferWriter) Write(b []byte) (int, error) {
 		w.code = http.StatusOK
 	}
 	return w.buf.Write(b)
+}
+
+// ReadFrom reads a file gohlslib copies (io.Copy), with no copy buffer.
+func (w *bufferWriter) ReadFrom(r io.Reader) (int64, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.buf.ReadFrom(r)
 }
