@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -139,6 +140,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	p := &pool{DB: db}
 	if dialect == schema.SQLite {
 		p.writer = make(chan struct{}, 1)
+		p.stmts = map[string]*sqlx.Stmt{}
 	}
 	return &Store{db: p, dialect: dialect, now: time.Now, lists: newListCache(time.Second)}, nil
 }
@@ -153,6 +155,72 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 type pool struct {
 	*sqlx.DB
 	writer chan struct{} // the turn to write; nil: no queue (MySQL)
+
+	// stmts holds the queries of GetContext and SelectContext prepared,
+	// by their text, at most maxPrepared of them: SQLite's parsing and
+	// planning of a query cost more than running the store's small ones.
+	// Nil on MySQL, whose server parses (and counts prepared statements
+	// against a limit of its own).
+	stmtsMu sync.Mutex
+	stmts   map[string]*sqlx.Stmt
+}
+
+// maxPrepared bounds the statements a pool keeps prepared; queries beyond
+// them (texts built at run time) are prepared each time, as before.
+const maxPrepared = 256
+
+// prepared returns query prepared, or nil when it is not kept (the pool
+// keeps as many as it may, or preparing failed: running it unprepared
+// then tells why).
+func (p *pool) prepared(ctx context.Context, query string) *sqlx.Stmt {
+	p.stmtsMu.Lock()
+	st, ok := p.stmts[query]
+	full := p.stmts == nil || len(p.stmts) >= maxPrepared
+	p.stmtsMu.Unlock()
+	if ok || full {
+		return st
+	}
+	// Prepared without the lock (preparing may wait for a connection),
+	// for every later call too: not ended by the caller's context.
+	st, err := p.DB.PreparexContext(context.WithoutCancel(ctx), query)
+	if err != nil {
+		return nil
+	}
+	p.stmtsMu.Lock()
+	defer p.stmtsMu.Unlock()
+	if kept, ok := p.stmts[query]; ok || p.stmts == nil || len(p.stmts) >= maxPrepared {
+		st.Close() // prepared meanwhile, or closed, or full
+		return kept
+	}
+	p.stmts[query] = st
+	return st
+}
+
+// GetContext runs a query for one row into dest, prepared once.
+func (p *pool) GetContext(ctx context.Context, dest any, query string, args ...any) error {
+	if st := p.prepared(ctx, query); st != nil {
+		return st.GetContext(ctx, dest, args...)
+	}
+	return p.DB.GetContext(ctx, dest, query, args...)
+}
+
+// SelectContext runs a query for rows into dest, prepared once.
+func (p *pool) SelectContext(ctx context.Context, dest any, query string, args ...any) error {
+	if st := p.prepared(ctx, query); st != nil {
+		return st.SelectContext(ctx, dest, args...)
+	}
+	return p.DB.SelectContext(ctx, dest, query, args...)
+}
+
+// Close closes the prepared statements, then the database.
+func (p *pool) Close() error {
+	p.stmtsMu.Lock()
+	for _, st := range p.stmts {
+		st.Close()
+	}
+	p.stmts = nil
+	p.stmtsMu.Unlock()
+	return p.DB.Close()
 }
 
 // ExecContext runs a statement outside a transaction, in turn on SQLite.
