@@ -61,8 +61,8 @@ func TestDeriveDeltaRefuses(t *testing.T) {
 		"#EXTM3U\n",
 		"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1.00000,\nseg.mp4\n", // no MAP
 		"#EXTM3U\n#EXT-X-TARGETDURATION:x\n#EXT-X-MAP:URI=\"i.mp4\"\n",
-		"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXT-X-MAP:URI=\"i.mp4\"\nseg.mp4\n",                   // no EXTINF
-		"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXT-X-MAP:URI=\"i.mp4\"\n#EXTINF:1.00000,\nseg.mp4", // no last newline
+		"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXT-X-MAP:URI=\"i.mp4\"\nseg.mp4\n",                                           // no EXTINF
+		"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXT-X-MAP:URI=\"i.mp4\"\n#EXTINF:1.00000,\nseg.mp4",                           // no last newline
 		"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXT-X-MAP:URI=\"i.mp4\"\n" + strings.Repeat("#EXTINF:1.00000,\nseg.mp4\n", 7), // 6 s: on the boundary
 	} {
 		if d, ok := deriveDelta([]byte(text)); ok {
