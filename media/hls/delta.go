@@ -10,11 +10,12 @@ import (
 // media playlist from its full text as gohlslib renders it, without
 // asking gohlslib to render it again: the same text but for the
 // EXT-X-MAP line, which becomes EXT-X-SKIP, and the oldest segments it
-// skips. gohlslib shows the oldest segments up to six target durations
-// and skips the rest of the older ones (muxerStream's
-// generateMediaPlaylistFMP4); ok is false when the text is not what that
-// expects, or when a sum of segment durations is too near that boundary
-// to be sure of gohlslib's rounding: the caller then asks gohlslib.
+// skips. gohlslib counts, from the oldest, the segments whose running sum
+// of durations stays under six target durations, and skips as many of
+// the oldest as are left over (muxerStream's generateMediaPlaylistFMP4).
+// ok is false when the text is not what this expects, or when a running
+// sum is too near that boundary to be sure of gohlslib's rounding: the
+// caller then asks gohlslib.
 func deriveDelta(full []byte) (delta []byte, ok bool) {
 	const mapTag, targetTag = "#EXT-X-MAP:", "#EXT-X-TARGETDURATION:"
 	var (
