@@ -65,15 +65,15 @@ func TestBrowserModeration(t *testing.T) {
 	// a click at the button's place could land on another card (it hit
 	// the Restream form's key field once), so the buttons are clicked
 	// in the page.
-	var clicked any
+	var ignored any
 	owner.do("add mia",
 		chromedp.SetValue("#mod-add-id", miaID, chromedp.ByQuery),
-		chromedp.Evaluate(`document.querySelector('#mod-add').click(), true`, &clicked))
+		chromedp.Evaluate(`document.querySelector('#mod-add').click(), true`, &ignored))
 	owner.wait("mia listed", 10*time.Second, `document.querySelector('#mod-list').textContent.includes('Nick mia')`)
 	owner.do("set the room's words",
 		chromedp.SetValue("#mod-words", "广告\nscam", chromedp.ByQuery),
 		chromedp.SetValue("#mod-words-mode", "refuse", chromedp.ByQuery),
-		chromedp.Evaluate(`document.querySelector('#mod-words-save').click(), true`, &clicked))
+		chromedp.Evaluate(`document.querySelector('#mod-words-save').click(), true`, &ignored))
 	owner.toasted("words saved", "Word list saved")
 	owner.wait("the log lists both", 10*time.Second, `(t => t.includes('mod_add') && t.includes('words'))(document.querySelector('#mod-log').textContent)`)
 
@@ -89,7 +89,6 @@ func TestBrowserModeration(t *testing.T) {
 	}
 	moderator.seesOnline("Nick bob")
 
-	var ignored any
 	say := func(b *tab, text string) {
 		b.t.Helper()
 		b.do("comment "+text,

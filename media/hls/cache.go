@@ -12,10 +12,11 @@ import (
 // leading track completes (a refresher goroutine waits for the
 // preload-hinted part as a player would), every media playlist (full and
 // delta), the multivariant playlist and the new parts and segments are
-// read from gohlslib once and published as an immutable snapshot. Requests are answered from it without locks: the
-// playlists are templates into which the player's query (session ID,
-// sign) is put at the end of each URI, the files are shared byte slices
-// written as they are. Blocking requests wait on the snapshot's done
+// read from gohlslib once and published as an immutable snapshot.
+// Requests are answered from it without locks: the playlists are
+// templates into which the player's query (session ID, sign) is put at
+// the end of each URI, the files are shared byte slices written as they
+// are. Blocking requests wait on the snapshot's done
 // channel, closed when the next one is published: one broadcast per part.
 
 // tmpl is a playlist rendered without a query, with the offsets at which
@@ -239,6 +240,8 @@ func (m *Muxer) follow() {
 			return
 		default:
 		}
+		// not refreshSync: the frame that completed the part is counted
+		// in written only after gohlslib returns, maybe after this
 		m.rmu.Lock()
 		w := m.written.Load()
 		m.refresh()

@@ -6,15 +6,20 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 )
 
-// The flags of a trun box (ISO/IEC 14496-12 8.8.8).
+// The flags of the tfhd and trun boxes, and of a sample (ISO/IEC
+// 14496-12 8.8.7, 8.8.8).
 const (
 	trunDataOffset  = 0x000001
 	trunDuration    = 0x000100
 	trunSize        = 0x000200
-	trunFlags       = 0x000400
+	trunSampleFlags = 0x000400
 	trunCTO         = 0x000800
 	tfhdBaseIsMoof  = 0x020000
 	sampleNonSync   = 1 << 16
+)
+
+// The sizes of the boxes appendFragment writes, but for their samples.
+const (
 	boxHeader       = 8
 	mfhdSize        = boxHeader + 8
 	tfhdSize        = boxHeader + 8
@@ -29,10 +34,14 @@ const (
 // flags, the samples' payloads copied once. It returns dst unchanged and
 // false when the fragment would not fit 32-bit box sizes.
 func appendFragment(dst []byte, p *fmp4.Part) ([]byte, bool) {
+	var flagsOf [2]uint32 // each track's trun flags (a fragment has one or two)
+	trackFlags := flagsOf[:0]
 	moofSize := boxHeader + mfhdSize
 	dataSize := 0
 	for _, t := range p.Tracks {
-		moofSize += boxHeader + tfhdSize + tfdtSize + trunFixedSize + len(t.Samples)*trunEntrySize(trunFlagsOf(t))
+		flags := trunFlagsOf(t)
+		trackFlags = append(trackFlags, flags)
+		moofSize += boxHeader + tfhdSize + tfdtSize + trunFixedSize + len(t.Samples)*trunEntrySize(flags)
 		for _, s := range t.Samples {
 			dataSize += len(s.Payload)
 		}
@@ -45,8 +54,8 @@ func appendFragment(dst []byte, p *fmp4.Part) ([]byte, bool) {
 	dst = binary.BigEndian.AppendUint32(dst, 0) // version 0, flags 0
 	dst = binary.BigEndian.AppendUint32(dst, p.SequenceNumber)
 	dataOffset := moofSize + boxHeader // from the moof's start to the mdat's data
-	for _, t := range p.Tracks {
-		flags := trunFlagsOf(t)
+	for i, t := range p.Tracks {
+		flags := trackFlags[i]
 		trunSize := trunFixedSize + len(t.Samples)*trunEntrySize(flags)
 		dst = box(dst, boxHeader+tfhdSize+tfdtSize+trunSize, "traf")
 		dst = box(dst, tfhdSize, "tfhd")
@@ -62,7 +71,7 @@ func appendFragment(dst []byte, p *fmp4.Part) ([]byte, bool) {
 		for _, s := range t.Samples {
 			dst = binary.BigEndian.AppendUint32(dst, s.Duration)
 			dst = binary.BigEndian.AppendUint32(dst, uint32(len(s.Payload)))
-			if flags&trunFlags != 0 {
+			if flags&trunSampleFlags != 0 {
 				var f uint32
 				if s.IsNonSyncSample {
 					f = sampleNonSync
@@ -91,7 +100,7 @@ func trunFlagsOf(t *fmp4.PartTrack) uint32 {
 	flags := uint32(trunDataOffset | trunDuration | trunSize)
 	for _, s := range t.Samples {
 		if s.IsNonSyncSample {
-			flags |= trunFlags
+			flags |= trunSampleFlags
 		}
 		if s.PTSOffset != 0 {
 			flags |= trunCTO
@@ -103,7 +112,7 @@ func trunFlagsOf(t *fmp4.PartTrack) uint32 {
 // trunEntrySize is the size of one sample's entry in a trun with flags.
 func trunEntrySize(flags uint32) int {
 	n := 8 // duration, size
-	if flags&trunFlags != 0 {
+	if flags&trunSampleFlags != 0 {
 		n += 4
 	}
 	if flags&trunCTO != 0 {

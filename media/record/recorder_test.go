@@ -50,6 +50,13 @@ func (s *fakeSink) Ended(_ context.Context, id int64, info Info) {
 	s.ended[id] = info
 }
 
+// startedCount returns how many recordings were started.
+func (s *fakeSink) startedCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.started)
+}
+
 func (s *fakeSink) path(id int64) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -301,10 +308,7 @@ func TestRecordResume(t *testing.T) {
 	// the publisher comes back within the grace, clock restarted
 	feed(rec, tags, 0)
 	waitFor(t, func() bool { return rec.Info().Duration > 8*time.Second })
-	sink.mu.Lock()
-	n := len(sink.started)
-	sink.mu.Unlock()
-	if n != 1 {
+	if n := sink.startedCount(); n != 1 {
 		t.Fatalf("%d recordings, want 1", n)
 	}
 	// a different picture size ends the recording and starts another
@@ -541,10 +545,7 @@ func TestRecordShortOneTrack(t *testing.T) {
 	if info.Status != StatusDone || info.VideoCodec != "h264" || info.AudioCodec != "" || !near(info.Duration.Seconds(), 2, 0.5) {
 		t.Fatalf("recording %+v, want a done 2 s h264 recording", info)
 	}
-	sink.mu.Lock()
-	n := len(sink.started)
-	sink.mu.Unlock()
-	if n != 1 {
+	if n := sink.startedCount(); n != 1 {
 		t.Fatalf("%d recordings started, want 1", n)
 	}
 }
